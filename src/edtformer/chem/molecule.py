@@ -1,0 +1,149 @@
+"""SMILES -> :class:`MolRecord`: atoms in RDKit index order (= SMILES order) with their features.
+
+Atom ``i`` of a record is atom ``i`` of ``Chem.MolFromSmiles(smiles)``. Every later stage
+(entropy sequence, patch ids, node features) has exactly ``record.n_atoms`` rows in that order,
+so alignment between the entropy model and the graph encoder holds by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rdkit import Chem, RDLogger
+
+from edtformer.chem.features import atom_features, bond_features
+from edtformer.errors import InvalidSmilesError, UnsupportedMoleculeError
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
+
+#: Default cap on heavy atoms. Larger molecules raise :class:`UnsupportedMoleculeError`.
+DEFAULT_MAX_ATOMS = 512
+
+
+@dataclass(frozen=True)
+class MolRecord:
+    """One parsed molecule.
+
+    Attributes:
+        smiles: the SMILES string as given by the user.
+        mol: the RDKit molecule (default parse: implicit hydrogens stay implicit).
+        x: atom features, ``int64 [n_atoms, len(ATOM_FEATURE_NAMES)]``.
+        edge_index: directed edges, ``int64 [2, 2 * n_bonds]``; each bond appears in both
+            directions, ``(u, v)`` at column ``2k`` and ``(v, u)`` at ``2k + 1``.
+        edge_attr: bond features per directed edge, ``int64 [2 * n_bonds, len(BOND_FEATURE_NAMES)]``.
+    """
+
+    smiles: str
+    mol: Chem.Mol
+    x: np.ndarray
+    edge_index: np.ndarray
+    edge_attr: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms RDKit keeps (heavy atoms + explicit isotopic/molecular H + dummies)."""
+        return int(self.x.shape[0])
+
+    @property
+    def n_bonds(self) -> int:
+        """Number of (undirected) bonds."""
+        return int(self.edge_index.shape[1] // 2)
+
+    @property
+    def symbols(self) -> list[str]:
+        """Element symbols in atom index order (``*`` for dummy atoms)."""
+        return [a.GetSymbol() for a in self.mol.GetAtoms()]
+
+    @property
+    def canonical_smiles(self) -> str:
+        """RDKit canonical isomeric SMILES (stereo kept) — the key for caches and splits."""
+        return Chem.MolToSmiles(self.mol)
+
+    def to_pyg(self) -> Data:
+        """Convert to a PyTorch Geometric ``Data`` with ``x``, ``edge_index``, ``edge_attr``, ``smiles``."""
+        import torch
+        from torch_geometric.data import Data
+
+        return Data(
+            x=torch.from_numpy(self.x),
+            edge_index=torch.from_numpy(self.edge_index),
+            edge_attr=torch.from_numpy(self.edge_attr),
+            smiles=self.smiles,
+            num_nodes=self.n_atoms,
+        )
+
+
+def mol_from_smiles(smiles: str) -> Chem.Mol:
+    """RDKit's default parse of ``smiles``, raising :class:`InvalidSmilesError` instead of returning None.
+
+    RDKit's own stderr messages are silenced; the reason is carried in the exception.
+    """
+    if not isinstance(smiles, str):
+        raise InvalidSmilesError(repr(smiles), f"expected a string, got {type(smiles).__name__}")
+    text = smiles.strip()
+    if not text:
+        raise InvalidSmilesError(smiles, "empty input")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
+    try:
+        mol = Chem.MolFromSmiles(text)
+    finally:
+        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
+    if mol is None:
+        raise InvalidSmilesError(smiles)
+    if mol.GetNumAtoms() == 0:
+        raise InvalidSmilesError(smiles, "no atoms")
+    return mol
+
+
+def record_from_mol(
+    mol: Chem.Mol, smiles: str | None = None, max_atoms: int | None = DEFAULT_MAX_ATOMS
+) -> MolRecord:
+    """Featurise an RDKit molecule (atoms in its own index order)."""
+    smiles = smiles if smiles is not None else Chem.MolToSmiles(mol)
+    n = mol.GetNumAtoms()
+    if n == 0:
+        raise InvalidSmilesError(smiles, "no atoms")
+    if max_atoms is not None and n > max_atoms:
+        raise UnsupportedMoleculeError(smiles, f"{n} atoms, more than the limit of {max_atoms}")
+    x = np.asarray([atom_features(a) for a in mol.GetAtoms()], dtype=np.int64)
+    src: list[int] = []
+    dst: list[int] = []
+    feats: list[list[int]] = []
+    for bond in mol.GetBonds():
+        u, v = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        f = bond_features(bond)
+        src += [u, v]
+        dst += [v, u]
+        feats += [f, f]
+    edge_index = np.asarray([src, dst], dtype=np.int64).reshape(2, -1)
+    edge_attr = np.asarray(feats, dtype=np.int64).reshape(-1, 4)
+    return MolRecord(smiles=smiles, mol=mol, x=x, edge_index=edge_index, edge_attr=edge_attr)
+
+
+def parse_smiles(smiles: str, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> MolRecord:
+    """Parse one SMILES into a :class:`MolRecord`.
+
+    Args:
+        smiles: the input SMILES (leading/trailing whitespace ignored).
+        max_atoms: reject molecules with more atoms than this (``None``: no limit).
+
+    Raises:
+        InvalidSmilesError: empty or unparseable input (the message quotes it).
+        UnsupportedMoleculeError: more than ``max_atoms`` atoms.
+    """
+    return record_from_mol(mol_from_smiles(smiles), smiles=smiles, max_atoms=max_atoms)
+
+
+def parse_many(
+    smiles: Iterable[str], max_atoms: int | None = DEFAULT_MAX_ATOMS
+) -> Iterator[MolRecord | Exception]:
+    """Parse many SMILES, yielding a record or the error for each, in input order (never stops early)."""
+    for s in smiles:
+        try:
+            yield parse_smiles(s, max_atoms=max_atoms)
+        except (InvalidSmilesError, UnsupportedMoleculeError) as exc:
+            yield exc

@@ -1,0 +1,69 @@
+"""``edt`` entry point: maps sub-commands to typed functions.
+
+Each sub-command module exposes ``register(subparsers) -> None`` which adds its parser and sets
+``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
+Modules keep heavy imports (torch models, ONNX, transformers) inside their functions so that
+``edt --help`` stays fast.
+
+Errors from bad user input (:class:`~edtformer.errors.EdtError`) become one line on stderr and
+exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from edtformer import __version__
+from edtformer.errors import EdtError
+
+#: Sub-command modules, in the order ``edt --help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``edt`` argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="edt",
+        description="EDT-Former: entropy-guided dynamic tokens for molecule-grounded LLM answers.",
+    )
+    parser.add_argument("--version", action="version", version=f"edtformer {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"edtformer.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``edt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except EdtError as exc:
+        if args.debug:
+            raise
+        print(f"edt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edt {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

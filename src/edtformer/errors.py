@@ -1,0 +1,74 @@
+"""Typed errors. Every user-facing error says what was received, what was expected, and how to fix it.
+
+The CLI turns any :class:`EdtError` into one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+
+class EdtError(Exception):
+    """Base class of every error edtformer raises on bad input or a missing resource."""
+
+
+class InvalidSmilesError(EdtError, ValueError):
+    """A SMILES string could not be parsed (or was empty)."""
+
+    def __init__(self, smiles: str, reason: str = "RDKit could not parse it") -> None:
+        self.smiles = smiles
+        self.reason = reason
+        super().__init__(f"invalid SMILES {smiles!r}: {reason}")
+
+
+class UnsupportedMoleculeError(EdtError, ValueError):
+    """A valid molecule that a component cannot handle (unsupported element, too many atoms, ...)."""
+
+    def __init__(self, smiles: str, reason: str) -> None:
+        self.smiles = smiles
+        self.reason = reason
+        super().__init__(f"unsupported molecule {smiles!r}: {reason}")
+
+
+class InvalidShapeError(EdtError, ValueError):
+    """A tensor had the wrong shape. The message names the tensor, the shape got and the shape expected."""
+
+    def __init__(self, name: str, got: tuple[int, ...] | list[int], expected: str) -> None:
+        self.name = name
+        self.got = tuple(got)
+        self.expected = expected
+        super().__init__(f"{name}: got shape {tuple(got)}, expected {expected}")
+
+
+class MissingDependencyError(EdtError, ImportError):
+    """An optional dependency is missing; the message names the pip extra that provides it."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"the optional package {package!r} is not installed; "
+            f"install it with: pip install 'edtformer[{extra}]'"
+        )
+
+
+class CheckpointError(EdtError):
+    """A checkpoint folder is missing, incomplete, corrupt or of an unknown format version."""
+
+
+class DataError(EdtError):
+    """An input file is missing or malformed (names the file, line and what was expected)."""
+
+
+def require(module: str, extra: str, package: str | None = None) -> object:
+    """Import an optional module or raise :class:`MissingDependencyError` naming the pip extra.
+
+    Args:
+        module: importable module name, e.g. ``"onnxruntime"``.
+        extra: the ``edtformer`` extra that installs it, e.g. ``"encoders"``.
+        package: the pip distribution name if it differs from ``module``.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(package or module, extra) from exc
