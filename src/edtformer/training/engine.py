@@ -1,0 +1,253 @@
+"""The training loop, on Lightning Fabric: devices, strategy and precision are configuration.
+
+The loop is stage-agnostic. A stage supplies a ``module`` (an ``nn.Module`` whose ``forward(batch)``
+returns a dict with a scalar ``"loss"`` and whose trainable parameters are exactly those with
+``requires_grad``), a dataset (any sequence), and a ``collate`` function. The engine adds:
+
+- AdamW on the trainable parameters, linear warm-up then cosine decay;
+- a deterministic, rank-sharded, resumable data order (:class:`ResumableBatchOrder`);
+- rank-0 logging to CSV / TensorBoard and a progress bar;
+- periodic atomic checkpoints (:mod:`edtformer.training.checkpoint`) and exact ``resume``
+  (weights, optimizer, scheduler, data position, RNG streams).
+
+Modules that need features from every rank (the contrastive loss) get a ``gather`` callable:
+if the module defines ``set_gather(fn)``, the engine passes ``fabric.all_gather`` with gradients.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edtformer.errors import EdtError, require
+from edtformer.training.checkpoint import (
+    TrainPosition,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+    save_rng,
+)
+from edtformer.training.config import TrainConfig
+from edtformer.training.sampler import ResumableBatchOrder
+from edtformer.utils.io import atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+#: Test hook: hard-exit the process right after this optimizer step (simulates ``kill -9``).
+FAULT_ENV = "EDT_FAULT_AT_STEP"
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns on rank 0 (other ranks get the same numbers)."""
+
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    samples_per_s: float = 0.0
+    seconds: float = 0.0
+    resumed_from: int | None = None
+
+
+def cosine_schedule(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up over ``warmup`` steps, cosine to ``min_ratio`` at ``total``."""
+
+    def factor(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        span = max(1, total - warmup)
+        progress = min(1.0, (step - warmup) / span)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters that require grad, by name (what a checkpoint stores)."""
+    return {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
+
+
+def make_fabric(cfg: TrainConfig) -> Any:
+    """Build a Lightning ``Fabric`` from the config (loggers only on the run folder)."""
+    require("lightning", "train")
+    from lightning.fabric import Fabric
+    from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
+
+    loggers: list[Any] = []
+    for name in cfg.loggers:
+        if name == "csv":
+            loggers.append(CSVLogger(root_dir=cfg.out_dir, name="metrics", version=""))
+        elif name == "tensorboard":
+            require("tensorboard", "train")
+            loggers.append(TensorBoardLogger(root_dir=cfg.out_dir, name="tb", version=""))
+        else:
+            raise EdtError(f"unknown logger {name!r}; choose csv and/or tensorboard")
+    strategy = cfg.strategy
+    accelerator = cfg.accelerator
+    if accelerator == "auto" and not torch.cuda.is_available():
+        accelerator = "cpu"
+    if strategy == "ddp" and accelerator == "cpu":
+        strategy = "ddp"  # gloo backend is chosen by Fabric on CPU
+    return Fabric(
+        accelerator=accelerator,
+        devices=cfg.devices,
+        strategy=strategy,
+        precision=cfg.precision,  # type: ignore[arg-type]
+        loggers=loggers,
+    )
+
+
+def fit(
+    fabric: Any,
+    cfg: TrainConfig,
+    module: nn.Module,
+    dataset: Sequence[Any],
+    collate: Callable[[list[Any]], Any],
+    resume: bool = False,
+    on_final: Callable[[nn.Module, Path], None] | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train ``module`` for ``cfg.max_steps`` optimizer steps.
+
+    Args:
+        fabric: a launched ``lightning.fabric.Fabric``.
+        cfg: the run configuration (``out_dir``, steps, optimiser, checkpoint cadence).
+        module: forward(batch) -> {"loss": scalar, ...other scalars to log}.
+        dataset: indexable training samples.
+        collate: list of samples -> batch accepted by ``module``.
+        resume: continue from ``out_dir``'s latest checkpoint (error if none and the folder has runs).
+        on_final: called on rank 0 with the unwrapped module and ``out_dir / "final"`` at the end.
+        progress: show a progress bar on rank 0.
+    """
+    out_dir = Path(cfg.out_dir)
+    rank, world = fabric.global_rank, fabric.world_size
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise EdtError("nothing to train: the module has no parameter with requires_grad")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_schedule(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
+    )
+    position = TrainPosition()
+    resumed_from = None
+    if resume:
+        ckpt_dir = latest_checkpoint(out_dir)
+        if ckpt_dir is None:
+            raise EdtError(f"--resume: no checkpoint under {out_dir / 'checkpoints'}")
+        ckpt = load_checkpoint(ckpt_dir)
+        missing = set(trainable_state(module)) ^ set(ckpt.trainable)
+        if missing:
+            raise EdtError(
+                f"--resume: checkpoint and model disagree on parameters {sorted(missing)[:5]}"
+            )
+        with torch.no_grad():
+            named = dict(module.named_parameters())
+            for name, value in ckpt.trainable.items():
+                named[name].copy_(value)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        scheduler.load_state_dict({**ckpt.scheduler_state, "lr_lambdas": [None]})
+        position = ckpt.position
+        restore_rng(ckpt, rank)
+        resumed_from = position.step
+        logger.info("resumed from %s (step %d)", ckpt_dir, position.step)
+    set_gather = getattr(module, "set_gather", None)
+    if callable(set_gather):
+        set_gather(lambda t: fabric.all_gather(t, sync_grads=True))
+    wrapped, optimizer = fabric.setup(module, optimizer)
+    order = ResumableBatchOrder(len(dataset), cfg.batch_size, cfg.seed, rank, world)
+    batches = order.iterate(position.epoch, position.batch_in_epoch)
+    if fabric.is_global_zero:
+        atomic_write_json(out_dir / "config.json", cfg.to_dict())
+    fault_at = int(os.environ.get(FAULT_ENV, "0") or 0)
+
+    bar = None
+    if progress and fabric.is_global_zero:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=position.step, desc=cfg.stage, unit="step")
+    result = FitResult(steps=position.step, resumed_from=resumed_from)
+    start, samples = time.perf_counter(), 0
+    wrapped.train()
+    while position.step < cfg.max_steps:
+        logs: dict[str, float] = {}
+        optimizer.zero_grad(set_to_none=True)
+        for micro in range(cfg.grad_accum):
+            epoch, b, idx = next(batches)
+            batch = collate([dataset[i] for i in idx])
+            samples += len(idx)
+            is_last = micro == cfg.grad_accum - 1
+            with fabric.no_backward_sync(wrapped, enabled=not is_last):
+                out = wrapped(batch)
+                fabric.backward(out["loss"] / cfg.grad_accum)
+            for k, v in out.items():
+                if isinstance(v, torch.Tensor) and v.numel() == 1:
+                    logs[k] = logs.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
+            position.epoch, position.batch_in_epoch = epoch, b + 1
+        if cfg.grad_clip > 0:
+            fabric.clip_gradients(
+                wrapped, optimizer, max_norm=cfg.grad_clip, error_if_nonfinite=False
+            )
+        optimizer.step()
+        scheduler.step()
+        position.step += 1
+        result.losses.append(logs.get("loss", float("nan")))
+        if position.step % cfg.log_every == 0 or position.step == cfg.max_steps:
+            logs["lr"] = float(scheduler.get_last_lr()[0])
+            fabric.log_dict(logs, step=position.step)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
+        if position.step % cfg.ckpt_every == 0 or position.step == cfg.max_steps:
+            _checkpoint(fabric, out_dir, position, module, optimizer, scheduler, cfg)
+        if fault_at and position.step == fault_at:
+            logger.warning("%s=%d: exiting hard to simulate a kill", FAULT_ENV, fault_at)
+            os._exit(137)
+    if bar is not None:
+        bar.close()
+    result.seconds = time.perf_counter() - start
+    result.samples_per_s = samples * world / max(result.seconds, 1e-9)
+    result.steps = position.step
+    for lg in fabric.loggers:
+        lg.finalize("success")
+    if on_final is not None and fabric.is_global_zero:
+        on_final(module, out_dir / "final")
+    fabric.barrier()
+    return result
+
+
+def _checkpoint(
+    fabric: Any,
+    out_dir: Path,
+    position: TrainPosition,
+    module: nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    cfg: TrainConfig,
+) -> None:
+    staging = out_dir / "checkpoints" / ".staging"
+    if fabric.global_rank != 0:
+        staging.mkdir(parents=True, exist_ok=True)
+        save_rng(staging, fabric.global_rank)
+    fabric.barrier()
+    if fabric.is_global_zero:
+        extra = sorted(staging.glob("rng-rank*.safetensors")) if staging.exists() else []
+        save_checkpoint(
+            out_dir,
+            TrainPosition(**position.__dict__),
+            trainable_state(module),
+            optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
+            scheduler,
+            cfg.to_dict(),
+            keep=cfg.keep_checkpoints,
+            extra_files=extra,
+        )
+    fabric.barrier()
