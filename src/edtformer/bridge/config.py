@@ -1,0 +1,153 @@
+"""Bridge configuration: connector kind, Dynamic Query Transformer sizes, named presets.
+
+The bridge sits between the frozen graph encoder(s) and the frozen LLM. Its input widths
+(``encoder_widths``) and output width (``llm_width``) are *derived* by the parent
+:class:`~edtformer.model.EDTFormerConfig` from the encoders and the LLM it is attached to; a
+preset only fixes the bridge's own sizes.
+
+Presets:
+    - ``tiny``: for tests (2 layers, width 32, 4 anchors, <= 8 dynamic tokens).
+    - ``smol``: the CPU default (4 layers, width 256, 8 anchors, <= 24 dynamic tokens).
+    - ``paper``: the reference BLIP-2 Q-Former size (12 layers, width 768, 12 heads,
+      32 anchors, <= 64 dynamic tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+from edtformer.errors import EdtError
+
+#: Connector variants. ``edt``: anchors + dynamic tokens (EDT-Former); ``anchors_only``: static
+#: BLIP-2 Q-Former; ``dynamic_only``: entropy-guided dynamic tokens without anchors; ``mlp``: a
+#: LLaVA/InstructMol-style projector giving one token per atom; ``none``: no molecule tokens,
+#: the SMILES text goes into the prompt instead.
+ConnectorKind = Literal["edt", "anchors_only", "dynamic_only", "mlp", "none"]
+CONNECTOR_KINDS: tuple[str, ...] = ("edt", "anchors_only", "dynamic_only", "mlp", "none")
+
+
+@dataclass
+class BridgeConfig:
+    """Sizes and options of the bridge (one of the :data:`CONNECTOR_KINDS`)."""
+
+    connector: str = "edt"
+    """Connector variant, one of :data:`CONNECTOR_KINDS`."""
+    n_anchors: int = 8
+    """K: learned modality anchors (query tokens), initialised N(0, 0.02). Ignored by ``dynamic_only``."""
+    max_dynamic_tokens: int = 24
+    """Cap on P, the dynamic tokens per molecule (patch means). Dropped patches are counted and logged."""
+    n_layers: int = 4
+    """L: query-transformer layers (self-attention among queries + cross-attention to nodes + MLP)."""
+    width: int = 256
+    """Hidden width of the query transformer."""
+    n_heads: int = 4
+    """Attention heads (``width`` must be divisible by it)."""
+    mlp_ratio: float = 4.0
+    """MLP hidden width = ``mlp_ratio * width``."""
+    dropout: float = 0.0
+    """Dropout on attention outputs and MLPs (training only)."""
+    n_blend_layers: int = 1
+    """Layers of the stream-blending block (used only when several encoder streams are fused)."""
+    encoder_widths: tuple[int, ...] = (64,)
+    """Node-feature width of each encoder stream. Derived by the parent config."""
+    llm_width: int = 576
+    """Hidden width of the LLM the molecule tokens are projected to. Derived by the parent config."""
+
+    def __post_init__(self) -> None:
+        self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`EdtError` on an inconsistent configuration."""
+        if self.connector not in CONNECTOR_KINDS:
+            raise EdtError(
+                f"unknown connector {self.connector!r}; expected one of {', '.join(CONNECTOR_KINDS)}"
+            )
+        if self.width % self.n_heads:
+            raise EdtError(f"bridge width {self.width} is not divisible by n_heads {self.n_heads}")
+        if not self.encoder_widths or min(self.encoder_widths) <= 0:
+            raise EdtError(f"encoder_widths must be positive widths, got {self.encoder_widths}")
+        if self.connector == "edt" and (self.n_anchors < 1 or self.max_dynamic_tokens < 1):
+            raise EdtError("connector 'edt' needs n_anchors >= 1 and max_dynamic_tokens >= 1")
+        if self.connector == "anchors_only" and self.n_anchors < 1:
+            raise EdtError("connector 'anchors_only' needs n_anchors >= 1")
+        if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:
+            raise EdtError("connector 'dynamic_only' needs max_dynamic_tokens >= 1")
+
+    @property
+    def uses_anchors(self) -> bool:
+        """True if the connector has learned anchor queries."""
+        return self.connector in ("edt", "anchors_only")
+
+    @property
+    def uses_dynamic(self) -> bool:
+        """True if the connector turns patches into dynamic query tokens."""
+        return self.connector in ("edt", "dynamic_only")
+
+    @property
+    def anchors(self) -> int:
+        """Number of anchor tokens the LLM sees per molecule (0 for connectors without anchors)."""
+        return self.n_anchors if self.uses_anchors else 0
+
+    @property
+    def n_streams(self) -> int:
+        """Number of fused encoder streams."""
+        return len(self.encoder_widths)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (tuples become lists)."""
+        d = asdict(self)
+        d["encoder_widths"] = list(self.encoder_widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BridgeConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`EdtError`."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise EdtError(f"unknown bridge config keys {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def tiny(**overrides: Any) -> BridgeConfig:
+    """Test preset: 2 layers, width 32, 4 heads, 4 anchors, <= 8 dynamic tokens."""
+    base = BridgeConfig(n_anchors=4, max_dynamic_tokens=8, n_layers=2, width=32, n_heads=4)
+    return replace(base, **overrides)
+
+
+def smol(**overrides: Any) -> BridgeConfig:
+    """CPU default: 4 layers, width 256, 4 heads, 8 anchors, <= 24 dynamic tokens."""
+    base = BridgeConfig(n_anchors=8, max_dynamic_tokens=24, n_layers=4, width=256, n_heads=4)
+    return replace(base, **overrides)
+
+
+def paper(**overrides: Any) -> BridgeConfig:
+    """Reference size: 12 layers, width 768, 12 heads, 32 anchors, <= 64 dynamic tokens."""
+    base = BridgeConfig(n_anchors=32, max_dynamic_tokens=64, n_layers=12, width=768, n_heads=12)
+    return replace(base, **overrides)
+
+
+PRESETS: dict[str, Callable[..., BridgeConfig]] = {"tiny": tiny, "smol": smol, "paper": paper}
+
+
+def bridge_preset(name: str, **overrides: Any) -> BridgeConfig:
+    """The named preset (``tiny``, ``smol``, ``paper``) with ``overrides`` applied."""
+    try:
+        return PRESETS[name](**overrides)
+    except KeyError:
+        raise EdtError(f"unknown bridge preset {name!r}; known: {', '.join(PRESETS)}") from None
+
+
+__all__ = [
+    "CONNECTOR_KINDS",
+    "PRESETS",
+    "BridgeConfig",
+    "ConnectorKind",
+    "bridge_preset",
+    "paper",
+    "smol",
+    "tiny",
+]
