@@ -8,6 +8,7 @@ RDKit topological, Morgan radius 2 / 2048 bits), Levenshtein distance and charac
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 from rdkit import Chem, DataStructs
@@ -16,7 +17,7 @@ from rdkit.Chem import MACCSkeys, rdFingerprintGenerator
 from edtformer.chem.molecule import mol_from_smiles
 from edtformer.errors import InvalidSmilesError
 from edtformer.evaluation.text import corpus_bleu
-from edtformer.evaluation.validation import check_paired
+from edtformer.evaluation.validation import check_paired, undefined
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +111,10 @@ def molecule_generation_metrics(
         "exact_match": sum(c == r for c, r in zip(pred_can, ref_can, strict=True)) / n,
     }
     valid = [(Chem.MolFromSmiles(c), m) for c, m in zip(pred_can, ref_mols, strict=True) if c]
+    nan = undefined("fingerprint similarity", "no valid prediction") if not valid else math.nan
     for name in FINGERPRINTS:
         sims = [tanimoto(p, r, name) for p, r in valid]
-        out[f"{name}_fts"] = sum(sims) / len(sims) if sims else float("nan")
+        out[f"{name}_fts"] = sum(sims) / len(sims) if sims else nan
     out["levenshtein"] = sum(levenshtein(p, r) for p, r in zip(pred_str, ref_can, strict=True)) / n
     out["bleu"] = corpus_bleu([list(p) for p in pred_str], [[list(r)] for r in ref_can], max_n=4)
     return out

@@ -135,12 +135,13 @@ def parse_choice(
             return whole[0]
 
     answers = list(pats["answer"].finditer(text))
-    if any(pats["list"].match(text, m.end()) for m in answers):
-        return None
+    leading = pats["leading"].match(text)
+    if any(pats["list"].match(text, m.end()) for m in [*answers, *([leading] if leading else [])]):
+        return None  # "Answer: B or C", "(A) or (C)"
     for found in (
         _letters_from(answers),
         _letters_from(list(pats["option"].finditer(text))),
-        _letters_from([m] if (m := pats["leading"].match(text)) else []),
+        _letters_from([leading] if leading else []),
         _letters_from(list(pats["bracketed"].finditer(text))),
         _match_option_text(text, options, letters) if options else set(),
         _letters_from(

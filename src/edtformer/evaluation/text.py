@@ -44,7 +44,9 @@ def corpus_bleu(
     precisions ``p_n`` are formed; ``BLEU = BP * exp(mean_n log p_n)`` with
     ``BP = exp(1 - r / c)`` when the total hypothesis length ``c`` is below the total reference
     length ``r`` (per item the reference closest in length, the shorter on ties), else 1.
-    Unsmoothed: BLEU is 0 when some order has no match.
+    Unsmoothed: BLEU is 0 when some order has no match. As in NLTK's ``corpus_bleu`` (which
+    MolT5-style evaluations use), a hypothesis shorter than ``n`` adds 1 to the order-``n``
+    denominator, so scores match NLTK's exactly.
 
     Args:
         hypotheses: tokenised hypotheses.
@@ -68,7 +70,7 @@ def corpus_bleu(
             for r in refs:
                 max_ref |= ngrams(r, n)
             matches[n - 1] += sum(min(c, max_ref[g]) for g, c in counts.items())
-            totals[n - 1] += sum(counts.values())
+            totals[n - 1] += max(1, sum(counts.values()))  # NLTK: at least 1 per item
     if hyp_len == 0 or min(matches) == 0:
         return 0.0
     log_p = sum(math.log(m / t) for m, t in zip(matches, totals, strict=True)) / max_n
