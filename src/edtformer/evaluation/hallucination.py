@@ -32,13 +32,14 @@ _R = r"(?![a-z])"  # no letter after
 FUNCTIONAL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "hydroxyl": ("[OX2H]", (rf"{_L}hydroxyl(?:s|ated)?{_R}", r"hydroxy(?!l)")),
     "alcohol": ("[CX4][OX2H]", (rf"{_L}alcohol(?:s|ic)?{_R}",)),
-    "phenol": ("c[OX2H]", (rf"{_L}phenol(?:s|ic)?{_R}",)),
+    "phenol": ("c[OX2H]", (rf"phenol(?:s|ic)?{_R}",)),  # also "nitrophenol"
     "carboxylic acid": (
         "[CX3](=O)[OX2H1,OX1-]",
         (
             rf"{_L}carboxylic acids?{_R}",
             rf"{_L}carboxyl(?:ate|ic)?s?{_R}",
             r"carboxy(?=[a-z])(?!l)",
+            r"oic acids?",  # IUPAC "-oic acid": benzoic, hexanoic
         ),
     ),
     "ester": ("[#6][CX3](=O)[OX2H0][#6]", (rf"{_L}esters?{_R}", rf"{_L}lactones?{_R}")),
