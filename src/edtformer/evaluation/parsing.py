@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 
 from rdkit import Chem, RDLogger
 
@@ -36,6 +37,7 @@ _MINUS = dict.fromkeys(map(ord, "−–—‒﹣－"), "-")
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
 
 
+@cache
 def _choice_patterns(letters: str) -> dict[str, re.Pattern[str]]:
     """Regexes for one letter set; every letter is one alternative of the same class."""
     ci = "[" + re.escape(letters.upper() + letters.lower()) + "]"
