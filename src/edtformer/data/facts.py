@@ -136,7 +136,7 @@ def molecule_facts(mol: Chem.Mol) -> dict[str, Any]:
     bonds = ez_bonds(m)
     return {
         "formula": rdMolDescriptors.CalcMolFormula(m),
-        "molecular_weight": round(float(Descriptors.MolWt(m)), 2),
+        "molecular_weight": round(float(Descriptors.MolWt(m)), 2),  # type: ignore[attr-defined]
         "heavy_atoms": int(m.GetNumHeavyAtoms()),
         "formal_charge": int(Chem.GetFormalCharge(m)),
         "n_fragments": len(Chem.GetMolFrags(m)),

@@ -23,10 +23,24 @@ Draft = dict[str, Any]
 _Q = MOL_TOKEN + "\n"
 
 
-def _draft(smiles: list[str], question: str, answer: str, answer_type: str, meta: dict[str, Any],
-           choices: list[str] | None = None, category: str = "Structure") -> Draft:
-    return {"smiles": smiles, "question": question, "answer": answer, "answer_type": answer_type,
-            "choices": choices, "category": category, "meta": meta}
+def _draft(
+    smiles: list[str],
+    question: str,
+    answer: str,
+    answer_type: str,
+    meta: dict[str, Any],
+    choices: list[str] | None = None,
+    category: str = "Structure",
+) -> Draft:
+    return {
+        "smiles": smiles,
+        "question": question,
+        "answer": answer,
+        "answer_type": answer_type,
+        "choices": choices,
+        "category": category,
+        "meta": meta,
+    }
 
 
 _COUNT_QUESTIONS: dict[str, str] = {
@@ -74,10 +88,11 @@ def formula_distractors(formula: str, rng: random.Random, k: int = 3) -> list[st
             c[a] -= 1
             c[b] = c.get(b, 0) + 1
             candidates.append(c)
-    order = ["C", "H"] + sorted(el for el in {e for c in candidates for e in c} if el not in ("C", "H"))
+    others = sorted({el for c in candidates for el in c} - {"C", "H"})
+    order = ["C", "H", *others]
     out: list[str] = []
     for c in candidates:
-        if min(c.values()) < 0 or c.get("C", 0) == 0 and counts.get("C", 0) > 0:
+        if min(c.values()) < 0 or (c.get("C", 0) == 0 and counts.get("C", 0) > 0):
             continue
         text = _format_formula([(el, c.get(el, 0)) for el in order], charge)
         if text != formula and text not in out:
@@ -86,7 +101,9 @@ def formula_distractors(formula: str, rng: random.Random, k: int = 3) -> list[st
     return out[:k]
 
 
-def structure_text_drafts(smiles: str, facts: dict[str, Any], rng: random.Random, k: int = 2) -> list[Draft]:
+def structure_text_drafts(
+    smiles: str, facts: dict[str, Any], rng: random.Random, k: int = 2
+) -> list[Draft]:
     """``k`` free-answer structure questions (formula, weight, counts, group yes/no, group list)."""
     groups = facts["functional_groups"]
     kinds = ["formula", "weight", "groups", "has_group", *list(_COUNT_QUESTIONS)]
@@ -94,26 +111,60 @@ def structure_text_drafts(smiles: str, facts: dict[str, Any], rng: random.Random
     for kind in rng.sample(kinds, k=min(k, len(kinds))):
         meta = {"kind": kind}
         if kind == "formula":
-            out.append(_draft([smiles], _Q + "What is the molecular formula of this molecule?", facts["formula"], "text", meta))
+            out.append(
+                _draft(
+                    [smiles],
+                    _Q + "What is the molecular formula of this molecule?",
+                    facts["formula"],
+                    "text",
+                    meta,
+                )
+            )
         elif kind == "weight":
-            out.append(_draft([smiles], _Q + "What is the molecular weight of this molecule in g/mol?",
-                              f"{facts['molecular_weight']:.2f}", "number", meta))
+            out.append(
+                _draft(
+                    [smiles],
+                    _Q + "What is the molecular weight of this molecule in g/mol?",
+                    f"{facts['molecular_weight']:.2f}",
+                    "number",
+                    meta,
+                )
+            )
         elif kind == "groups":
             answer = ", ".join(sorted(groups)) if groups else "none"
-            out.append(_draft([smiles], _Q + "Which functional groups does this molecule contain?", answer, "text", meta))
+            out.append(
+                _draft(
+                    [smiles],
+                    _Q + "Which functional groups does this molecule contain?",
+                    answer,
+                    "text",
+                    meta,
+                )
+            )
         elif kind == "has_group":
             present = rng.random() < 0.5 and bool(groups)
             pool = sorted(groups) if present else sorted(set(FUNCTIONAL_GROUPS) - set(groups))
             group = rng.choice(pool)
             meta["group"] = group
-            out.append(_draft([smiles], _Q + f"Does this molecule contain a {group} group?",
-                              "yes" if present else "no", "yesno", meta))
+            out.append(
+                _draft(
+                    [smiles],
+                    _Q + f"Does this molecule contain a {group} group?",
+                    "yes" if present else "no",
+                    "yesno",
+                    meta,
+                )
+            )
         else:
-            out.append(_draft([smiles], _Q + _COUNT_QUESTIONS[kind], str(facts[kind]), "number", meta))
+            out.append(
+                _draft([smiles], _Q + _COUNT_QUESTIONS[kind], str(facts[kind]), "number", meta)
+            )
     return out
 
 
-def structure_mc_drafts(smiles: str, facts: dict[str, Any], rng: random.Random, k: int = 2) -> list[Draft]:
+def structure_mc_drafts(
+    smiles: str, facts: dict[str, Any], rng: random.Random, k: int = 2
+) -> list[Draft]:
     """``k`` 4-choice structure questions; the right choice is first (letters assigned later)."""
     groups = facts["functional_groups"]
     absent = sorted(set(FUNCTIONAL_GROUPS) - set(groups))
@@ -126,20 +177,34 @@ def structure_mc_drafts(smiles: str, facts: dict[str, Any], rng: random.Random, 
     for kind in rng.sample(kinds, k=min(k, len(kinds))):
         meta = {"kind": kind}
         if kind == "formula":
-            q, right, wrong = "What is the molecular formula of this molecule?", facts["formula"], formula_distractors(facts["formula"], rng)
+            q, right, wrong = (
+                "What is the molecular formula of this molecule?",
+                facts["formula"],
+                formula_distractors(facts["formula"], rng),
+            )
         elif kind == "weight":
             mw = facts["molecular_weight"]
             deltas = [d for d in (-15.99, -14.03, 14.03, 15.99, 18.02, -2.02) if mw + d > 1]
             q, right = "What is the molecular weight of this molecule (g/mol)?", f"{mw:.2f}"
             wrong = [f"{mw + d:.2f}" for d in rng.sample(deltas, 3)]
         elif kind == "group_present":
-            q, right = "Which of these functional groups does this molecule contain?", rng.choice(sorted(groups))
+            q, right = (
+                "Which of these functional groups does this molecule contain?",
+                rng.choice(sorted(groups)),
+            )
             wrong = rng.sample(absent, 3)
         elif kind == "group_absent":
-            q, right = "Which of these functional groups is NOT present in this molecule?", rng.choice(absent)
+            q, right = (
+                "Which of these functional groups is NOT present in this molecule?",
+                rng.choice(absent),
+            )
             wrong = rng.sample(sorted(groups), 3)
         else:
-            q, right, wrong = _COUNT_QUESTIONS[kind], str(facts[kind]), _nearby_ints(facts[kind], rng)
+            q, right, wrong = (
+                _COUNT_QUESTIONS[kind],
+                str(facts[kind]),
+                _nearby_ints(facts[kind], rng),
+            )
         if len(wrong) < 3 or right in wrong:
             continue
         out.append(_draft([smiles], _Q + q, "", "mc", meta, choices=[right, *wrong]))
@@ -148,10 +213,18 @@ def structure_mc_drafts(smiles: str, facts: dict[str, Any], rng: random.Random, 
 
 def _flip_one(mol: Chem.Mol, rng: random.Random) -> Chem.Mol | None:
     """A copy of ``mol`` with one specified stereocentre inverted or one E/Z bond flipped."""
-    sites: list[tuple[str, int]] = [("atom", a.GetIdx()) for a in mol.GetAtoms()
-                                    if a.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW)]
-    swap = {Chem.BondStereo.STEREOE: Chem.BondStereo.STEREOZ, Chem.BondStereo.STEREOZ: Chem.BondStereo.STEREOE,
-            Chem.BondStereo.STEREOCIS: Chem.BondStereo.STEREOTRANS, Chem.BondStereo.STEREOTRANS: Chem.BondStereo.STEREOCIS}
+    sites: list[tuple[str, int]] = [
+        ("atom", a.GetIdx())
+        for a in mol.GetAtoms()
+        if a.GetChiralTag()
+        in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW)
+    ]
+    swap = {
+        Chem.BondStereo.STEREOE: Chem.BondStereo.STEREOZ,
+        Chem.BondStereo.STEREOZ: Chem.BondStereo.STEREOE,
+        Chem.BondStereo.STEREOCIS: Chem.BondStereo.STEREOTRANS,
+        Chem.BondStereo.STEREOTRANS: Chem.BondStereo.STEREOCIS,
+    }
     sites += [("bond", b.GetIdx()) for b in mol.GetBonds() if b.GetStereo() in swap]
     if not sites:
         return None
@@ -167,7 +240,9 @@ def _flip_one(mol: Chem.Mol, rng: random.Random) -> Chem.Mol | None:
 
 def _rewrite(mol: Chem.Mol, rng: random.Random) -> str:
     """A non-canonical SMILES of the same molecule (stereo kept), rooted at a random atom."""
-    return str(Chem.MolToSmiles(mol, canonical=False, rootedAtAtom=rng.randrange(mol.GetNumAtoms())))
+    return str(
+        Chem.MolToSmiles(mol, canonical=False, rootedAtAtom=rng.randrange(mol.GetNumAtoms()))
+    )
 
 
 def stereo_drafts(smiles: str, facts: dict[str, Any], rng: random.Random) -> list[Draft]:
@@ -180,8 +255,15 @@ def stereo_drafts(smiles: str, facts: dict[str, Any], rng: random.Random) -> lis
     out: list[Draft] = []
     centres = [lab for _, lab in facts["stereocentres"] if lab != "?"]
     bonds = [lab for *_, lab in facts["ez_bonds"] if lab != "?"]
-    out.append(_draft([smiles], _Q + "How many defined stereocentres does this molecule have?",
-                      str(len(centres)), "number", {"kind": "n_stereocentres"}))
+    out.append(
+        _draft(
+            [smiles],
+            _Q + "How many defined stereocentres does this molecule have?",
+            str(len(centres)),
+            "number",
+            {"kind": "n_stereocentres"},
+        )
+    )
     if centres:
         if len(centres) == 1:
             q = "Is the stereocentre of this molecule R or S?"
@@ -200,7 +282,15 @@ def stereo_drafts(smiles: str, facts: dict[str, Any], rng: random.Random) -> lis
         other = mol if same else _flip_one(mol, rng)
         if other is not None and (same or Chem.MolToSmiles(other) != Chem.MolToSmiles(mol)):
             q = f"Molecule 1: {MOL_TOKEN}\nMolecule 2: {MOL_TOKEN}\nAre these the same stereoisomer?"
-            out.append(_draft([smiles, _rewrite(other, rng)], q, "yes" if same else "no", "yesno", {"kind": "same_stereoisomer"}))
+            out.append(
+                _draft(
+                    [smiles, _rewrite(other, rng)],
+                    q,
+                    "yes" if same else "no",
+                    "yesno",
+                    {"kind": "same_stereoisomer"},
+                )
+            )
     for d in out:
         d["category"] = "Structure"
     return out

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem import rdChemReactions
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,7 @@ def template_reactions(
     compiled = _compile(templates)
     used = dict.fromkeys((c[0] for c in compiled), 0)
     out: list[Reaction] = []
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
+    with rdBase.BlockLogs():
         for product in products:
             if progress is not None:
                 progress(1)
@@ -114,9 +113,9 @@ def template_reactions(
                     break
             if max_reactions is not None and len(out) >= max_reactions:
                 break
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
-    log.info("%d template reactions from %d templates", len(out), sum(1 for v in used.values() if v))
+    log.info(
+        "%d template reactions from %d templates", len(out), sum(1 for v in used.values() if v)
+    )
     return out
 
 

@@ -132,7 +132,7 @@ def validate_record(rec: Any, where: str = "record") -> Record:
             raise DataError(f"{where}: 'mc' needs 2-4 choices, got {choices!r}")
         if rec["answer"] not in LETTERS[: len(choices)]:
             raise DataError(f"{where}: 'mc' answer must be a letter A-D, got {rec['answer']!r}")
-    return rec  # type: ignore[no-any-return]
+    return rec  # type: ignore[return-value]
 
 
 def render_question(rec: Record) -> str:

