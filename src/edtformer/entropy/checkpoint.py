@@ -1,0 +1,106 @@
+"""Save and load a Next-Atom Predictor: ``model.safetensors`` + ``config.json`` (never pickle).
+
+``config.json`` holds ``format_version``, the model config, the vocabulary (token strings in id
+order) and free-form ``metadata`` (training command, data, held-out bits per atom, ...).
+Folders are written atomically: a crash leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from edtformer.entropy.model import NextAtomConfig, NextAtomPredictor
+from edtformer.entropy.tokens import AtomVocab
+from edtformer.errors import CheckpointError
+from edtformer.utils.io import atomic_dir, atomic_write_json
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+_TIED = ("head.weight",)  # equals tok_emb.weight; stored once
+
+
+@dataclass
+class EntropyCheckpoint:
+    """A loaded model with its vocabulary and metadata."""
+
+    model: NextAtomPredictor
+    vocab: AtomVocab
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def save_entropy_model(
+    folder: str | Path,
+    model: NextAtomPredictor,
+    vocab: AtomVocab,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` + ``vocab`` to ``folder`` atomically and return the folder."""
+    if len(vocab) != model.cfg.vocab_size:
+        raise CheckpointError(
+            f"vocabulary has {len(vocab)} tokens but the model expects {model.cfg.vocab_size}"
+        )
+    tensors = {
+        k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in _TIED
+    }
+    config = {
+        "format_version": FORMAT_VERSION,
+        "kind": "edtformer.entropy.NextAtomPredictor",
+        "model": model.cfg.to_dict(),
+        "vocab": list(vocab.tokens),
+        "metadata": metadata or {},
+    }
+    with atomic_dir(folder) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS), metadata={"format_version": str(FORMAT_VERSION)})
+        atomic_write_json(tmp / CONFIG, config)
+    return Path(folder)
+
+
+def load_entropy_model(folder: str | Path) -> EntropyCheckpoint:
+    """Load a folder written by :func:`save_entropy_model` (model in eval mode, on CPU).
+
+    Raises:
+        CheckpointError: missing files, unknown format version, or mismatched tensors.
+    """
+    folder = Path(folder)
+    cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise CheckpointError(
+            f"{folder} is not an entropy-model checkpoint: expected {CONFIG} and {WEIGHTS}"
+        )
+    try:
+        config = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{cfg_path}: invalid JSON ({exc})") from exc
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{cfg_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})"
+        )
+    try:
+        cfg = NextAtomConfig.from_dict(config["model"])
+        vocab = AtomVocab(list(config["vocab"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{cfg_path}: malformed config ({exc})") from exc
+    model = NextAtomPredictor(cfg)
+    state = load_file(str(w_path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in _TIED]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{w_path}: tensors do not match the config (missing {missing}, unexpected {unexpected})"
+        )
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return EntropyCheckpoint(model=model, vocab=vocab, metadata=dict(config.get("metadata", {})))
+
+
+def checkpoint_size_bytes(folder: str | Path) -> int:
+    """Total size of the checkpoint files in bytes."""
+    return sum((Path(folder) / n).stat().st_size for n in (CONFIG, WEIGHTS))
