@@ -33,6 +33,9 @@ def register(sub: Any) -> None:
 
     s = actions.add_parser("stats", help="records per task and split of a built folder")
     s.add_argument("dir", help="a folder made by `edt data build`")
+    s.add_argument(
+        "--check", action="store_true", help="recompute scaffolds and check for split leaks"
+    )
     s.set_defaults(func=_stats)
 
 
@@ -109,5 +112,19 @@ def _stats(args: argparse.Namespace) -> int:
 
     from edtformer.data.loader import read_manifest
 
-    _print_table(Console(), read_manifest(args.dir))
-    return 0
+    console = Console()
+    _print_table(console, read_manifest(args.dir))
+    if not args.check:
+        return 0
+    from edtformer.data.audit import audit_splits
+
+    report = audit_splits(args.dir)
+    if report["ok"]:
+        console.print(f"split check: no leak (distinct scaffolds per split: {report['scaffolds']})")
+        return 0
+    console.print(
+        f"split check FAILED: {len(report['train_held_out'])} held-out scaffolds in training files, "
+        f"{len(report['unseen_free'])} held-out records without an unseen scaffold, "
+        f"{len(report['missing_keys'])} scaffolds missing from scaffolds.tsv"
+    )
+    return 1
