@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from rdkit import Chem
+from tests.conftest import TRICKY_SMILES
 
 from edtformer.chem import parse_smiles
 from edtformer.entropy import (
@@ -25,7 +26,6 @@ from edtformer.entropy import (
 )
 from edtformer.entropy.tokens import N_CONTEXT, UNK_ID
 from edtformer.errors import CheckpointError, InvalidShapeError
-from tests.conftest import TRICKY_SMILES
 
 CORPUS = [s for s, _ in TRICKY_SMILES] + [
     "CC(=O)Oc1ccccc1C(=O)O",
