@@ -161,7 +161,7 @@ def fit(
         logger.info("resumed from %s (step %d)", ckpt_dir, position.step)
     set_gather = getattr(module, "set_gather", None)
     if callable(set_gather):
-        set_gather(lambda t: fabric.all_gather(t, sync_grads=True))
+        set_gather(lambda t: fabric.all_gather(t, sync_grads=True), rank)
     wrapped, optimizer = fabric.setup(module, optimizer)
     order = ResumableBatchOrder(len(dataset), cfg.batch_size, cfg.seed, rank, world)
     batches = order.iterate(position.epoch, position.batch_in_epoch)
