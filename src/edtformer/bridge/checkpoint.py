@@ -1,0 +1,148 @@
+"""Save / load a trained EDT-Former: only what was trained, plus the ids of the frozen parts.
+
+A checkpoint folder holds
+
+- ``config.json``: ``format_version``, the full :class:`~edtformer.model.EDTFormerConfig`
+  (with the derived bridge widths), the frozen encoders' :class:`EncoderInfo` and the LLM id,
+  the training mode and parameter counts;
+- ``model.safetensors``: the connector, the added token rows and (if used) the LoRA adapters.
+
+Loading rebuilds the frozen encoders and LLM from their ids and checks that they still have
+the widths the bridge was trained for. Both files are written inside one atomic folder move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from edtformer.errors import CheckpointError
+from edtformer.utils.io import atomic_dir, atomic_write_json
+
+if TYPE_CHECKING:
+    from edtformer.bridge.processor import MoleculeProcessor
+    from edtformer.model import EDTFormer
+
+#: Bumped on any incompatible change of the folder layout or tensor names.
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _encoder_info(encoder: Any) -> dict[str, Any]:
+    info = getattr(encoder, "info", None)
+    return (
+        dict(info.to_dict()) if info is not None else {"name": str(getattr(encoder, "name", "?"))}
+    )
+
+
+def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
+    """Write ``model``'s trained tensors and config to the folder ``path`` (atomically)."""
+    from safetensors.torch import save_file
+
+    from edtformer import __version__
+
+    counts = model.parameter_counts()
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "edtformer_version": __version__,
+        "config": model.config.to_dict(),
+        "frozen": {
+            "llm": model.config.llm,
+            "encoders": [_encoder_info(e) for e in model.encoders],
+        },
+        "training_mode": model.config.trainable.mode,
+        "parameters": {"trainable": counts.trainable, "frozen": counts.frozen},
+    }
+    tensors = model.trained_state_dict()
+    with atomic_dir(path) as tmp:
+        save_file(
+            tensors, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)}
+        )
+        atomic_write_json(tmp / CONFIG_FILE, meta)
+    return Path(path)
+
+
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``config.json`` of a checkpoint folder, checked for a known format version."""
+    folder = Path(path)
+    cfg_path = folder / CONFIG_FILE
+    if not cfg_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise CheckpointError(
+            f"{folder} is not an edtformer model folder (needs {CONFIG_FILE} and {WEIGHTS_FILE})"
+        )
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{folder}: format_version {version!r}, this edtformer reads {FORMAT_VERSION}"
+        )
+    return dict(meta)
+
+
+def load_model(
+    cls: type[EDTFormer],
+    path: str | os.PathLike[str],
+    processor: MoleculeProcessor | None = None,
+    llm: Any = None,
+    tokenizer: Any = None,
+) -> EDTFormer:
+    """Rebuild the model saved in ``path`` (see :meth:`EDTFormer.from_pretrained`)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from edtformer.model import EDTFormerConfig
+
+    meta = read_config(path)
+    config = EDTFormerConfig.from_dict(meta["config"])
+    model = cls.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
+    built = model.config
+    if (
+        built.bridge.encoder_widths != config.bridge.encoder_widths
+        or built.bridge.llm_width != config.bridge.llm_width
+    ):
+        raise CheckpointError(
+            f"{path}: trained for encoder widths {config.bridge.encoder_widths} and LLM width "
+            f"{config.bridge.llm_width}, but the frozen parts now have {built.bridge.encoder_widths} "
+            f"and {built.bridge.llm_width}"
+        )
+    if built.patch_rule != config.patch_rule and config.bridge.uses_dynamic:
+        raise CheckpointError(
+            f"{path}: trained with patch rule {config.patch_rule!r}, got {built.patch_rule!r}"
+        )
+    try:
+        tensors = load_file(str(Path(path) / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}/{WEIGHTS_FILE} is unreadable: {exc}") from exc
+    expected = model.trained_state_dict()
+    if set(tensors) != set(expected):
+        missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise CheckpointError(
+            f"{path}: tensors do not match the model (missing {missing[:5]}, unexpected {extra[:5]})"
+        )
+    for name, t in tensors.items():
+        if t.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{path}: {name} has shape {tuple(t.shape)}, expected {tuple(expected[name].shape)}"
+            )
+    with torch.no_grad():
+        model.connector.load_state_dict(
+            {
+                k.removeprefix("connector."): v
+                for k, v in tensors.items()
+                if k.startswith("connector.")
+            }
+        )
+        model.new_tokens.rows.copy_(tensors["new_tokens.rows"])
+        params = dict(model.llm.named_parameters())
+        for k, v in tensors.items():
+            if k.startswith("llm."):
+                params[k.removeprefix("llm.")].copy_(v)
+    return model

@@ -1,0 +1,158 @@
+"""Molecule records -> the bridge's tensor inputs: encoder streams, node mask, patch ids.
+
+:class:`MoleculeProcessor` ties the frozen encoders (:mod:`edtformer.encoders`), the entropy
+scorer (:mod:`edtformer.entropy`) and the patching rules (:mod:`edtformer.patching`) together
+and pads everything into one :class:`MoleculeBatch`. The bridge itself only sees tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from edtformer.chem import MolRecord
+from edtformer.errors import CheckpointError, EdtError, InvalidShapeError
+
+logger = logging.getLogger(__name__)
+
+#: ``records -> one int64 array per molecule``, shaped ``[n_atoms]`` or ``[G, n_atoms]``.
+Patcher = Callable[[Sequence[MolRecord]], list[np.ndarray]]
+
+
+@dataclass
+class MoleculeBatch:
+    """Padded bridge inputs for ``M`` molecules.
+
+    Attributes:
+        node_feats: one float tensor ``[M, N, D_s]`` per encoder stream (padding rows zero).
+        node_mask: bool ``[M, N]``; row ``i`` of molecule ``m`` is RDKit atom ``i``.
+        patch_ids: int64 ``[M, G, N]`` (G partitions, -1 on padding), or ``None`` for connectors
+            that use no patches.
+        smiles: the molecules' SMILES as given.
+    """
+
+    node_feats: list[Tensor]
+    node_mask: Tensor
+    patch_ids: Tensor | None
+    smiles: list[str]
+
+    def __len__(self) -> int:
+        return int(self.node_mask.shape[0])
+
+    def to(self, device: torch.device | str) -> MoleculeBatch:
+        """The same batch on ``device``."""
+        return MoleculeBatch(
+            [h.to(device) for h in self.node_feats],
+            self.node_mask.to(device),
+            None if self.patch_ids is None else self.patch_ids.to(device),
+            self.smiles,
+        )
+
+    def inputs(self) -> tuple[list[Tensor], Tensor, Tensor | None]:
+        """``(node_feats, node_mask, patch_ids)``: the positional arguments of a connector."""
+        return self.node_feats, self.node_mask, self.patch_ids
+
+
+def pad_patch_ids(per_mol: Sequence[np.ndarray], n_max: int) -> Tensor:
+    """Stack per-molecule ids (``[n]`` or ``[G, n]``) into int64 ``[M, G, n_max]`` with -1 padding."""
+    arrays = [np.atleast_2d(np.asarray(a, dtype=np.int64)) for a in per_mol]
+    g = max((a.shape[0] for a in arrays), default=1)
+    out = torch.full((len(arrays), g, n_max), -1, dtype=torch.long)
+    for m, a in enumerate(arrays):
+        if a.shape[0] != g:
+            raise InvalidShapeError(f"patch ids of molecule {m}", a.shape, f"[{g}, n_atoms]")
+        out[m, :, : a.shape[1]] = torch.from_numpy(a)
+    return out
+
+
+def brics_patcher(records: Sequence[MolRecord]) -> list[np.ndarray]:
+    """BRICS fragments only (no entropy model needed)."""
+    from edtformer.patching import compute_patches
+
+    return [p.patch_ids for p in compute_patches(records, rule="brics")]
+
+
+def make_patcher(rule: str = "combine", scorer: Any = None, **options: Any) -> Patcher:
+    """A patcher for a named rule of :mod:`edtformer.patching`.
+
+    ``combine`` gives two partitions per molecule (entropy patches, then BRICS fragments).
+    Entropy rules load the default Next-Atom Predictor once unless ``scorer`` is given.
+    """
+    if rule == "brics":
+        return brics_patcher
+    from edtformer.patching import patch_molecules
+
+    def patch(records: Sequence[MolRecord]) -> list[np.ndarray]:
+        _, results = patch_molecules(records, rule=rule, scorer=scorer, **options)
+        if rule == "combine":
+            return [np.stack([r.patch_ids, np.asarray(r.brics_ids)]) for r in results]
+        return [r.patch_ids for r in results]
+
+    return patch
+
+
+def default_patcher(rule: str = "combine") -> tuple[Patcher, str]:
+    """The patcher for ``rule``, falling back to ``brics`` (with a warning) when the default
+    entropy model is not installed. Returns ``(patcher, rule actually used)``."""
+    if rule == "brics":
+        return brics_patcher, rule
+    try:
+        from edtformer.entropy import load_default_scorer
+
+        scorer = load_default_scorer()
+    except (CheckpointError, ImportError, OSError) as exc:
+        logger.warning("no entropy model (%s); patching with BRICS fragments only", exc)
+        return brics_patcher, "brics"
+    return make_patcher(rule, scorer=scorer), rule
+
+
+class MoleculeProcessor:
+    """Records -> :class:`MoleculeBatch` (frozen encoders + patches).
+
+    Args:
+        encoders: frozen graph encoders (all aligned on RDKit atoms); one stream each.
+        patcher: records -> patch ids per molecule; ``None`` for connectors without patches.
+    """
+
+    def __init__(self, encoders: Sequence[Any], patcher: Patcher | None = None) -> None:
+        if not encoders:
+            raise EdtError("MoleculeProcessor needs at least one encoder")
+        self.encoders = list(encoders)
+        self.patcher = patcher
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Node-feature width of each stream."""
+        return tuple(int(e.width) for e in self.encoders)
+
+    @property
+    def encoder_names(self) -> tuple[str, ...]:
+        """Registry names of the encoders."""
+        return tuple(str(e.name) for e in self.encoders)
+
+    def __call__(self, records: Sequence[MolRecord]) -> MoleculeBatch:
+        """Encode and patch ``records`` (``M`` molecules) into one padded batch."""
+        from edtformer.encoders.multi import encode_streams
+
+        if not records:
+            raise EdtError("no molecules to process")
+        streams = encode_streams(records, self.encoders)
+        node_mask = streams[0].mask  # [M, N]
+        patch_ids = None
+        if self.patcher is not None:
+            per_mol = self.patcher(records)
+            for r, ids in zip(records, per_mol, strict=True):
+                if np.shape(ids)[-1] != r.n_atoms:
+                    raise InvalidShapeError(
+                        f"patch ids of {r.smiles!r}", np.shape(ids), f"[..., {r.n_atoms}]"
+                    )
+            patch_ids = pad_patch_ids(per_mol, int(node_mask.shape[1]))  # [M, G, N]
+        return MoleculeBatch(
+            [s.h for s in streams], node_mask, patch_ids, [r.smiles for r in records]
+        )

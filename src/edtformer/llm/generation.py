@@ -1,0 +1,128 @@
+"""Generation and single-forward answer scoring on top of ``inputs_embeds``.
+
+Both functions take the merged embeddings (text + molecule tokens) of right-padded prompts that
+end with the assistant header, as :meth:`EDTFormer.embed <edtformer.model.EDTFormer.embed>` gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from edtformer.errors import EdtError
+
+
+@dataclass
+class ChoiceScores:
+    """Scores of answer options from one forward pass.
+
+    Attributes:
+        choices: the options, e.g. ``["yes", "no"]`` or ``["A", "B", "C", "D"]``.
+        token_ids: the first token id of each option.
+        logprobs: float ``[B, C]``; log-probability of each option's first token over the vocabulary.
+        probs: float ``[B, C]``; the same renormalised over the options (rows sum to 1).
+    """
+
+    choices: list[str]
+    token_ids: list[int]
+    logprobs: Tensor
+    probs: Tensor
+
+    @property
+    def best(self) -> list[str]:
+        """The highest-scoring option per prompt."""
+        return [self.choices[i] for i in self.logprobs.argmax(dim=1).tolist()]
+
+
+def choice_token_ids(tokenizer: Any, choices: Sequence[str]) -> list[int]:
+    """First token id of each option; raises :class:`EdtError` if two options share it."""
+    ids: list[int] = []
+    for c in choices:
+        toks = tokenizer.encode(c, add_special_tokens=False)
+        if not toks:
+            raise EdtError(f"answer option {c!r} tokenises to nothing")
+        ids.append(int(toks[0]))
+    if len(set(ids)) != len(ids):
+        first = [tokenizer.decode([i]) for i in ids]
+        raise EdtError(
+            f"answer options {list(choices)} share a first token ({first}); use options that differ "
+            "in their first token (e.g. letters A/B/C/D)"
+        )
+    return ids
+
+
+def left_pad(embeds: Tensor, attention_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Move right-padded rows to the right end (left padding), as generation needs.
+
+    Shapes:
+        - embeds: ``[B, L, d]``; attention_mask: ``[B, L]`` (1 on real tokens, a prefix of each row)
+        - output: the same shapes, real tokens at the end of each row
+    """
+    lengths = attention_mask.sum(dim=1)  # [B]
+    length = embeds.shape[1]
+    shift = (length - lengths).tolist()
+    out = torch.zeros_like(embeds)
+    mask = torch.zeros_like(attention_mask)
+    for b, s in enumerate(shift):
+        n = length - s
+        out[b, s:] = embeds[b, :n]
+        mask[b, s:] = 1
+    return out, mask
+
+
+@torch.no_grad()
+def generate_from_embeds(
+    llm: Any,
+    tokenizer: Any,
+    embeds: Tensor,
+    attention_mask: Tensor,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    suppress_ids: Sequence[int] = (),
+) -> list[list[int]]:
+    """Generate continuations with the LLM's own ``generate``; returns the new token ids per prompt.
+
+    Shapes:
+        - embeds: ``[B, L, d]`` right-padded; attention_mask: ``[B, L]``
+    """
+    emb, mask = left_pad(embeds, attention_mask)
+    eos = llm.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    pad = (
+        tokenizer.pad_token_id
+        if tokenizer.pad_token_id is not None
+        else (eos[0] if isinstance(eos, list) else eos)
+    )
+    vocab = llm.get_output_embeddings().weight.shape[0]
+    bad = [[i] for i in suppress_ids if i < vocab]
+    kwargs: dict[str, Any] = {"do_sample": do_sample}
+    if do_sample:
+        kwargs.update(temperature=temperature, top_p=top_p)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    out = llm.generate(
+        inputs_embeds=emb,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        bad_words_ids=bad or None,
+        **kwargs,
+    )  # [B, T_new] (decoder-only models return only new tokens when given inputs_embeds)
+    eos_set = set(eos if isinstance(eos, list) else [eos])
+    result: list[list[int]] = []
+    for row in out.tolist():
+        ids: list[int] = []
+        for t in row:
+            if t in eos_set:
+                break
+            ids.append(t)
+        result.append(ids)
+    return result

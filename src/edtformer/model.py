@@ -1,0 +1,497 @@
+"""EDT-Former end to end: frozen encoder(s) -> trained bridge -> molecule tokens in a frozen LLM's chat.
+
+Typical use::
+
+    from edtformer.model import EDTFormer, EDTFormerConfig
+
+    model = EDTFormer.build(EDTFormerConfig())            # minimol + SmolLM2 + smol bridge
+    batch = model.prepare_qa(["CCO"], ["Is it an alcohol?"], answers=["Yes."])
+    out = model(batch)                                    # out.loss: next-token loss on the answer
+    model.ask("CCO", "What functional groups does it have?").answer
+    model.score(model.prepare_qa(["CCO"], ["Is it an alcohol?"], generation=True), ["Yes", "No"]).best
+
+Saving writes only what was trained (:mod:`edtformer.bridge.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edtformer.bridge import BridgeConfig, BridgeOutput, build_connector, smol
+from edtformer.bridge.processor import MoleculeBatch, MoleculeProcessor, default_patcher
+from edtformer.chem import MolRecord, parse_smiles
+from edtformer.errors import EdtError
+from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
+from edtformer.llm.loading import DEFAULT_LLM, load_llm
+from edtformer.llm.prefix import PrefixCache
+from edtformer.llm.prompt import IGNORE_INDEX, Message, PromptBuilder, pad_samples
+from edtformer.llm.tokens import (
+    MOL_TOKEN,
+    NewTokenEmbedding,
+    add_molecule_tokens,
+    merge_molecule_tokens,
+)
+from edtformer.llm.trainable import ParameterCounts, TrainableConfig, add_lora, count_parameters
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EDTFormerConfig:
+    """The whole model. The bridge's input/output widths are derived from the encoders and the LLM."""
+
+    encoders: tuple[str, ...] = ("minimol",)
+    """Registry names of the frozen graph encoders; more than one = fused streams."""
+    llm: str = DEFAULT_LLM
+    """The frozen causal LLM: ``smollm2-135m-instruct`` (embedded), a hub id or a local folder."""
+    bridge: BridgeConfig = field(default_factory=smol)
+    """Connector kind and sizes (preset ``smol``; ``encoder_widths``/``llm_width`` derived)."""
+    patch_rule: str = "combine"
+    """Patching rule of :mod:`edtformer.patching` for the dynamic tokens."""
+    system_prompt: str | None = None
+    """System message; ``None`` keeps the chat template's default."""
+    boundary_tokens: bool = True
+    """Wrap each molecule's tokens in ``<mol_start>`` / ``<mol_end>``."""
+    trainable: TrainableConfig = field(default_factory=TrainableConfig)
+    """What trains (default: bridge only)."""
+
+    def __post_init__(self) -> None:
+        self.encoders = tuple(self.encoders)
+        if isinstance(self.bridge, dict):
+            self.bridge = BridgeConfig.from_dict(self.bridge)
+        if isinstance(self.trainable, dict):
+            self.trainable = TrainableConfig(**self.trainable)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return {
+            "encoders": list(self.encoders),
+            "llm": self.llm,
+            "bridge": self.bridge.to_dict(),
+            "patch_rule": self.patch_rule,
+            "system_prompt": self.system_prompt,
+            "boundary_tokens": self.boundary_tokens,
+            "trainable": self.trainable.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EDTFormerConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`EdtError`."""
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise EdtError(f"unknown model config keys {unknown}")
+        return cls(**d)
+
+
+@dataclass
+class ChatBatch:
+    """Tokenised prompts with molecule placeholders expanded, plus the molecules' bridge inputs.
+
+    Attributes:
+        input_ids: int64 ``[B, L]``, right-padded; ``<mol>`` at every molecule-token position.
+        attention_mask: int64 ``[B, L]``.
+        labels: int64 ``[B, L]``; assistant tokens, ``-100`` elsewhere.
+        n_prefix: length of the constant prompt prefix shared by all rows (0: none).
+        molecules: bridge inputs of all ``M`` molecules in prompt order (``None``: no tokens).
+        mol_counts: int64 ``[M]``; molecule tokens per molecule.
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    labels: Tensor
+    n_prefix: int
+    molecules: MoleculeBatch | None
+    mol_counts: Tensor
+
+    def to(self, device: torch.device | str) -> ChatBatch:
+        """The same batch on ``device``."""
+        return ChatBatch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.labels.to(device),
+            self.n_prefix,
+            None if self.molecules is None else self.molecules.to(device),
+            self.mol_counts.to(device),
+        )
+
+
+@dataclass
+class EDTFormerOutput:
+    """Result of :meth:`EDTFormer.forward`.
+
+    Attributes:
+        loss: mean next-token cross-entropy over labelled tokens (``None`` without labels).
+        logits: ``[B, K, V]`` at the positions that predict labelled tokens (all positions
+            after the prefix with ``return_logits=True``).
+        n_label_tokens: number of tokens in the loss.
+        bridge: the molecule tokens.
+    """
+
+    loss: Tensor | None
+    logits: Tensor | None
+    n_label_tokens: int
+    bridge: BridgeOutput | None
+
+
+@dataclass
+class Answer:
+    """One answer of :meth:`EDTFormer.ask`."""
+
+    smiles: list[str]
+    question: str
+    answer: str
+    n_molecule_tokens: int
+    n_anchor_tokens: int
+    n_dynamic_tokens: int
+    n_dropped_patches: int
+    messages: list[Message]
+
+
+class EDTFormer(nn.Module):
+    """Frozen encoder(s) + trainable connector + frozen causal LLM.
+
+    Build with :meth:`build` (loads the LLM and encoders by name) or pass loaded parts.
+    """
+
+    def __init__(
+        self,
+        config: EDTFormerConfig,
+        llm: Any,
+        tokenizer: Any,
+        processor: MoleculeProcessor | None = None,
+    ) -> None:
+        super().__init__()
+        if config.bridge.llm_width != llm.config.hidden_size:
+            raise EdtError(
+                f"bridge.llm_width {config.bridge.llm_width} != LLM hidden size {llm.config.hidden_size}"
+            )
+        self.config = config
+        self.llm = llm.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.mol_ids = add_molecule_tokens(tokenizer)
+        self.connector = build_connector(config.bridge).requires_grad_(
+            config.trainable.bridge_trainable
+        )
+        self.new_tokens = NewTokenEmbedding(
+            llm.get_input_embeddings(),
+            self.mol_ids.new_ids,
+            config.trainable.new_token_rows_trainable,
+        )
+        self.text_only = config.bridge.connector == "none"
+        self.prompts = PromptBuilder(
+            tokenizer,
+            self.mol_ids,
+            config.system_prompt,
+            config.boundary_tokens and not self.text_only,
+        )
+        self.processor = processor
+        self.encoders = nn.ModuleList(processor.encoders if processor is not None else [])
+        if config.trainable.lora is not None:
+            add_lora(self.llm, config.trainable.lora)
+        self._prefix: PrefixCache | None = None
+        logger.info(
+            "EDTFormer [%s, connector %s, mode %s]: %s",
+            config.llm,
+            config.bridge.connector,
+            config.trainable.mode,
+            self.parameter_counts().summary(),
+        )
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        config: EDTFormerConfig,
+        processor: MoleculeProcessor | None = None,
+        llm: Any = None,
+        tokenizer: Any = None,
+    ) -> EDTFormer:
+        """Load the LLM and encoders named in ``config`` (unless given) and derive the bridge widths."""
+        if llm is None or tokenizer is None:
+            llm, tokenizer = load_llm(config.llm)
+        rule = config.patch_rule
+        if processor is None:
+            from edtformer.encoders import get_encoder
+
+            patcher = None
+            if config.bridge.uses_dynamic:
+                patcher, rule = default_patcher(config.patch_rule)
+            processor = MoleculeProcessor([get_encoder(n) for n in config.encoders], patcher)
+        bridge = replace(
+            config.bridge, encoder_widths=processor.widths, llm_width=int(llm.config.hidden_size)
+        )
+        config = replace(config, bridge=bridge, encoders=processor.encoder_names, patch_rule=rule)
+        return cls(config, llm, tokenizer, processor)
+
+    def train(self, mode: bool = True) -> EDTFormer:
+        """Train mode for the connector (and LoRA adapters); encoders and frozen LLM stay in eval."""
+        self.training = mode
+        self.connector.train(mode)
+        self.llm.train(mode and self.config.trainable.lora is not None)
+        return self
+
+    def parameter_counts(self) -> ParameterCounts:
+        """Trainable / frozen parameters by part (encoders, connector, new token rows, LLM)."""
+        return count_parameters(
+            {
+                "connector": self.connector,
+                "new_token_rows": self.new_tokens,
+                "llm": self.llm,
+                "encoders": self.encoders,
+            }
+        )
+
+    # -- batches ------------------------------------------------------------------------------
+    def prepare(
+        self,
+        molecules: Sequence[Sequence[MolRecord | str]],
+        conversations: Sequence[Sequence[Message]],
+        generation: bool = False,
+    ) -> ChatBatch:
+        """Build a :class:`ChatBatch` (the one collate function of training and inference).
+
+        Args:
+            molecules: per prompt, its molecules (records or SMILES) in ``<mol>`` order.
+            conversations: per prompt, chat messages whose user turns hold the ``<mol>`` markers
+                (see :meth:`PromptBuilder.messages`); assistant turns are labelled.
+            generation: end every prompt with the assistant header (generation / scoring).
+        """
+        if len(molecules) != len(conversations):
+            raise EdtError(f"got {len(molecules)} molecule lists for {len(conversations)} prompts")
+        records = [
+            [m if isinstance(m, MolRecord) else parse_smiles(m) for m in mols] for mols in molecules
+        ]
+        flat = [r for rs in records for r in rs]
+        mol_batch: MoleculeBatch | None = None
+        if self.text_only or not flat:
+            counts = torch.zeros(len(flat), dtype=torch.long)
+            conversations = [
+                self._smiles_in_text(c, [r.smiles for r in rs])
+                for c, rs in zip(conversations, records, strict=True)
+            ]
+        else:
+            if self.processor is None:
+                raise EdtError(
+                    "this model has no MoleculeProcessor; build it with EDTFormer.build or pass one"
+                )
+            mol_batch = self.processor(flat)
+            counts = self._num_tokens(mol_batch).cpu()
+        samples, start = [], 0
+        for conv, rs in zip(conversations, records, strict=True):
+            n = 0 if mol_batch is None else len(rs)  # text-only prompts carry SMILES, no <mol>
+            samples.append(
+                self.prompts.encode(conv, counts[start : start + n].tolist(), generation)
+            )
+            start += n
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
+        device = self.new_tokens.rows.device
+        batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts)
+        return batch.to(device)
+
+    def _num_tokens(self, mol_batch: MoleculeBatch) -> Tensor:
+        """Molecule tokens per molecule, int64 ``[M]`` (without running the connector)."""
+        fn = self.connector.num_tokens
+        return fn(mol_batch.node_mask, mol_batch.patch_ids)  # type: ignore[operator,no-any-return]
+
+    def prepare_qa(
+        self,
+        smiles: Sequence[MolRecord | str],
+        questions: Sequence[str],
+        answers: Sequence[str] | None = None,
+        generation: bool = False,
+    ) -> ChatBatch:
+        """One molecule and one question (and answer) per prompt."""
+        answers_: Sequence[str | None] = answers if answers is not None else [None] * len(questions)
+        if not len(smiles) == len(questions) == len(answers_):
+            raise EdtError(
+                f"got {len(smiles)} molecules, {len(questions)} questions, {len(answers_)} answers"
+            )
+        convs = [self.prompts.messages(q, 1, a) for q, a in zip(questions, answers_, strict=True)]
+        return self.prepare([[s] for s in smiles], convs, generation=generation)
+
+    def _smiles_in_text(self, conv: Sequence[Message], smiles: list[str]) -> list[Message]:
+        out, k = [], 0
+        for m in conv:
+            n = m["content"].count(MOL_TOKEN)
+            content = (
+                PromptBuilder.smiles_text(m["content"], smiles[k : k + n]) if n else m["content"]
+            )
+            out.append({**m, "content": content})
+            k += n
+        return out
+
+    # -- forward ------------------------------------------------------------------------------
+    def embed(self, batch: ChatBatch) -> tuple[Tensor, BridgeOutput | None]:
+        """Text embeddings with molecule tokens merged in: ``[B, L, d_llm]`` and the bridge output."""
+        emb = self.new_tokens(batch.input_ids)  # [B, L, d]
+        bridge = None
+        feats = emb.new_zeros(0, emb.shape[-1])
+        if batch.molecules is not None:
+            bridge = self.connector(*batch.molecules.inputs())
+            feats = bridge.flat()  # [sum tokens, d]
+        return merge_molecule_tokens(emb, batch.input_ids, self.mol_ids.mol, feats), bridge
+
+    def _prefix_kwargs(self, batch: ChatBatch, use: bool | None) -> tuple[int, dict[str, Any]]:
+        """``(prefix length skipped, cache kwargs)`` for a forward over ``batch``."""
+        allowed = batch.n_prefix > 0 and not any(p.requires_grad for p in self.llm.parameters())
+        if use and not allowed:
+            raise EdtError(
+                "the prefix KV cache needs a shared prompt prefix and a frozen LLM (no LoRA)"
+            )
+        if not (allowed if use is None else use):
+            return 0, {}
+        prefix = batch.input_ids[0, : batch.n_prefix].tolist()
+        if self._prefix is None or list(self._prefix.prefix_ids) != prefix:
+            self._prefix = PrefixCache(self.llm, prefix)
+        return batch.n_prefix, {
+            **self._prefix.for_batch(batch.input_ids.shape[0]),
+            "use_cache": True,
+        }
+
+    def forward(
+        self, batch: ChatBatch, use_prefix_cache: bool | None = None, return_logits: bool = False
+    ) -> EDTFormerOutput:
+        """Next-token loss on the assistant tokens through the frozen LLM.
+
+        With ``use_prefix_cache`` (default: whenever allowed) the constant prompt prefix is not
+        recomputed: its key/value cache is built once and reused. LM-head logits are computed
+        only where a label is predicted unless ``return_logits``.
+        """
+        emb, bridge = self.embed(batch)
+        skip, kwargs = self._prefix_kwargs(batch, use_prefix_cache)
+        emb, labels = emb[:, skip:], batch.labels[:, skip:]  # [B, L', d], [B, L']
+        target = labels[:, 1:]  # [B, L'-1]: position t predicts token t + 1
+        keep = torch.nonzero((target != IGNORE_INDEX).any(dim=0)).flatten()  # [K]
+        if return_logits:
+            keep_arg: Any = 0
+        else:
+            keep_arg = keep if keep.numel() else torch.zeros(1, dtype=torch.long, device=emb.device)
+        out = self.llm(
+            inputs_embeds=emb,
+            attention_mask=batch.attention_mask,
+            logits_to_keep=keep_arg,
+            **kwargs,
+        )
+        logits = out.logits  # [B, K, V] or [B, L', V]
+        n_label = int((target != IGNORE_INDEX).sum())
+        loss = None
+        if n_label:
+            picked = logits[:, keep] if return_logits else logits  # [B, K, V]
+            loss = F.cross_entropy(
+                picked.flatten(0, 1).float(), target[:, keep].flatten(), ignore_index=IGNORE_INDEX
+            )
+        return EDTFormerOutput(
+            loss, logits if (return_logits or n_label) else None, n_label, bridge
+        )
+
+    @torch.no_grad()
+    def score(
+        self, batch: ChatBatch, choices: Sequence[str], use_prefix_cache: bool | None = None
+    ) -> ChoiceScores:
+        """Score answer options (yes/no, A/B/C/D) by their first token's log-probability, one forward.
+
+        ``batch`` must be prepared with ``generation=True`` (prompts end with the assistant header).
+        """
+        ids = choice_token_ids(self.tokenizer, choices)
+        emb, _ = self.embed(batch)
+        skip, kwargs = self._prefix_kwargs(batch, use_prefix_cache)
+        last = batch.attention_mask.sum(dim=1) - 1 - skip  # [B]
+        keep = torch.unique(last)  # [K], sorted
+        out = self.llm(
+            inputs_embeds=emb[:, skip:],
+            attention_mask=batch.attention_mask,
+            logits_to_keep=keep,
+            **kwargs,
+        )
+        col = torch.searchsorted(keep, last)  # [B]
+        logits = out.logits[torch.arange(len(last)), col].float()  # [B, V]
+        logp = torch.log_softmax(logits, dim=-1)[:, ids]  # [B, C]
+        return ChoiceScores(list(choices), ids, logp, torch.softmax(logp, dim=-1))
+
+    @torch.no_grad()
+    def generate(self, batch: ChatBatch, max_new_tokens: int = 64, **kwargs: Any) -> list[str]:
+        """Answers for a batch prepared with ``generation=True`` (greedy unless ``do_sample=True``)."""
+        return self._generate(batch, max_new_tokens, **kwargs)[0]
+
+    def _generate(
+        self, batch: ChatBatch, max_new_tokens: int, **kwargs: Any
+    ) -> tuple[list[str], BridgeOutput | None]:
+        emb, bridge = self.embed(batch)
+        new = generate_from_embeds(
+            self.llm,
+            self.tokenizer,
+            emb,
+            batch.attention_mask,
+            max_new_tokens,
+            suppress_ids=self.mol_ids.new_ids,
+            **kwargs,
+        )
+        return [self.prompts.decode(ids) for ids in new], bridge
+
+    def ask(
+        self,
+        smiles: str | Sequence[str],
+        question: str,
+        max_new_tokens: int = 64,
+        history: Sequence[Message] | None = None,
+        **kwargs: Any,
+    ) -> Answer:
+        """Answer a question about one molecule (or several, e.g. a reaction's).
+
+        ``history``: the ``messages`` of the previous :class:`Answer` for a follow-up question.
+        """
+        mols = [smiles] if isinstance(smiles, str) else list(smiles)
+        if history:
+            messages = [*history, {"role": "user", "content": question}]
+        else:
+            messages = self.prompts.messages(question, len(mols))
+        batch = self.prepare([mols], [messages], generation=True)
+        [text], bridge = self._generate(batch, max_new_tokens, **kwargs)
+        n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
+        n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
+        return Answer(
+            smiles=mols,
+            question=question,
+            answer=text,
+            n_molecule_tokens=int(batch.mol_counts.sum()),
+            n_anchor_tokens=n_anchor,
+            n_dynamic_tokens=n_dyn,
+            n_dropped_patches=int(bridge.n_dropped.sum()) if bridge is not None else 0,
+            messages=[*messages, {"role": "assistant", "content": text}],
+        )
+
+    # -- saving -------------------------------------------------------------------------------
+    def trained_state_dict(self) -> dict[str, Tensor]:
+        """What a checkpoint holds: connector, new token rows, LoRA adapters (never the frozen parts)."""
+        state = {f"connector.{k}": v for k, v in self.connector.state_dict().items()}
+        state["new_tokens.rows"] = self.new_tokens.rows
+        if self.config.trainable.lora is not None:
+            state.update({f"llm.{n}": p for n, p in self.llm.named_parameters() if "lora_" in n})
+        return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+    def save_pretrained(self, path: Any) -> None:
+        """Write ``config.json`` + ``model.safetensors`` atomically (see :mod:`edtformer.bridge.checkpoint`)."""
+        from edtformer.bridge.checkpoint import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: Any,
+        processor: MoleculeProcessor | None = None,
+        llm: Any = None,
+        tokenizer: Any = None,
+    ) -> EDTFormer:
+        """Rebuild a saved model: frozen parts from their ids, trained tensors from the folder."""
+        from edtformer.bridge.checkpoint import load_model
+
+        return load_model(cls, path, processor=processor, llm=llm, tokenizer=tokenizer)

@@ -1,0 +1,200 @@
+"""EDTFormer end to end with a tiny random Llama, the random encoder and BRICS patches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tests.fixtures.llm.tiny import make_tiny_llm
+
+from edtformer.bridge import tiny
+from edtformer.errors import CheckpointError
+from edtformer.llm.tokens import MoleculeTokenCountError
+from edtformer.llm.trainable import LoraSettings, TrainableConfig
+from edtformer.model import EDTFormer, EDTFormerConfig
+
+SMILES = ["CCO", "c1ccccc1C(=O)O", "CC(C)(C)[Si](C)(C)OC[C@@H]1CC[C@H](O1)n1cnc2c1ncnc2N"]
+
+
+@pytest.fixture(scope="module")
+def llm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llm(tmp_path_factory.mktemp("llm") / "tiny-llama")
+
+
+def _model(
+    llm_dir: Path,
+    connector: str = "edt",
+    encoders: tuple[str, ...] = ("random",),
+    **trainable: object,
+) -> EDTFormer:
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(
+        encoders=encoders,
+        llm=str(llm_dir),
+        bridge=tiny(connector=connector),
+        patch_rule="brics",
+        trainable=TrainableConfig(**trainable),  # type: ignore[arg-type]
+    )
+    return EDTFormer.build(cfg)
+
+
+def _qa(model: EDTFormer, n: int = 2):
+    return model.prepare_qa(
+        SMILES[:n], ["Is it an alcohol?"] * n, answers=["Yes.", "No.", "Yes."][:n]
+    )
+
+
+def _step(model: EDTFormer, batch, weight_decay: float = 0.1) -> None:
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=weight_decay)
+    model.train()
+    loss = model(batch).loss
+    assert loss is not None and torch.isfinite(loss)
+    loss.backward()
+    opt.step()
+
+
+def test_bridge_trains_and_frozen_parts_get_no_gradient(llm_dir: Path) -> None:
+    model = _model(llm_dir)
+    counts = model.parameter_counts()
+    assert counts.trainable == sum(p.numel() for p in model.connector.parameters())
+    frozen_before = {n: p.detach().clone() for n, p in model.llm.named_parameters()}
+    bridge_before = {n: p.detach().clone() for n, p in model.connector.named_parameters()}
+    _step(model, _qa(model))
+    for n, p in model.llm.named_parameters():
+        assert p.grad is None and torch.equal(p, frozen_before[n]), n
+    for p in model.encoders.parameters():
+        assert p.grad is None
+    assert model.new_tokens.rows.grad is None
+    assert any(not torch.equal(p, bridge_before[n]) for n, p in model.connector.named_parameters())
+
+
+def test_prefix_cache_gives_the_same_loss(llm_dir: Path) -> None:
+    model = _model(llm_dir).eval()
+    batch = _qa(model, 3)
+    assert batch.n_prefix > 0
+    cached = model(batch, use_prefix_cache=True)
+    full = model(batch, use_prefix_cache=False)
+    torch.testing.assert_close(cached.loss, full.loss, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cached.logits, full.logits, atol=1e-5, rtol=1e-5)
+
+
+def test_batch_composition_does_not_change_a_molecules_tokens_or_loss(llm_dir: Path) -> None:
+    model = _model(llm_dir).eval()
+    alone = model.prepare_qa(SMILES[:1], ["Is it an alcohol?"], answers=["Yes."])
+    mixed = model.prepare_qa(
+        [SMILES[2], SMILES[0]], ["Is it an alcohol?"] * 2, answers=["No.", "Yes."]
+    )
+    with torch.no_grad():
+        _, b_alone = model.embed(alone)
+        _, b_mixed = model.embed(mixed)
+        torch.testing.assert_close(b_mixed.unpad()[1], b_alone.unpad()[0], atol=1e-5, rtol=1e-5)
+        la = model(alone, return_logits=True).logits
+        lm = model(mixed, return_logits=True).logits
+    n = la.shape[1]
+    torch.testing.assert_close(lm[1, :n], la[0], atol=1e-4, rtol=1e-4)
+
+
+def test_placeholder_count_mismatch_raises(llm_dir: Path) -> None:
+    model = _model(llm_dir)
+    batch = _qa(model)
+    pos = (batch.input_ids == model.mol_ids.mol).nonzero()[0]
+    batch.input_ids[pos[0], pos[1]] = model.tokenizer.pad_token_id
+    with pytest.raises(MoleculeTokenCountError, match="molecule tokens"):
+        model(batch)
+
+
+@pytest.mark.parametrize("connector", ["edt", "anchors_only", "dynamic_only", "mlp", "none"])
+def test_every_connector_runs_forward_and_backward(llm_dir: Path, connector: str) -> None:
+    model = _model(llm_dir, connector=connector)
+    batch = _qa(model)
+    out = model(batch)
+    assert out.loss is not None
+    if connector == "none":
+        assert batch.molecules is None and model.parameter_counts().trainable == 0
+        assert "SMILES: CCO" in model.tokenizer.decode(batch.input_ids[0])
+        return
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.connector.parameters() if p.requires_grad)
+    expected = {"edt": 4 + 1, "anchors_only": 4, "dynamic_only": 1, "mlp": 3}[connector]
+    assert int(batch.mol_counts[0]) == expected  # CCO: one BRICS fragment, three atoms
+
+
+def test_fused_encoders(llm_dir: Path) -> None:
+    from edtformer.bridge.processor import MoleculeProcessor, brics_patcher
+    from edtformer.encoders.moleculestm import RandomEncoder
+
+    torch.manual_seed(0)
+    llm_cfg = EDTFormerConfig(
+        encoders=("random", "random"), llm=str(llm_dir), bridge=tiny(), patch_rule="brics"
+    )
+    proc = MoleculeProcessor(
+        [RandomEncoder(width=16, seed=1), RandomEncoder(width=8, seed=2)], brics_patcher
+    )
+    model = EDTFormer.build(llm_cfg, processor=proc)
+    assert model.config.bridge.encoder_widths == (16, 8)
+    model(_qa(model)).loss.backward()
+    assert model.connector.blender.stream_embed.grad is not None
+
+
+def test_save_load_round_trip_is_exact(llm_dir: Path, tmp_path: Path) -> None:
+    model = _model(llm_dir, new_token_rows_trainable=True).eval()
+    _step(model, _qa(model))
+    model.eval()
+    model.save_pretrained(tmp_path / "ckpt")
+    files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    loaded = EDTFormer.from_pretrained(tmp_path / "ckpt").eval()
+    a, b = model.trained_state_dict(), loaded.trained_state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(k.startswith("llm.") for k in a)  # the frozen LLM is not saved
+    with torch.no_grad():
+        assert torch.equal(model(_qa(model)).loss, loaded(_qa(loaded)).loss)
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(CheckpointError):
+        EDTFormer.from_pretrained(tmp_path / "bad")
+
+
+def test_token_rows_option_trains_only_the_new_rows(llm_dir: Path) -> None:
+    model = _model(llm_dir, bridge_trainable=False, new_token_rows_trainable=True)
+    assert model.parameter_counts().trainable == model.new_tokens.rows.numel()
+    emb_before = model.llm.get_input_embeddings().weight.detach().clone()
+    rows_before = model.new_tokens.rows.detach().clone()
+    _step(model, _qa(model), weight_decay=0.5)
+    assert torch.equal(model.llm.get_input_embeddings().weight, emb_before)
+    assert not torch.equal(model.new_tokens.rows, rows_before)
+
+
+def test_lora_trains_only_adapters_and_round_trips(llm_dir: Path, tmp_path: Path) -> None:
+    model = _model(llm_dir, bridge_trainable=False, lora=LoraSettings(r=2, alpha=4, dropout=0.0))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    batch = _qa(model)
+    assert model._prefix_kwargs(batch, None)[0] == 0  # no prefix cache with a trainable LLM
+    _step(model, batch)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all("lora_" in n for n in changed)
+    model.save_pretrained(tmp_path / "lora")
+    loaded = EDTFormer.from_pretrained(tmp_path / "lora")
+    a, b = model.trained_state_dict(), loaded.trained_state_dict()
+    assert any("lora_" in k for k in a) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_score_generate_and_ask(llm_dir: Path) -> None:
+    model = _model(llm_dir).eval()
+    batch = model.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, generation=True)
+    scores = model.score(batch, ["Yes", "No"])
+    assert scores.probs.shape == (2, 2)
+    torch.testing.assert_close(scores.probs.sum(1), torch.ones(2))
+    no_cache = model.score(batch, ["Yes", "No"], use_prefix_cache=False)
+    torch.testing.assert_close(scores.logprobs, no_cache.logprobs, atol=1e-5, rtol=1e-5)
+    texts = model.generate(batch, max_new_tokens=4)
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    ans = model.ask("CCO", "What is it?", max_new_tokens=3)
+    assert ans.n_molecule_tokens == ans.n_anchor_tokens + ans.n_dynamic_tokens == 5
+    follow = model.ask("CCO", "And then?", max_new_tokens=3, history=ans.messages)
+    assert len(follow.messages) == len(ans.messages) + 2
+    rxn = model.ask(["CCO", "CC(=O)O"], "<mol> reacts with <mol>. Product?", max_new_tokens=2)
+    assert rxn.n_anchor_tokens == 8
