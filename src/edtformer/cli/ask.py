@@ -1,0 +1,106 @@
+"""``edt ask SMILES "question"``: answer one question about a molecule with the frozen LLM.
+
+Without ``--model`` the shipped default bridge is used once one exists in the package
+(``edtformer/assets/bridge/default``); until then an untrained bridge is built (with a warning)
+so that the whole path runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Where the shipped default bridge lives inside the installed package.
+DEFAULT_BRIDGE_SUBDIR = "assets/bridge/default"
+
+
+def default_bridge_dir() -> Path:
+    """Folder of the shipped default bridge (may not exist yet)."""
+    return Path(str(resources.files("edtformer").joinpath(DEFAULT_BRIDGE_SUBDIR)))
+
+
+def _quiet_transformers() -> None:
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def load_cli_model(model_dir: str | None) -> tuple[Any, str]:
+    """The model for ``ask``/``chat`` and a short name for it (``--model`` folder, shipped default,
+    or an untrained bridge on the default encoder and LLM)."""
+    import torch
+
+    from edtformer.model import EDTFormer, EDTFormerConfig
+
+    _quiet_transformers()
+    torch.set_grad_enabled(False)
+    if model_dir is not None:
+        return EDTFormer.from_pretrained(model_dir).eval(), str(model_dir)
+    folder = default_bridge_dir()
+    if (folder / "config.json").is_file():
+        return EDTFormer.from_pretrained(folder).eval(), "default"
+    logger.warning(
+        "no trained bridge is shipped yet: answering with an UNTRAINED bridge "
+        "(the LLM sees random molecule tokens); pass --model DIR for a trained one"
+    )
+    torch.manual_seed(0)
+    return EDTFormer.build(EDTFormerConfig()).eval(), "untrained"
+
+
+def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
+    """The ``--json`` object of one answer."""
+    return {
+        "smiles": ans.smiles[0] if len(ans.smiles) == 1 else ans.smiles,
+        "question": ans.question,
+        "answer": ans.answer,
+        "n_molecule_tokens": ans.n_molecule_tokens,
+        "n_anchor_tokens": ans.n_anchor_tokens,
+        "n_dynamic_tokens": ans.n_dynamic_tokens,
+        "n_dropped_patches": ans.n_dropped_patches,
+        "model": model_name,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Parse the molecule, load the model, print the answer (or a JSON object)."""
+    from edtformer.chem import parse_smiles
+
+    parse_smiles(args.smiles)  # bad input fails fast, before any model loads
+    model, name = load_cli_model(args.model)
+    ans = model.ask(args.smiles, args.question, max_new_tokens=args.max_new_tokens)
+    if args.json:
+        print(json.dumps(answer_dict(ans, name), ensure_ascii=False))
+    else:
+        print(ans.answer)
+    sys.stdout.flush()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``edt ask``."""
+    p = subparsers.add_parser(
+        "ask",
+        help="answer a question about a molecule",
+        description="Answer a free-text question about a molecule given as SMILES.",
+    )
+    p.add_argument("smiles", help="the molecule, e.g. 'CC(=O)Oc1ccccc1C(=O)O'")
+    p.add_argument("question", help="the question, e.g. 'Which functional groups does it have?'")
+    p.add_argument(
+        "--model", default=None, help="trained model folder (default: the shipped bridge)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=64, help="answer length limit (default 64)"
+    )
+    p.set_defaults(func=run)
