@@ -156,3 +156,22 @@ def test_training_smoke(tmp_path: Path) -> None:
     assert meta["validation"]["bits_per_token"] > 0
     ckpt = load_entropy_model(tmp_path / "model")
     assert ckpt.metadata["step"] == len(steps)
+
+
+def test_shipped_model_loads_once_and_beats_unigram() -> None:
+    from edtformer.entropy import default_model_dir, load_default_scorer
+    from edtformer.entropy.checkpoint import checkpoint_size_bytes
+    from edtformer.entropy.corpus import moses_path, read_smiles_file
+    from edtformer.entropy.train import evaluate_on_smiles
+
+    scorer = load_default_scorer()
+    assert load_default_scorer() is scorer  # cached: loaded once per process
+    assert checkpoint_size_bytes(default_model_dir()) <= 5_000_000
+    assert 300_000 <= scorer.model.num_parameters() <= 700_000
+    meta = scorer.metadata
+    assert meta["validation"]["bits_per_token"] < meta["validation"]["unigram_bits_per_token"]
+    sample = read_smiles_file(moses_path("test"))[::1000][:150]  # held out from training
+    result = evaluate_on_smiles(
+        scorer.model, scorer.vocab, sample, np.asarray(meta["unigram_log2p"])
+    )
+    assert result["bits_per_token"] < 0.7 * result["unigram_bits_per_token"]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,6 +156,19 @@ def unigram_bits(log2p: np.ndarray, encoded: Sequence[EncodedMol]) -> float:
     return total / max(sum(len(e.ids) + 1 for e in encoded), 1)
 
 
+def _hardware() -> str:
+    """CPU model, core count and torch threads, for the checkpoint metadata."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+
+
 def _lr_at(step: int, total: int, cfg: EntropyTrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -197,7 +212,7 @@ def train_entropy_model(
         "train_config": {**asdict(cfg), "model": mcfg.to_dict()},
         "data": {"train_source": source, "n_train": len(train), "n_val": len(val)},
         "command": command,
-        "hardware": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
+        "hardware": _hardware(),
         "torch": torch.__version__,
         "n_parameters": model.num_parameters(),
         "unigram_log2p": [round(float(x), 6) for x in uni],
