@@ -72,3 +72,18 @@ def test_entropy_eval_small_sample(capsys: pytest.CaptureFixture[str]) -> None:
     result = json.loads(out)
     assert code == 0 and result["n_molecules"] == 300
     assert result["bits_per_token"] < result["unigram_bits_per_token"]
+
+
+def test_demo_patching_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "demo", "--out", str(tmp_path), "--steps", "patching")
+    assert code == 0 and "Aspirin" in out
+    rows = [
+        json.loads(x) for x in (tmp_path / "patching" / "patches.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) >= 5 and all(len(r["entropy"]) == len(r["brics_ids"]) for r in rows)
+    assert (tmp_path / "patching" / "drugs.png").stat().st_size > 1000
+    assert (tmp_path / "patching" / "01_aspirin.svg").is_file()
+    summary = json.loads((tmp_path / "demo.json").read_text())
+    assert summary["steps"]["patching"]["n_molecules"] == len(rows)
+    code, _, err = run(capsys, "demo", "--out", str(tmp_path), "--steps", "nope")
+    assert code == 2 and "unknown demo step" in err
