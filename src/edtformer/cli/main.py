@@ -21,7 +21,7 @@ from edtformer import __version__
 from edtformer.errors import EdtError
 
 #: Sub-command modules, in the order ``edt --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("entropy", "data", "encode", "patch", "ask", "chat")
+COMMAND_MODULES: tuple[str, ...] = ("entropy", "data", "encode", "patch", "ask", "chat", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
