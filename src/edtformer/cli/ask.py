@@ -36,7 +36,7 @@ def _quiet_transformers() -> None:
         pass
 
 
-def load_cli_model(model_dir: str | None) -> tuple[Any, str]:
+def load_cli_model(model_dir: str | None, threads: int | None = None) -> tuple[Any, str]:
     """The model for ``ask``/``chat`` and a short name for it (``--model`` folder, shipped default,
     or an untrained bridge on the default encoder and LLM)."""
     import torch
@@ -45,6 +45,8 @@ def load_cli_model(model_dir: str | None) -> tuple[Any, str]:
 
     _quiet_transformers()
     torch.set_grad_enabled(False)
+    if threads:
+        torch.set_num_threads(threads)
     if model_dir is not None:
         return EDTFormer.from_pretrained(model_dir).eval(), str(model_dir)
     folder = default_bridge_dir()
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from edtformer.chem import parse_smiles
 
     parse_smiles(args.smiles)  # bad input fails fast, before any model loads
-    model, name = load_cli_model(args.model)
+    model, name = load_cli_model(args.model, args.threads)
     ans = model.ask(args.smiles, args.question, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer_dict(ans, name), ensure_ascii=False))
@@ -102,5 +104,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
         "--max-new-tokens", type=int, default=64, help="answer length limit (default 64)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
     p.set_defaults(func=run)

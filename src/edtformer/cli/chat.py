@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from edtformer.cli.ask import load_cli_model
 
     parse_smiles(args.smiles)
-    model, name = load_cli_model(args.model)
+    model, name = load_cli_model(args.model, args.threads)
     print(f"chatting about {args.smiles} (model: {name}); /quit to leave, /reset to start over")
     history: list[dict[str, str]] | None = None
     while True:
@@ -55,5 +55,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--max-new-tokens", type=int, default=64, help="answer length limit (default 64)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
     p.set_defaults(func=run)

@@ -85,8 +85,12 @@ def generate_from_embeds(
     temperature: float = 1.0,
     top_p: float = 1.0,
     suppress_ids: Sequence[int] = (),
+    **generate_kwargs: Any,
 ) -> list[list[int]]:
     """Generate continuations with the LLM's own ``generate``; returns the new token ids per prompt.
+
+    ``generate_kwargs`` go to ``llm.generate`` unchanged (e.g. ``min_new_tokens``,
+    ``repetition_penalty``).
 
     Shapes:
         - embeds: ``[B, L, d]`` right-padded; attention_mask: ``[B, L]``
@@ -102,7 +106,7 @@ def generate_from_embeds(
     )
     vocab = llm.get_output_embeddings().weight.shape[0]
     bad = [[i] for i in suppress_ids if i < vocab]
-    kwargs: dict[str, Any] = {"do_sample": do_sample}
+    kwargs: dict[str, Any] = {"do_sample": do_sample, **generate_kwargs}
     if do_sample:
         kwargs.update(temperature=temperature, top_p=top_p)
     else:
