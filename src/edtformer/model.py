@@ -28,6 +28,7 @@ from edtformer.bridge import BridgeConfig, BridgeOutput, build_connector, smol
 from edtformer.bridge.processor import MoleculeBatch, MoleculeProcessor, default_patcher
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
+from edtformer.llm.batch import Answer, ChatBatch, EDTFormerOutput
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import DEFAULT_LLM, load_llm
 from edtformer.llm.prefix import PrefixCache
@@ -88,70 +89,6 @@ class EDTFormerConfig:
         if unknown:
             raise EdtError(f"unknown model config keys {unknown}")
         return cls(**d)
-
-
-@dataclass
-class ChatBatch:
-    """Tokenised prompts with molecule placeholders expanded, plus the molecules' bridge inputs.
-
-    Attributes:
-        input_ids: int64 ``[B, L]``, right-padded; ``<mol>`` at every molecule-token position.
-        attention_mask: int64 ``[B, L]``.
-        labels: int64 ``[B, L]``; assistant tokens, ``-100`` elsewhere.
-        n_prefix: length of the constant prompt prefix shared by all rows (0: none).
-        molecules: bridge inputs of all ``M`` molecules in prompt order (``None``: no tokens).
-        mol_counts: int64 ``[M]``; molecule tokens per molecule.
-    """
-
-    input_ids: Tensor
-    attention_mask: Tensor
-    labels: Tensor
-    n_prefix: int
-    molecules: MoleculeBatch | None
-    mol_counts: Tensor
-
-    def to(self, device: torch.device | str) -> ChatBatch:
-        """The same batch on ``device``."""
-        return ChatBatch(
-            self.input_ids.to(device),
-            self.attention_mask.to(device),
-            self.labels.to(device),
-            self.n_prefix,
-            None if self.molecules is None else self.molecules.to(device),
-            self.mol_counts.to(device),
-        )
-
-
-@dataclass
-class EDTFormerOutput:
-    """Result of :meth:`EDTFormer.forward`.
-
-    Attributes:
-        loss: mean next-token cross-entropy over labelled tokens (``None`` without labels).
-        logits: ``[B, K, V]`` at the positions that predict labelled tokens (all positions
-            after the prefix with ``return_logits=True``).
-        n_label_tokens: number of tokens in the loss.
-        bridge: the molecule tokens.
-    """
-
-    loss: Tensor | None
-    logits: Tensor | None
-    n_label_tokens: int
-    bridge: BridgeOutput | None
-
-
-@dataclass
-class Answer:
-    """One answer of :meth:`EDTFormer.ask`."""
-
-    smiles: list[str]
-    question: str
-    answer: str
-    n_molecule_tokens: int
-    n_anchor_tokens: int
-    n_dynamic_tokens: int
-    n_dropped_patches: int
-    messages: list[Message]
 
 
 class EDTFormer(nn.Module):
@@ -495,3 +432,6 @@ class EDTFormer(nn.Module):
         from edtformer.bridge.checkpoint import load_model
 
         return load_model(cls, path, processor=processor, llm=llm, tokenizer=tokenizer)
+
+
+__all__ = ["Answer", "ChatBatch", "EDTFormer", "EDTFormerConfig", "EDTFormerOutput"]

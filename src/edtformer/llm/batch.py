@@ -1,0 +1,80 @@
+"""Typed batch and output records of :class:`~edtformer.model.EDTFormer`.
+
+``ChatBatch`` is what a training loop feeds to ``model(batch)``; ``EDTFormerOutput`` is what
+it gets back; ``Answer`` is one ``model.ask`` result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from edtformer.bridge.dqt import BridgeOutput
+from edtformer.bridge.processor import MoleculeBatch
+from edtformer.llm.prompt import Message
+
+
+@dataclass
+class ChatBatch:
+    """Tokenised prompts with molecule placeholders expanded, plus the molecules' bridge inputs.
+
+    Attributes:
+        input_ids: int64 ``[B, L]``, right-padded; ``<mol>`` at every molecule-token position.
+        attention_mask: int64 ``[B, L]``.
+        labels: int64 ``[B, L]``; assistant tokens, ``-100`` elsewhere.
+        n_prefix: length of the constant prompt prefix shared by all rows (0: none).
+        molecules: bridge inputs of all ``M`` molecules in prompt order (``None``: no tokens).
+        mol_counts: int64 ``[M]``; molecule tokens per molecule.
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    labels: Tensor
+    n_prefix: int
+    molecules: MoleculeBatch | None
+    mol_counts: Tensor
+
+    def to(self, device: torch.device | str) -> ChatBatch:
+        """The same batch on ``device``."""
+        return ChatBatch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.labels.to(device),
+            self.n_prefix,
+            None if self.molecules is None else self.molecules.to(device),
+            self.mol_counts.to(device),
+        )
+
+
+@dataclass
+class EDTFormerOutput:
+    """Result of :meth:`EDTFormer.forward`.
+
+    Attributes:
+        loss: mean next-token cross-entropy over labelled tokens (``None`` without labels).
+        logits: ``[B, K, V]`` at the positions that predict labelled tokens (all positions
+            after the prefix with ``return_logits=True``).
+        n_label_tokens: number of tokens in the loss.
+        bridge: the molecule tokens.
+    """
+
+    loss: Tensor | None
+    logits: Tensor | None
+    n_label_tokens: int
+    bridge: BridgeOutput | None
+
+
+@dataclass
+class Answer:
+    """One answer of :meth:`EDTFormer.ask`."""
+
+    smiles: list[str]
+    question: str
+    answer: str
+    n_molecule_tokens: int
+    n_anchor_tokens: int
+    n_dynamic_tokens: int
+    n_dropped_patches: int
+    messages: list[Message]
