@@ -21,7 +21,16 @@ from edtformer import __version__
 from edtformer.errors import EdtError
 
 #: Sub-command modules, in the order ``edt --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("entropy", "data", "encode", "patch", "ask", "chat", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "patch",
+    "entropy",
+    "encode",
+    "data",
+    "train",
+    "ask",
+    "chat",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,8 +35,8 @@ class TrainConfig:
     """A bridge folder to start from (stage 2 starts from a stage-1 checkpoint)."""
     encoder: str = "minimol"
     """Frozen graph encoder name(s), comma-separated for fused streams."""
-    llm: str = "smollm2"
-    """Frozen LLM: ``smollm2`` (embedded default), a hub id or a local folder."""
+    llm: str = "smollm2-135m-instruct"
+    """Frozen LLM: ``smollm2-135m-instruct`` (embedded default), a hub id or a local folder."""
     connector: str = "edt"
     """Connector variant (``edt``, ``anchors_only``, ``dynamic_only``, ``mlp``, ``none``)."""
     patch_rule: str = "combine"
@@ -99,7 +99,7 @@ class TrainConfig:
 
 def _preset_tiny(cfg: TrainConfig) -> None:
     cfg.preset, cfg.batch_size, cfg.max_steps, cfg.warmup_steps = "tiny", 4, 20, 2
-    cfg.log_every, cfg.ckpt_every, cfg.encoder, cfg.llm = 1, 10, "random", "tiny-random"
+    cfg.log_every, cfg.ckpt_every, cfg.encoder = 1, 10, "random"
 
 
 def _preset_smol(cfg: TrainConfig) -> None:
@@ -195,7 +195,7 @@ def build_config(
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
         if key.startswith("extra."):
-            cfg.extra[key[len("extra.") :]] = _coerce(key, raw, 0.0)
+            cfg.extra[key[len("extra.") :]] = _coerce(key, raw, None)
             continue
         if key not in known:
             raise EdtError(f"unknown training option {key!r}; known: {sorted(known)}")

@@ -45,6 +45,20 @@ logger = logging.getLogger(__name__)
 
 #: Test hook: hard-exit the process right after this optimizer step (simulates ``kill -9``).
 FAULT_ENV = "EDT_FAULT_AT_STEP"
+#: Debug hook: each rank writes a SHA-256 of its trainable weights into this folder at the end
+#: (lets a test check that data-parallel ranks hold identical weights).
+DIGEST_ENV = "EDT_RANK_DIGEST_DIR"
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 over the trainable parameters (names and float32 bytes), for equality checks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, value in sorted(trainable_state(module).items()):
+        h.update(name.encode())
+        h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 @dataclass
@@ -56,6 +70,7 @@ class FitResult:
     samples_per_s: float = 0.0
     seconds: float = 0.0
     resumed_from: int | None = None
+    is_rank_zero: bool = True
 
 
 def cosine_schedule(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
@@ -91,12 +106,16 @@ def make_fabric(cfg: TrainConfig) -> Any:
             loggers.append(TensorBoardLogger(root_dir=cfg.out_dir, name="tb", version=""))
         else:
             raise EdtError(f"unknown logger {name!r}; choose csv and/or tensorboard")
-    strategy = cfg.strategy
+    strategy: Any = cfg.strategy
     accelerator = cfg.accelerator
     if accelerator == "auto" and not torch.cuda.is_available():
         accelerator = "cpu"
-    if strategy == "ddp" and accelerator == "cpu":
-        strategy = "ddp"  # gloo backend is chosen by Fabric on CPU
+    if strategy == "ddp":
+        from lightning.fabric.strategies import DDPStrategy
+
+        # Some objectives leave a head unused in a step (e.g. matching without negatives);
+        # on CPU, Fabric picks the gloo backend.
+        strategy = DDPStrategy(find_unused_parameters=True)
     return Fabric(
         accelerator=accelerator,
         devices=cfg.devices,
@@ -113,7 +132,7 @@ def fit(
     dataset: Sequence[Any],
     collate: Callable[[list[Any]], Any],
     resume: bool = False,
-    on_final: Callable[[nn.Module, Path], None] | None = None,
+    on_final: Callable[[nn.Module, Path], object] | None = None,
     progress: bool = True,
 ) -> FitResult:
     """Train ``module`` for ``cfg.max_steps`` optimizer steps.
@@ -174,7 +193,9 @@ def fit(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.max_steps, initial=position.step, desc=cfg.stage, unit="step")
-    result = FitResult(steps=position.step, resumed_from=resumed_from)
+    result = FitResult(
+        steps=position.step, resumed_from=resumed_from, is_rank_zero=fabric.is_global_zero
+    )
     start, samples = time.perf_counter(), 0
     wrapped.train()
     while position.step < cfg.max_steps:
@@ -218,6 +239,10 @@ def fit(
     result.steps = position.step
     for lg in fabric.loggers:
         lg.finalize("success")
+    digest_dir = os.environ.get(DIGEST_ENV)
+    if digest_dir:
+        Path(digest_dir).mkdir(parents=True, exist_ok=True)
+        Path(digest_dir, f"rank{rank}.sha256").write_text(weights_digest(module))
     if on_final is not None and fabric.is_global_zero:
         on_final(module, out_dir / "final")
     fabric.barrier()

@@ -120,8 +120,14 @@ class Stage1Model(nn.Module):
         q = F.normalize(self.query_proj(states), dim=-1)  # [B, Q, E]
         t = F.normalize(self.text_proj(text_states[:, 0]), dim=-1)  # [B, E]
 
-        # --- contrastive, over all ranks
-        all_q, all_qmask, all_t = self._all(q), self._all(qmask), self._all(t)
+        # --- contrastive, over all ranks (query slots padded to a common count first)
+        q_pad, qmask_pad = q, qmask
+        if self._gather is not None:
+            q_len = torch.tensor([q.shape[1]], device=q.device)
+            width = int(self._all(q_len).max())
+            q_pad = F.pad(q, (0, 0, 0, width - q.shape[1]))  # [B, Q', E]
+            qmask_pad = F.pad(qmask, (0, width - qmask.shape[1]), value=False)  # [B, Q']
+        all_q, all_qmask, all_t = self._all(q_pad), self._all(qmask_pad), self._all(t)
         all_keys = self._all(batch.text_key)
         scale = self.logit_scale.clamp(max=4.6052).exp()  # <= 100
         sim_g2t = masked_max_similarity(q, qmask, all_t) * scale  # [B, B*]

@@ -1,0 +1,101 @@
+"""``edt train [stage1|stage2|all]``: train the bridge (encoder and LLM frozen).
+
+Configuration = preset < ``--config FILE.yaml`` < the shortcut flags < ``--set key=value``.
+``all`` runs stage 1, then stage 2 starting from stage 1's final bridge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Shortcut flags -> TrainConfig fields.
+_SHORTCUTS = {
+    "data": "data_dir",
+    "out": "out_dir",
+    "devices": "devices",
+    "accelerator": "accelerator",
+    "strategy": "strategy",
+    "precision": "precision",
+    "max_steps": "max_steps",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "seed": "seed",
+    "llm": "llm",
+    "encoder": "encoder",
+    "connector": "connector",
+    "patch_rule": "patch_rule",
+    "init_from": "init_from",
+}
+
+
+def register(sub: Any) -> None:
+    """Add ``edt train``."""
+    p = sub.add_parser("train", help="train the bridge: stage 1 (vs text), stage 2 (frozen LLM)")
+    p.add_argument("stage", nargs="?", default="all", choices=["stage1", "stage2", "all"])
+    p.add_argument("--preset", default="smol", help="tiny | smol | paper (default smol)")
+    p.add_argument("--config", help="YAML file with TrainConfig fields")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a field"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--data", help="dataset folder from `edt data build` (default data_out)")
+    p.add_argument("--out", help="run folder (default runs/<stage>)")
+    p.add_argument("--devices", type=int)
+    p.add_argument("--accelerator", help="cpu | gpu | auto")
+    p.add_argument("--strategy", help="auto | ddp | fsdp | deepspeed")
+    p.add_argument("--precision", help="32-true | bf16-mixed | 16-mixed ...")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--llm", help="frozen LLM: default, hub id or local folder")
+    p.add_argument("--encoder", help="frozen encoder name(s), comma-separated to fuse")
+    p.add_argument("--connector", help="edt | anchors_only | dynamic_only | mlp | none")
+    p.add_argument("--patch-rule", help="quantile | threshold | monotonic | brics | combine")
+    p.add_argument("--init-from", help="bridge folder to start from")
+    p.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
+    from edtformer.training.config import build_config
+
+    overrides = [f"out_dir={out_default}"] if args.out is None else []
+    for flag, field in _SHORTCUTS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{field}={value}")
+    return build_config(stage, args.preset, args.config, [*overrides, *args.set])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the requested stage(s); print where the trained bridge went."""
+    from edtformer.training.runner import run_stage1, run_stage2
+
+    base = Path(args.out) if args.out else Path("runs") / args.preset
+    stages = ["stage1", "stage2"] if args.stage == "all" else [args.stage]
+    previous: Path | None = None
+    for stage in stages:
+        out = base / stage if args.stage == "all" else base
+        cfg = _config(args, stage, str(out))
+        cfg.out_dir = str(out)
+        if stage == "stage2" and previous is not None and args.init_from is None:
+            cfg.init_from = str(previous)
+        runner = run_stage1 if stage == "stage1" else run_stage2
+        result = runner(cfg, resume=args.resume, progress=not args.no_progress)
+        previous = out / "final"
+        first = result.losses[0] if result.losses else float("nan")
+        last = result.losses[-1] if result.losses else float("nan")
+        if result.is_rank_zero:
+            print(
+                f"{stage}: {result.steps} steps, loss {first:.4f} -> {last:.4f}, "
+                f"{result.samples_per_s:.1f} samples/s; bridge saved to {previous}"
+            )
+    return 0

@@ -1,0 +1,190 @@
+"""Entry points that run a whole stage from a :class:`TrainConfig` (used by ``edt train``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edtformer.errors import CheckpointError
+from edtformer.training.build import (
+    STAGE1_TASKS,
+    build_processor,
+    llm_width,
+    load_records,
+    load_tokenizer,
+)
+from edtformer.training.config import TrainConfig
+from edtformer.training.engine import FitResult, fit, make_fabric
+from edtformer.utils.io import atomic_dir
+
+logger = logging.getLogger(__name__)
+
+BRIDGE_FORMAT_VERSION = 1
+
+
+def save_bridge(connector: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
+    """Write a connector (config + weights) atomically: ``bridge_config.json`` + ``bridge.safetensors``."""
+    from safetensors.torch import save_file
+
+    cfg: Any = connector.config
+    with atomic_dir(folder) as tmp:
+        state = {k: v.detach().cpu().contiguous() for k, v in connector.state_dict().items()}
+        save_file(state, tmp / "bridge.safetensors")
+        payload = {"format_version": BRIDGE_FORMAT_VERSION, "bridge": cfg.to_dict(), **meta}
+        (tmp / "bridge_config.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
+    return folder
+
+
+def load_bridge_weights(connector: nn.Module, folder: Path) -> None:
+    """Load connector weights saved by :func:`save_bridge` (shapes must match exactly)."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / "bridge.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"no bridge weights at {path} (expected a stage-1 'final' folder)")
+    state = load_file(path)
+    own = connector.state_dict()
+    bad = [k for k in state if k in own and own[k].shape != state[k].shape]
+    if bad or set(state) != set(own):
+        raise CheckpointError(
+            f"{path} does not fit this bridge: shape mismatches {bad[:3]}, "
+            f"missing {sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}"
+        )
+    connector.load_state_dict(state)
+
+
+def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
+    """Stage 1: the bridge learns against text (contrastive, matching, captioning), encoder frozen."""
+    from edtformer.bridge import bridge_preset, build_connector
+    from edtformer.training.stage1 import Stage1Collator, Stage1Model
+
+    fabric = make_fabric(cfg)
+    fabric.launch()
+    fabric.seed_everything(cfg.seed)
+    tasks = tuple(cfg.tasks) or STAGE1_TASKS
+    records = load_records(cfg, tasks, "train")
+    pairs = [(r["smiles"][0], r["answer"]) for r in records]
+    connector_kind = (
+        cfg.connector if cfg.connector in ("edt", "anchors_only", "dynamic_only") else "edt"
+    )
+    processor, rule = build_processor(cfg, uses_patches=connector_kind != "anchors_only")
+    bridge_cfg = bridge_preset(
+        cfg.preset,
+        connector=connector_kind,
+        encoder_widths=processor.widths,
+        llm_width=llm_width(cfg.llm),
+    )
+    connector = build_connector(bridge_cfg)
+    if cfg.init_from:
+        load_bridge_weights(connector, Path(cfg.init_from))
+    tokenizer = load_tokenizer(cfg.llm)
+    max_len = int(cfg.extra.get("max_text_len", 48))
+    weights = tuple(float(cfg.extra.get(k, 1.0)) for k in ("w_itc", "w_itm", "w_lm"))
+    model = Stage1Model(
+        connector,
+        vocab_size=len(tokenizer),
+        n_text_layers=int(cfg.extra.get("text_layers", 2)),
+        embed_dim=int(cfg.extra.get("embed_dim", 128)),
+        max_text_len=max_len,
+        loss_weights=(weights[0], weights[1], weights[2]),
+    )
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if fabric.is_global_zero:
+        logger.info(
+            "stage 1: %d pairs, bridge %s (%s, rule %s), %d trainable parameters (bridge %d)",
+            len(pairs), cfg.preset, connector_kind, rule, n_train,
+            sum(p.numel() for p in connector.parameters()),
+        )  # fmt: skip
+    meta = {
+        "stage": "stage1",
+        "encoders": list(processor.encoder_names),
+        "patch_rule": rule,
+        "llm": cfg.llm,
+        "preset": cfg.preset,
+        "seed": cfg.seed,
+    }
+    torch.manual_seed(cfg.seed)
+    return fit(
+        fabric,
+        cfg,
+        model,
+        pairs,
+        Stage1Collator(processor, tokenizer, max_len),
+        resume=resume,
+        on_final=lambda m, out: save_bridge(model.connector, out, meta),
+        progress=progress,
+    )
+
+
+#: Stage-2 tasks used when ``cfg.tasks`` is empty: the instruction tasks of ``edt data build``.
+STAGE2_DEFAULT_TASKS: tuple[str, ...] = ("struct_mc", "struct_text", "stereo", "bbbp")
+
+
+def build_stage2_model(cfg: TrainConfig) -> Any:
+    """The full :class:`~edtformer.model.EDTFormer` for a stage-2 run (encoders cached, LLM frozen)."""
+    from edtformer.bridge import bridge_preset
+    from edtformer.llm.trainable import LoraSettings, TrainableConfig
+    from edtformer.model import EDTFormer, EDTFormerConfig
+
+    bridge = bridge_preset(cfg.preset, connector=cfg.connector)
+    processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
+    lora = LoraSettings(r=int(cfg.extra["lora_r"])) if cfg.extra.get("lora_r") else None
+    trainable = TrainableConfig(
+        new_token_rows_trainable=bool(cfg.extra.get("train_new_rows", False)), lora=lora
+    )
+    config = EDTFormerConfig(
+        encoders=processor.encoder_names,
+        llm=cfg.llm,
+        bridge=bridge,
+        patch_rule=rule,
+        trainable=trainable,
+    )
+    model = EDTFormer.build(config, processor=processor)
+    if cfg.init_from:
+        init = Path(cfg.init_from)
+        if (init / "bridge.safetensors").is_file():
+            load_bridge_weights(model.connector, init)
+        else:
+            from safetensors.torch import load_file
+
+            state = load_file(init / "model.safetensors")
+            conn = {
+                k[len("connector.") :]: v for k, v in state.items() if k.startswith("connector.")
+            }
+            model.connector.load_state_dict(conn)
+        logger.info("stage 2 starts from the bridge in %s", init)
+    return model
+
+
+def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
+    """Stage 2: next-token loss on assistant tokens through the frozen LLM; saves ``final/``."""
+    from edtformer.training.stage2 import Stage2Collator, Stage2Module, record_to_sample
+
+    fabric = make_fabric(cfg)
+    fabric.launch()
+    fabric.seed_everything(cfg.seed)
+    tasks = tuple(cfg.tasks) or STAGE2_DEFAULT_TASKS
+    samples = [record_to_sample(r) for r in load_records(cfg, tasks, "train")]
+    model = build_stage2_model(cfg)
+    if fabric.is_global_zero:
+        logger.info(
+            "stage 2: %d samples from %s; %s", len(samples), list(tasks),
+            model.parameter_counts().summary(),
+        )  # fmt: skip
+    torch.manual_seed(cfg.seed)
+    module = Stage2Module(model)
+    return fit(
+        fabric,
+        cfg,
+        module,
+        samples,
+        Stage2Collator(model),
+        resume=resume,
+        on_final=lambda m, out: model.save_pretrained(out),
+        progress=progress,
+    )

@@ -1,0 +1,47 @@
+"""Stage 2: alignment tuning through the frozen LLM (next-token loss on assistant tokens only).
+
+A sample is an instruction record of ``edt data build`` (question with ``<mol>`` placeholders,
+answer). The collator is :meth:`EDTFormer.prepare` — the same function inference uses — so the
+prompt a model is trained on is the prompt it is asked with. The constant chat prefix's key/value
+cache is computed once and reused (the LLM is frozen), which is what makes CPU training feasible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+
+def record_to_sample(rec: dict[str, Any]) -> tuple[list[str], str, str]:
+    """``(smiles list, rendered question, answer)`` of a dataset record (MC choices appended)."""
+    from edtformer.data.schema import render_question
+
+    return list(rec["smiles"]), render_question(rec), str(rec["answer"])  # type: ignore[arg-type]
+
+
+class Stage2Module(nn.Module):
+    """Wraps an :class:`~edtformer.model.EDTFormer` so that ``forward(batch)`` returns ``{"loss"}``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        out = self.model(batch)
+        if out.loss is None:
+            raise ValueError("stage-2 batch has no assistant tokens to learn from")
+        return {"loss": out.loss}
+
+
+class Stage2Collator:
+    """``[(smiles list, question, answer), ...]`` -> :class:`~edtformer.model.ChatBatch`."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, items: Sequence[tuple[list[str], str, str]]) -> Any:
+        prompts = self.model.prompts
+        convs = [prompts.messages(q, len(smi), a) for smi, q, a in items]
+        return self.model.prepare([smi for smi, _, _ in items], convs)

@@ -1,0 +1,157 @@
+"""`edt train` end to end on CPU with tiny models: stage 1, then stage 2 from stage 1's bridge."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "llm"))
+from tiny import make_tiny_llm
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    make_tiny_llm(root / "llm")
+    _edt(root, "data", "build", "--out", str(root / "data"), "--size", "tiny")
+    return root
+
+
+def _edt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EDT_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "edtformer.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def _losses(run: Path) -> list[float]:
+    lines = (run / "metrics" / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    col = header.index("loss")
+    return [float(row.split(",")[col]) for row in lines[1:] if row.split(",")[col]]
+
+
+def test_stage1_then_stage2_through_cli(workdir: Path) -> None:
+    common = ["--preset", "tiny", "--llm", str(workdir / "llm"), "--data", str(workdir / "data")]
+    repeat = ["--batch-size", "4", "--set", "max_train_samples=4", "--lr", "0.003"]
+    s1 = workdir / "s1"
+    _edt(
+        workdir,
+        "train",
+        "stage1",
+        *common,
+        *repeat,
+        "--out",
+        str(s1),
+        "--max-steps",
+        "12",
+        "--no-progress",
+    )
+    losses = _losses(s1)
+    assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3])
+    meta = json.loads((s1 / "final" / "bridge_config.json").read_text())
+    assert meta["stage"] == "stage1" and meta["encoders"] == ["random"]
+    assert (s1 / "checkpoints" / "latest").read_text().strip() == "step-0000012"
+
+    s2 = workdir / "s2"
+    out = _edt(
+        workdir,
+        "train",
+        "stage2",
+        *common,
+        *repeat,
+        "--out",
+        str(s2),
+        "--max-steps",
+        "12",
+        "--init-from",
+        str(s1 / "final"),
+        "--no-progress",
+    )
+    assert "stage2: 12 steps" in out.stdout
+    losses = _losses(s2)
+    assert sum(losses[-3:]) < sum(losses[:3])
+    cfg = json.loads((s2 / "final" / "config.json").read_text())
+    assert cfg["format_version"] >= 1
+    assert (s2 / "final" / "model.safetensors").is_file()
+
+
+def test_train_reports_missing_dataset(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edtformer.cli.main",
+            "train",
+            "stage1",
+            "--preset",
+            "tiny",
+            "--data",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "EDT_CACHE": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 2
+    assert "edt data build" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_stage1_ddp_two_ranks_identical(workdir: Path, tmp_path: Path) -> None:
+    """Two gloo DDP processes (contrastive features gathered across ranks) end with equal weights."""
+    digests = tmp_path / "digests"
+    env = {
+        **os.environ,
+        "EDT_CACHE": str(workdir / "cache"),
+        "OMP_NUM_THREADS": "1",
+        "EDT_RANK_DIGEST_DIR": str(digests),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edtformer.cli.main",
+            "train",
+            "stage1",
+            "--preset",
+            "tiny",
+            "--llm",
+            str(workdir / "llm"),
+            "--data",
+            str(workdir / "data"),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "3",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--accelerator",
+            "cpu",
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    a, b = (digests / "rank0.sha256").read_text(), (digests / "rank1.sha256").read_text()
+    assert a == b
