@@ -48,6 +48,8 @@ class BridgeConfig:
     """MLP hidden width = ``mlp_ratio * width``."""
     dropout: float = 0.0
     """Dropout on attention outputs and MLPs (training only)."""
+    stereo_embedding: bool = False
+    """Add a trainable embedding of our own stereo features (chirality tag, E/Z) to the nodes."""
     n_blend_layers: int = 1
     """Layers of the stream-blending block (used only when several encoder streams are fused)."""
     encoder_widths: tuple[int, ...] = (64,)
@@ -119,8 +121,15 @@ def tiny(**overrides: Any) -> BridgeConfig:
 
 
 def smol(**overrides: Any) -> BridgeConfig:
-    """CPU default: 4 layers, width 256, 4 heads, 8 anchors, <= 24 dynamic tokens."""
-    base = BridgeConfig(n_anchors=8, max_dynamic_tokens=24, n_layers=4, width=256, n_heads=4)
+    """CPU default: 4 layers, width 256, 4 heads, 8 anchors, <= 24 dynamic tokens, stereo embedding."""
+    base = BridgeConfig(
+        n_anchors=8,
+        max_dynamic_tokens=24,
+        n_layers=4,
+        width=256,
+        n_heads=4,
+        stereo_embedding=True,
+    )
     return replace(base, **overrides)
 
 

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from edtformer.bridge.config import BridgeConfig
 from edtformer.bridge.dqt import BridgeOutput, DynamicQueryTransformer, check_streams
+from edtformer.bridge.stereo import StereoEmbedding
 
 #: Connectors take node features as the LLM's input tokens (anything but ``none``).
 Connector = nn.Module
@@ -47,18 +48,26 @@ class MLPProjector(nn.Module):
             nn.GELU(),
             nn.Linear(config.width, config.llm_width),
         )
+        self.stereo = StereoEmbedding(config.width) if config.stereo_embedding else None
 
     def num_tokens(self, node_mask: Tensor, patch_ids: Tensor | None = None) -> Tensor:
         """One token per real atom, int64 ``[B]``."""
         return node_mask.sum(dim=1).long()
 
     def forward(
-        self, node_feats: Sequence[Tensor], node_mask: Tensor, patch_ids: Tensor | None = None
+        self,
+        node_feats: Sequence[Tensor],
+        node_mask: Tensor,
+        patch_ids: Tensor | None = None,
+        stereo: Tensor | None = None,
     ) -> BridgeOutput:
         check_streams(node_feats, node_mask, self.config.encoder_widths)
         keep = node_mask.unsqueeze(-1).float()  # [B, N, 1]
         x = torch.cat(list(node_feats), dim=-1)  # [B, N, sum D_s]
-        states = self.net[0](x) * keep  # [B, N, W]
+        h = self.net[0](x)  # [B, N, W]
+        if self.stereo is not None and stereo is not None:
+            h = h + self.stereo(stereo)
+        states = h * keep  # [B, N, W]
         tokens = self.net[2](self.net[1](states)) * keep  # [B, N, d_llm]
         n = node_mask.sum(dim=1).long()
         return BridgeOutput(tokens, node_mask.clone(), states, 0, n, torch.zeros_like(n))
@@ -80,7 +89,11 @@ class NoConnector(nn.Module):
         return torch.zeros(node_mask.shape[0], dtype=torch.long, device=node_mask.device)
 
     def forward(
-        self, node_feats: Sequence[Tensor], node_mask: Tensor, patch_ids: Tensor | None = None
+        self,
+        node_feats: Sequence[Tensor],
+        node_mask: Tensor,
+        patch_ids: Tensor | None = None,
+        stereo: Tensor | None = None,
     ) -> BridgeOutput:
         b = node_mask.shape[0]
         z = torch.zeros(b, dtype=torch.long, device=node_mask.device)

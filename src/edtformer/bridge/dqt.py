@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from edtformer.bridge.config import BridgeConfig
 from edtformer.bridge.layers import QueryLayer, StreamBlender
 from edtformer.bridge.pooling import count_patches, patch_membership, pool_membership
+from edtformer.bridge.stereo import StereoEmbedding
 from edtformer.errors import InvalidShapeError
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class DynamicQueryTransformer(nn.Module):
             config.n_blend_layers,
             config.dropout,
         )
+        self.stereo = StereoEmbedding(w) if config.stereo_embedding else None
         self.anchors = nn.Parameter(torch.zeros(config.anchors, w)) if config.uses_anchors else None
         self.dynamic_proj = nn.Linear(w, w) if config.uses_dynamic else None
         # tells anchor slots from dynamic slots (dynamic tokens carry no learned identity otherwise)
@@ -128,13 +130,24 @@ class DynamicQueryTransformer(nn.Module):
         return n
 
     def forward(
-        self, node_feats: Sequence[Tensor], node_mask: Tensor, patch_ids: Tensor | None = None
+        self,
+        node_feats: Sequence[Tensor],
+        node_mask: Tensor,
+        patch_ids: Tensor | None = None,
+        stereo: Tensor | None = None,
     ) -> BridgeOutput:
         cfg = self.config
         check_streams(node_feats, node_mask, cfg.encoder_widths)
         b = node_mask.shape[0]
         dev = node_mask.device
         streams = self.blender(list(node_feats), node_mask)  # [B, S, N, W]
+        if self.stereo is not None:
+            if stereo is None:
+                raise InvalidShapeError(
+                    "stereo", (), "[B, N, 2] stereo codes (stereo_embedding=True)"
+                )
+            extra = self.stereo(stereo) * node_mask.unsqueeze(-1).to(streams.dtype)  # [B, N, W]
+            streams = streams + extra.unsqueeze(1)
         s, n, w = streams.shape[1:]
         nodes = streams.reshape(b, s * n, w)  # [B, S*N, W]
         nodes_mask = node_mask.repeat(1, s)  # [B, S*N]

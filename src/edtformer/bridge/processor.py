@@ -35,12 +35,15 @@ class MoleculeBatch:
         patch_ids: int64 ``[M, G, N]`` (G partitions, -1 on padding), or ``None`` for connectors
             that use no patches.
         smiles: the molecules' SMILES as given.
+        stereo: int64 ``[M, N, 2]`` per-atom chirality tag and E/Z state
+            (:func:`edtformer.bridge.stereo.stereo_codes`).
     """
 
     node_feats: list[Tensor]
     node_mask: Tensor
     patch_ids: Tensor | None
     smiles: list[str]
+    stereo: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.node_mask.shape[0])
@@ -52,11 +55,12 @@ class MoleculeBatch:
             self.node_mask.to(device),
             None if self.patch_ids is None else self.patch_ids.to(device),
             self.smiles,
+            None if self.stereo is None else self.stereo.to(device),
         )
 
-    def inputs(self) -> tuple[list[Tensor], Tensor, Tensor | None]:
-        """``(node_feats, node_mask, patch_ids)``: the positional arguments of a connector."""
-        return self.node_feats, self.node_mask, self.patch_ids
+    def inputs(self) -> tuple[list[Tensor], Tensor, Tensor | None, Tensor | None]:
+        """``(node_feats, node_mask, patch_ids, stereo)``: the positional arguments of a connector."""
+        return self.node_feats, self.node_mask, self.patch_ids, self.stereo
 
 
 def pad_patch_ids(per_mol: Sequence[np.ndarray], n_max: int) -> Tensor:
@@ -153,6 +157,9 @@ class MoleculeProcessor:
                         f"patch ids of {r.smiles!r}", np.shape(ids), f"[..., {r.n_atoms}]"
                     )
             patch_ids = pad_patch_ids(per_mol, int(node_mask.shape[1]))  # [M, G, N]
+        from edtformer.bridge.stereo import pad_stereo
+
+        stereo = pad_stereo(records, int(node_mask.shape[1]))  # [M, N, 2]
         return MoleculeBatch(
-            [s.h for s in streams], node_mask, patch_ids, [r.smiles for r in records]
+            [s.h for s in streams], node_mask, patch_ids, [r.smiles for r in records], stereo
         )

@@ -27,6 +27,25 @@ logger = logging.getLogger(__name__)
 BRIDGE_FORMAT_VERSION = 1
 
 
+#: ``extra.*`` training options that set bridge fields.
+_BRIDGE_EXTRA = {
+    "stereo_embedding": bool,
+    "n_anchors": int,
+    "max_dynamic_tokens": int,
+    "n_layers": int,
+}
+
+
+def bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
+    """Bridge fields overridden through ``--set extra.<field>=...`` (for ablations)."""
+    out: dict[str, Any] = {}
+    for key, cast in _BRIDGE_EXTRA.items():
+        if key in cfg.extra:
+            value = cfg.extra[key]
+            out[key] = (str(value).lower() in {"1", "true", "yes"}) if cast is bool else cast(value)
+    return out
+
+
 def save_bridge(connector: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     """Write a connector (config + weights) atomically: ``bridge_config.json`` + ``bridge.safetensors``."""
     from safetensors.torch import save_file
@@ -75,6 +94,7 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     processor, rule = build_processor(cfg, uses_patches=connector_kind != "anchors_only")
     bridge_cfg = bridge_preset(
         cfg.preset,
+        **bridge_overrides(cfg),
         connector=connector_kind,
         encoder_widths=processor.widths,
         llm_width=llm_width(cfg.llm),
@@ -131,7 +151,7 @@ def build_stage2_model(cfg: TrainConfig) -> Any:
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
     from edtformer.model import EDTFormer, EDTFormerConfig
 
-    bridge = bridge_preset(cfg.preset, connector=cfg.connector)
+    bridge = bridge_preset(cfg.preset, connector=cfg.connector, **bridge_overrides(cfg))
     processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
     lora = LoraSettings(r=int(cfg.extra["lora_r"])) if cfg.extra.get("lora_r") else None
     trainable = TrainableConfig(
