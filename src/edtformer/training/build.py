@@ -89,3 +89,46 @@ def load_tokenizer(name_or_path: str) -> Any:
     from edtformer.llm.loading import resolve_llm
 
     return AutoTokenizer.from_pretrained(resolve_llm(name_or_path))
+
+
+def warm_feature_cache(
+    processor: Any, smiles: list[str], batch_size: int = 64, progress: bool = True
+) -> set[str]:
+    """Compute and cache the frozen node features of every molecule once, before training.
+
+    Each molecule is encoded at most once per encoder (the encoders are frozen), and molecules an
+    encoder cannot handle are found *before* the run instead of crashing it mid-way.
+
+    Returns:
+        The SMILES that failed (parse error or unsupported by an encoder); drop their samples.
+    """
+    from edtformer.chem import parse_smiles
+    from edtformer.encoders.cache import CachedEncoder
+    from edtformer.errors import EdtError as _EdtError
+
+    unique = sorted(set(smiles))
+    bad: set[str] = set()
+    records = []
+    for s in unique:
+        try:
+            records.append(parse_smiles(s))
+        except _EdtError as exc:
+            logger.warning("skipping %s", exc)
+            bad.add(s)
+    for enc in processor.encoders:
+        if not isinstance(enc, CachedEncoder):
+            continue
+        chunks = range(0, len(records), batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc=f"node features ({enc.name})", unit="batch")
+        for start in chunks:
+            chunk = records[start : start + batch_size]
+            for rec, out in zip(chunk, enc.cache.encode_many(chunk), strict=True):
+                if isinstance(out, _EdtError):
+                    logger.warning("skipping %s", out)
+                    bad.add(rec.smiles)
+    if bad:
+        logger.warning("%d of %d molecules cannot be used and are dropped", len(bad), len(unique))
+    return bad

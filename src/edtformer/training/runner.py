@@ -17,6 +17,7 @@ from edtformer.training.build import (
     llm_width,
     load_records,
     load_tokenizer,
+    warm_feature_cache,
 )
 from edtformer.training.config import TrainConfig
 from edtformer.training.engine import FitResult, fit, make_fabric
@@ -80,7 +81,7 @@ def load_bridge_weights(connector: nn.Module, folder: Path) -> None:
 def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
     """Stage 1: the bridge learns against text (contrastive, matching, captioning), encoder frozen."""
     from edtformer.bridge import bridge_preset, build_connector
-    from edtformer.training.stage1 import Stage1Collator, Stage1Model
+    from edtformer.training.stage1 import Stage1Collator, Stage1Model, TextVocab
 
     fabric = make_fabric(cfg)
     fabric.launch()
@@ -102,12 +103,14 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     connector = build_connector(bridge_cfg)
     if cfg.init_from:
         load_bridge_weights(connector, Path(cfg.init_from))
-    tokenizer = load_tokenizer(cfg.llm)
+    bad = warm_feature_cache(processor, [s for s, _ in pairs], progress=progress)
+    pairs = [(s, t) for s, t in pairs if s not in bad]
     max_len = int(cfg.extra.get("max_text_len", 48))
+    vocab = TextVocab(load_tokenizer(cfg.llm), [t for _, t in pairs], max_len)
     weights = tuple(float(cfg.extra.get(k, 1.0)) for k in ("w_itc", "w_itm", "w_lm"))
     model = Stage1Model(
         connector,
-        vocab_size=len(tokenizer),
+        vocab_size=len(vocab),
         n_text_layers=int(cfg.extra.get("text_layers", 2)),
         embed_dim=int(cfg.extra.get("embed_dim", 128)),
         max_text_len=max_len,
@@ -134,7 +137,7 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         cfg,
         model,
         pairs,
-        Stage1Collator(processor, tokenizer, max_len),
+        Stage1Collator(processor, vocab),
         resume=resume,
         on_final=lambda m, out: save_bridge(model.connector, out, meta),
         progress=progress,
@@ -191,6 +194,11 @@ def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     tasks = tuple(cfg.tasks) or STAGE2_DEFAULT_TASKS
     samples = [record_to_sample(r) for r in load_records(cfg, tasks, "train")]
     model = build_stage2_model(cfg)
+    assert model.processor is not None
+    bad = warm_feature_cache(
+        model.processor, [s for smi, _, _ in samples for s in smi], progress=progress
+    )
+    samples = [x for x in samples if not any(s in bad for s in x[0])]
     if fabric.is_global_zero:
         logger.info(
             "stage 2: %d samples from %s; %s", len(samples), list(tasks),

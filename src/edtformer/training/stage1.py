@@ -182,29 +182,52 @@ class Stage1Model(nn.Module):
         }
 
 
+class TextVocab:
+    """A compact text vocabulary: the tokenizer ids that occur in the training texts.
+
+    The text tower only ever sees stage-1 texts, so its embedding and LM head need the few
+    thousand tokens those texts use, not the LLM's full vocabulary (49K for SmolLM2) — this makes
+    the captioning head an order of magnitude cheaper. Id 0 is reserved for tokens outside it.
+    """
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str], max_len: int = 64) -> None:
+        self.tokenizer, self.max_len = tokenizer, max_len
+        seen: set[int] = set()
+        for t in texts:
+            seen.update(self._raw(t))
+        self.index = {tok: i + 1 for i, tok in enumerate(sorted(seen))}
+
+    def _raw(self, text: str) -> list[int]:
+        ids = self.tokenizer(
+            text, add_special_tokens=False, truncation=True, max_length=self.max_len
+        )
+        return list(ids["input_ids"])
+
+    def __len__(self) -> int:
+        return len(self.index) + 1
+
+    def encode(self, text: str) -> list[int]:
+        """Compact ids of ``text`` (0 for tokens never seen in training)."""
+        return [self.index.get(i, 0) for i in self._raw(text)]
+
+
 class Stage1Collator:
     """``[(smiles, text), ...]`` -> :class:`Stage1Batch` (molecules processed, text tokenised).
 
     Args:
         processor: a :class:`~edtformer.bridge.processor.MoleculeProcessor` (frozen encoders + patches).
-        tokenizer: a Hugging Face tokenizer for the text.
-        max_text_len: texts are truncated to this many tokens.
+        vocab: the compact text vocabulary (:class:`TextVocab`).
     """
 
-    def __init__(self, processor: Any, tokenizer: Any, max_text_len: int = 64) -> None:
-        self.processor, self.tokenizer, self.max_text_len = processor, tokenizer, max_text_len
+    def __init__(self, processor: Any, vocab: TextVocab) -> None:
+        self.processor, self.vocab = processor, vocab
 
     def __call__(self, items: Sequence[tuple[str, str]]) -> Stage1Batch:
         from edtformer.chem import parse_smiles
 
         records = [parse_smiles(s) for s, _ in items]
         texts = [t for _, t in items]
-        enc = [
-            self.tokenizer(
-                t, add_special_tokens=False, truncation=True, max_length=self.max_text_len
-            )["input_ids"]
-            for t in texts
-        ]
+        enc = [self.vocab.encode(t) for t in texts]
         width = max(1, max(len(e) for e in enc))
         ids = torch.zeros(len(enc), width, dtype=torch.long)
         mask = torch.zeros(len(enc), width, dtype=torch.bool)
