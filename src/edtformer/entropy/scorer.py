@@ -66,7 +66,7 @@ class EntropyScorer:
         self,
         model: NextAtomPredictor,
         vocab: AtomVocab,
-        max_batch_tokens: int = 32768,
+        max_batch_tokens: int = 2048,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if len(vocab) != model.cfg.vocab_size:
@@ -167,12 +167,12 @@ def _load_cached(folder: str, max_batch_tokens: int) -> EntropyScorer:
     return EntropyScorer(ckpt.model, ckpt.vocab, max_batch_tokens, ckpt.metadata)
 
 
-def load_scorer(folder: str | Path, max_batch_tokens: int = 32768) -> EntropyScorer:
+def load_scorer(folder: str | Path, max_batch_tokens: int = 2048) -> EntropyScorer:
     """Load (once per process, cached) the scorer of a checkpoint folder."""
     return _load_cached(str(Path(folder).resolve()), max_batch_tokens)
 
 
-def load_default_scorer(max_batch_tokens: int = 32768) -> EntropyScorer:
+def load_default_scorer(max_batch_tokens: int = 2048) -> EntropyScorer:
     """The shipped default Next-Atom Predictor (trained on MOSES), loaded once per process.
 
     Raises:

@@ -55,26 +55,22 @@ def atom_tokens(mol: Chem.Mol) -> list[str]:
     return tokens
 
 
+#: Previous-bond code by ``2 * bond order`` (0 none, 1 single, 2 double, 3 triple, 4 aromatic, 5 other).
+_PREV_BOND_LUT = np.array([0, 5, 1, 4, 2, 5, 3, 5], dtype=np.int64)
+
+
 def atom_contexts(mol: Chem.Mol) -> np.ndarray:
     """Context id per atom, ``int64 [n_atoms]`` in ``1 .. N_CONTEXT - 1`` (see module docstring)."""
     n = mol.GetNumAtoms()
     adj = Chem.GetAdjacencyMatrix(mol, useBO=True)  # [n, n] bond orders (1.5 = aromatic)
-    degree = np.minimum((adj > 0).sum(axis=1), N_DEGREE - 1)
-    in_ring = np.zeros(n, dtype=np.int64)
+    ctx = np.minimum(np.count_nonzero(adj, axis=1), N_DEGREE - 1) * 2 + 1  # degree part
     rings = mol.GetRingInfo().AtomRings()
     if rings:
-        in_ring[np.fromiter((i for ring in rings for i in ring), dtype=np.int64)] = 1
-    prev = np.zeros(n, dtype=np.int64)
+        ctx[np.fromiter((i for ring in rings for i in ring), dtype=np.int64)] += 1
     if n > 1:
-        order = np.diagonal(adj, offset=-1)  # adj[i, i - 1] for i >= 1
-        code = np.full(n - 1, 5, dtype=np.int64)
-        code[order == 0] = 0
-        code[order == 1] = 1
-        code[order == 2] = 2
-        code[order == 3] = 3
-        code[order == 1.5] = 4
-        prev[1:] = code
-    return 1 + (prev * N_DEGREE + degree) * 2 + in_ring
+        code = np.clip((2.0 * np.diagonal(adj, offset=-1)).astype(np.int64), 0, 7)
+        ctx[1:] += _PREV_BOND_LUT[code] * (N_DEGREE * 2)
+    return ctx
 
 
 @dataclass
