@@ -30,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ask",
     "chat",
     "demo",
+    "eval",
+    "bench",
 )
 
 

@@ -1,0 +1,163 @@
+"""``edt eval --model DIR --task T[,T2]``: score a trained model on built tasks or benchmark files.
+
+Multiple-choice and yes/no questions are scored from answer-token probabilities (one forward, no
+generation); numbers, SMILES and text are generated and parsed. The default split is ``test``
+(``valid`` for model selection); ``--limit N`` scores a deterministic seeded subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Printed when neither ``--model`` nor a shipped default bridge exists.
+NO_MODEL_HINT = (
+    "no trained bridge is shipped yet and no --model was given; train one with "
+    "`edt train all --preset smol --out runs/smol` and pass --model runs/smol/stage2/final"
+)
+
+
+def register(sub: Any) -> None:
+    """Add ``edt eval``."""
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a trained model on tasks (accuracy, F1/AUC, MAE, exact match, BLEU ...)",
+        description="Evaluate a trained model on built tasks or on benchmark files.",
+    )
+    p.add_argument("--model", help="trained model folder (default: the shipped bridge)")
+    p.add_argument(
+        "--task", required=True, help="task name(s), comma-separated (e.g. struct_mc,stereo)"
+    )
+    p.add_argument("--data", default="data_out", help="dataset folder from `edt data build`")
+    p.add_argument("--split", default="test", choices=["test", "valid"], help="default test")
+    p.add_argument("--input", help="a benchmark file instead of --data (see --format)")
+    p.add_argument(
+        "--format", choices=["moleculeqa", "mol-instructions", "csv"], help="--input format"
+    )
+    p.add_argument("--limit", type=int, help="score the first N records after a seeded shuffle")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit shuffle (default 0)")
+    p.add_argument("--batch-size", type=int, default=8, help="prompts per forward (default 8)")
+    p.add_argument("--max-new-tokens", type=int, help="generation length (default per answer type)")
+    p.add_argument(
+        "--allow-leak", action="store_true", help="score a task whose labels the encoder saw"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON report per task and line")
+    p.add_argument("--out", help="also write the reports to this JSON file")
+    p.add_argument("--predictions", help="write every scored item to this JSONL file")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _model_dir(arg: str | None) -> tuple[Path, str]:
+    from edtformer.cli.ask import default_bridge_dir
+    from edtformer.errors import EdtError
+
+    if arg is not None:
+        return Path(arg), str(arg)
+    folder = default_bridge_dir()
+    if not (folder / "config.json").is_file():
+        raise EdtError(NO_MODEL_HINT)
+    return folder, "default"
+
+
+def _text_only_encoders(folder: Path) -> tuple[str, ...]:
+    """Encoders whose features reach the LLM (none for the SMILES-only connector)."""
+    from edtformer.bridge.checkpoint import read_config
+
+    cfg = read_config(folder)["config"]
+    return () if cfg["bridge"].get("connector") == "none" else tuple(cfg["encoders"])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the records (fail fast on bad input), then the model; score and print every task."""
+    from edtformer.errors import EdtError
+    from edtformer.evaluation.evaluator import evaluate_records, load_eval_records, load_model
+    from edtformer.evaluation.leakage import check_leakage
+    from edtformer.evaluation.validation import UndefinedMetricWarning
+    from edtformer.utils.io import atomic_write_json, atomic_write_text
+
+    tasks = [t.strip() for t in args.task.split(",") if t.strip()]
+    if not tasks:
+        raise EdtError("--task: give at least one task name")
+    if args.limit is not None and args.limit < 1:
+        raise EdtError(f"--limit must be at least 1, got {args.limit}")
+    if args.input is not None and len(tasks) != 1:
+        raise EdtError("--input reads one file: give exactly one --task name for its records")
+    records = {
+        t: load_eval_records(
+            t, args.split, args.data, args.input, args.format, args.limit, args.seed
+        )
+        for t in tasks
+    }
+    folder, name = _model_dir(args.model)
+    encoders = _text_only_encoders(folder)
+    for t in tasks:  # refuse leaks before loading anything heavy
+        check_leakage(encoders, t, allow=args.allow_leak)
+
+    import torch
+
+    from edtformer.cli.ask import _quiet_transformers
+
+    _quiet_transformers()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(folder)
+    reports, lines = [], []
+    for t in tasks:
+        bar = _bar(len(records[t]), t, args.no_progress)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UndefinedMetricWarning)
+            result = evaluate_records(
+                model, records[t], t, args.split, model_name=name, seed=args.seed,
+                batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+                allow_leak=args.allow_leak, progress=bar.update,
+            )  # fmt: skip
+        bar.close()
+        for w in caught:
+            logger.info("%s: %s", t, w.message)
+        reports.append(result.report)
+        lines += [json.dumps({"task": t, **vars(i)}, ensure_ascii=False) for i in result.items]
+        if args.json:
+            print(json.dumps(result.report.to_dict(), allow_nan=False), flush=True)
+    if not args.json:
+        from rich.console import Console
+
+        console = Console()
+        for r in reports:
+            console.print(_table(r))
+    if args.out:
+        atomic_write_json(Path(args.out), {"reports": [r.to_dict() for r in reports]})
+    if args.predictions:
+        atomic_write_text(Path(args.predictions), "".join(line + "\n" for line in lines))
+    sys.stdout.flush()
+    return 0
+
+
+def _table(report: Any) -> Any:
+    """One report as a two-column rich table (metric, value)."""
+    from rich.table import Table
+
+    title = (
+        f"{report.task} [{report.split}] n={report.n} model={report.model} "
+        f"({report.training_mode}), unparseable {report.n_unparseable}"
+    )
+    table = Table(title=title, caption=report.notes or None)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in report.metrics.items():
+        table.add_row(key, f"{value:.4f}")
+    return table
+
+
+def _bar(total: int, task: str, disable: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=task, unit="q", disable=disable, file=sys.stderr, leave=False)

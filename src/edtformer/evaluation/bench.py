@@ -1,0 +1,439 @@
+"""``edt bench``: the ablation table — every variant trained and scored under one budget and seed set.
+
+Each variant x seed is a stage-2 run (:func:`edtformer.training.runner.run_stage2`) with the
+*same* steps, batch, learning rate, tasks and evaluation subset; only the variant's own fields
+differ (connector, patch rule, encoders, stereo embedding, LoRA). The trained model is then
+scored on the test split of the structure and stereo tasks. A run folder
+``<out>/runs/<variant>/seed<k>/`` keeps the training config, metrics CSV, the final model and
+``eval.json``; a finished ``eval.json`` is skipped on the next call, so an interrupted bench
+resumes. Results are aggregated over seeds (mean ± sample std) into ``ablations.md``,
+``ablations.json`` and ``ablations.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edtformer.errors import EdtError
+from edtformer.evaluation.report import MetricReport
+from edtformer.utils.io import atomic_write_json, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the ablation table (everything else is the budget's and identical across rows)."""
+
+    name: str
+    connector: str
+    """``edt``, ``anchors_only``, ``dynamic_only``, ``mlp`` or ``none`` (SMILES text only)."""
+    patch_rule: str = "combine"
+    fused: bool = False
+    """Use the budget's fused encoder pair instead of its single encoder."""
+    stereo_embedding: bool | None = None
+    """Override the bridge preset's trainable stereo embedding (``None``: preset default)."""
+    lora_r: int | None = None
+    """LoRA rank on the LLM (marks the row as *not* frozen-LLM)."""
+    train: bool = True
+    """``False``: evaluate the built model untrained (zero-shot)."""
+    description: str = ""
+
+    def training_mode(self) -> str:
+        """What trains in this row."""
+        if not self.train:
+            return "zero-shot (nothing trained)"
+        if self.lora_r:
+            parts = f"LoRA r={self.lora_r} on the LLM"
+            return parts if self.connector == "none" else f"bridge + {parts}"
+        return "bridge (frozen LLM)"
+
+
+#: The ablation rows, in table order.
+VARIANTS: tuple[Variant, ...] = (
+    Variant("full", "edt", "combine", description="anchors + entropy and BRICS dynamic tokens"),
+    Variant("entropy_only", "edt", "quantile", description="dynamic tokens from entropy patches"),
+    Variant("brics_only", "edt", "brics", description="dynamic tokens from BRICS (no entropy)"),
+    Variant("anchors_only", "anchors_only", description="static Q-Former: anchors only"),
+    Variant("dynamic_only", "dynamic_only", description="dynamic tokens only, no anchors"),
+    Variant("mlp", "mlp", description="MLP projector, one token per atom"),
+    Variant("smiles_lora", "none", lora_r=8, description="SMILES in the prompt, LoRA on the LLM"),
+    Variant(
+        "smiles_zeroshot", "none", train=False, description="SMILES in the prompt, no training"
+    ),
+    Variant("no_stereo_emb", "edt", stereo_embedding=False, description="full without stereo emb."),
+    Variant("fused", "edt", fused=True, description="full on two fused encoders"),
+)
+VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Training and evaluation settings shared by every row."""
+
+    name: str
+    preset: str
+    max_steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    eval_limit: int | None
+    """Test records scored per task (a fixed seeded subset; ``None``: all)."""
+    encoder: str
+    fused_encoder: str
+    train_tasks: tuple[str, ...] = ("struct_mc", "stereo")
+    eval_tasks: tuple[str, ...] = ("struct_mc", "stereo")
+    max_new_tokens: int | None = None
+    eval_batch_size: int = 8
+    accelerator: str = "cpu"
+    precision: str = "32-true"
+
+
+BUDGETS: dict[str, Budget] = {
+    # Tests: the tiny random LLM given by --llm, random encoder, seconds per run.
+    "tiny": Budget("tiny", "tiny", 4, 4, 3e-3, 1, 12, "random", "random,random", max_new_tokens=4),
+    # 2-core CPU with SmolLM2-135M: ~3.5 s per step of 8 -> about 5 min training per run.
+    "cpu": Budget("cpu", "smol", 80, 8, 3e-4, 8, 150, "minimol", "minimol,chemprop"),
+    # GPU scale (a config change, not run here).
+    "paper": Budget(
+        "paper",
+        "paper",
+        3000,
+        32,
+        1e-4,
+        100,
+        None,
+        "minimol",
+        "minimol,chemprop",
+        eval_batch_size=32,
+        accelerator="gpu",
+        precision="bf16-mixed",
+    ),
+}
+
+#: Table columns: (task, metric key, header).
+HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("struct_mc", "accuracy", "struct MC acc"),
+    ("stereo", "accuracy", "stereo acc (all)"),
+    ("stereo", "rs/exact_match", "R/S exact"),
+    ("stereo", "ez/exact_match", "E/Z exact"),
+    ("stereo", "same_stereoisomer/accuracy", "same-isomer acc"),
+    ("stereo", "n_stereocentres/exact_accuracy", "#stereocentres exact"),
+)
+
+#: Paper claims checked from the table: (winner, loser, metric columns, claim).
+CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("full", "anchors_only", "the full model beats the static Q-Former (no dynamic tokens)"),
+    ("full", "mlp", "the full model beats the MLP projector"),
+    ("full", "smiles_lora", "the full model beats the SMILES-only LLM (LoRA)"),
+    ("full", "brics_only", "full > no entropy patching (paper ablation)"),
+    ("full", "no_stereo_emb", "the stereo embedding helps on stereo questions"),
+)
+
+
+def get_variants(names: Sequence[str] | None) -> list[Variant]:
+    """The variants named (all of them for ``None``), in table order; unknown names raise."""
+    if not names:
+        return list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANT_NAMES]
+    if unknown:
+        raise EdtError(f"unknown bench variant(s) {unknown}; choose from {list(VARIANT_NAMES)}")
+    return [v for v in VARIANTS if v.name in names]
+
+
+def train_overrides(
+    variant: Variant, budget: Budget, seed: int, data_dir: str, out: Path, llm: str | None
+) -> list[str]:
+    """``key=value`` training options of one run (see :func:`edtformer.training.config.build_config`)."""
+    sets = [
+        f"data_dir={data_dir}", f"out_dir={out}", f"seed={seed}",
+        f"max_steps={budget.max_steps}", f"batch_size={budget.batch_size}", f"lr={budget.lr}",
+        f"warmup_steps={budget.warmup_steps}", f"tasks={','.join(budget.train_tasks)}",
+        f"connector={variant.connector}", f"patch_rule={variant.patch_rule}",
+        f"encoder={budget.fused_encoder if variant.fused else budget.encoder}",
+        f"accelerator={budget.accelerator}", f"precision={budget.precision}",
+        f"ckpt_every={budget.max_steps}", "keep_checkpoints=1",
+    ]  # fmt: skip
+    if llm is not None:
+        sets.append(f"llm={llm}")
+    if variant.stereo_embedding is not None:
+        sets.append(f"extra.stereo_embedding={str(variant.stereo_embedding).lower()}")
+    if variant.lora_r:
+        sets.append(f"extra.lora_r={variant.lora_r}")
+    return sets
+
+
+@dataclass
+class RunResult:
+    """One variant x seed: its reports and timings (``eval.json`` of the run folder)."""
+
+    variant: str
+    seed: int
+    reports: list[MetricReport]
+    train_seconds: float
+    eval_seconds: float
+    final_loss: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reports"] = [r.to_dict() for r in self.reports]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        d = dict(d)
+        d["reports"] = [MetricReport.from_dict(r) for r in d["reports"]]
+        return cls(**d)
+
+
+def run_one(
+    variant: Variant, budget: Budget, seed: int, data_dir: str, run_dir: Path, llm: str | None
+) -> RunResult:
+    """Train (unless zero-shot) and evaluate one variant x seed; writes ``run_dir/eval.json`` last."""
+    import torch
+
+    from edtformer.evaluation.evaluator import evaluate_records, load_eval_records, load_model
+    from edtformer.training.config import build_config
+    from edtformer.training.runner import build_stage2_model, run_stage2
+
+    cfg = build_config(
+        "stage2",
+        budget.preset,
+        None,
+        train_overrides(variant, budget, seed, data_dir, run_dir, llm),
+    )
+    atomic_write_json(
+        run_dir / "variant.json", {"variant": asdict(variant), "budget": asdict(budget)}
+    )
+    t0 = time.perf_counter()
+    final_loss = None
+    if variant.train:
+        result = run_stage2(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
+        final_loss = result.losses[-1] if result.losses else None
+        model = load_model(run_dir / "final")
+    else:
+        torch.manual_seed(seed)
+        model = build_stage2_model(cfg).eval()
+    train_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    reports = []
+    for task in budget.eval_tasks:
+        records = load_eval_records(task, "test", data_dir, limit=budget.eval_limit, seed=0)
+        res = evaluate_records(
+            model, records, task, "test", model_name=variant.name, seed=seed,
+            batch_size=budget.eval_batch_size, max_new_tokens=budget.max_new_tokens,
+            allow_leak=True,
+        )  # fmt: skip
+        res.report.training_mode = variant.training_mode()
+        reports.append(res.report)
+    run = RunResult(variant.name, seed, reports, train_s, time.perf_counter() - t1, final_loss)
+    atomic_write_json(run_dir / "eval.json", run.to_dict())
+    return run
+
+
+def run_bench(
+    budget: Budget,
+    seeds: Sequence[int],
+    variants: Sequence[Variant],
+    data_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    llm: str | None = None,
+    on_run: Callable[[RunResult, bool], None] | None = None,
+) -> list[RunResult]:
+    """Every variant x seed (finished runs are read back, not redone), then the aggregate files.
+
+    ``on_run(result, reused)`` is called after each run (the CLI prints progress there).
+    """
+    if len(seeds) < 1:
+        raise EdtError("give at least one seed (two or more for a spread)")
+    if budget.name == "tiny" and llm is None:
+        raise EdtError("the tiny budget needs --llm PATH (a tiny local LLM folder)")
+    out = Path(out)
+    results: list[RunResult] = []
+    for variant in variants:
+        for seed in seeds:
+            run_dir = out / "runs" / variant.name / f"seed{seed}"
+            done = run_dir / "eval.json"
+            reused = done.is_file()
+            if reused:
+                run = RunResult.from_dict(json.loads(done.read_text()))
+            else:
+                logger.info("bench: %s seed %d (%s budget)", variant.name, seed, budget.name)
+                run = run_one(variant, budget, seed, str(data_dir), run_dir, llm)
+            results.append(run)
+            if on_run:
+                on_run(run, reused)
+    write_outputs(results, variants, budget, list(seeds), out)
+    return results
+
+
+def _metric(run: RunResult, task: str, key: str) -> float | None:
+    for r in run.reports:
+        if r.task == task:
+            v = r.metrics.get(key)
+            return None if v is None or math.isnan(v) else float(v)
+    return None
+
+
+def mean_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def aggregate(results: Sequence[RunResult], variants: Sequence[Variant]) -> list[dict[str, Any]]:
+    """One row per variant: headline metrics as ``{"mean", "std", "n"}`` over seeds, and timings."""
+    rows = []
+    for v in variants:
+        runs = [r for r in results if r.variant == v.name]
+        if not runs:
+            continue
+        row: dict[str, Any] = {
+            "variant": v.name, "connector": v.connector, "patch_rule": v.patch_rule,
+            "fused": v.fused, "training_mode": v.training_mode(), "description": v.description,
+            "seeds": [r.seed for r in runs],
+            "train_seconds": mean_spread([r.train_seconds for r in runs])[0],
+            "eval_seconds": mean_spread([r.eval_seconds for r in runs])[0], "metrics": {},
+        }  # fmt: skip
+        for task, key, header in HEADLINE:
+            vals = [x for x in (_metric(r, task, key) for r in runs) if x is not None]
+            if vals:
+                m, s = mean_spread(vals)
+                row["metrics"][header] = {"mean": m, "std": s, "n": len(vals)}
+        rows.append(row)
+    return rows
+
+
+def check_claims(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Plain-language verdicts of :data:`CHECKS`: a win needs a margin above both rows' spread."""
+    by = {r["variant"]: r for r in rows}
+    lines = []
+    for win, lose, claim in CHECKS:
+        if win not in by or lose not in by:
+            continue
+        for header in ("struct MC acc", "stereo acc (all)"):
+            a, b = by[win]["metrics"].get(header), by[lose]["metrics"].get(header)
+            if not a or not b:
+                continue
+            margin = a["mean"] - b["mean"]
+            spread = max(a["std"], b["std"])
+            verdict = (
+                "holds" if margin > spread and margin > 0
+                else "within the seed spread" if abs(margin) <= spread
+                else "does NOT hold"
+            )  # fmt: skip
+            lines.append(
+                f"- {claim} — {header}: {a['mean']:.3f} vs {b['mean']:.3f} "
+                f"(margin {margin:+.3f}, spread {spread:.3f}): **{verdict}**"
+            )
+    return lines
+
+
+def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int]) -> str:
+    """The ``ablations.md`` text."""
+    heads = [h for _, _, h in HEADLINE]
+    lines = [
+        f"# Ablations ({budget.name} budget)",
+        "",
+        f"Every row: stage 2 only, {budget.max_steps} steps x batch {budget.batch_size}, lr "
+        f"{budget.lr}, preset `{budget.preset}`, trained on {', '.join(budget.train_tasks)}; "
+        f"scored on the test split ({budget.eval_limit or 'all'} seeded records per task); "
+        f"seeds {list(seeds)}. Cells: mean ± sample std over seeds. Encoders: "
+        f"`{budget.encoder}` (fused rows: `{budget.fused_encoder}`). Chance: MC 0.25, yes/no 0.5.",
+        "",
+        "| variant | connector | patches | mode | " + " | ".join(heads) + " | train s | eval s |",
+        "|" + "---|" * (6 + len(heads)),
+    ]
+    for r in rows:
+        cells = [
+            f"{r['metrics'][h]['mean']:.3f} ± {r['metrics'][h]['std']:.3f}"
+            if h in r["metrics"]
+            else "–"
+            for h in heads
+        ]
+        patches = r["patch_rule"] if r["connector"] in ("edt", "dynamic_only") else "–"
+        name = r["variant"] + (" (fused)" if r["fused"] else "")
+        lines.append(
+            f"| {name} | {r['connector']} | {patches} | {r['training_mode']} | "
+            + " | ".join(cells) + f" | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} |"
+        )  # fmt: skip
+    lines += ["", "## Checks", "", *(check_claims(rows) or ["- (not enough rows to check)"])]
+    if any(r["fused"] for r in rows) and "chemprop" in budget.fused_encoder:
+        lines += [
+            "",
+            "Note: the fused rows use `chemprop` (admet-ai), trained on TDC ADMET labels incl. "
+            "BBB and FreeSolv; the structure and stereo questions here are computed by RDKit and "
+            "are not among those labels, but property tasks would leak.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Bar plot of the two headline accuracies with seed std error bars (needs ``[plot]``)."""
+    from edtformer.errors import require
+
+    require("matplotlib", "plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = ["struct MC acc", "stereo acc (all)"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows)), 3.6))
+    width = 0.38
+    for k, h in enumerate(heads):
+        xs = [i + (k - 0.5) * width for i in range(len(rows))]
+        ms = [r["metrics"].get(h, {}).get("mean", 0.0) for r in rows]
+        ss = [r["metrics"].get(h, {}).get("std", 0.0) for r in rows]
+        ax.bar(xs, ms, width, yerr=ss, capsize=3, label=h)
+    ax.axhline(0.25, color="grey", lw=0.8, ls="--", label="MC chance")
+    ax.set_xticks(range(len(rows)), [r["variant"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("accuracy (test)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def write_outputs(
+    results: Sequence[RunResult],
+    variants: Sequence[Variant],
+    budget: Budget,
+    seeds: list[int],
+    out: Path,
+) -> dict[str, Path]:
+    """Write ``ablations.md``, ``ablations.json`` and ``ablations.png`` into ``out``."""
+    rows = aggregate(results, variants)
+    paths = {
+        "md": atomic_write_text(out / "ablations.md", markdown(rows, budget, seeds)),
+        "json": atomic_write_json(
+            out / "ablations.json",
+            {
+                "budget": asdict(budget),
+                "seeds": seeds,
+                "rows": rows,
+                "runs": [r.to_dict() for r in results],
+            },
+        ),
+    }
+    try:
+        paths["png"] = plot(rows, out / "ablations.png")
+    except EdtError as exc:
+        logger.warning("no plot: %s", exc)
+    return paths
