@@ -175,3 +175,12 @@ def test_shipped_model_loads_once_and_beats_unigram() -> None:
         scorer.model, scorer.vocab, sample, np.asarray(meta["unigram_log2p"])
     )
     assert result["bits_per_token"] < 0.7 * result["unigram_bits_per_token"]
+
+
+def test_config_activation_and_legacy_default() -> None:
+    data = NextAtomConfig.tiny().to_dict()
+    assert data["activation"] == "gelu"
+    del data["activation"]
+    assert NextAtomConfig.from_dict(data).activation == "gelu_tanh"  # format-1 files before it
+    with pytest.raises(ValueError, match="activation"):
+        NextAtomPredictor(NextAtomConfig(activation="relu"))

@@ -40,6 +40,8 @@ class NextAtomConfig:
     """MLP hidden width = ``mlp_ratio * d_model``."""
     dropout: float = 0.0
     """Dropout on embeddings, attention output and MLP output (training only)."""
+    activation: str = "gelu"
+    """MLP activation: ``"gelu"`` (exact, erf; ~4x faster on CPU) or ``"gelu_tanh"`` (GPT-2's)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
@@ -47,8 +49,11 @@ class NextAtomConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NextAtomConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are rejected)."""
-        return cls(**data)
+        """Inverse of :meth:`to_dict` (unknown keys are rejected).
+
+        Configs written before ``activation`` existed used GPT-2's tanh GELU.
+        """
+        return cls(**{"activation": "gelu_tanh", **data})
 
     @classmethod
     def tiny(cls, vocab_size: int = 64) -> NextAtomConfig:
@@ -90,9 +95,12 @@ class MLP(nn.Module):
         self.fc = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model)
         self.proj = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
+        if cfg.activation not in ("gelu", "gelu_tanh"):
+            raise ValueError(f"activation must be 'gelu' or 'gelu_tanh', got {cfg.activation!r}")
+        self.approximate = "tanh" if cfg.activation == "gelu_tanh" else "none"
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.proj(F.gelu(self.fc(x), approximate="tanh")))
+        return self.drop(self.proj(F.gelu(self.fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):
