@@ -1,0 +1,68 @@
+"""`edt bench --budget tiny`: 2 variants x 2 seeds end to end on the tiny LLM, then a resume."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "llm"))
+from tiny import make_tiny_llm
+
+from edtformer.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from edtformer.data import build_datasets, preset
+
+    root = tmp_path_factory.mktemp("cli_bench")
+    make_tiny_llm(root / "llm")
+    build_datasets(root / "data", preset("tiny"))
+    return root
+
+
+def test_tiny_bench_writes_table_and_resumes(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDT_CACHE", str(workdir / "cache"))
+    out = workdir / "results"
+    args = [
+        "bench", "--budget", "tiny", "--llm", str(workdir / "llm"), "--data",
+        str(workdir / "data"), "--out", str(out), "--seeds", "0,1", "--variants", "full,mlp",
+        "--max-steps", "2", "--eval-limit", "6",
+    ]  # fmt: skip
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.count("seed") == 4 and "(reused)" not in first
+    table = (out / "ablations.md").read_text()
+    assert "| full |" in table and "| mlp |" in table and "± " in table
+    assert "bridge (frozen LLM)" in table
+    data = json.loads((out / "ablations.json").read_text())
+    assert [r["variant"] for r in data["rows"]] == ["full", "mlp"]
+    assert data["rows"][0]["seeds"] == [0, 1] and len(data["runs"]) == 4
+    for variant in ("full", "mlp"):
+        for seed in (0, 1):
+            run = out / "runs" / variant / f"seed{seed}"
+            assert (run / "eval.json").is_file() and (run / "final" / "config.json").is_file()
+    assert (out / "ablations.png").stat().st_size > 1000
+    # a second call reuses every finished run
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("(reused)") == 4
+
+
+def test_unknown_variant_is_exit_2(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["bench", "--budget", "tiny", "--variants", "nope", "--data", str(workdir / "data")]
+    )
+    assert code == 2 and "unknown bench variant" in capsys.readouterr().err
+
+
+def test_tiny_budget_needs_llm(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["bench", "--budget", "tiny", "--variants", "full", "--data", str(workdir / "data"),
+         "--out", str(workdir / "x")]
+    )  # fmt: skip
+    assert code == 2 and "--llm" in capsys.readouterr().err
