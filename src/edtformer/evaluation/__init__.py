@@ -1,5 +1,10 @@
 """Evaluation: answer parsing, metrics and result records.
 
+Running a model over a task lives in :mod:`edtformer.evaluation.evaluator` (``edt eval``), the
+per-answer-type scoring in :mod:`edtformer.evaluation.tasks`, the ablation bench in
+:mod:`edtformer.evaluation.bench` (``edt bench``); import them from there (the model-facing
+ones import torch).
+
 Metrics are pure functions of predictions and references; each raises
 :class:`MetricInputError` on empty or unequal inputs and returns NaN with an
 :class:`UndefinedMetricWarning` when a metric is undefined (e.g. ROC-AUC with one class).
@@ -23,6 +28,7 @@ from edtformer.evaluation.hallucination import (
     find_claims,
     hallucination_rate,
 )
+from edtformer.evaluation.leakage import LEAKS, LeakageError, check_leakage
 from edtformer.evaluation.molecules import (
     canonical_smiles,
     levenshtein,
@@ -44,8 +50,10 @@ from edtformer.evaluation.validation import MetricInputError, UndefinedMetricWar
 
 __all__ = [
     "FUNCTIONAL_GROUPS",
+    "LEAKS",
     "Claim",
     "HallucinationResult",
+    "LeakageError",
     "MetricInputError",
     "MetricReport",
     "MultipleChoiceResult",
@@ -57,6 +65,7 @@ __all__ = [
     "canonical_smiles",
     "caption_metrics",
     "check_claims",
+    "check_leakage",
     "corpus_bleu",
     "extract_smiles",
     "f1_score",
