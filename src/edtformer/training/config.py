@@ -145,6 +145,8 @@ def _coerce(name: str, raw: str, current: Any) -> Any:
             return float(raw)
     except ValueError as exc:
         raise EdtError(f"option {name}: expected {type(current).__name__}, got {raw!r}") from exc
+    if isinstance(current, str):
+        return raw  # a string field keeps "none" (e.g. connector=none, the SMILES-only baseline)
     if raw.lower() in {"none", "null"}:
         return None
     # Optional numeric fields (default None): try int, float, then keep the string.
