@@ -293,7 +293,9 @@ def mean_spread(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
 
 
-def aggregate(results: Sequence[RunResult], variants: Sequence[Variant]) -> list[dict[str, Any]]:
+def aggregate(
+    results: Sequence[RunResult], variants: Sequence[Variant], budget: Budget
+) -> list[dict[str, Any]]:
     """One row per variant: headline metrics as ``{"mean", "std", "n"}`` over seeds, and timings."""
     rows = []
     for v in variants:
@@ -302,7 +304,9 @@ def aggregate(results: Sequence[RunResult], variants: Sequence[Variant]) -> list
             continue
         row: dict[str, Any] = {
             "variant": v.name, "connector": v.connector, "patch_rule": v.patch_rule,
-            "fused": v.fused, "training_mode": v.training_mode(), "description": v.description,
+            "fused": v.fused,
+            "encoders": budget.fused_encoder if v.fused else budget.encoder,
+            "training_mode": v.training_mode(), "description": v.description,
             "seeds": [r.seed for r in runs],
             "train_seconds": mean_spread([r.train_seconds for r in runs])[0],
             "eval_seconds": mean_spread([r.eval_seconds for r in runs])[0], "metrics": {},
@@ -353,8 +357,10 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
         f"seeds {list(seeds)}. Cells: mean ± sample std over seeds. Encoders: "
         f"`{budget.encoder}` (fused rows: `{budget.fused_encoder}`). Chance: MC 0.25, yes/no 0.5.",
         "",
-        "| variant | connector | patches | mode | " + " | ".join(heads) + " | train s | eval s |",
-        "|" + "---|" * (6 + len(heads)),
+        "| variant | connector | patches | encoders | mode | "
+        + " | ".join(heads)
+        + " | train s | eval s |",
+        "|" + "---|" * (7 + len(heads)),
     ]
     for r in rows:
         cells = [
@@ -364,9 +370,8 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
             for h in heads
         ]
         patches = r["patch_rule"] if r["connector"] in ("edt", "dynamic_only") else "–"
-        name = r["variant"] + (" (fused)" if r["fused"] else "")
         lines.append(
-            f"| {name} | {r['connector']} | {patches} | {r['training_mode']} | "
+            f"| {r['variant']} | {r['connector']} | {patches} | {r['encoders']} | {r['training_mode']} | "
             + " | ".join(cells) + f" | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} |"
         )  # fmt: skip
     lines += ["", "## Checks", "", *(check_claims(rows) or ["- (not enough rows to check)"])]
@@ -419,7 +424,7 @@ def write_outputs(
     out: Path,
 ) -> dict[str, Path]:
     """Write ``ablations.md``, ``ablations.json`` and ``ablations.png`` into ``out``."""
-    rows = aggregate(results, variants)
+    rows = aggregate(results, variants, budget)
     paths = {
         "md": atomic_write_text(out / "ablations.md", markdown(rows, budget, seeds)),
         "json": atomic_write_json(
