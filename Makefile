@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow lint bench ablations clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -34,6 +34,14 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/patching.py
+	$(PY) benchmarks/encoders.py
+	$(PY) benchmarks/ask.py
+	$(PY) benchmarks/training.py
+
+# The ablation study (hours on a 2-core CPU): trains and evaluates every connector variant.
+ablations: $(STAMP)
+	$(VENV)/bin/edt data build --out data_out --size small
+	$(VENV)/bin/edt bench --budget cpu --data data_out --out benchmarks/results
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache
