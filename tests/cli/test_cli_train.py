@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "llm"))
 from tiny import make_tiny_llm
@@ -85,6 +86,15 @@ def test_stage1_then_stage2_through_cli(workdir: Path) -> None:
     cfg = json.loads((s2 / "final" / "config.json").read_text())
     assert cfg["format_version"] >= 1
     assert (s2 / "final" / "model.safetensors").is_file()
+
+    # the latest checkpoint (step 12 = the end) exports to the same trained tensors
+    _edt(workdir, "train", "export", "--out", str(s2), "--to", str(workdir / "exported"))
+    from safetensors.torch import load_file
+
+    final = load_file(s2 / "final" / "model.safetensors")
+    exported = load_file(workdir / "exported" / "model.safetensors")
+    assert final.keys() == exported.keys()
+    assert all(torch.equal(final[k], exported[k]) for k in final)
 
 
 def test_train_reports_missing_dataset(tmp_path: Path) -> None:

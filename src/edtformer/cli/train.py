@@ -36,7 +36,14 @@ _SHORTCUTS = {
 def register(sub: Any) -> None:
     """Add ``edt train``."""
     p = sub.add_parser("train", help="train the bridge: stage 1 (vs text), stage 2 (frozen LLM)")
-    p.add_argument("stage", nargs="?", default="all", choices=["stage1", "stage2", "all"])
+    p.add_argument(
+        "stage",
+        nargs="?",
+        default="all",
+        choices=["stage1", "stage2", "all", "export"],
+        help="export: write --out's latest stage-2 checkpoint as a model folder (--to DIR)",
+    )
+    p.add_argument("--to", help="with export: the model folder to write")
     p.add_argument("--preset", default="smol", help="tiny | smol | paper (default smol)")
     p.add_argument("--config", help="YAML file with TrainConfig fields")
     p.add_argument(
@@ -77,8 +84,15 @@ def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the requested stage(s); print where the trained bridge went."""
-    from edtformer.training.runner import run_stage1, run_stage2
+    from edtformer.training.runner import export_stage2, run_stage1, run_stage2
 
+    if args.stage == "export":
+        from edtformer.errors import EdtError
+
+        if not args.out or not args.to:
+            raise EdtError("export needs --out RUN_DIR (a stage-2 run) and --to MODEL_DIR")
+        print(f"model written to {export_stage2(Path(args.out), Path(args.to))}")
+        return 0
     base = Path(args.out) if args.out else Path("runs") / args.preset
     stages = ["stage1", "stage2"] if args.stage == "all" else [args.stage]
     previous: Path | None = None

@@ -216,3 +216,36 @@ def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         on_final=lambda m, out: model.save_pretrained(out),
         progress=progress,
     )
+
+
+def export_stage2(run_dir: Path, out: Path) -> Path:
+    """Turn a stage-2 run's latest checkpoint into a model folder (for interrupted or long runs).
+
+    Rebuilds the model from the run's ``config.json`` (frozen parts from their ids), loads the
+    checkpoint's trained tensors and writes ``out`` with :meth:`EDTFormer.save_pretrained`.
+    """
+    from edtformer.training.checkpoint import latest_checkpoint, load_checkpoint
+    from edtformer.training.stage2 import Stage2Module
+
+    cfg_path = Path(run_dir) / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a training run (no config.json)")
+    cfg = TrainConfig.from_dict(json.loads(cfg_path.read_text()))
+    if cfg.stage != "stage2":
+        raise CheckpointError(f"{run_dir} is a {cfg.stage} run; only stage-2 runs export a model")
+    ckpt_dir = latest_checkpoint(Path(run_dir))
+    if ckpt_dir is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet")
+    ckpt = load_checkpoint(ckpt_dir)
+    cfg.init_from = None
+    module = Stage2Module(build_stage2_model(cfg))
+    named = dict(module.named_parameters())
+    missing = set(ckpt.trainable) - set(named)
+    if missing:
+        raise CheckpointError(f"checkpoint tensors {sorted(missing)[:3]} do not fit the model")
+    with torch.no_grad():
+        for name, value in ckpt.trainable.items():
+            named[name].copy_(value)
+    module.model.save_pretrained(out)  # type: ignore[operator]
+    logger.info("exported %s (step %d) to %s", ckpt_dir.name, ckpt.position.step, out)
+    return Path(out)
