@@ -122,8 +122,21 @@ def step_patching(ctx: DemoContext) -> dict[str, Any]:
 
 
 #: The demo, in order. Later stages append their steps here.
+def _model_steps() -> list[DemoStep]:
+    from edtformer.cli import demo_model as m
+
+    return [
+        DemoStep("data", "build the datasets (scaffold split) offline", m.step_data),
+        DemoStep(
+            "evaluate", "the shipped bridge on the held-out scaffold test split", m.step_evaluate
+        ),
+        DemoStep("ask", "questions about real drugs", m.step_ask),
+    ]
+
+
 STEPS: list[DemoStep] = [
     DemoStep("patching", "next-atom entropy and patches of approved drugs", step_patching),
+    *_model_steps(),
 ]
 
 
@@ -157,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         ctx.console.rule(f"[bold]{step.name}[/]: {step.description}")
         t0 = time.perf_counter()
         ctx.summary[step.name] = {**step.run(ctx), "seconds": round(time.perf_counter() - t0, 2)}
+    ctx.summary.pop("_objects", None)
     atomic_write_json(out / "demo.json", {"drugs": ctx.drugs, "steps": ctx.summary})
     ctx.console.print(f"wrote {out / 'demo.json'}")
     return 0
