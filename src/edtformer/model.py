@@ -373,6 +373,7 @@ class EDTFormer(nn.Module):
         )
         return [self.prompts.decode(ids) for ids in new], bridge
 
+    @torch.no_grad()
     def ask(
         self,
         smiles: str | Sequence[str],

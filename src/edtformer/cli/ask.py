@@ -44,7 +44,6 @@ def load_cli_model(model_dir: str | None, threads: int | None = None) -> tuple[A
     from edtformer.model import EDTFormer, EDTFormerConfig
 
     _quiet_transformers()
-    torch.set_grad_enabled(False)
     if threads:
         torch.set_num_threads(threads)
     if model_dir is not None:
