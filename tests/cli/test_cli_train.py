@@ -23,8 +23,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _edt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EDT_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1"}
+def _edt(root: Path, *args: str, rc: int = 0, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``edt ARGS`` in a subprocess with its cache under ``root``; check the exit code."""
+    env = {**os.environ, "EDT_CACHE": str(root / "cache"), "OMP_NUM_THREADS": "1", **env_extra}
     proc = subprocess.run(
         [sys.executable, "-m", "edtformer.cli.main", *args],
         env=env,
@@ -32,7 +33,7 @@ def _edt(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == rc, proc.stderr[-4000:]
     return proc
 
 
@@ -98,70 +99,17 @@ def test_stage1_then_stage2_through_cli(workdir: Path) -> None:
 
 
 def test_train_reports_missing_dataset(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edtformer.cli.main",
-            "train",
-            "stage1",
-            "--preset",
-            "tiny",
-            "--data",
-            str(tmp_path / "nope"),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "EDT_CACHE": str(tmp_path / "cache")},
-    )
-    assert proc.returncode == 2
+    proc = _edt(tmp_path, "train", "stage1", "--preset", "tiny", "--data", str(tmp_path / "nope"),
+                "--out", str(tmp_path / "o"), rc=2)  # fmt: skip
     assert "edt data build" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_stage1_ddp_two_ranks_identical(workdir: Path, tmp_path: Path) -> None:
     """Two gloo DDP processes (contrastive features gathered across ranks) end with equal weights."""
     digests = tmp_path / "digests"
-    env = {
-        **os.environ,
-        "EDT_CACHE": str(workdir / "cache"),
-        "OMP_NUM_THREADS": "1",
-        "EDT_RANK_DIGEST_DIR": str(digests),
-    }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edtformer.cli.main",
-            "train",
-            "stage1",
-            "--preset",
-            "tiny",
-            "--llm",
-            str(workdir / "llm"),
-            "--data",
-            str(workdir / "data"),
-            "--out",
-            str(tmp_path / "ddp"),
-            "--max-steps",
-            "2",
-            "--batch-size",
-            "3",
-            "--devices",
-            "2",
-            "--strategy",
-            "ddp",
-            "--accelerator",
-            "cpu",
-            "--no-progress",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    _edt(workdir, "train", "stage1", "--preset", "tiny", "--llm", str(workdir / "llm"),
+         "--data", str(workdir / "data"), "--out", str(tmp_path / "ddp"), "--max-steps", "2",
+         "--batch-size", "3", "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu",
+         "--no-progress", EDT_RANK_DIGEST_DIR=str(digests))  # fmt: skip
     a, b = (digests / "rank0.sha256").read_text(), (digests / "rank1.sha256").read_text()
     assert a == b

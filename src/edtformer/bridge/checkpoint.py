@@ -13,7 +13,6 @@ the widths the bridge was trained for. Both files are written inside one atomic 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,22 +68,11 @@ def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``config.json`` of a checkpoint folder, checked for a known format version."""
-    folder = Path(path)
-    cfg_path = folder / CONFIG_FILE
-    if not cfg_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
-        raise CheckpointError(
-            f"{folder} is not an edtformer model folder (needs {CONFIG_FILE} and {WEIGHTS_FILE})"
-        )
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{folder}: format_version {version!r}, this edtformer reads {FORMAT_VERSION}"
-        )
-    return dict(meta)
+    from edtformer.utils.io import read_checkpoint_config
+
+    return read_checkpoint_config(
+        path, CONFIG_FILE, WEIGHTS_FILE, FORMAT_VERSION, "edtformer model"
+    )
 
 
 def load_model(

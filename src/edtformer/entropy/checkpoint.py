@@ -7,7 +7,6 @@ Folders are written atomically: a crash leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from edtformer.entropy.model import NextAtomConfig, NextAtomPredictor
 from edtformer.entropy.tokens import AtomVocab
 from edtformer.errors import CheckpointError
-from edtformer.utils.io import atomic_dir, atomic_write_json
+from edtformer.utils.io import atomic_dir, atomic_write_json, read_checkpoint_config
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -69,19 +68,9 @@ def load_entropy_model(folder: str | Path) -> EntropyCheckpoint:
     """
     folder = Path(folder)
     cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
-    if not cfg_path.is_file() or not w_path.is_file():
-        raise CheckpointError(
-            f"{folder} is not an entropy-model checkpoint: expected {CONFIG} and {WEIGHTS}"
-        )
-    try:
-        config = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{cfg_path}: invalid JSON ({exc})") from exc
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{cfg_path}: format_version {version!r} is not supported (expected {FORMAT_VERSION})"
-        )
+    config = read_checkpoint_config(
+        folder, CONFIG, WEIGHTS, FORMAT_VERSION, "entropy-model checkpoint"
+    )
     try:
         cfg = NextAtomConfig.from_dict(config["model"])
         vocab = AtomVocab(list(config["vocab"]))

@@ -72,3 +72,37 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_checkpoint_config(
+    folder: str | os.PathLike[str], config_name: str, weights_name: str, version: int, kind: str
+) -> dict[str, Any]:
+    """The JSON config of a checkpoint folder, checked: both files exist, valid JSON, known version.
+
+    Args:
+        folder: the checkpoint folder.
+        config_name / weights_name: file names expected in it.
+        version: the ``format_version`` this edtformer reads.
+        kind: what the folder should be, for the message (e.g. ``"edtformer model"``).
+
+    Raises:
+        CheckpointError: a file is missing, the JSON is invalid, or the version is unknown.
+    """
+    from edtformer.errors import CheckpointError
+
+    folder = Path(folder)
+    cfg_path = folder / config_name
+    if not cfg_path.is_file() or not (folder / weights_name).is_file():
+        raise CheckpointError(
+            f"{folder} is not an {kind} folder (needs {config_name} and {weights_name})"
+        )
+    try:
+        config = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    found = config.get("format_version") if isinstance(config, dict) else None
+    if found != version:
+        raise CheckpointError(
+            f"{cfg_path}: format_version {found!r}, this edtformer reads {version}"
+        )
+    return dict(config)
