@@ -47,6 +47,8 @@ class DemoContext:
     """A ``rich.console.Console`` for tables and messages."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Per-step summaries, written to ``demo.json``."""
+    loaded: dict[str, Any] = field(default_factory=dict)
+    """Objects steps share (e.g. the loaded model); never written."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,6 @@ def run(args: argparse.Namespace) -> int:
         ctx.console.rule(f"[bold]{step.name}[/]: {step.description}")
         t0 = time.perf_counter()
         ctx.summary[step.name] = {**step.run(ctx), "seconds": round(time.perf_counter() - t0, 2)}
-    ctx.summary.pop("_objects", None)
     atomic_write_json(out / "demo.json", {"drugs": ctx.drugs, "steps": ctx.summary})
     ctx.console.print(f"wrote {out / 'demo.json'}")
     return 0

@@ -41,7 +41,7 @@ DEMO_QUESTIONS: tuple[tuple[str, str], ...] = (
 
 def _model(ctx: Any) -> Any:
     """The shipped default bridge (loaded once per demo, features through the cache)."""
-    if "model" not in ctx.summary.get("_objects", {}):
+    if "model" not in ctx.loaded:
         from edtformer.cli.ask import default_bridge_dir
         from edtformer.errors import CheckpointError
         from edtformer.evaluation.evaluator import load_model
@@ -51,8 +51,8 @@ def _model(ctx: Any) -> Any:
             raise CheckpointError(
                 f"no shipped default bridge at {folder}; train one with `edt train --preset smol`"
             )
-        ctx.summary.setdefault("_objects", {})["model"] = load_model(folder)
-    return ctx.summary["_objects"]["model"]
+        ctx.loaded["model"] = load_model(folder)
+    return ctx.loaded["model"]
 
 
 def step_data(ctx: Any) -> dict[str, Any]:

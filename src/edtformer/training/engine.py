@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edtformer.errors import EdtError, require
+from edtformer.errors import CheckpointError, EdtError, require
 from edtformer.training.checkpoint import (
     TrainPosition,
     latest_checkpoint,
@@ -89,6 +89,22 @@ def cosine_schedule(warmup: int, total: int, min_ratio: float) -> Callable[[int]
 def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
     """Parameters that require grad, by name (what a checkpoint stores)."""
     return {n: p.detach() for n, p in module.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Copy checkpointed trainable tensors into ``module``'s parameters, in place.
+
+    Raises:
+        CheckpointError: the checkpoint and the module's trainable parameters differ (``what``
+            names the checkpoint in the message).
+    """
+    mismatch = set(trainable_state(module)) ^ set(tensors)
+    if mismatch:
+        raise CheckpointError(f"{what} and model disagree on parameters {sorted(mismatch)[:5]}")
+    named = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, value in tensors.items():
+            named[name].copy_(value)
 
 
 def make_fabric(cfg: TrainConfig) -> Any:
@@ -163,15 +179,7 @@ def fit(
         if ckpt_dir is None:
             raise EdtError(f"--resume: no checkpoint under {out_dir / 'checkpoints'}")
         ckpt = load_checkpoint(ckpt_dir)
-        missing = set(trainable_state(module)) ^ set(ckpt.trainable)
-        if missing:
-            raise EdtError(
-                f"--resume: checkpoint and model disagree on parameters {sorted(missing)[:5]}"
-            )
-        with torch.no_grad():
-            named = dict(module.named_parameters())
-            for name, value in ckpt.trainable.items():
-                named[name].copy_(value)
+        load_trainable_state(module, ckpt.trainable, f"--resume: checkpoint {ckpt_dir}")
         optimizer.load_state_dict(ckpt.optimizer_state)
         scheduler.load_state_dict({**ckpt.scheduler_state, "lr_lambdas": [None]})
         position = ckpt.position

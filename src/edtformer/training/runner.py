@@ -20,7 +20,7 @@ from edtformer.training.build import (
     warm_feature_cache,
 )
 from edtformer.training.config import TrainConfig
-from edtformer.training.engine import FitResult, fit, make_fabric
+from edtformer.training.engine import FitResult, fit, load_trainable_state, make_fabric
 from edtformer.utils.io import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -239,13 +239,7 @@ def export_stage2(run_dir: Path, out: Path) -> Path:
     ckpt = load_checkpoint(ckpt_dir)
     cfg.init_from = None
     module = Stage2Module(build_stage2_model(cfg))
-    named = dict(module.named_parameters())
-    missing = set(ckpt.trainable) - set(named)
-    if missing:
-        raise CheckpointError(f"checkpoint tensors {sorted(missing)[:3]} do not fit the model")
-    with torch.no_grad():
-        for name, value in ckpt.trainable.items():
-            named[name].copy_(value)
+    load_trainable_state(module, ckpt.trainable, f"checkpoint {ckpt_dir}")
     module.model.save_pretrained(out)  # type: ignore[operator]
     logger.info("exported %s (step %d) to %s", ckpt_dir.name, ckpt.position.step, out)
     return Path(out)
