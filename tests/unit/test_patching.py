@@ -123,7 +123,7 @@ def test_pooling_ignores_padding_rows() -> None:
     assert out.token_mask.tolist() == [[True, True, False], [True, True, True]]
     torch.testing.assert_close(out.tokens[0, 1], feats[0, 1:3].mean(0))
     torch.testing.assert_close(out.tokens[1, 2], feats[1, 3:5].mean(0))
-    assert out.tokens[0, 2].abs().sum() == 0 and out.n_merged.tolist() == [0, 0]
+    assert out.tokens[0, 2].abs().sum() == 0 and out.n_dropped.tolist() == [0, 0]
 
 
 def test_pooling_cap_is_reported(caplog: pytest.LogCaptureFixture) -> None:
@@ -131,9 +131,29 @@ def test_pooling_cap_is_reported(caplog: pytest.LogCaptureFixture) -> None:
     mask = torch.ones(1, 4, dtype=torch.bool)
     ids = torch.tensor([[0, 1, 2, 3]])
     out = pool_patches(feats, mask, ids, max_tokens=2)
-    assert out.tokens.shape == (1, 2, 2) and out.n_merged.tolist() == [2]
-    torch.testing.assert_close(out.tokens[0, 1], feats[0, 1:].mean(0))
-    assert "merged" in caplog.text
+    # the one cap rule: keep the first max_tokens patches, drop and count the rest
+    assert out.tokens.shape == (1, 2, 2) and out.n_dropped.tolist() == [2]
+    torch.testing.assert_close(out.tokens[0], feats[0, :2])
+    assert "2 patch(es) dropped" in caplog.text
+
+
+def test_pooling_partitions_one_after_the_other() -> None:
+    """[B, G, N] ids (combine: entropy patches, then BRICS) pool like the partitions in turn."""
+    feats = torch.arange(10.0).view(1, 5, 2)
+    mask = torch.tensor([[True, True, True, True, False]])
+    entropy = torch.tensor([[0, 0, 1, 1, -1]])
+    brics = torch.tensor([[0, 1, 1, 1, -1]])
+    both = pool_patches(feats, mask, torch.stack([entropy, brics], dim=1))
+    first, second = pool_patches(feats, mask, entropy), pool_patches(feats, mask, brics)
+    torch.testing.assert_close(both.tokens, torch.cat([first.tokens, second.tokens], dim=1))
+    assert both.token_mask.tolist() == [[True] * 4]
+    capped = pool_patches(feats, mask, torch.stack([entropy, brics], dim=1), max_tokens=3)
+    torch.testing.assert_close(capped.tokens, both.tokens[:, :3])
+    assert capped.n_dropped.tolist() == [1]
+    with pytest.raises(InvalidShapeError, match="partition 1"):
+        pool_patches(feats, mask, torch.stack([entropy, torch.tensor([[0, -1, 1, 1, -1]])], 1))
+    with pytest.raises(ValueError, match="max_tokens"):
+        pool_patches(feats, mask, entropy, max_tokens=0)
 
 
 def test_pooling_shape_errors() -> None:

@@ -16,7 +16,7 @@ from edtformer.bridge.config import (
 )
 from edtformer.bridge.connectors import MLPProjector, NoConnector, build_connector
 from edtformer.bridge.dqt import BridgeOutput, DynamicQueryTransformer
-from edtformer.bridge.pooling import (
+from edtformer.pooling import (
     PatchMembership,
     count_patches,
     patch_membership,

@@ -23,9 +23,9 @@ from torch import Tensor, nn
 
 from edtformer.bridge.config import BridgeConfig
 from edtformer.bridge.layers import QueryLayer, StreamBlender
-from edtformer.bridge.pooling import count_patches, patch_membership, pool_membership
 from edtformer.bridge.stereo import StereoEmbedding
 from edtformer.errors import InvalidShapeError
+from edtformer.pooling import count_patches, patch_membership, pool_membership
 
 logger = logging.getLogger(__name__)
 

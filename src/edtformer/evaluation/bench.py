@@ -100,8 +100,9 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     # Tests: the tiny random LLM given by --llm, random encoder, seconds per run.
     "tiny": Budget("tiny", "tiny", 4, 4, 3e-3, 1, 12, "random", "random,random", max_new_tokens=4),
-    # 2-core CPU with SmolLM2-135M: ~3.5 s per step of 8 -> about 5 min training per run.
-    "cpu": Budget("cpu", "smol", 80, 8, 3e-4, 8, 150, "minimol", "minimol,chemprop"),
+    # 2-core CPU with SmolLM2-135M, one thread per run: ~3.8 s per step of 8 -> ~8 min training
+    # and ~1.5 min scoring per run; all 10 variants x 2 seeds in ~1.7 h with two runs at a time.
+    "cpu": Budget("cpu", "smol", 120, 8, 3e-4, 8, 100, "minimol", "minimol,chemprop"),
     # GPU scale (a config change, not run here).
     "paper": Budget(
         "paper",

@@ -22,13 +22,13 @@ from edtformer.patching.api import (
     patch_molecules,
     relabel_by_first_atom,
 )
-from edtformer.patching.pooling import PooledPatches, pool_patches
 from edtformer.patching.rules import (
     ids_from_boundaries,
     monotonic_rule,
     quantile_rule,
     threshold_rule,
 )
+from edtformer.pooling import PooledPatches, pool_patches
 
 __all__ = [
     "ENTROPY_RULES",
