@@ -120,6 +120,9 @@ BUDGETS: dict[str, Budget] = {
     ),
 }
 
+MAX_LETTER_RATE = "pred_rate/max"
+"""Derived metric: the share of MC answers given to the most-chosen letter (0.25 = no bias)."""
+
 #: Table columns: (task, metric key, header).
 HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("struct_mc", "accuracy", "struct MC acc"),
@@ -128,6 +131,10 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("stereo", "ez/exact_match", "E/Z exact"),
     ("stereo", "same_stereoisomer/accuracy", "same-isomer acc"),
     ("stereo", "n_stereocentres/exact_accuracy", "#stereocentres exact"),
+    # Does the row use the molecule at all? ROC-AUC 0.5 on the paired yes/no question and one
+    # letter taking most MC answers mean the model learnt the answer priors, not the structure.
+    ("stereo", "same_stereoisomer/roc_auc", "same-isomer AUC"),
+    ("struct_mc", MAX_LETTER_RATE, "top MC letter share"),
 )
 
 #: Paper claims checked from the table: (winner, loser, metric columns, claim).
@@ -280,6 +287,9 @@ def run_bench(
 def _metric(run: RunResult, task: str, key: str) -> float | None:
     for r in run.reports:
         if r.task == task:
+            if key == MAX_LETTER_RATE:
+                rates = [x for k, x in r.metrics.items() if k.startswith("pred_rate/")]
+                return max(rates) if rates else None
             v = r.metrics.get(key)
             return None if v is None or math.isnan(v) else float(v)
     return None
@@ -321,8 +331,14 @@ def aggregate(
     return rows
 
 
-def check_claims(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Plain-language verdicts of :data:`CHECKS`: a win needs a margin above both rows' spread."""
+def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -> list[str]:
+    """Plain-language verdicts of :data:`CHECKS`.
+
+    A win ("holds") needs at least two seeds in both rows and a margin above both rows' seed
+    spread (sample std). With ``n_eval`` (test questions per run) each line also gives the
+    binomial standard error of the margin from test sampling alone, a floor under what any
+    seed count can resolve.
+    """
     by = {r["variant"]: r for r in rows}
     lines = []
     for win, lose, claim in CHECKS:
@@ -335,13 +351,21 @@ def check_claims(rows: Sequence[dict[str, Any]]) -> list[str]:
             margin = a["mean"] - b["mean"]
             spread = max(a["std"], b["std"])
             verdict = (
-                "holds" if margin > spread and margin > 0
+                "one seed only, no spread to judge against" if min(a["n"], b["n"]) < 2
+                else "holds" if margin > spread and margin > 0
                 else "within the seed spread" if abs(margin) <= spread
                 else "does NOT hold"
             )  # fmt: skip
+            se = ""
+            if n_eval:
+                var = sum(
+                    p * (1 - p) / (n_eval * k)
+                    for p, k in ((a["mean"], a["n"]), (b["mean"], b["n"]))
+                )
+                se = f", test-sampling SE {math.sqrt(var):.3f}"
             lines.append(
                 f"- {claim} — {header}: {a['mean']:.3f} vs {b['mean']:.3f} "
-                f"(margin {margin:+.3f}, spread {spread:.3f}): **{verdict}**"
+                f"(margin {margin:+.3f}, seed spread {spread:.3f}{se}): **{verdict}**"
             )
     return lines
 
@@ -375,7 +399,12 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
             f"| {r['variant']} | {r['connector']} | {patches} | {r['encoders']} | {r['training_mode']} | "
             + " | ".join(cells) + f" | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} |"
         )  # fmt: skip
-    lines += ["", "## Checks", "", *(check_claims(rows) or ["- (not enough rows to check)"])]
+    lines += [
+        "",
+        "## Checks",
+        "",
+        *(check_orderings(rows, budget.eval_limit) or ["- (not enough rows to check)"]),
+    ]
     if any(r["fused"] for r in rows) and "chemprop" in budget.fused_encoder:
         lines += [
             "",
