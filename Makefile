@@ -38,10 +38,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/ask.py
 	$(PY) benchmarks/training.py
 
-# The ablation study (hours on a 2-core CPU): trains and evaluates every connector variant.
+# The ablation study (about 2 h on a 2-core CPU): every variant end to end through the frozen
+# LLM (edt bench), then the LLM-free probe of what each connector's tokens carry.
 ablations: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
-	$(VENV)/bin/edt bench --budget cpu --data data_out --out benchmarks/results
+	OMP_NUM_THREADS=1 $(VENV)/bin/edt bench --budget cpu --data data_out --out benchmarks/results
+	$(PY) benchmarks/bridge_probe.py --data data_out --seeds 0,1 --threads 1
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache
