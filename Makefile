@@ -42,7 +42,7 @@ bench: $(STAMP)
 # LLM (edt bench), then the LLM-free probe of what each connector's tokens carry.
 ablations: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
-	OMP_NUM_THREADS=1 $(VENV)/bin/edt bench --budget cpu --data data_out --out benchmarks/results
+	$(VENV)/bin/edt bench --budget cpu --jobs 2 --data data_out --out benchmarks/results
 	$(PY) benchmarks/bridge_probe.py --data data_out --seeds 0,1 --threads 1
 
 clean:

@@ -66,3 +66,26 @@ def test_tiny_budget_needs_llm(workdir: Path, capsys: pytest.CaptureFixture[str]
          "--out", str(workdir / "x")]
     )  # fmt: skip
     assert code == 2 and "--llm" in capsys.readouterr().err
+
+
+def test_jobs_runs_in_parallel_processes_with_the_same_table(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDT_CACHE", str(workdir / "cache"))
+    out = workdir / "results_jobs"
+    args = [
+        "bench", "--budget", "tiny", "--llm", str(workdir / "llm"), "--data",
+        str(workdir / "data"), "--out", str(out), "--seeds", "0", "--variants", "full,mlp",
+        "--max-steps", "2", "--eval-limit", "6", "--jobs", "2",
+    ]  # fmt: skip
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("seed 0:") == 2
+    data = json.loads((out / "ablations.json").read_text())
+    assert [r["variant"] for r in data["rows"]] == ["full", "mlp"]  # table order, not finish order
+    # same runs as the one-process bench (same seed, same budget): same scores
+    serial = json.loads((workdir / "results" / "ablations.json").read_text())
+    for run in data["runs"]:
+        twin = next(r for r in serial["runs"] if (r["variant"], r["seed"]) == (run["variant"], 0))
+        assert [r["metrics"] for r in run["reports"]] == [r["metrics"] for r in twin["reports"]]
+    assert main([*args[:-1], "0"]) == 2  # --jobs 0
+    assert "jobs must be >= 1" in capsys.readouterr().err

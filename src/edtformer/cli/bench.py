@@ -34,6 +34,12 @@ def register(sub: Any) -> None:
     p.add_argument("--llm", help="LLM folder or id (required for --budget tiny)")
     p.add_argument("--max-steps", type=int, help="override the budget's training steps")
     p.add_argument("--eval-limit", type=int, help="override the budget's records per task")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at a time, each in its own process with one torch thread (default 1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -83,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    run_bench(budget, seeds, variants, args.data, args.out, llm=args.llm, on_run=on_run)
+    run_bench(
+        budget, seeds, variants, args.data, args.out, llm=args.llm, on_run=on_run, jobs=args.jobs
+    )
     print(f"wrote {Path(args.out) / 'ablations.md'}")
     return 0
