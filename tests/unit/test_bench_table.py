@@ -67,5 +67,14 @@ def test_verdicts_need_two_seeds_and_a_margin_above_the_spread() -> None:
         budget,
     )
     assert "does NOT hold" in check_orderings(flipped)[0]
+    small = aggregate(
+        [_run("full", s, 0.30 + 0.01 * s, 0.3, FLAT) for s in (0, 1)]
+        + [_run("mlp", s, 0.25 + 0.01 * s, 0.3, FLAT) for s in (0, 1)],
+        get_variants(["full", "mlp"]),
+        budget,
+    )
+    # margin 0.05 beats the seed spread (0.007) but not 2 SE of 100 questions x 2 seeds (~0.09)
+    assert "within 2 SE of test sampling" in check_orderings(small, n_eval=100)[0]
+    assert "**holds**" in check_orderings(small)[0]
     text = markdown(rows, budget, [0, 1])
     assert "| full |" in text and "0.610 ± 0.014" in text and "## Checks" in text

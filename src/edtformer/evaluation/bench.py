@@ -375,7 +375,7 @@ def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -
     A win ("holds") needs at least two seeds in both rows and a margin above both rows' seed
     spread (sample std). With ``n_eval`` (test questions per run) each line also gives the
     binomial standard error of the margin from test sampling alone, a floor under what any
-    seed count can resolve.
+    seed count can resolve, and a win inside two of those is marked as such.
     """
     by = {r["variant"]: r for r in rows}
     lines = []
@@ -401,6 +401,8 @@ def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -
                     for p, k in ((a["mean"], a["n"]), (b["mean"], b["n"]))
                 )
                 se = f", test-sampling SE {math.sqrt(var):.3f}"
+                if verdict == "holds" and margin <= 2 * math.sqrt(var):
+                    verdict = "holds against the seed spread, but within 2 SE of test sampling"
             lines.append(
                 f"- {claim} — {header}: {a['mean']:.3f} vs {b['mean']:.3f} "
                 f"(margin {margin:+.3f}, seed spread {spread:.3f}{se}): **{verdict}**"
