@@ -41,7 +41,8 @@ MAX_ATOMIC_NUM = 100
 
 
 def _import_chemprop() -> Any:
-    if importlib.util.find_spec("cuik_molmaker") is None and "cuik_molmaker" not in sys.modules:
+    # the stand-in has no __spec__, so find_spec would raise on a second call: test it first
+    if "cuik_molmaker" not in sys.modules and importlib.util.find_spec("cuik_molmaker") is None:
         sys.modules["cuik_molmaker"] = types.ModuleType("cuik_molmaker")
     return require("chemprop", "chemprop", package="admet-ai")
 
