@@ -38,7 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/ask.py
 	$(PY) benchmarks/training.py
 
-# The ablation study (about 2 h on a 2-core CPU): every variant end to end through the frozen
+# The ablation study (about 3.5 h on a 2-core CPU): every variant end to end through the frozen
 # LLM (edt bench), then the LLM-free probe of what each connector's tokens carry.
 ablations: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
