@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,9 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     # Tests: the tiny random LLM given by --llm, random encoder, seconds per run.
     "tiny": Budget("tiny", "tiny", 4, 4, 3e-3, 1, 12, "random", "random,random", max_new_tokens=4),
-    # 2-core CPU with SmolLM2-135M, one thread per run: ~3.8 s per step of 8 -> ~8 min training
-    # and ~1.5 min scoring per run; all 10 variants x 2 seeds in ~1.7 h with two runs at a time.
+    # 2-core CPU with SmolLM2-135M, one thread per run: ~4-7 s per step of 8 -> 9-14 min
+    # training and ~1-2 min scoring per run (SMILES + LoRA ~30 min); all variants x 2 seeds in
+    # about 2.5 h with --jobs 2 (measured 2026-11-26).
     "cpu": Budget("cpu", "smol", 120, 8, 3e-4, 8, 100, "minimol", "minimol,chemprop"),
     # GPU scale (a config change, not run here).
     "paper": Budget(
@@ -258,6 +259,38 @@ def _run_in_child(
     return run_one(variant, budget, seed, data_dir, run_dir, llm)
 
 
+def _train_and_score(
+    todo: Sequence[tuple[Variant, int, Path]],
+    budget: Budget,
+    data_dir: str,
+    llm: str | None,
+    jobs: int,
+) -> Iterator[tuple[Variant, int, RunResult]]:
+    """Run each ``(variant, seed, run_dir)``, in this process or ``jobs`` worker processes.
+
+    Yields ``(variant, seed, result)`` as runs finish (in order when ``jobs == 1``).
+    """
+    if jobs == 1 or len(todo) <= 1:
+        for variant, seed, run_dir in todo:
+            logger.info("bench: %s seed %d (%s budget)", variant.name, seed, budget.name)
+            yield variant, seed, run_one(variant, budget, seed, data_dir, run_dir, llm)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
+    workers = min(jobs, len(todo))
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_run_in_child, v, budget, seed, data_dir, run_dir, llm): (v, seed)
+            for v, seed, run_dir in todo
+        }
+        logger.info("bench: %d runs, %d at a time", len(todo), workers)
+        for fut in as_completed(futures):
+            v, seed = futures[fut]
+            yield v, seed, fut.result()
+
+
 def run_bench(
     budget: Budget,
     seeds: Sequence[int],
@@ -293,30 +326,10 @@ def run_bench(
                     on_run(run, True)
             else:
                 todo.append((variant, seed, run_dir))
-    if jobs == 1 or len(todo) <= 1:
-        for variant, seed, run_dir in todo:
-            logger.info("bench: %s seed %d (%s budget)", variant.name, seed, budget.name)
-            run = run_one(variant, budget, seed, str(data_dir), run_dir, llm)
-            done[(variant.name, seed)] = run
-            if on_run:
-                on_run(run, False)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
-            futures = {
-                pool.submit(_run_in_child, v, budget, seed, str(data_dir), run_dir, llm): (v, seed)
-                for v, seed, run_dir in todo
-            }
-            logger.info("bench: %d runs, %d at a time", len(todo), min(jobs, len(todo)))
-            for fut in as_completed(futures):
-                v, seed = futures[fut]
-                run = fut.result()
-                done[(v.name, seed)] = run
-                if on_run:
-                    on_run(run, False)
+    for variant, seed, run in _train_and_score(todo, budget, str(data_dir), llm, jobs):
+        done[(variant.name, seed)] = run
+        if on_run:
+            on_run(run, False)
     results = [done[(v.name, s)] for v in variants for s in seeds]
     write_outputs(results, variants, budget, list(seeds), out)
     return results
@@ -396,12 +409,14 @@ def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -
             )  # fmt: skip
             se = ""
             if n_eval:
-                var = sum(
-                    p * (1 - p) / (n_eval * k)
-                    for p, k in ((a["mean"], a["n"]), (b["mean"], b["n"]))
+                sampling_se = math.sqrt(
+                    sum(
+                        p * (1 - p) / (n_eval * k)
+                        for p, k in ((a["mean"], a["n"]), (b["mean"], b["n"]))
+                    )
                 )
-                se = f", test-sampling SE {math.sqrt(var):.3f}"
-                if verdict == "holds" and margin <= 2 * math.sqrt(var):
+                se = f", test-sampling SE {sampling_se:.3f}"
+                if verdict == "holds" and margin <= 2 * sampling_se:
                     verdict = "holds against the seed spread, but within 2 SE of test sampling"
             lines.append(
                 f"- {claim} — {header}: {a['mean']:.3f} vs {b['mean']:.3f} "
