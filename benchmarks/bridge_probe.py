@@ -45,11 +45,11 @@ from tqdm import tqdm
 from edtformer.bridge import bridge_preset, build_connector
 from edtformer.bridge.processor import MoleculeProcessor, make_patcher
 from edtformer.chem import MolRecord, parse_smiles
+from edtformer.data import load_task
 from edtformer.data.facts import FUNCTIONAL_GROUPS, molecule_facts
 from edtformer.encoders import get_encoder
 from edtformer.encoders.cache import CachedEncoder, NodeFeatureCache
 from edtformer.entropy import load_default_scorer
-from edtformer.errors import EdtError
 from edtformer.llm.loading import cache_root
 from edtformer.utils.io import atomic_write_json, atomic_write_text
 
@@ -121,11 +121,8 @@ def split_smiles(data: Path, split: str) -> list[str]:
     """Unique molecules of the struct_mc and stereo tasks of one split, in file order."""
     seen: dict[str, None] = {}
     for task in ("struct_mc", "stereo"):
-        path = data / task / f"{split}.jsonl"
-        if not path.is_file():
-            raise EdtError(f"{path} not found; build the data with: edt data build --out {data}")
-        for line in path.read_text().splitlines():
-            for s in json.loads(line)["smiles"]:
+        for record in load_task(data, task, split):
+            for s in record["smiles"]:
                 seen.setdefault(s, None)
     return list(seen)
 
@@ -145,7 +142,8 @@ def load_split(
         if len(records) >= limit:
             break
         rec = parse_smiles(smiles[int(i)])
-        if not encode_missing and cache.get(rec) is None:
+        # an existence test: the processor below reads (and validates) each entry once
+        if not encode_missing and not cache.path(rec.canonical_smiles).is_file():
             skipped += 1
             continue
         records.append(rec)
@@ -406,8 +404,9 @@ def main() -> None:
             # finished runs are kept (same settings only), so two processes can split the
             # variants and a last call with all of them writes the table
             done = runs_dir / f"{variant[0]}_seed{seed}.json"
-            if done.is_file() and json.loads(done.read_text())["settings"] == settings:
-                r = json.loads(done.read_text())["result"]
+            saved = json.loads(done.read_text()) if done.is_file() else None
+            if saved is not None and saved["settings"] == settings:
+                r = saved["result"]
                 reused = " (reused)"
             else:
                 r = run_variant(variant, seed, train, test, args.steps, args.batch_size, args.lr)

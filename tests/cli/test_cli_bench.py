@@ -24,16 +24,21 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def tiny_bench_args(workdir: Path, out: Path, seeds: str, *extra: str) -> list[str]:
+    """``edt bench`` on the tiny budget: full and MLP, 2 steps, 6 questions per task."""
+    return [
+        "bench", "--budget", "tiny", "--llm", str(workdir / "llm"), "--data",
+        str(workdir / "data"), "--out", str(out), "--seeds", seeds, "--variants", "full,mlp",
+        "--max-steps", "2", "--eval-limit", "6", *extra,
+    ]  # fmt: skip
+
+
 def test_tiny_bench_writes_table_and_resumes(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("EDT_CACHE", str(workdir / "cache"))
     out = workdir / "results"
-    args = [
-        "bench", "--budget", "tiny", "--llm", str(workdir / "llm"), "--data",
-        str(workdir / "data"), "--out", str(out), "--seeds", "0,1", "--variants", "full,mlp",
-        "--max-steps", "2", "--eval-limit", "6",
-    ]  # fmt: skip
+    args = tiny_bench_args(workdir, out, "0,1")
     assert main(args) == 0
     first = capsys.readouterr().out
     assert first.count("seed") == 4 and "(reused)" not in first
@@ -73,11 +78,7 @@ def test_jobs_runs_in_parallel_processes_with_the_same_table(
 ) -> None:
     monkeypatch.setenv("EDT_CACHE", str(workdir / "cache"))
     out = workdir / "results_jobs"
-    args = [
-        "bench", "--budget", "tiny", "--llm", str(workdir / "llm"), "--data",
-        str(workdir / "data"), "--out", str(out), "--seeds", "0", "--variants", "full,mlp",
-        "--max-steps", "2", "--eval-limit", "6", "--jobs", "2",
-    ]  # fmt: skip
+    args = tiny_bench_args(workdir, out, "0", "--jobs", "2")
     assert main(args) == 0
     assert capsys.readouterr().out.count("seed 0:") == 2
     data = json.loads((out / "ablations.json").read_text())
@@ -87,5 +88,5 @@ def test_jobs_runs_in_parallel_processes_with_the_same_table(
     for run in data["runs"]:
         twin = next(r for r in serial["runs"] if (r["variant"], r["seed"]) == (run["variant"], 0))
         assert [r["metrics"] for r in run["reports"]] == [r["metrics"] for r in twin["reports"]]
-    assert main([*args[:-1], "0"]) == 2  # --jobs 0
+    assert main(tiny_bench_args(workdir, out, "0", "--jobs", "0")) == 2
     assert "jobs must be >= 1" in capsys.readouterr().err

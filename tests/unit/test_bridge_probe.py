@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from tests.fixtures.benchmarks import load_benchmark
 
 from edtformer.chem import parse_smiles
 
 
 @pytest.fixture(scope="module")
 def probe() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bridge_probe.py"
-    spec = importlib.util.spec_from_file_location("bridge_probe", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bridge_probe")
 
 
 def test_labels_by_hand(probe: ModuleType) -> None:

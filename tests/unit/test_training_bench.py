@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from tests.fixtures.benchmarks import load_benchmark
 from tests.fixtures.llm.tiny import make_tiny_llm
 
 SAMPLES = [
@@ -18,12 +17,7 @@ SAMPLES = [
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "training.py"
-    spec = importlib.util.spec_from_file_location("training_bench", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("training")
 
 
 @pytest.fixture(scope="module")
