@@ -231,7 +231,37 @@ class EDTFormer(nn.Module):
         ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
         device = self.new_tokens.rows.device
         batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts)
+        if mol_batch is not None and self.config.bridge.instruction_aware:
+            batch.instruction_ids, batch.instruction_mask = self._instructions(
+                conversations, [len(rs) for rs in records], pad_id
+            )
         return batch.to(device)
+
+    #: Longest question (tokens) an instruction-aware connector reads; longer ones are cut.
+    MAX_INSTRUCTION_TOKENS = 96
+
+    def _instructions(
+        self, conversations: Sequence[Sequence[Message]], n_mols: Sequence[int], pad_id: int
+    ) -> tuple[Tensor, Tensor]:
+        """Each molecule's question ids ``[M, T]`` and mask ``[M, T]``.
+
+        The question is the text of its prompt's last user turn with the ``<mol>`` markers
+        removed (in a chat follow-up: the follow-up), tokenised without special tokens.
+        """
+        rows: list[list[int]] = []
+        for conv, n in zip(conversations, n_mols, strict=True):
+            users = [m["content"] for m in conv if m["role"] == "user"]
+            text = " ".join((users[-1] if users else "").replace(MOL_TOKEN, " ").split())
+            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            ids = ids[: self.MAX_INSTRUCTION_TOKENS] or [pad_id]
+            rows += [ids] * n
+        t = max(len(r) for r in rows)
+        out = torch.full((len(rows), t), pad_id, dtype=torch.long)
+        mask = torch.zeros(len(rows), t, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = True
+        return out, mask
 
     def _num_tokens(self, mol_batch: MoleculeBatch) -> Tensor:
         """Molecule tokens per molecule, int64 ``[M]`` (without running the connector)."""
@@ -272,7 +302,12 @@ class EDTFormer(nn.Module):
         bridge = None
         feats = emb.new_zeros(0, emb.shape[-1])
         if batch.molecules is not None:
-            bridge = self.connector(*batch.molecules.inputs())
+            instr: dict[str, Tensor] = {}
+            if batch.instruction_ids is not None and batch.instruction_mask is not None:
+                with torch.no_grad():  # the LLM's frozen input embeddings of the question
+                    words = self.llm.get_input_embeddings()(batch.instruction_ids)  # [M, T, d]
+                instr = {"instruction": words, "instruction_mask": batch.instruction_mask}
+            bridge = self.connector(*batch.molecules.inputs(), **instr)
             feats = bridge.flat()  # [sum tokens, d]
         return merge_molecule_tokens(emb, batch.input_ids, self.mol_ids.mol, feats), bridge
 

@@ -52,6 +52,15 @@ class BridgeConfig:
     """Add a trainable embedding of our own stereo features (chirality tag, E/Z) to the nodes."""
     n_blend_layers: int = 1
     """Layers of the stream-blending block (used only when several encoder streams are fused)."""
+    instruction_aware: bool = False
+    """Queries also read the question (InstructBLIP-style): the question's frozen LLM token
+    embeddings are projected to the bridge width, their mean is added to every query and they
+    join the node features as cross-attention keys, so the tokens can carry the asked-for fact.
+    Off in the paper preset (the paper's queries see only the molecule)."""
+    token_norm: float = 0.0
+    """If > 0, every molecule token is rescaled to this L2 norm times a learned per-token gain
+    (set it to the LLM's mean input-embedding norm so soft tokens sit at the scale the frozen
+    LLM expects). 0: unscaled (the paper's linear projection)."""
     encoder_widths: tuple[int, ...] = (64,)
     """Node-feature width of each encoder stream. Derived by the parent config."""
     llm_width: int = 576
@@ -75,6 +84,12 @@ class BridgeConfig:
             raise EdtError("connector 'edt' needs n_anchors >= 1 and max_dynamic_tokens >= 1")
         if self.connector == "anchors_only" and self.n_anchors < 1:
             raise EdtError("connector 'anchors_only' needs n_anchors >= 1")
+        if self.instruction_aware and self.connector not in ("edt", "anchors_only", "dynamic_only"):
+            raise EdtError(
+                f"instruction_aware needs a query-transformer connector, not {self.connector!r}"
+            )
+        if self.token_norm < 0:
+            raise EdtError(f"token_norm must be >= 0 (0 = off), got {self.token_norm}")
         if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:
             raise EdtError("connector 'dynamic_only' needs max_dynamic_tokens >= 1")
 

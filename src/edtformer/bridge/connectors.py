@@ -60,6 +60,8 @@ class MLPProjector(nn.Module):
         node_mask: Tensor,
         patch_ids: Tensor | None = None,
         stereo: Tensor | None = None,
+        instruction: Tensor | None = None,
+        instruction_mask: Tensor | None = None,
     ) -> BridgeOutput:
         check_streams(node_feats, node_mask, self.config.encoder_widths)
         keep = node_mask.unsqueeze(-1).float()  # [B, N, 1]
@@ -94,6 +96,8 @@ class NoConnector(nn.Module):
         node_mask: Tensor,
         patch_ids: Tensor | None = None,
         stereo: Tensor | None = None,
+        instruction: Tensor | None = None,
+        instruction_mask: Tensor | None = None,
     ) -> BridgeOutput:
         b = node_mask.shape[0]
         z = torch.zeros(b, dtype=torch.long, device=node_mask.device)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge.config import BridgeConfig
@@ -85,6 +86,9 @@ class DynamicQueryTransformer(nn.Module):
     Shapes:
         - node_feats: ``S`` streams ``[B, N, D_s]``; node_mask: bool ``[B, N]``
         - patch_ids: int64 ``[B, N]`` or ``[B, G, N]`` (-1 on padding); unused by ``anchors_only``
+        - stereo: int64 ``[B, N, 2]`` (with ``stereo_embedding``)
+        - instruction: float ``[B, T, d_llm]`` frozen LLM embeddings of each molecule's question,
+          instruction_mask: bool ``[B, T]`` (with ``instruction_aware``)
         - output: :class:`BridgeOutput` with ``Q = K + P_max``
     """
 
@@ -111,6 +115,13 @@ class DynamicQueryTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(w)
         self.llm_proj = nn.Linear(w, config.llm_width)
+        # instruction-aware queries: the question's LLM token embeddings, projected to W
+        self.instr_proj = (
+            nn.Sequential(nn.LayerNorm(config.llm_width), nn.Linear(config.llm_width, w))
+            if config.instruction_aware
+            else None
+        )
+        self.token_gain = nn.Parameter(torch.ones(1)) if config.token_norm > 0 else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -135,6 +146,8 @@ class DynamicQueryTransformer(nn.Module):
         node_mask: Tensor,
         patch_ids: Tensor | None = None,
         stereo: Tensor | None = None,
+        instruction: Tensor | None = None,
+        instruction_mask: Tensor | None = None,
     ) -> BridgeOutput:
         cfg = self.config
         check_streams(node_feats, node_mask, cfg.encoder_widths)
@@ -144,7 +157,7 @@ class DynamicQueryTransformer(nn.Module):
         if self.stereo is not None:
             if stereo is None:
                 raise InvalidShapeError(
-                    "stereo", (), "[B, N, 2] stereo codes (stereo_embedding=True)"
+                    "stereo", (), "[B, N, 3] stereo codes (stereo_embedding=True)"
                 )
             extra = self.stereo(stereo) * node_mask.unsqueeze(-1).to(streams.dtype)  # [B, N, W]
             streams = streams + extra.unsqueeze(1)
@@ -183,9 +196,34 @@ class DynamicQueryTransformer(nn.Module):
                 )
         x = torch.cat(parts, dim=1)  # [B, Q, W]
         query_mask = torch.cat(masks, dim=1)  # [B, Q]
+        if self.instr_proj is not None:
+            instr, instr_mask = self._instruction(instruction, instruction_mask, b)
+            # every query starts from the question's mean and can look up its words
+            m = instr_mask.unsqueeze(-1).to(instr.dtype)  # [B, T, 1]
+            x = x + ((instr * m).sum(1) / m.sum(1).clamp_min(1.0)).unsqueeze(1)  # [B, Q, W]
+            nodes = torch.cat([nodes, instr], dim=1)  # [B, S*N + T, W]
+            nodes_mask = torch.cat([nodes_mask, instr_mask], dim=1)
         x = x * query_mask.unsqueeze(-1).to(x.dtype)
         for layer in self.layers:
             x = layer(x, query_mask, nodes, nodes_mask)
         states = self.norm(x) * query_mask.unsqueeze(-1).to(x.dtype)  # [B, Q, W]
-        tokens = self.llm_proj(states) * query_mask.unsqueeze(-1).to(x.dtype)  # [B, Q, d_llm]
+        tokens = self.llm_proj(states)  # [B, Q, d_llm]
+        if self.token_gain is not None:
+            tokens = F.normalize(tokens, dim=-1) * (cfg.token_norm * self.token_gain)
+        tokens = tokens * query_mask.unsqueeze(-1).to(x.dtype)
         return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
+
+    def _instruction(
+        self, instruction: Tensor | None, mask: Tensor | None, b: int
+    ) -> tuple[Tensor, Tensor]:
+        """Projected question embeddings ``[B, T, W]`` and their mask ``[B, T]``."""
+        assert self.instr_proj is not None
+        d = self.config.llm_width
+        if instruction is None or instruction.dim() != 3 or instruction.shape[::2] != (b, d):
+            got = () if instruction is None else tuple(instruction.shape)
+            raise InvalidShapeError("instruction", got, f"[{b}, T, {d}] (instruction_aware=True)")
+        if mask is None:
+            mask = torch.ones(instruction.shape[:2], dtype=torch.bool, device=instruction.device)
+        if tuple(mask.shape) != tuple(instruction.shape[:2]):
+            raise InvalidShapeError("instruction_mask", tuple(mask.shape), "[B, T] of instruction")
+        return self.instr_proj(instruction) * mask.unsqueeze(-1), mask.bool()

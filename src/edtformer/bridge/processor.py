@@ -35,7 +35,7 @@ class MoleculeBatch:
         patch_ids: int64 ``[M, G, N]`` (G partitions, -1 on padding), or ``None`` for connectors
             that use no patches.
         smiles: the molecules' SMILES as given.
-        stereo: int64 ``[M, N, 2]`` per-atom chirality tag and E/Z state
+        stereo: int64 ``[M, N, 3]`` per-atom chirality tag, E/Z state and CIP label
             (:func:`edtformer.bridge.stereo.stereo_codes`).
     """
 
@@ -159,7 +159,7 @@ class MoleculeProcessor:
             patch_ids = pad_patch_ids(per_mol, int(node_mask.shape[1]))  # [M, G, N]
         from edtformer.bridge.stereo import pad_stereo
 
-        stereo = pad_stereo(records, int(node_mask.shape[1]))  # [M, N, 2]
+        stereo = pad_stereo(records, int(node_mask.shape[1]))  # [M, N, 3]
         return MoleculeBatch(
             [s.h for s in streams], node_mask, patch_ids, [r.smiles for r in records], stereo
         )

@@ -40,8 +40,10 @@ def register(sub: Any) -> None:
         "stage",
         nargs="?",
         default="all",
-        choices=["stage1", "stage2", "all", "export"],
-        help="export: write --out's latest stage-2 checkpoint as a model folder (--to DIR)",
+        choices=["stage1", "stage2", "all", "recipe", "export"],
+        help="recipe: the shipped default bridge's recipe (balanced questions, instruction-aware "
+        "queries, fact heads, valid curve); export: write --out's latest stage-2 checkpoint as "
+        "a model folder (--to DIR)",
     )
     p.add_argument("--to", help="with export: the model folder to write")
     p.add_argument("--preset", default="smol", help="tiny | smol | paper (default smol)")
@@ -84,6 +86,7 @@ def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the requested stage(s); print where the trained bridge went."""
+    from edtformer.training.recipe import run_recipe
     from edtformer.training.runner import export_stage2, run_stage1, run_stage2
 
     if args.stage == "export":
@@ -102,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         cfg.out_dir = str(out)
         if stage == "stage2" and previous is not None and args.init_from is None:
             cfg.init_from = str(previous)
-        runner = run_stage1 if stage == "stage1" else run_stage2
+        runners = {"stage1": run_stage1, "stage2": run_stage2, "recipe": run_recipe}
+        runner = runners[stage]
         result = runner(cfg, resume=args.resume, progress=not args.no_progress)
         previous = out / "final"
         first = result.losses[0] if result.losses else float("nan")

@@ -43,7 +43,7 @@ def _draft(
     }
 
 
-_COUNT_QUESTIONS: dict[str, str] = {
+COUNT_QUESTIONS: dict[str, str] = {
     "n_aromatic_rings": "How many aromatic rings does this molecule have?",
     "n_aliphatic_rings": "How many aliphatic rings does this molecule have?",
     "n_rings": "How many rings does this molecule have?",
@@ -106,7 +106,7 @@ def structure_text_drafts(
 ) -> list[Draft]:
     """``k`` free-answer structure questions (formula, weight, counts, group yes/no, group list)."""
     groups = facts["functional_groups"]
-    kinds = ["formula", "weight", "groups", "has_group", *list(_COUNT_QUESTIONS)]
+    kinds = ["formula", "weight", "groups", "has_group", *list(COUNT_QUESTIONS)]
     out: list[Draft] = []
     for kind in rng.sample(kinds, k=min(k, len(kinds))):
         meta = {"kind": kind}
@@ -157,7 +157,7 @@ def structure_text_drafts(
             )
         else:
             out.append(
-                _draft([smiles], _Q + _COUNT_QUESTIONS[kind], str(facts[kind]), "number", meta)
+                _draft([smiles], _Q + COUNT_QUESTIONS[kind], str(facts[kind]), "number", meta)
             )
     return out
 
@@ -201,7 +201,7 @@ def structure_mc_drafts(
             wrong = rng.sample(sorted(groups), 3)
         else:
             q, right, wrong = (
-                _COUNT_QUESTIONS[kind],
+                COUNT_QUESTIONS[kind],
                 str(facts[kind]),
                 _nearby_ints(facts[kind], rng),
             )

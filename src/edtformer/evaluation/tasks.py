@@ -158,6 +158,7 @@ def score_yesno(
     p_yes = probs[:, 0]
     metrics = binary_metrics(y, p_yes, probs[:, 1])
     metrics.pop("n", None)
+    metrics["balanced_accuracy"] = balanced_accuracy(y, (probs[:, 0] >= probs[:, 1]).tolist())
     items = []
     for rec, label, p in zip(records, y, probs, strict=True):
         pred = options[0] if p[0] >= p[1] else options[1]
@@ -172,6 +173,15 @@ def score_yesno(
             )
         )
     return metrics, items
+
+
+def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[bool | int]) -> float:
+    """Mean of the recall on positives and the recall on negatives (NaN if a class is absent)."""
+    pos = [bool(p) for t, p in zip(y_true, y_pred, strict=True) if t]
+    neg = [not bool(p) for t, p in zip(y_true, y_pred, strict=True) if not t]
+    if not pos or not neg:
+        return float("nan")
+    return (sum(pos) / len(pos) + sum(neg) / len(neg)) / 2
 
 
 def _is_integer(text: str) -> bool:
@@ -233,10 +243,17 @@ def score_text(
     mode = LABEL_KINDS.get(group)
     items: list[ItemResult] = []
     if mode is not None:
+        right, total = 0, 0
         for rec, text in zip(records, texts, strict=True):
-            hit = _labels(text, mode) == _labels(rec["answer"], mode)
-            items.append(ItemResult(rec["id"], group, rec["answer"], text, hit))
-        return {"exact_match": sum(bool(i.correct) for i in items) / len(items)}, items
+            got, gold = _labels(text, mode), _labels(rec["answer"], mode)
+            items.append(ItemResult(rec["id"], group, rec["answer"], text, got == gold))
+            if mode == "list":  # per-label: position k of the answer vs gold label k
+                right += sum(a == b for a, b in zip(got, gold, strict=False))
+                total += len(gold)
+        metrics = {"exact_match": sum(bool(i.correct) for i in items) / len(items)}
+        if mode == "list" and total:
+            metrics["per_label_accuracy"] = right / total
+        return metrics, items
     metrics = caption_metrics(list(texts), [r["answer"] for r in records])
     if "description" in task.lower():
         hall = hallucination_rate(list(texts), [r["smiles"][0] for r in records])
@@ -277,6 +294,7 @@ def combine_groups(
 
 __all__ = [
     "CHOICE_TYPES",
+    "balanced_accuracy",
     "LABEL_KINDS",
     "MAX_NEW_TOKENS",
     "ItemResult",

@@ -27,6 +27,9 @@ class ChatBatch:
         n_prefix: length of the constant prompt prefix shared by all rows (0: none).
         molecules: bridge inputs of all ``M`` molecules in prompt order (``None``: no tokens).
         mol_counts: int64 ``[M]``; molecule tokens per molecule.
+        instruction_ids: int64 ``[M, T]``: each molecule's question (its prompt's last user turn
+            without ``<mol>`` markers), right-padded; ``None`` unless the connector reads it.
+        instruction_mask: bool ``[M, T]``; True on real question tokens.
     """
 
     input_ids: Tensor
@@ -35,6 +38,8 @@ class ChatBatch:
     n_prefix: int
     molecules: MoleculeBatch | None
     mol_counts: Tensor
+    instruction_ids: Tensor | None = None
+    instruction_mask: Tensor | None = None
 
     def to(self, device: torch.device | str) -> ChatBatch:
         """The same batch on ``device``."""
@@ -45,6 +50,8 @@ class ChatBatch:
             self.n_prefix,
             None if self.molecules is None else self.molecules.to(device),
             self.mol_counts.to(device),
+            None if self.instruction_ids is None else self.instruction_ids.to(device),
+            None if self.instruction_mask is None else self.instruction_mask.to(device),
         )
 
 

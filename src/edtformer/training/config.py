@@ -102,10 +102,17 @@ def _preset_tiny(cfg: TrainConfig) -> None:
     cfg.log_every, cfg.ckpt_every, cfg.encoder = 1, 10, "random"
 
 
+#: Training stages: ``recipe`` is the default bridge's one-stage recipe (:mod:`.recipe`).
+STAGES: tuple[str, ...] = ("stage1", "stage2", "recipe")
+
+
 def _preset_smol(cfg: TrainConfig) -> None:
     cfg.preset, cfg.batch_size, cfg.warmup_steps = "smol", 16, 30
     cfg.max_steps = 600 if cfg.stage == "stage2" else 1500
     cfg.lr = 3e-4 if cfg.stage == "stage2" else 1e-4
+    if cfg.stage == "recipe":  # the shipped default (see README: "The default bridge")
+        cfg.batch_size, cfg.lr, cfg.warmup_steps, cfg.max_steps = 8, 1e-3, 50, 1200
+        cfg.ckpt_every, cfg.log_every = 100, 10
 
 
 def _preset_paper(cfg: TrainConfig) -> None:
@@ -202,6 +209,6 @@ def build_config(
         if key not in known:
             raise EdtError(f"unknown training option {key!r}; known: {sorted(known)}")
         setattr(cfg, key, _coerce(key, raw, getattr(cfg, key)))
-    if cfg.stage not in {"stage1", "stage2"}:
-        raise EdtError(f"stage must be stage1 or stage2, got {cfg.stage!r}")
+    if cfg.stage not in STAGES:
+        raise EdtError(f"stage must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
     return cfg

@@ -150,6 +150,7 @@ def fit(
     resume: bool = False,
     on_final: Callable[[nn.Module, Path], object] | None = None,
     progress: bool = True,
+    on_step: Callable[[int, int, nn.Module], object] | None = None,
 ) -> FitResult:
     """Train ``module`` for ``cfg.max_steps`` optimizer steps.
 
@@ -162,6 +163,8 @@ def fit(
         resume: continue from ``out_dir``'s latest checkpoint (error if none and the folder has runs).
         on_final: called on rank 0 with the unwrapped module and ``out_dir / "final"`` at the end.
         progress: show a progress bar on rank 0.
+        on_step: called on rank 0 after every optimizer step with ``(step, samples seen, module)``
+            (e.g. a validation curve); the module is back in train mode afterwards.
     """
     out_dir = Path(cfg.out_dir)
     rank, world = fabric.global_rank, fabric.world_size
@@ -235,6 +238,9 @@ def fit(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
+        if on_step is not None and fabric.is_global_zero:
+            on_step(position.step, position.step * cfg.batch_size * cfg.grad_accum * world, module)
+            wrapped.train()
         if position.step % cfg.ckpt_every == 0 or position.step == cfg.max_steps:
             _checkpoint(fabric, out_dir, position, module, optimizer, scheduler, cfg)
         if fault_at and position.step == fault_at:

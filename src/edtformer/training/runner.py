@@ -34,10 +34,11 @@ _BRIDGE_EXTRA = {
     "n_anchors": int,
     "max_dynamic_tokens": int,
     "n_layers": int,
+    "instruction_aware": bool,
 }
 
 
-def bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
+def _bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
     """Bridge fields overridden through ``--set extra.<field>=...`` (for ablations)."""
     out: dict[str, Any] = {}
     for key, cast in _BRIDGE_EXTRA.items():
@@ -95,7 +96,7 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     processor, rule = build_processor(cfg, uses_patches=connector_kind != "anchors_only")
     bridge_cfg = bridge_preset(
         cfg.preset,
-        **bridge_overrides(cfg),
+        **_bridge_overrides(cfg),
         connector=connector_kind,
         encoder_widths=processor.widths,
         llm_width=llm_width(cfg.llm),
@@ -148,13 +149,23 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
 STAGE2_DEFAULT_TASKS: tuple[str, ...] = ("struct_mc", "struct_text", "stereo", "bbbp")
 
 
-def build_stage2_model(cfg: TrainConfig) -> Any:
-    """The full :class:`~edtformer.model.EDTFormer` for a stage-2 run (encoders cached, LLM frozen)."""
+def build_stage2_model(
+    cfg: TrainConfig,
+    llm: Any = None,
+    tokenizer: Any = None,
+    bridge_overrides: dict[str, Any] | None = None,
+) -> Any:
+    """The full :class:`~edtformer.model.EDTFormer` for a stage-2 run (encoders cached, LLM frozen).
+
+    ``llm``/``tokenizer``: already loaded (else loaded from ``cfg.llm``); ``bridge_overrides``:
+    bridge fields set by the caller (``--set extra.<field>`` still wins).
+    """
     from edtformer.bridge import bridge_preset
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
     from edtformer.model import EDTFormer, EDTFormerConfig
 
-    bridge = bridge_preset(cfg.preset, connector=cfg.connector, **bridge_overrides(cfg))
+    fields_ = {**(bridge_overrides or {}), **_bridge_overrides(cfg)}
+    bridge = bridge_preset(cfg.preset, connector=cfg.connector, **fields_)
     processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
     lora = LoraSettings(r=int(cfg.extra["lora_r"])) if cfg.extra.get("lora_r") else None
     trainable = TrainableConfig(
@@ -167,7 +178,7 @@ def build_stage2_model(cfg: TrainConfig) -> Any:
         patch_rule=rule,
         trainable=trainable,
     )
-    model = EDTFormer.build(config, processor=processor)
+    model = EDTFormer.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
     if cfg.init_from:
         init = Path(cfg.init_from)
         if (init / "bridge.safetensors").is_file():

@@ -1,0 +1,202 @@
+"""Fresh, balanced training questions drawn on the fly from the train split's molecules.
+
+The dataset builder writes a fixed handful of questions per molecule, and some of them can be
+answered from the question alone: "Does this molecule contain a benzene ring group?" is "yes"
+94 % of the time in the small build's train split, "... an aldehyde group?" never. A model lowers
+its loss by learning those priors and ignoring the molecule. :class:`QuestionStream` removes the
+shortcut and the fixed-count limit:
+
+- every question kind is drawn at a set rate (:data:`KIND_WEIGHTS`), not at the rate the
+  builder happened to write it;
+- ``has_group`` picks the group uniformly, then the answer (yes/no) with probability 1/2, then a
+  train molecule that has / lacks the group, so ``P(yes | group) = 1/2`` for every group;
+- structure questions are re-drawn from RDKit facts with the builder's own wording
+  (:mod:`edtformer.data.questions`), so the text the model is asked at test time is the text it
+  was trained on; multiple-choice letters are uniform;
+- stereo and BBBP questions come from the builder's *train* records (the second molecule of a
+  same-stereoisomer pair is a rewritten isomer that only the builder made).
+
+Item ``i`` is a pure function of ``(seed, i)``: the stream is indexable, so the training engine's
+resumable batch order works on it unchanged. Only train-split molecules are ever used.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rdkit import Chem
+
+from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, molecule_facts
+from edtformer.data.questions import COUNT_QUESTIONS, structure_mc_drafts
+from edtformer.data.schema import LETTERS, MOL_TOKEN, render_question
+from edtformer.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+#: How often each question kind is drawn (renormalised over the kinds the data has).
+KIND_WEIGHTS: dict[str, float] = {
+    "has_group": 0.16,
+    "n_rings": 0.06,
+    "n_aromatic_rings": 0.06,
+    "n_aliphatic_rings": 0.02,
+    "hbd": 0.06,
+    "hba": 0.06,
+    "heavy_atoms": 0.05,
+    "groups": 0.05,
+    "formula": 0.02,
+    "struct_mc": 0.12,
+    "description": 0.03,
+    "n_stereocentres": 0.06,
+    "rs": 0.06,
+    "ez": 0.03,
+    "same_stereoisomer": 0.07,
+    "bbbp": 0.09,
+}
+
+#: Kinds taken from the builder's train records (task, ``meta.kind`` or None for any).
+RECORD_KINDS: dict[str, tuple[str, str | None]] = {
+    "n_stereocentres": ("stereo", "n_stereocentres"),
+    "rs": ("stereo", "rs"),
+    "ez": ("stereo", "ez"),
+    "same_stereoisomer": ("stereo", "same_stereoisomer"),
+    "bbbp": ("bbbp", None),
+}
+
+Sample = tuple[list[str], str, str]
+"""``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
+
+
+@lru_cache(maxsize=200_000)
+def facts_of(smiles: str) -> dict[str, Any]:
+    """RDKit facts of one SMILES (memoised: every molecule is asked about many times)."""
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise DataError(f"invalid SMILES in the training data: {smiles[:80]!r}")
+    return molecule_facts(mol)
+
+
+@dataclass
+class QuestionStream(Sequence[Sample]):
+    """An indexable stream of ``length`` training questions (item ``i`` depends on seed and i only).
+
+    Args:
+        molecules: train-split SMILES the structure questions are drawn from.
+        records: train-split builder records (``stereo``, ``bbbp``) for :data:`RECORD_KINDS`.
+        length: how many items the stream has (the engine's epoch).
+        seed: the stream's seed.
+        weights: kind -> rate (default :data:`KIND_WEIGHTS`).
+    """
+
+    molecules: list[str]
+    records: list[dict[str, Any]]
+    length: int
+    seed: int = 0
+    weights: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.molecules:
+            raise DataError("no training molecules to draw questions from")
+        self.molecules = sorted(set(self.molecules))
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for rec in self.records:
+            for kind, (task, meta_kind) in RECORD_KINDS.items():
+                if rec.get("task") == task and (
+                    meta_kind is None or (rec.get("meta") or {}).get("kind") == meta_kind
+                ):
+                    by_kind[kind].append(rec)
+        self._records = dict(by_kind)
+        self._with_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
+        self._without_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
+        for smi in self.molecules:
+            present = facts_of(smi)["functional_groups"]
+            for g in FUNCTIONAL_GROUPS:
+                (self._with_group if g in present else self._without_group)[g].append(smi)
+        self._groups = [g for g in FUNCTIONAL_GROUPS if self._with_group[g]]
+        weights = dict(self.weights or KIND_WEIGHTS)
+        unknown = sorted(set(weights) - set(KIND_WEIGHTS))
+        if unknown:
+            raise DataError(f"unknown question kinds {unknown}; known: {sorted(KIND_WEIGHTS)}")
+        usable = {
+            k: w
+            for k, w in weights.items()
+            if w > 0 and (k not in RECORD_KINDS or self._records.get(k))
+        }
+        if not usable:
+            raise DataError("no question kind has data (check the weights and the records)")
+        self._kinds = list(usable)
+        self._cum: list[float] = []
+        total = 0.0
+        for k in self._kinds:
+            total += usable[k]
+            self._cum.append(total)
+        self._total = total
+        logger.info(
+            "question stream: %d molecules, %d groups with positives, kinds %s",
+            len(self.molecules),
+            len(self._groups),
+            {k: round(usable[k] / total, 3) for k in self._kinds},
+        )
+
+    def __len__(self) -> int:
+        return self.length
+
+    def kind_of(self, rng: random.Random) -> str:
+        """Draw a question kind by the weights."""
+        x = rng.random() * self._total
+        for kind, c in zip(self._kinds, self._cum, strict=True):
+            if x < c:
+                return kind
+        return self._kinds[-1]
+
+    def __getitem__(self, i: int) -> Sample:  # type: ignore[override]
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        rng = random.Random(self.seed * 1_000_003 + i)
+        kind = self.kind_of(rng)
+        if kind in RECORD_KINDS:
+            rec = rng.choice(self._records[kind])
+            return list(rec["smiles"]), render_question(rec), str(rec["answer"])  # type: ignore[arg-type]
+        if kind == "has_group":
+            group = rng.choice(self._groups)
+            yes = rng.random() < 0.5 and bool(self._with_group[group])
+            pool = self._with_group[group] if yes else self._without_group[group]
+            smi = rng.choice(pool)
+            q = f"Does this molecule contain a {group} group?"
+            return [smi], f"{MOL_TOKEN}\n{q}", "yes" if yes else "no"
+        smi = rng.choice(self.molecules)
+        facts = facts_of(smi)
+        if kind in COUNT_QUESTIONS:
+            return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS[kind]}", str(facts[kind])
+        if kind == "groups":
+            groups = sorted(facts["functional_groups"])
+            q = "Which functional groups does this molecule contain?"
+            return [smi], f"{MOL_TOKEN}\n{q}", ", ".join(groups) if groups else "none"
+        if kind == "formula":
+            q = "What is the molecular formula of this molecule?"
+            return [smi], f"{MOL_TOKEN}\n{q}", str(facts["formula"])
+        if kind == "description":
+            q = "Describe the structure of this molecule."
+            return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)
+        return self._multiple_choice(smi, facts, rng)
+
+    def _multiple_choice(self, smi: str, facts: dict[str, Any], rng: random.Random) -> Sample:
+        """A 4-choice structure question with the right answer on a uniformly drawn letter."""
+        drafts = structure_mc_drafts(smi, facts, rng, k=1)
+        if not drafts:  # no valid distractors for this molecule: ask a count instead
+            return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
+        d = drafts[0]
+        right, *wrong = d["choices"]
+        rng.shuffle(wrong)
+        pos = rng.randrange(len(wrong) + 1)
+        wrong.insert(pos, right)
+        rec = {**d, "choices": wrong, "answer": LETTERS[pos]}
+        return [smi], render_question(rec), LETTERS[pos]  # type: ignore[arg-type]
+
+
+__all__ = ["KIND_WEIGHTS", "RECORD_KINDS", "QuestionStream", "Sample", "facts_of"]

@@ -1,0 +1,339 @@
+"""The default training recipe (``edt train recipe``): the bridge that ships with the package.
+
+What the first round's bridge lacked (measured, DESIGN.md section 7) and what this recipe does:
+
+- *questions that need the molecule*: a :class:`~edtformer.training.questions.QuestionStream`
+  of fresh, balanced questions (``has_group`` is yes half the time for every group);
+- *tokens that carry the asked-for fact*: instruction-aware queries
+  (``BridgeConfig.instruction_aware``): the query transformer reads the question's frozen LLM
+  token embeddings, as InstructBLIP's Q-Former reads the instruction;
+- *tokens at the LLM's scale*: ``BridgeConfig.token_norm`` = the LLM's mean input-embedding norm;
+- *dense supervision without the LLM*: small :class:`FactHeads` on the bridge's query states
+  predict every RDKit fact of every molecule in the batch (functional groups, ring / donor /
+  acceptor / stereocentre counts), for the cost of a linear layer; the LLM's answer loss gives
+  one fact per sample;
+- *a learning curve*: the valid split is scored every ``extra.eval_every`` steps
+  (:class:`ValidCurve`), written to ``curve.jsonl`` in the run folder.
+
+Stage 1 (bridge vs text) is not part of the recipe; ``extra.instruction_aware=false`` (and the
+other ``extra`` keys of :data:`RECIPE_DEFAULTS`) turn each lever off for the learning curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edtformer.data.facts import FUNCTIONAL_GROUPS
+from edtformer.training.build import load_records, warm_feature_cache
+from edtformer.training.config import TrainConfig
+from edtformer.training.engine import FitResult, fit, make_fabric
+from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
+
+logger = logging.getLogger(__name__)
+
+#: ``extra`` keys of a recipe run and their defaults.
+RECIPE_DEFAULTS: dict[str, Any] = {
+    "instruction_aware": True,
+    "token_norm": "auto",
+    "aux_weight": 0.5,
+    "eval_every": 100,
+    "eval_per_kind": 48,
+}
+
+#: Count facts predicted by :class:`FactHeads`: name -> number of classes (larger values clip).
+COUNT_FACTS: dict[str, int] = {
+    "n_rings": 8,
+    "n_aromatic_rings": 6,
+    "n_aliphatic_rings": 6,
+    "hbd": 8,
+    "hba": 14,
+    "heavy_atoms": 64,
+    "n_stereocentres": 10,
+    "n_ez_bonds": 4,
+}
+GROUP_NAMES: tuple[str, ...] = tuple(FUNCTIONAL_GROUPS)
+
+#: Valid-split scoring of the learning curve: task -> the question kinds scored.
+CURVE_TASKS: dict[str, tuple[str, ...]] = {
+    "struct_text": (
+        "has_group",
+        "n_rings",
+        "n_aromatic_rings",
+        "hbd",
+        "hba",
+        "heavy_atoms",
+        "groups",
+    ),
+    "stereo": ("n_stereocentres", "same_stereoisomer", "rs", "ez"),
+    "struct_mc": ("*",),
+    "bbbp": ("*",),
+}
+
+
+def extra(cfg: TrainConfig, key: str) -> Any:
+    """``cfg.extra[key]`` with the recipe default; booleans parsed from strings."""
+    value = cfg.extra.get(key, RECIPE_DEFAULTS[key])
+    if isinstance(RECIPE_DEFAULTS[key], bool) and isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def fact_labels(smiles: Sequence[str]) -> tuple[Tensor, Tensor]:
+    """Aux targets of molecules: group presence float ``[M, G]`` and count classes int64 ``[M, C]``."""
+    groups = torch.zeros(len(smiles), len(GROUP_NAMES))
+    counts = torch.zeros(len(smiles), len(COUNT_FACTS), dtype=torch.long)
+    for m, smi in enumerate(smiles):
+        f = facts_of(smi)
+        for g, name in enumerate(GROUP_NAMES):
+            groups[m, g] = float(name in f["functional_groups"])
+        for c, (name, n) in enumerate(COUNT_FACTS.items()):
+            counts[m, c] = min(int(f[name]), n - 1)
+    return groups, counts
+
+
+class FactHeads(nn.Module):
+    """Linear read-outs of RDKit facts from the bridge's pooled query states (training only).
+
+    Shapes:
+        - states: ``[M, Q, W]``, mask: bool ``[M, Q]``
+        - output: group logits ``[M, G]`` and one ``[M, n_c]`` logit tensor per count fact
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.groups = nn.Linear(width, len(GROUP_NAMES))
+        self.counts = nn.ModuleList(nn.Linear(width, n) for n in COUNT_FACTS.values())
+
+    def forward(self, states: Tensor, mask: Tensor) -> tuple[Tensor, list[Tensor]]:
+        m = mask.unsqueeze(-1).to(states.dtype)  # [M, Q, 1]
+        pooled = self.norm((states * m).sum(1) / m.sum(1).clamp_min(1.0))  # [M, W]
+        return self.groups(pooled), [head(pooled) for head in self.counts]
+
+
+def fact_loss(logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor) -> Tensor:
+    """Mean of the group BCE and the count cross-entropies."""
+    group_logits, count_logits = logits
+    losses = [F.binary_cross_entropy_with_logits(group_logits, groups)]
+    losses += [F.cross_entropy(lg, counts[:, c]) for c, lg in enumerate(count_logits)]
+    return torch.stack(losses).mean()
+
+
+class RecipeModule(nn.Module):
+    """EDTFormer's answer loss through the frozen LLM + ``aux_weight`` x :func:`fact_loss`."""
+
+    def __init__(self, model: nn.Module, aux_weight: float) -> None:
+        super().__init__()
+        self.model = model
+        self.aux_weight = aux_weight
+        width = int(model.config.bridge.width)  # type: ignore[union-attr]
+        self.facts = FactHeads(width) if aux_weight > 0 else None
+
+    def forward(self, batch: tuple[Any, Tensor, Tensor]) -> dict[str, Tensor]:
+        chat, groups, counts = batch
+        out = self.model(chat)
+        if out.loss is None:
+            raise ValueError("recipe batch has no assistant tokens to learn from")
+        logs = {"loss": out.loss, "answer_loss": out.loss.detach()}
+        if self.facts is not None and out.bridge is not None:
+            aux = fact_loss(
+                self.facts(out.bridge.query_states, out.bridge.mask),
+                groups.to(out.loss.device),
+                counts.to(out.loss.device),
+            )
+            logs["loss"] = out.loss + self.aux_weight * aux
+            logs["fact_loss"] = aux.detach()
+        return logs
+
+
+class RecipeCollator:
+    """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets)``."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, items: Sequence[tuple[list[str], str, str]]) -> tuple[Any, Tensor, Tensor]:
+        prompts = self.model.prompts
+        convs = [prompts.messages(q, len(smi), a) for smi, q, a in items]
+        mols = [smi for smi, _, _ in items]
+        groups, counts = fact_labels([s for smi in mols for s in smi])
+        return self.model.prepare(mols, convs), groups, counts
+
+
+def curve_records(data_dir: str, per_kind: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """A fixed, seeded sample of the *valid* split: ``per_kind`` questions per scored kind."""
+    import random
+
+    from edtformer.data import load_task
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for task, kinds in CURVE_TASKS.items():
+        recs = [dict(r) for r in load_task(Path(data_dir), task, "valid")]
+        picked: list[dict[str, Any]] = []
+        for kind in kinds:
+            pool = [r for r in recs if kind == "*" or (r.get("meta") or {}).get("kind") == kind]
+            random.Random(f"{seed}:{task}:{kind}").shuffle(pool)
+            picked += pool[: per_kind * (2 if kind == "*" else 1)]
+        out[task] = picked
+    return out
+
+
+def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The curve's columns: one score per question kind (higher is better, except MAE)."""
+    st = metrics_by_task.get("struct_text", {})
+    so = metrics_by_task.get("stereo", {})
+    mc = metrics_by_task.get("struct_mc", {})
+    bb = metrics_by_task.get("bbbp", {})
+    cols = {
+        "has_group_bal_acc": st.get("has_group/balanced_accuracy"),
+        "has_group_auc": st.get("has_group/roc_auc"),
+        "n_rings_exact": st.get("n_rings/exact_accuracy"),
+        "n_aromatic_rings_exact": st.get("n_aromatic_rings/exact_accuracy"),
+        "hbd_exact": st.get("hbd/exact_accuracy"),
+        "hba_exact": st.get("hba/exact_accuracy"),
+        "heavy_atoms_mae": st.get("heavy_atoms/mae"),
+        "groups_exact": st.get("groups/exact_match"),
+        "n_stereocentres_exact": so.get("n_stereocentres/exact_accuracy"),
+        "same_stereoisomer_acc": so.get("same_stereoisomer/accuracy"),
+        "rs_exact": so.get("rs/exact_match"),
+        "rs_per_centre": so.get("rs/per_label_accuracy"),
+        "ez_exact": so.get("ez/exact_match"),
+        "struct_mc_acc": mc.get("accuracy"),
+        "bbbp_auc": bb.get("roc_auc"),
+    }
+    return {k: float(v) for k, v in cols.items() if v is not None}
+
+
+class ValidCurve:
+    """Scores the model on a fixed valid sample every ``every`` steps; appends to ``curve.jsonl``."""
+
+    def __init__(
+        self, model: Any, records: dict[str, list[dict[str, Any]]], every: int, path: Path
+    ) -> None:
+        self.model = model
+        self.records = records
+        self.every = every
+        self.path = path
+
+    def score(self) -> dict[str, dict[str, float]]:
+        """Metrics of every curve task on the valid sample."""
+        from edtformer.evaluation.evaluator import evaluate_records
+
+        out = {}
+        for task, recs in self.records.items():
+            if recs:
+                res = evaluate_records(self.model, recs, task, split="valid", batch_size=16)
+                out[task] = res.report.metrics
+        return out
+
+    def __call__(self, step: int, samples: int, module: nn.Module) -> None:
+        if self.every <= 0 or step % self.every:
+            return
+        start = time.perf_counter()
+        metrics = self.score()
+        row = {"step": step, "samples": samples, **headline(metrics)}
+        row["eval_seconds"] = round(time.perf_counter() - start, 1)
+        logger.info("valid curve: %s", json.dumps(row))
+        with self.path.open("a") as fh:
+            fh.write(json.dumps({**row, "metrics": metrics}) + "\n")
+
+
+def recipe_stream(cfg: TrainConfig) -> QuestionStream:
+    """The training question stream of ``cfg`` (train split only)."""
+    train = load_records(cfg, ("struct_text", "struct_mc", "stereo", "bbbp"), "train")
+    molecules = sorted({s for r in train if r["task"] != "bbbp" for s in r["smiles"]})
+    keep = [r for r in train if r["task"] in ("stereo", "bbbp")]
+    weights = dict(KIND_WEIGHTS)
+    for kind in KIND_WEIGHTS:
+        if f"w_{kind}" in cfg.extra:
+            weights[kind] = float(cfg.extra[f"w_{kind}"])
+    length = cfg.max_steps * cfg.batch_size * cfg.grad_accum * max(cfg.devices, 1)
+    return QuestionStream(molecules, keep, length, seed=cfg.seed, weights=weights)
+
+
+def build_recipe_model(cfg: TrainConfig) -> Any:
+    """The EDTFormer of a recipe run: ``cfg.preset`` + instruction-aware queries + token norm."""
+    from dataclasses import replace
+
+    from edtformer.llm.loading import load_llm
+    from edtformer.training.runner import build_stage2_model
+
+    llm, tokenizer = load_llm(cfg.llm)
+    norm = extra(cfg, "token_norm")
+    if norm == "auto":
+        norm = float(llm.get_input_embeddings().weight.norm(dim=-1).mean())
+    overrides = {
+        "instruction_aware": bool(extra(cfg, "instruction_aware")),
+        "token_norm": float(norm or 0.0),
+    }
+    return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
+
+
+def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
+    """Train the default bridge: balanced question stream, frozen LLM, valid curve; saves ``final/``."""
+    fabric = make_fabric(cfg)
+    fabric.launch()
+    fabric.seed_everything(cfg.seed)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stream = recipe_stream(cfg)
+    model = build_recipe_model(cfg)
+    assert model.processor is not None
+    curve = curve_records(cfg.data_dir, int(extra(cfg, "eval_per_kind")), cfg.seed)
+    needed = list(stream.molecules) + [s for r in stream.records for s in r["smiles"]]
+    needed += [s for recs in curve.values() for r in recs for s in r["smiles"]]
+    bad = warm_feature_cache(model.processor, needed, progress=progress)
+    if bad:
+        raise ValueError(f"{len(bad)} molecules cannot be encoded, e.g. {sorted(bad)[:3]}")
+    if not resume:
+        (out_dir / "curve.jsonl").unlink(missing_ok=True)
+    torch.manual_seed(cfg.seed)
+    module = RecipeModule(model, float(extra(cfg, "aux_weight")))
+    if fabric.is_global_zero:
+        logger.info(
+            "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
+            model.parameter_counts().summary(),
+        )  # fmt: skip
+    on_step = ValidCurve(model, curve, int(extra(cfg, "eval_every")), out_dir / "curve.jsonl")
+    if not resume and on_step.every > 0:
+        on_step(0, 0, module)  # the untrained starting point of the curve
+        model.train()
+    return fit(
+        fabric,
+        cfg,
+        module,
+        stream,
+        RecipeCollator(model),
+        resume=resume,
+        on_final=lambda m, out: model.save_pretrained(out),
+        progress=progress,
+        on_step=on_step,
+    )
+
+
+__all__ = [
+    "COUNT_FACTS",
+    "CURVE_TASKS",
+    "GROUP_NAMES",
+    "RECIPE_DEFAULTS",
+    "FactHeads",
+    "RecipeCollator",
+    "RecipeModule",
+    "ValidCurve",
+    "build_recipe_model",
+    "curve_records",
+    "fact_labels",
+    "fact_loss",
+    "headline",
+    "recipe_stream",
+    "run_recipe",
+]
