@@ -113,3 +113,22 @@ def test_stage1_ddp_two_ranks_identical(workdir: Path, tmp_path: Path) -> None:
          "--no-progress", EDT_RANK_DIGEST_DIR=str(digests))  # fmt: skip
     a, b = (digests / "rank0.sha256").read_text(), (digests / "rank1.sha256").read_text()
     assert a == b
+
+
+def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
+    """`edt train recipe` at --preset tiny: trains, writes the valid curve and a loadable model."""
+    run = workdir / "recipe"
+    common = ["--preset", "tiny", "--llm", str(workdir / "llm"), "--data", str(workdir / "data")]
+    out = _edt(
+        workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "6",
+        "--set", "extra.eval_every=3", "--set", "extra.eval_per_kind=2", "--no-progress",
+    )  # fmt: skip
+    assert "recipe: 6 steps" in out.stdout
+    rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 3, 6]
+    assert [r["samples"] for r in rows] == [0, 12, 24]
+    assert {"struct_text", "stereo", "struct_mc", "bbbp"} <= set(rows[-1]["metrics"])
+    cfg = json.loads((run / "final" / "config.json").read_text())["config"]
+    assert cfg["bridge"]["instruction_aware"] is True and cfg["bridge"]["token_norm"] > 0
+    losses = _losses(run)
+    assert len(losses) == 6 and all(x == x for x in losses)  # finite, logged every step

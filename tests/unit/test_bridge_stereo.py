@@ -37,3 +37,25 @@ def test_embedding_separates_enantiomers_with_identical_node_features(kind: str)
             torch.nn.init.normal_(conn.stereo.chirality.weight)
             out = conn(feats, mask, patches, codes)
             assert not torch.allclose(out.tokens[0], out.tokens[1])
+
+
+def test_cip_codes_name_r_and_s_whatever_the_writing() -> None:
+    # L-alanine written two ways: the chirality tag flips with the neighbour order, CIP does not
+    a, b = parse_smiles("C[C@H](N)C(=O)O"), parse_smiles("N[C@@H](C)C(=O)O")
+    assert stereo_codes(a)[1, 0] != stereo_codes(b)[1, 0]  # @ vs @@ for the same centre ...
+    assert stereo_codes(a)[1, 2] == 2 and stereo_codes(b)[1, 2] == 2  # ... both (S)
+    d_ala = parse_smiles("C[C@@H](N)C(=O)O")
+    assert stereo_codes(d_ala)[1, 2] == 1  # (R)
+    assert stereo_codes(parse_smiles("CC(N)C(=O)O"))[:, 2].tolist() == [0] * 6  # unspecified
+
+
+def test_cip_embedding_separates_enantiomers() -> None:
+    torch.manual_seed(0)
+    mols = [parse_smiles("C[C@H](N)C(=O)O"), parse_smiles("C[C@@H](N)C(=O)O")]
+    feats = [torch.randn(1, 6, 16).expand(2, -1, -1).contiguous()]
+    cfg = bridge_preset("tiny", encoder_widths=(16,), llm_width=8, stereo_embedding=True)
+    conn = build_connector(cfg).eval()
+    torch.nn.init.normal_(conn.stereo.cip.weight)
+    out = conn(feats, torch.ones(2, 6, dtype=torch.bool), torch.zeros(2, 6).long(),
+               pad_stereo(mols, 6))  # fmt: skip
+    assert not torch.allclose(out.tokens[0], out.tokens[1])

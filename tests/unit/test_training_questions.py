@@ -1,0 +1,82 @@
+"""The recipe's question stream: balanced, deterministic, train molecules only, builder wording."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pytest
+
+from edtformer.data.facts import FUNCTIONAL_GROUPS
+from edtformer.data.schema import LETTERS
+from edtformer.errors import DataError
+from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
+
+MOLS = [
+    "CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "ClCCBr",
+    "N#Cc1ccccc1", "CC(=O)N", "O=C1CCCCC1", "CCOC(=O)C", "C=CC#N", "c1ccncc1", "CCN(CC)CC",
+]  # fmt: skip
+STEREO = [
+    {"task": "stereo", "smiles": ["C[C@H](N)C(=O)O"], "question": "<mol>\nIs the stereocentre of "
+     "this molecule R or S?", "answer": "S", "answer_type": "text", "choices": None,
+     "meta": {"kind": "rs"}},
+    {"task": "bbbp", "smiles": ["CCO"], "question": "<mol>\nCan this molecule cross the "
+     "blood-brain barrier?", "answer": "yes", "answer_type": "yesno", "choices": None, "meta": {}},
+]  # fmt: skip
+
+
+def _stream(n: int = 4000, **kw) -> QuestionStream:
+    return QuestionStream(list(MOLS), STEREO, n, seed=3, **kw)
+
+
+def test_items_are_a_function_of_seed_and_index() -> None:
+    a, b = _stream(), _stream()
+    assert [a[i] for i in range(50)] == [b[i] for i in range(50)]
+    assert [a[i] for i in range(50)] != [QuestionStream(list(MOLS), STEREO, 4000, seed=4)[i]
+                                         for i in range(50)]  # fmt: skip
+    with pytest.raises(IndexError):
+        a[4000]
+
+
+def test_has_group_is_yes_half_the_time_for_every_group_and_always_right() -> None:
+    stream = _stream(n=20000, weights={"has_group": 1.0})
+    yes: dict[str, list[int]] = defaultdict(list)
+    for i in range(len(stream)):
+        [smi], q, a = stream[i]
+        assert smi in MOLS
+        group = q.split("contain a ")[1].removesuffix(" group?")
+        assert group in FUNCTIONAL_GROUPS
+        assert (group in facts_of(smi)["functional_groups"]) == (a == "yes")  # the truth
+        yes[group].append(a == "yes")
+    rates = {g: sum(v) / len(v) for g, v in yes.items()}
+    assert all(0.4 < r < 0.6 for r in rates.values()), rates  # no prior to learn from the text
+
+
+def test_kinds_follow_the_weights_and_mc_letters_are_uniform() -> None:
+    stream = _stream(n=6000, weights={"n_rings": 1.0, "struct_mc": 1.0, "rs": 1.0})
+    answers = Counter()
+    kinds = Counter()
+    for i in range(len(stream)):
+        smi, q, a = stream[i]
+        if q.endswith("Answer with the letter."):
+            kinds["mc"] += 1
+            answers[a] += 1
+            assert a in LETTERS[:4]
+        elif "R or S" in q:
+            kinds["rs"] += 1
+            assert (smi, a) == (["C[C@H](N)C(=O)O"], "S")
+        else:
+            kinds["count"] += 1
+            assert q.endswith("How many rings does this molecule have?")
+            assert a == str(facts_of(smi[0])["n_rings"])
+    assert all(1700 < kinds[k] < 2300 for k in ("mc", "rs", "count")), kinds
+    assert all(0.2 < answers[x] / kinds["mc"] < 0.3 for x in "ABCD"), answers
+
+
+def test_bad_weights_and_empty_data_are_refused() -> None:
+    with pytest.raises(DataError, match="unknown question kinds"):
+        _stream(weights={"colour": 1.0})
+    with pytest.raises(DataError, match="no training molecules"):
+        QuestionStream([], [], 10)
+    with pytest.raises(DataError, match="no question kind has data"):
+        QuestionStream(list(MOLS), [], 10, weights={"rs": 1.0})
+    assert set(KIND_WEIGHTS) >= {"has_group", "struct_mc", "same_stereoisomer", "bbbp"}
