@@ -365,6 +365,30 @@ class EDTFormer(nn.Module):
         )
 
     @torch.no_grad()
+    def answer_logprobs(self, batch: ChatBatch) -> Tensor:
+        """Summed log-probability of each prompt's assistant tokens, float ``[B]`` (one forward).
+
+        Used for cloze scoring of multiple-choice questions: each option's text is the answer of
+        its own prompt (as lm-evaluation-harness scores small models).
+        """
+        emb, _ = self.embed(batch)
+        skip, kwargs = self._prefix_kwargs(batch, None)
+        target = batch.labels[:, skip:][:, 1:]  # [B, L'-1]
+        keep = torch.nonzero((target != IGNORE_INDEX).any(dim=0)).flatten()  # [K]
+        if not keep.numel():
+            raise EdtError("answer_logprobs: the batch has no assistant tokens")
+        out = self.llm(
+            inputs_embeds=emb[:, skip:],
+            attention_mask=batch.attention_mask,
+            logits_to_keep=keep,
+            **kwargs,
+        )
+        logp = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
+        tgt = target[:, keep]  # [B, K]
+        picked = logp.gather(-1, tgt.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # [B, K]
+        return (picked * (tgt != IGNORE_INDEX)).sum(dim=1)
+
+    @torch.no_grad()
     def score(
         self, batch: ChatBatch, choices: Sequence[str], use_prefix_cache: bool | None = None
     ) -> ChoiceScores:

@@ -198,3 +198,39 @@ def test_score_generate_and_ask(llm_dir: Path) -> None:
     assert len(follow.messages) == len(ans.messages) + 2
     rxn = model.ask(["CCO", "CC(=O)O"], "<mol> reacts with <mol>. Product?", max_new_tokens=2)
     assert rxn.n_anchor_tokens == 8
+
+
+def test_answer_logprobs_match_the_training_loss_and_batching(llm_dir: Path) -> None:
+    model = _model(llm_dir).eval()
+    batch = _qa(model, 3)
+    both = model.answer_logprobs(batch)  # [3]
+    for i in range(3):
+        one = model.prepare_qa(
+            [SMILES[i]], ["Is it an alcohol?"], answers=[["Yes.", "No.", "Yes."][i]]
+        )
+        with torch.no_grad():
+            out = model(one)
+        assert torch.allclose(both[i], -out.loss * out.n_label_tokens, atol=1e-4)
+
+
+def test_instruction_aware_model_reads_the_question(llm_dir: Path) -> None:
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(
+        encoders=("random",), llm=str(llm_dir), patch_rule="brics",
+        bridge=tiny(instruction_aware=True, token_norm=1.0),
+    )  # fmt: skip
+    model = EDTFormer.build(cfg).eval()
+    a = model.prepare_qa(["CCO"], ["Is it an alcohol?"], generation=True)
+    b = model.prepare_qa(["CCO"], ["How many rings does it have?"], generation=True)
+    assert a.instruction_ids is not None and a.instruction_mask is not None
+    text = model.tokenizer.decode(a.instruction_ids[0][a.instruction_mask[0]])
+    assert text.strip() == "Is it an alcohol?"  # the question, without <mol> or template
+    with torch.no_grad():
+        ta, tb = model.embed(a)[1], model.embed(b)[1]
+    assert ta is not None and tb is not None
+    assert not torch.allclose(ta.tokens, tb.tokens)
+    assert torch.allclose(
+        ta.tokens[ta.mask].norm(dim=-1), torch.ones(int(ta.mask.sum())), atol=1e-4
+    )
+    loss = model(model.prepare_qa(["CCO"], ["Is it an alcohol?"], answers=["Yes."])).loss
+    assert loss is not None and torch.isfinite(loss)

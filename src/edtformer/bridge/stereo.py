@@ -18,10 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-
 from rdkit import Chem
 from rdkit.Chem import rdCIPLabeler
+from torch import Tensor, nn
 
 from edtformer.chem import MolRecord
 from edtformer.chem.features import ATOM_CHIRALITY_COL, BOND_STEREO, BOND_STEREO_COL, CHIRALITY

@@ -48,6 +48,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--allow-leak", action="store_true", help="score a task whose labels the encoder saw"
     )
+    p.add_argument(
+        "--cloze",
+        action="store_true",
+        help="also score multiple choice by cloze (length-normalised log-likelihood of each "
+        "option's text, lm-evaluation-harness acc_norm): cloze_* metrics",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON report per task and line")
     p.add_argument("--out", help="also write the reports to this JSON file")
     p.add_argument("--predictions", help="write every scored item to this JSONL file")
@@ -118,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             result = evaluate_records(
                 model, records[t], t, args.split, model_name=name, seed=args.seed,
                 batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                allow_leak=args.allow_leak, progress=bar.update,
+                allow_leak=args.allow_leak, progress=bar.update, cloze=args.cloze,
             )  # fmt: skip
         bar.close()
         for w in caught:

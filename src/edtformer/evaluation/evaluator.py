@@ -118,12 +118,19 @@ class Evaluator:
         progress: called with the number of records finished after each batch.
     """
 
-    def __init__(self, model: Any, batch_size: int = 8, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        batch_size: int = 8,
+        progress: Progress | None = None,
+        cloze: bool = False,
+    ) -> None:
         if batch_size < 1:
             raise EdtError(f"batch size must be at least 1, got {batch_size}")
         self.model = model.eval()
         self.batch_size = batch_size
         self.progress = progress
+        self.cloze = cloze
 
     def _batches(self, records: Sequence[Record]) -> list[Sequence[Record]]:
         return [records[i : i + self.batch_size] for i in range(0, len(records), self.batch_size)]
@@ -145,6 +152,35 @@ class Evaluator:
         return np.concatenate(out, axis=0)
 
     @torch.no_grad()
+    def cloze_probs(self, records: Sequence[Record]) -> np.ndarray:
+        """Multiple-choice option probabilities by cloze scoring, float64 ``[N, C]``.
+
+        Each option's text is scored as the answer to the bare question (no lettered list):
+        its summed log-likelihood divided by its length in characters (lm-evaluation-harness's
+        ``acc_norm``), softmaxed over the record's options. Options a record lacks get 0.
+        """
+        n_opt = max(len(r["choices"] or ()) for r in records)
+        out = np.zeros((len(records), n_opt))
+        flat = [(i, j, c) for i, r in enumerate(records) for j, c in enumerate(r["choices"] or ())]
+        prompts = self.model.prompts
+        for start in range(0, len(flat), self.batch_size):
+            chunk = flat[start : start + self.batch_size]
+            convs = [
+                prompts.messages(records[i]["question"], len(records[i]["smiles"]), c)
+                for i, _, c in chunk
+            ]
+            mols = [list(records[i]["smiles"]) for i, _, _ in chunk]
+            logp = self.model.answer_logprobs(self.model.prepare(mols, convs)).double().cpu()
+            for (i, j, c), lp in zip(chunk, logp.tolist(), strict=True):
+                out[i, j] = lp / max(len(c), 1)
+        probs = np.full_like(out, 0.0)
+        for i, r in enumerate(records):
+            k = len(r["choices"] or ())
+            z = np.exp(out[i, :k] - out[i, :k].max())
+            probs[i, :k] = z / z.sum()
+        return probs
+
+    @torch.no_grad()
     def generate(self, records: Sequence[Record], max_new_tokens: int) -> list[str]:
         """Greedy answers, one per record."""
         out: list[str] = []
@@ -164,6 +200,9 @@ class Evaluator:
             probs = self.choice_probs(records, options)
             if kind == "mc":
                 metrics, items = T.score_mc(records, probs)
+                if self.cloze:
+                    cloze, _ = T.score_mc(records, self.cloze_probs(records))
+                    metrics.update({f"cloze_{k}": v for k, v in cloze.items()})
             else:
                 metrics, items = T.score_yesno(records, probs, options)
             return metrics, items, 0
@@ -219,6 +258,7 @@ def evaluate_records(
     allow_leak: bool = False,
     notes: str = "",
     progress: Progress | None = None,
+    cloze: bool = False,
 ) -> EvalResult:
     """Score ``model`` on ``records`` of one task and return the :class:`MetricReport` and items.
 
@@ -229,7 +269,7 @@ def evaluate_records(
     """
     encoders = () if model.text_only else tuple(model.config.encoders)  # SMILES-only: no graph
     leak = check_leakage(encoders, task, allow=allow_leak)
-    evaluator = Evaluator(model, batch_size, progress)
+    evaluator = Evaluator(model, batch_size, progress, cloze=cloze)
     per_group: dict[str, dict[str, float]] = {}
     items: list[T.ItemResult] = []
     n_bad = 0

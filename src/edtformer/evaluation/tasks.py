@@ -294,10 +294,10 @@ def combine_groups(
 
 __all__ = [
     "CHOICE_TYPES",
-    "balanced_accuracy",
     "LABEL_KINDS",
     "MAX_NEW_TOKENS",
     "ItemResult",
+    "balanced_accuracy",
     "choice_options",
     "combine_groups",
     "generation_length",

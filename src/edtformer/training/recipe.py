@@ -131,11 +131,11 @@ def fact_loss(logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tenso
 class RecipeModule(nn.Module):
     """EDTFormer's answer loss through the frozen LLM + ``aux_weight`` x :func:`fact_loss`."""
 
-    def __init__(self, model: nn.Module, aux_weight: float) -> None:
+    def __init__(self, model: Any, aux_weight: float) -> None:
         super().__init__()
         self.model = model
         self.aux_weight = aux_weight
-        width = int(model.config.bridge.width)  # type: ignore[union-attr]
+        width = int(model.config.bridge.width)
         self.facts = FactHeads(width) if aux_weight > 0 else None
 
     def forward(self, batch: tuple[Any, Tensor, Tensor]) -> dict[str, Tensor]:
@@ -177,10 +177,10 @@ def curve_records(data_dir: str, per_kind: int, seed: int = 0) -> dict[str, list
 
     out: dict[str, list[dict[str, Any]]] = {}
     for task, kinds in CURVE_TASKS.items():
-        recs = [dict(r) for r in load_task(Path(data_dir), task, "valid")]
+        recs: list[dict[str, Any]] = [dict(r) for r in load_task(Path(data_dir), task, "valid")]
         picked: list[dict[str, Any]] = []
         for kind in kinds:
-            pool = [r for r in recs if kind == "*" or (r.get("meta") or {}).get("kind") == kind]
+            pool = [r for r in recs if kind == "*" or (r["meta"] or {}).get("kind") == kind]
             random.Random(f"{seed}:{task}:{kind}").shuffle(pool)
             picked += pool[: per_kind * (2 if kind == "*" else 1)]
         out[task] = picked
@@ -231,7 +231,8 @@ class ValidCurve:
         out = {}
         for task, recs in self.records.items():
             if recs:
-                res = evaluate_records(self.model, recs, task, split="valid", batch_size=16)
+                batch: Any = recs  # builder records (the Record TypedDict)
+                res = evaluate_records(self.model, batch, task, split="valid", batch_size=16)
                 out[task] = res.report.metrics
         return out
 
@@ -262,7 +263,6 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
 
 def build_recipe_model(cfg: TrainConfig) -> Any:
     """The EDTFormer of a recipe run: ``cfg.preset`` + instruction-aware queries + token norm."""
-    from dataclasses import replace
 
     from edtformer.llm.loading import load_llm
     from edtformer.training.runner import build_stage2_model
