@@ -132,3 +132,6 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     assert cfg["bridge"]["instruction_aware"] is True and cfg["bridge"]["token_norm"] > 0
     losses = _losses(run)
     assert len(losses) == 6 and all(x == x for x in losses)  # finite, logged every step
+    record = json.loads((run / "final" / "training.json").read_text())
+    assert record["seed"] == 0 and record["samples"] == 24
+    assert record["training_mode"].startswith("bridge only") and "recipe" in record["command"]

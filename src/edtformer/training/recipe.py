@@ -307,6 +307,12 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     if not resume and on_step.every > 0:
         on_step(0, 0, module)  # the untrained starting point of the curve
         model.train()
+    start = time.time()
+
+    def on_final(_: nn.Module, out: Path) -> None:
+        model.save_pretrained(out)
+        write_training_record(cfg, model, out, time.time() - start)
+
     return fit(
         fabric,
         cfg,
@@ -314,10 +320,47 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         stream,
         RecipeCollator(model),
         resume=resume,
-        on_final=lambda m, out: model.save_pretrained(out),
+        on_final=on_final,
         progress=progress,
         on_step=on_step,
     )
+
+
+def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: float) -> None:
+    """``training.json`` beside the model: command, data, seed, training mode, time, curve end."""
+    import platform
+    import sys
+
+    from edtformer.data import read_manifest
+    from edtformer.utils.io import atomic_write_json
+
+    manifest = read_manifest(Path(cfg.data_dir))
+    curve_path = Path(cfg.out_dir) / "curve.jsonl"
+    last = curve_path.read_text().splitlines()[-1] if curve_path.is_file() else "{}"
+    record = {
+        "what": "edt train recipe: balanced question stream, instruction-aware queries, token "
+        "norm matched to the LLM, fact heads; one stage, frozen encoder and LLM",
+        "command": "edt " + " ".join(sys.argv[1:]),
+        "training_mode": "bridge only (frozen graph encoder, frozen LLM)",
+        "encoders": list(model.config.encoders),
+        "llm": model.config.llm,
+        "data": {
+            "dir": cfg.data_dir,
+            "build": manifest.get("config", {}),
+            "split": "train (scaffold split); valid for the learning curve; test never read",
+        },
+        "seed": cfg.seed,
+        "steps": cfg.max_steps,
+        "batch_size": cfg.batch_size,
+        "samples": cfg.max_steps * cfg.batch_size * cfg.grad_accum,
+        "lr": cfg.lr,
+        "extra": {k: extra(cfg, k) for k in RECIPE_DEFAULTS},
+        "train_seconds": round(seconds, 1),
+        "valid_curve_last": {k: v for k, v in json.loads(last).items() if k != "metrics"},
+        "hardware": f"{platform.machine()} CPU, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s)",
+    }
+    atomic_write_json(out / "training.json", record)
 
 
 __all__ = [

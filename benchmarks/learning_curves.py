@@ -1,0 +1,111 @@
+"""Learning curves of recipe runs: valid-split score per question kind vs training samples seen.
+
+Every ``edt train recipe`` run writes ``curve.jsonl`` (one row per evaluation of a fixed, seeded
+valid sample, see :class:`edtformer.training.recipe.ValidCurve`). This script puts several runs
+side by side -- one per lever tried -- as a table and a grid of plots:
+
+    python benchmarks/learning_curves.py runs/recipe_A:full runs/recipe_B_noinstr:no-instruction
+    # writes benchmarks/results/learning_curves.{md,json,png}
+
+Each argument is ``RUN_DIR[:label]``. Only the valid split is read: test is never used to
+choose between levers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edtformer.utils.io import atomic_write_json, atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: (column of curve.jsonl, title, higher is better, the issue's test-split target or None)
+COLUMNS: tuple[tuple[str, str, bool, float | None], ...] = (
+    ("has_group_bal_acc", "group yes/no, balanced acc.", True, 0.90),
+    ("n_rings_exact", "ring count, exact", True, 0.85),
+    ("n_aromatic_rings_exact", "aromatic rings, exact", True, 0.90),
+    ("hbd_exact", "H-bond donors, exact", True, 0.80),
+    ("hba_exact", "H-bond acceptors, exact", True, 0.70),
+    ("heavy_atoms_mae", "heavy atoms, MAE", False, 1.0),
+    ("n_stereocentres_exact", "stereocentres, exact", True, 0.80),
+    ("same_stereoisomer_acc", "same stereoisomer, acc.", True, 0.85),
+    ("rs_per_centre", "R/S per centre", True, 0.75),
+    ("ez_exact", "E/Z, exact", True, 0.85),
+    ("struct_mc_acc", "struct MC, letter acc.", True, 0.70),
+    ("bbbp_auc", "BBBP ROC-AUC", True, 0.88),
+)
+
+
+def read_run(spec: str) -> tuple[str, list[dict[str, float]], dict[str, object]]:
+    """``(label, curve rows, run config)`` of ``RUN_DIR[:label]``."""
+    path, _, label = spec.partition(":")
+    run = Path(path)
+    rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines() if line]
+    for r in rows:
+        r.pop("metrics", None)
+    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+    return label or run.name, rows, cfg
+
+
+def table(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]]) -> str:
+    """Markdown: one row per run and evaluation point."""
+    head = ["run", "samples", *[title for _, title, _, _ in COLUMNS]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, rows, _ in runs:
+        for r in rows:
+            cells = [label, str(int(r["samples"]))]
+            cells += [f"{r[c]:.2f}" if c in r else "–" for c, _, _, _ in COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path: Path) -> None:
+    """A 3 x 4 grid: one panel per question kind, one line per run, the target dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
+    for ax, (col, title, _, target) in zip(axes.flat, COLUMNS, strict=True):
+        for label, rows, _ in runs:
+            pts = [(r["samples"], r[col]) for r in rows if col in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label)
+        if target is not None:
+            ax.axhline(target, ls="--", c="grey", lw=1)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("training samples seen")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(
+        "Valid-split learning curves (SmolLM2-135M frozen, MiniMol frozen; dashed: test target)"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", help="RUN_DIR[:label] of `edt train recipe` runs")
+    ap.add_argument("--out", default=str(RESULTS / "learning_curves"), help="path prefix")
+    args = ap.parse_args()
+    runs = [read_run(s) for s in args.runs]
+    out = Path(args.out)
+    md = table(runs)
+    atomic_write_text(out.with_suffix(".md"), md)
+    atomic_write_json(
+        out.with_suffix(".json"),
+        {label: {"config": cfg, "curve": rows} for label, rows, cfg in runs},
+    )
+    plot(runs, out.with_suffix(".png"))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
