@@ -113,6 +113,9 @@ def _preset_smol(cfg: TrainConfig) -> None:
     if cfg.stage == "recipe":  # the shipped default (see README: "The default bridge")
         cfg.batch_size, cfg.lr, cfg.warmup_steps, cfg.max_steps = 8, 1e-3, 50, 1200
         cfg.ckpt_every, cfg.log_every = 100, 10
+        # bf16 autocast: the frozen LLM's forward + backward ran 1.7x faster than fp32 on an
+        # AVX512-BF16 CPU, gradient cosine to fp32 0.97-0.99; evaluation stays fp32
+        cfg.precision = "bf16-mixed"
 
 
 def _preset_paper(cfg: TrainConfig) -> None:

@@ -116,7 +116,12 @@ def make_fabric(cfg: TrainConfig) -> Any:
     loggers: list[Any] = []
     for name in cfg.loggers:
         if name == "csv":
-            loggers.append(CSVLogger(root_dir=cfg.out_dir, name="metrics", version=""))
+            # flushed at every log call: a long CPU run's metrics can be read while it runs
+            loggers.append(
+                CSVLogger(
+                    root_dir=cfg.out_dir, name="metrics", version="", flush_logs_every_n_steps=1
+                )
+            )
         elif name == "tensorboard":
             require("tensorboard", "train")
             loggers.append(TensorBoardLogger(root_dir=cfg.out_dir, name="tb", version=""))

@@ -45,8 +45,8 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "instruction_aware": True,
     "token_norm": "auto",
     "aux_weight": 0.5,
-    "eval_every": 100,
-    "eval_per_kind": 48,
+    "eval_every": 200,
+    "eval_per_kind": 32,
 }
 
 #: Count facts predicted by :class:`FactHeads`: name -> number of classes (larger values clip).
