@@ -10,9 +10,10 @@ shortcut and the fixed-count limit:
   builder happened to write it;
 - ``has_group`` picks the group uniformly, then the answer (yes/no) with probability 1/2, then a
   train molecule that has / lacks the group, so ``P(yes | group) = 1/2`` for every group;
-- structure questions are re-drawn from RDKit facts with the builder's own wording
-  (:mod:`edtformer.data.questions`), so the text the model is asked at test time is the text it
-  was trained on; multiple-choice letters are uniform;
+- structure questions are re-drawn from RDKit facts, in the builder's own wording
+  (:mod:`edtformer.data.questions`) most of the time and in other wordings
+  (:data:`PARAPHRASES`) the rest, so that the model keys on what is asked, not on one
+  sentence; multiple-choice letters are uniform;
 - stereo and BBBP questions come from the builder's *train* records (the second molecule of a
   same-stereoisomer pair is a rewritten isomer that only the builder made).
 
@@ -58,6 +59,58 @@ KIND_WEIGHTS: dict[str, float] = {
     "same_stereoisomer": 0.07,
     "bbbp": 0.09,
 }
+
+#: Other wordings of each question (the builder's wording is used the rest of the time), so that
+#: instruction-aware queries key on what is asked, not on one sentence. ``{g}``: the group.
+PARAPHRASES: dict[str, tuple[str, ...]] = {
+    "has_group": (
+        "Is there a {g} group in this molecule?",
+        "Does this molecule have a {g}?",
+        "Is a {g} present in this molecule? Answer yes or no.",
+        "Does the structure include a {g} group?",
+    ),
+    "n_rings": (
+        "How many rings are in this molecule?",
+        "What is the number of rings in this molecule?",
+        "Count the rings in this molecule.",
+    ),
+    "n_aromatic_rings": (
+        "How many aromatic rings are in this molecule?",
+        "What is the number of aromatic rings in this molecule?",
+        "Count the aromatic rings in this molecule.",
+    ),
+    "n_aliphatic_rings": (
+        "How many non-aromatic rings does this molecule have?",
+        "What is the number of aliphatic rings in this molecule?",
+    ),
+    "hbd": (
+        "How many H-bond donors does this molecule have?",
+        "What is the number of hydrogen bond donors in this molecule?",
+        "Count the hydrogen-bond donors of this molecule.",
+    ),
+    "hba": (
+        "How many H-bond acceptors does this molecule have?",
+        "What is the number of hydrogen bond acceptors in this molecule?",
+        "Count the hydrogen-bond acceptors of this molecule.",
+    ),
+    "heavy_atoms": (
+        "How many non-hydrogen atoms does this molecule have?",
+        "What is the number of heavy atoms in this molecule?",
+        "Count the heavy atoms of this molecule.",
+    ),
+    "groups": (
+        "List the functional groups of this molecule.",
+        "What functional groups are present in this molecule?",
+    ),
+    "n_stereocentres": (
+        "How many specified stereocentres does this molecule have?",
+        "How many defined chiral centres does this molecule have?",
+        "What is the number of defined stereocentres in this molecule?",
+    ),
+}
+
+#: Share of questions asked in one of :data:`PARAPHRASES` instead of the builder's wording.
+PARAPHRASE_RATE = 0.35
 
 #: Kinds taken from the builder's train records (task, ``meta.kind`` or None for any).
 RECORD_KINDS: dict[str, tuple[str, str | None]] = {
@@ -161,21 +214,25 @@ class QuestionStream(Sequence[Sample]):
         kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
             rec = rng.choice(self._records[kind])
-            return list(rec["smiles"]), render_question(rec), str(rec["answer"])  # type: ignore[arg-type]
+            question = render_question(rec)  # type: ignore[arg-type]
+            if kind in PARAPHRASES and rng.random() < PARAPHRASE_RATE:
+                question = f"{MOL_TOKEN}\n{rng.choice(PARAPHRASES[kind])}"
+            return list(rec["smiles"]), question, str(rec["answer"])
         if kind == "has_group":
             group = rng.choice(self._groups)
             yes = rng.random() < 0.5 and bool(self._with_group[group])
             pool = self._with_group[group] if yes else self._without_group[group]
             smi = rng.choice(pool)
-            q = f"Does this molecule contain a {group} group?"
-            return [smi], f"{MOL_TOKEN}\n{q}", "yes" if yes else "no"
+            q = self._wording(kind, "Does this molecule contain a {g} group?", rng)
+            return [smi], f"{MOL_TOKEN}\n{q.format(g=group)}", "yes" if yes else "no"
         smi = rng.choice(self.molecules)
         facts = facts_of(smi)
         if kind in COUNT_QUESTIONS:
-            return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS[kind]}", str(facts[kind])
+            q = self._wording(kind, COUNT_QUESTIONS[kind], rng)
+            return [smi], f"{MOL_TOKEN}\n{q}", str(facts[kind])
         if kind == "groups":
             groups = sorted(facts["functional_groups"])
-            q = "Which functional groups does this molecule contain?"
+            q = self._wording(kind, "Which functional groups does this molecule contain?", rng)
             return [smi], f"{MOL_TOKEN}\n{q}", ", ".join(groups) if groups else "none"
         if kind == "formula":
             q = "What is the molecular formula of this molecule?"
@@ -184,6 +241,13 @@ class QuestionStream(Sequence[Sample]):
             q = "Describe the structure of this molecule."
             return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)
         return self._multiple_choice(smi, facts, rng)
+
+    @staticmethod
+    def _wording(kind: str, builder: str, rng: random.Random) -> str:
+        """The builder's wording, or (at :data:`PARAPHRASE_RATE`) one of :data:`PARAPHRASES`."""
+        if kind in PARAPHRASES and rng.random() < PARAPHRASE_RATE:
+            return rng.choice(PARAPHRASES[kind])
+        return builder
 
     def _multiple_choice(self, smi: str, facts: dict[str, Any], rng: random.Random) -> Sample:
         """A 4-choice structure question with the right answer on a uniformly drawn letter."""
@@ -199,4 +263,12 @@ class QuestionStream(Sequence[Sample]):
         return [smi], render_question(rec), LETTERS[pos]  # type: ignore[arg-type]
 
 
-__all__ = ["KIND_WEIGHTS", "RECORD_KINDS", "QuestionStream", "Sample", "facts_of"]
+__all__ = [
+    "KIND_WEIGHTS",
+    "PARAPHRASES",
+    "PARAPHRASE_RATE",
+    "RECORD_KINDS",
+    "QuestionStream",
+    "Sample",
+    "facts_of",
+]
