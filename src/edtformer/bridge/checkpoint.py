@@ -82,12 +82,19 @@ def load_model(
     llm: Any = None,
     tokenizer: Any = None,
 ) -> EDTFormer:
-    """Rebuild the model saved in ``path`` (see :meth:`EDTFormer.from_pretrained`)."""
+    """Rebuild the model saved in ``path`` (see :meth:`EDTFormer.from_pretrained`).
+
+    ``path`` ``"default"`` is the bridge shipped inside the package.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from edtformer.model import EDTFormerConfig
 
+    if str(path) == "default":
+        from importlib import resources
+
+        path = Path(str(resources.files("edtformer").joinpath("assets", "bridge", "default")))
     meta = read_config(path)
     config = EDTFormerConfig.from_dict(meta["config"])
     model = cls.build(config, processor=processor, llm=llm, tokenizer=tokenizer)

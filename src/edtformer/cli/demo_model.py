@@ -17,16 +17,23 @@ import time
 from typing import Any
 
 #: Tasks evaluated by the demo (all scored on the held-out scaffold test split).
-DEMO_TASKS: tuple[str, ...] = ("struct_mc", "stereo", "bbbp")
+DEMO_TASKS: tuple[str, ...] = ("struct_text", "struct_mc", "stereo", "bbbp")
 
 #: Metrics shown in the demo's table (every metric is written to ``reports.json``).
 HEADLINE: tuple[str, ...] = (
+    "has_group/balanced_accuracy",
+    "n_rings/exact_accuracy",
+    "n_aromatic_rings/exact_accuracy",
+    "hbd/exact_accuracy",
+    "hba/exact_accuracy",
+    "heavy_atoms/mae",
     "accuracy",
     "f1",
     "roc_auc",
     "same_stereoisomer/accuracy",
     "n_stereocentres/mae",
     "rs/exact_match",
+    "rs/per_label_accuracy",
     "ez/exact_match",
 )
 
@@ -133,7 +140,7 @@ def step_ask(ctx: Any) -> dict[str, Any]:
     for name, question in DEMO_QUESTIONS:
         if name not in smiles:
             continue
-        ans = model.ask(smiles[name], question, max_new_tokens=40)
+        ans = model.ask(smiles[name], question, max_new_tokens=96)
         ctx.console.print(f"[bold]{name}[/] — {question}\n  → {ans.answer}")
         answers.append({"drug": name, "question": question, "answer": ans.answer})
     return {"answers": answers}
