@@ -47,6 +47,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "aux_weight": 0.5,
     "eval_every": 200,
     "eval_per_kind": 32,
+    "eval_at_start": True,
 }
 
 #: Count facts predicted by :class:`FactHeads`: name -> number of classes (larger values clip).
@@ -304,7 +305,7 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
             model.parameter_counts().summary(),
         )  # fmt: skip
     on_step = ValidCurve(model, curve, int(extra(cfg, "eval_every")), out_dir / "curve.jsonl")
-    if not resume and on_step.every > 0:
+    if not resume and on_step.every > 0 and extra(cfg, "eval_at_start"):
         on_step(0, 0, module)  # the untrained starting point of the curve
         model.train()
     start = time.time()
