@@ -37,6 +37,7 @@ from edtformer.training.build import load_records, warm_feature_cache
 from edtformer.training.config import TrainConfig
 from edtformer.training.engine import FitResult, fit, make_fabric
 from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
+from edtformer.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "eval_every": 200,
     "eval_per_kind": 32,
     "eval_at_start": True,
+    "warmup_bridge_steps": 0,
+    "warmup_bridge_batch": 32,
 }
 
 #: Count facts predicted by :class:`FactHeads`: name -> number of classes (larger values clip).
@@ -168,6 +171,56 @@ class RecipeCollator:
         mols = [smi for smi, _, _ in items]
         groups, counts = fact_labels([s for smi in mols for s in smi])
         return self.model.prepare(mols, convs), groups, counts
+
+
+def warm_up_bridge(
+    module: RecipeModule, stream: QuestionStream, steps: int, batch_size: int, lr: float, seed: int
+) -> list[float]:
+    """LLM-free warm-up of the bridge (before the answer loss through the LLM).
+
+    Two cheap losses, no LLM forward: the fact heads (every RDKit fact of every molecule), and
+    an *answer-slot* loss: the first molecule token of each prompt, read through the LLM's own
+    (frozen, tied) embedding matrix as logits ``t @ E^T``, should name the first token of the
+    answer ("3", "yes", "B", "R", ...). A frozen LLM copies tokens it sees; this puts the answer
+    where a copy finds it. Items are drawn from ``stream`` in a seeded random order. Returns the
+    mean loss of every 20 steps.
+    """
+    model = module.model
+    table = model.llm.get_input_embeddings().weight.detach()  # [V, d]
+    tok = model.tokenizer
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / 50) * max(0.1, 1 - i / max(steps, 1))
+    )
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(stream), generator=gen)
+    module.train()
+    losses, window = [], []
+    for step in range(steps):
+        idx = order[(step * batch_size) % len(stream) :][:batch_size].tolist()
+        items = [stream[i] for i in idx]
+        convs = [model.prompts.messages(q, len(smi)) for smi, q, _ in items]
+        chat = model.prepare([smi for smi, _, _ in items], convs, generation=True)
+        _, bridge = model.embed(chat)
+        first = torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)  # [B]
+        slot = bridge.tokens[first, 0]  # [B, d]: the first molecule token of each prompt
+        target = torch.tensor([tok(a, add_special_tokens=False)["input_ids"][0] for *_, a in items])
+        loss = F.cross_entropy(slot @ table.T, target)
+        if module.facts is not None:
+            groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
+            loss = loss + fact_loss(module.facts(bridge.query_states, bridge.mask), groups, counts)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        window.append(float(loss.detach()))
+        if len(window) == 20 or step == steps - 1:
+            losses.append(sum(window) / len(window))
+            logger.info("bridge warm-up step %d/%d: loss %.4f", step + 1, steps, losses[-1])
+            window = []
+    return losses
 
 
 def curve_records(data_dir: str, per_kind: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
@@ -304,6 +357,16 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
             model.parameter_counts().summary(),
         )  # fmt: skip
+    warm = int(extra(cfg, "warmup_bridge_steps"))
+    if warm > 0 and not resume:
+        t0 = time.time()
+        w_losses = warm_up_bridge(
+            module, stream, warm, int(extra(cfg, "warmup_bridge_batch")), cfg.lr, cfg.seed
+        )
+        atomic_write_json(
+            out_dir / "bridge_warmup.json",
+            {"steps": warm, "loss_every_20": w_losses, "seconds": round(time.time() - t0, 1)},
+        )
     on_step = ValidCurve(model, curve, int(extra(cfg, "eval_every")), out_dir / "curve.jsonl")
     if not resume and on_step.every > 0 and extra(cfg, "eval_at_start"):
         on_step(0, 0, module)  # the untrained starting point of the curve
@@ -333,7 +396,6 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
     import sys
 
     from edtformer.data import read_manifest
-    from edtformer.utils.io import atomic_write_json
 
     manifest = read_manifest(Path(cfg.data_dir))
     curve_path = Path(cfg.out_dir) / "curve.jsonl"
