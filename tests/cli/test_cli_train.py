@@ -122,6 +122,7 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     out = _edt(
         workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "6",
         "--set", "extra.eval_every=3", "--set", "extra.eval_per_kind=2", "--no-progress",
+        "--set", "extra.warmup_bridge_steps=3", "--set", "extra.warmup_bridge_batch=4",
     )  # fmt: skip
     assert "recipe: 6 steps" in out.stdout
     rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
@@ -132,6 +133,8 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     assert cfg["bridge"]["instruction_aware"] is True and cfg["bridge"]["token_norm"] > 0
     losses = _losses(run)
     assert len(losses) == 6 and all(x == x for x in losses)  # finite, logged every step
+    warm = json.loads((run / "bridge_warmup.json").read_text())
+    assert warm["steps"] == 3 and len(warm["loss_every_20"]) == 1
     record = json.loads((run / "final" / "training.json").read_text())
     assert record["seed"] == 0 and record["samples"] == 24
     assert record["training_mode"].startswith("bridge only") and "recipe" in record["command"]
