@@ -120,21 +120,21 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     run = workdir / "recipe"
     common = ["--preset", "tiny", "--llm", str(workdir / "llm"), "--data", str(workdir / "data")]
     out = _edt(
-        workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "6",
+        workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "7",
         "--set", "extra.eval_every=3", "--set", "extra.eval_per_kind=2", "--no-progress",
         "--set", "extra.warmup_bridge_steps=3", "--set", "extra.warmup_bridge_batch=4",
     )  # fmt: skip
-    assert "recipe: 6 steps" in out.stdout
+    assert "recipe: 7 steps" in out.stdout
     rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [0, 3, 6]
-    assert [r["samples"] for r in rows] == [0, 12, 24]
+    assert [r["step"] for r in rows] == [0, 3, 6, 7]  # every 3 steps and at the end
+    assert [r["samples"] for r in rows] == [0, 12, 24, 28]
     assert {"struct_text", "stereo", "struct_mc", "bbbp"} <= set(rows[-1]["metrics"])
     cfg = json.loads((run / "final" / "config.json").read_text())["config"]
     assert cfg["bridge"]["instruction_aware"] is True and cfg["bridge"]["token_norm"] > 0
     losses = _losses(run)
-    assert len(losses) == 6 and all(x == x for x in losses)  # finite, logged every step
+    assert len(losses) == 7 and all(x == x for x in losses)  # finite, logged every step
     warm = json.loads((run / "bridge_warmup.json").read_text())
     assert warm["steps"] == 3 and len(warm["loss_every_20"]) == 1
     record = json.loads((run / "final" / "training.json").read_text())
-    assert record["seed"] == 0 and record["samples"] == 24
+    assert record["seed"] == 0 and record["samples"] == 28
     assert record["training_mode"].startswith("bridge only") and "recipe" in record["command"]

@@ -268,15 +268,22 @@ def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 class ValidCurve:
-    """Scores the model on a fixed valid sample every ``every`` steps; appends to ``curve.jsonl``."""
+    """Scores the model on a fixed valid sample every ``every`` steps and at ``last_step``;
+    appends to ``curve.jsonl``."""
 
     def __init__(
-        self, model: Any, records: dict[str, list[dict[str, Any]]], every: int, path: Path
+        self,
+        model: Any,
+        records: dict[str, list[dict[str, Any]]],
+        every: int,
+        path: Path,
+        last_step: int = 0,
     ) -> None:
         self.model = model
         self.records = records
         self.every = every
         self.path = path
+        self.last_step = last_step
 
     def score(self) -> dict[str, dict[str, float]]:
         """Metrics of every curve task on the valid sample."""
@@ -291,7 +298,7 @@ class ValidCurve:
         return out
 
     def __call__(self, step: int, samples: int, module: nn.Module) -> None:
-        if self.every <= 0 or step % self.every:
+        if self.every <= 0 or (step % self.every and step != self.last_step):
             return
         start = time.perf_counter()
         metrics = self.score()
@@ -367,7 +374,9 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
             out_dir / "bridge_warmup.json",
             {"steps": warm, "loss_every_20": w_losses, "seconds": round(time.time() - t0, 1)},
         )
-    on_step = ValidCurve(model, curve, int(extra(cfg, "eval_every")), out_dir / "curve.jsonl")
+    on_step = ValidCurve(
+        model, curve, int(extra(cfg, "eval_every")), out_dir / "curve.jsonl", cfg.max_steps
+    )
     if not resume and on_step.every > 0 and extra(cfg, "eval_at_start"):
         on_step(0, 0, module)  # the untrained starting point of the curve
         model.train()
