@@ -69,13 +69,17 @@ def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
-    for ax, (col, title, _, target) in zip(axes.flat, COLUMNS, strict=True):
+    for ax, (col, title, higher, target) in zip(axes.flat, COLUMNS, strict=True):
         for label, rows, _ in runs:
             pts = [(r["samples"], r[col]) for r in rows if col in r]
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label)
         if target is not None:
             ax.axhline(target, ls="--", c="grey", lw=1)
+        if not higher:  # an error: a few unparseable huge numbers would flatten a linear axis
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(-0.02, 1.02)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
