@@ -79,7 +79,9 @@ def main() -> None:
         )
         sign = ">=" if higher else "<="
         shown = "–" if value is None else f"{value:.3f}"
-        lines.append(f"| {label} | {n} | {sign} {target} | {shown} | {'yes' if met else 'no'} |")
+        lines.append(
+            f"| {label} | {n} | {sign} {target} | {shown} | {'–' if met is None else 'yes' if met else 'no'} |"
+        )
     mc = reports.get("struct_mc", {}).get("metrics", {})
     rates = {k.split("/")[1]: v for k, v in mc.items() if k.startswith("pred_rate/")}
     if rates:
