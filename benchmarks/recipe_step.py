@@ -32,6 +32,7 @@ from edtformer.training.recipe import (
     RecipeCollator,
     RecipeModule,
     build_recipe_model,
+    extra,
     recipe_stream,
 )
 from edtformer.utils.io import atomic_write_json
@@ -47,7 +48,7 @@ def make(data: str, recipe: bool, seed: int) -> tuple[Any, RecipeModule]:
     cfg = build_config("recipe", "smol", None, sets)
     torch.manual_seed(seed)
     model = build_recipe_model(cfg)
-    module = RecipeModule(model, float(cfg.extra.get("aux_weight", 0.5)))
+    module = RecipeModule(model, float(extra(cfg, "aux_weight")))
     return model, module
 
 

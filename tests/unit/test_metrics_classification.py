@@ -12,6 +12,7 @@ from edtformer.evaluation import (
     UndefinedMetricWarning,
     accuracy,
     average_ranks,
+    balanced_accuracy,
     binary_metrics,
     f1_score,
     multiple_choice_accuracy,
@@ -89,10 +90,13 @@ def test_binary_metrics_from_token_probabilities() -> None:
     assert m["f1"] == pytest.approx(0.5)
     assert m["roc_auc"] == pytest.approx(0.5)
     assert m["n"] == 4 and m["positive_rate"] == 0.5
+    assert m["balanced_accuracy"] == 0.5  # recall 1/2 on positives and 1/2 on negatives
     # without p_no the raw p_yes is the score: preds 1, 0, 0, 0 -> acc 3/4; AUC ranks
     # 0.1 -> 1, 0.2 -> 2, 0.3 -> 3, 0.6 -> 4; positives 0.6, 0.1: R = 5 -> 0.5
     m = binary_metrics(y, p_yes)
     assert m["accuracy"] == 0.75
+    assert m["balanced_accuracy"] == 0.75  # positives 1/2, negatives 2/2
+    assert np.isnan(balanced_accuracy([1, 1], [1, 0]))  # undefined with one class
     assert m["roc_auc"] == pytest.approx(0.5)
 
 

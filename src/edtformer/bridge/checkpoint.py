@@ -75,6 +75,17 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     )
 
 
+#: Where the shipped default bridge lives inside the installed package.
+DEFAULT_BRIDGE_SUBDIR = "assets/bridge/default"
+
+
+def default_bridge_dir() -> Path:
+    """Folder of the shipped default bridge (may not exist yet)."""
+    from importlib import resources
+
+    return Path(str(resources.files("edtformer").joinpath(DEFAULT_BRIDGE_SUBDIR)))
+
+
 def load_model(
     cls: type[EDTFormer],
     path: str | os.PathLike[str],
@@ -92,9 +103,7 @@ def load_model(
     from edtformer.model import EDTFormerConfig
 
     if str(path) == "default":
-        from importlib import resources
-
-        path = Path(str(resources.files("edtformer").joinpath("assets", "bridge", "default")))
+        path = default_bridge_dir()
     meta = read_config(path)
     config = EDTFormerConfig.from_dict(meta["config"])
     model = cls.build(config, processor=processor, llm=llm, tokenizer=tokenizer)

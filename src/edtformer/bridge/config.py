@@ -58,7 +58,7 @@ class BridgeConfig:
     join the node features as cross-attention keys, so the tokens can carry the asked-for fact.
     Off in the paper preset (the paper's queries see only the molecule)."""
     token_norm: float = 0.0
-    """If > 0, every molecule token is rescaled to this L2 norm times a learned per-token gain
+    """If > 0, every molecule token is rescaled to this L2 norm times one learned scalar gain
     (set it to the LLM's mean input-embedding norm so soft tokens sit at the scale the frozen
     LLM expects). 0: unscaled (the paper's linear projection)."""
     encoder_widths: tuple[int, ...] = (64,)

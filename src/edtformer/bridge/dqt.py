@@ -86,7 +86,7 @@ class DynamicQueryTransformer(nn.Module):
     Shapes:
         - node_feats: ``S`` streams ``[B, N, D_s]``; node_mask: bool ``[B, N]``
         - patch_ids: int64 ``[B, N]`` or ``[B, G, N]`` (-1 on padding); unused by ``anchors_only``
-        - stereo: int64 ``[B, N, 2]`` (with ``stereo_embedding``)
+        - stereo: int64 ``[B, N, 3]`` (with ``stereo_embedding``)
         - instruction: float ``[B, T, d_llm]`` frozen LLM embeddings of each molecule's question,
           instruction_mask: bool ``[B, T]`` (with ``instruction_aware``)
         - output: :class:`BridgeOutput` with ``Q = K + P_max``

@@ -11,19 +11,9 @@ import argparse
 import json
 import logging
 import sys
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
-
-#: Where the shipped default bridge lives inside the installed package.
-DEFAULT_BRIDGE_SUBDIR = "assets/bridge/default"
-
-
-def default_bridge_dir() -> Path:
-    """Folder of the shipped default bridge (may not exist yet)."""
-    return Path(str(resources.files("edtformer").joinpath(DEFAULT_BRIDGE_SUBDIR)))
 
 
 def _quiet_transformers() -> None:
@@ -41,6 +31,7 @@ def load_cli_model(model_dir: str | None, threads: int | None = None) -> tuple[A
     or an untrained bridge on the default encoder and LLM)."""
     import torch
 
+    from edtformer.bridge.checkpoint import default_bridge_dir
     from edtformer.model import EDTFormer, EDTFormerConfig
 
     _quiet_transformers()

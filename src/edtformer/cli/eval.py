@@ -63,7 +63,7 @@ def register(sub: Any) -> None:
 
 
 def _model_dir(arg: str | None) -> tuple[Path, str]:
-    from edtformer.cli.ask import default_bridge_dir
+    from edtformer.bridge.checkpoint import default_bridge_dir
     from edtformer.errors import EdtError
 
     if arg is not None:

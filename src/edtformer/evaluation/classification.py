@@ -37,6 +37,17 @@ def accuracy(y_true: Sequence[object], y_pred: Sequence[object]) -> float:
     return hits / len(y_true)
 
 
+def balanced_accuracy(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray
+) -> float:
+    """Mean of the recall on positives and the recall on negatives (NaN if a class is absent)."""
+    t = np.asarray(y_true, dtype=bool)
+    p = np.asarray(y_pred, dtype=bool)
+    if t.all() or not t.any():
+        return float("nan")
+    return float((p[t].mean() + (~p[~t]).mean()) / 2)
+
+
 def f1_score(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray) -> float:
     """F1 of the positive class (label 1): ``2 TP / (2 TP + FP + FN)``.
 
@@ -107,7 +118,7 @@ def binary_metrics(
         threshold: predict positive when the score is at least this.
 
     Returns:
-        ``{"accuracy", "f1", "roc_auc", "n", "positive_rate"}``.
+        ``{"accuracy", "balanced_accuracy", "f1", "roc_auc", "n", "positive_rate"}``.
     """
     n = check_paired("binary_metrics", y_true, p_yes, ("labels", "probabilities"))
     score = np.asarray(p_yes, dtype=np.float64)
@@ -121,6 +132,7 @@ def binary_metrics(
     pred = (score >= threshold).astype(np.int64)
     return {
         "accuracy": accuracy(t.tolist(), pred.tolist()),
+        "balanced_accuracy": balanced_accuracy(t, pred),
         "f1": f1_score(t, pred),
         "roc_auc": roc_auc(t, score),
         "n": float(n),

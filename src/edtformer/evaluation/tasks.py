@@ -158,7 +158,6 @@ def score_yesno(
     p_yes = probs[:, 0]
     metrics = binary_metrics(y, p_yes, probs[:, 1])
     metrics.pop("n", None)
-    metrics["balanced_accuracy"] = balanced_accuracy(y, (probs[:, 0] >= probs[:, 1]).tolist())
     items = []
     for rec, label, p in zip(records, y, probs, strict=True):
         pred = options[0] if p[0] >= p[1] else options[1]
@@ -173,15 +172,6 @@ def score_yesno(
             )
         )
     return metrics, items
-
-
-def balanced_accuracy(y_true: Sequence[int], y_pred: Sequence[bool | int]) -> float:
-    """Mean of the recall on positives and the recall on negatives (NaN if a class is absent)."""
-    pos = [bool(p) for t, p in zip(y_true, y_pred, strict=True) if t]
-    neg = [not bool(p) for t, p in zip(y_true, y_pred, strict=True) if not t]
-    if not pos or not neg:
-        return float("nan")
-    return (sum(pos) / len(pos) + sum(neg) / len(neg)) / 2
 
 
 def _is_integer(text: str) -> bool:
@@ -297,7 +287,6 @@ __all__ = [
     "LABEL_KINDS",
     "MAX_NEW_TOKENS",
     "ItemResult",
-    "balanced_accuracy",
     "choice_options",
     "combine_groups",
     "generation_length",

@@ -133,7 +133,7 @@ PRESETS: dict[str, Callable[[TrainConfig], None]] = {
 }
 
 
-def _coerce(name: str, raw: str, current: Any) -> Any:
+def coerce_value(name: str, raw: str, current: Any) -> Any:
     """Parse a CLI override value to the type of the field's current value."""
     if isinstance(current, bool):
         if raw.lower() in {"1", "true", "yes", "on"}:
@@ -207,11 +207,11 @@ def build_config(
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
         if key.startswith("extra."):
-            cfg.extra[key[len("extra.") :]] = _coerce(key, raw, None)
+            cfg.extra[key[len("extra.") :]] = coerce_value(key, raw, None)
             continue
         if key not in known:
             raise EdtError(f"unknown training option {key!r}; known: {sorted(known)}")
-        setattr(cfg, key, _coerce(key, raw, getattr(cfg, key)))
+        setattr(cfg, key, coerce_value(key, raw, getattr(cfg, key)))
     if cfg.stage not in STAGES:
         raise EdtError(f"stage must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
     return cfg

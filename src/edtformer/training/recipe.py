@@ -34,9 +34,10 @@ from torch import Tensor, nn
 
 from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.training.build import load_records, warm_feature_cache
-from edtformer.training.config import TrainConfig
+from edtformer.training.config import TrainConfig, coerce_value
 from edtformer.training.engine import FitResult, fit, make_fabric
 from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
+from edtformer.training.stage2 import Stage2Collator
 from edtformer.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -84,11 +85,12 @@ CURVE_TASKS: dict[str, tuple[str, ...]] = {
 
 
 def extra(cfg: TrainConfig, key: str) -> Any:
-    """``cfg.extra[key]`` with the recipe default; booleans parsed from strings."""
-    value = cfg.extra.get(key, RECIPE_DEFAULTS[key])
-    if isinstance(RECIPE_DEFAULTS[key], bool) and isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return value
+    """``cfg.extra[key]`` parsed to the type of its :data:`RECIPE_DEFAULTS` value (the default
+    when unset); a value of the wrong type raises :class:`~edtformer.errors.EdtError`."""
+    default = RECIPE_DEFAULTS[key]
+    if key not in cfg.extra:
+        return default
+    return coerce_value(f"extra.{key}", str(cfg.extra[key]), default)
 
 
 def fact_labels(smiles: Sequence[str]) -> tuple[Tensor, Tensor]:
@@ -159,18 +161,15 @@ class RecipeModule(nn.Module):
         return logs
 
 
-class RecipeCollator:
-    """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets)``."""
+class RecipeCollator(Stage2Collator):
+    """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets)``:
+    stage 2's batch plus the fact-head targets of every molecule in it."""
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def __call__(self, items: Sequence[tuple[list[str], str, str]]) -> tuple[Any, Tensor, Tensor]:
-        prompts = self.model.prompts
-        convs = [prompts.messages(q, len(smi), a) for smi, q, a in items]
-        mols = [smi for smi, _, _ in items]
-        groups, counts = fact_labels([s for smi in mols for s in smi])
-        return self.model.prepare(mols, convs), groups, counts
+    def __call__(  # type: ignore[override]
+        self, items: Sequence[tuple[list[str], str, str]]
+    ) -> tuple[Any, Tensor, Tensor]:
+        groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
+        return super().__call__(items), groups, counts
 
 
 def warm_up_bridge(

@@ -34,7 +34,6 @@ _BRIDGE_EXTRA = {
     "n_anchors": int,
     "max_dynamic_tokens": int,
     "n_layers": int,
-    "instruction_aware": bool,
 }
 
 
