@@ -162,3 +162,16 @@ register_encoder(
     ),
     "edtformer.encoders.moleculestm:RandomEncoder",
 )
+register_encoder(
+    EncoderInfo(
+        name="rdkit",
+        width=342,
+        pretrained=False,
+        source="RDKit (no weights): per-atom descriptors + their molecule totals (virtual node)",
+        licence="BSD-3-Clause (RDKit)",
+        trained_on=(),
+        version="rdkit-atoms/v1",
+        description="non-learned RDKit atom descriptors, functional-group membership, stereo, totals",
+    ),
+    "edtformer.encoders.descriptors:DescriptorEncoder",
+)
