@@ -31,7 +31,8 @@ class MoleculeBatch:
 
     Attributes:
         node_feats: one float tensor ``[M, N, D_s]`` per encoder stream (padding rows zero).
-        node_mask: bool ``[M, N]``; row ``i`` of molecule ``m`` is RDKit atom ``i``.
+        node_mask: bool ``[M, N]``; row ``i`` of molecule ``m`` is atom ``i`` of its canonical
+            atom order (:func:`edtformer.chem.canonical_order`), whatever the input writing.
         patch_ids: int64 ``[M, G, N]`` (G partitions, -1 on padding), or ``None`` for connectors
             that use no patches.
         smiles: the molecules' SMILES as given.
@@ -141,11 +142,20 @@ class MoleculeProcessor:
         return tuple(str(e.name) for e in self.encoders)
 
     def __call__(self, records: Sequence[MolRecord]) -> MoleculeBatch:
-        """Encode and patch ``records`` (``M`` molecules) into one padded batch."""
+        """Encode and patch ``records`` (``M`` molecules) into one padded batch.
+
+        Everything is computed on each molecule's canonical atom order
+        (:func:`edtformer.chem.canonical_order`): two writings of one molecule give the same
+        batch rows, so the same molecule tokens and the same answer. ``smiles`` keeps the
+        input writing.
+        """
+        from edtformer.chem import canonical_order
         from edtformer.encoders.multi import encode_streams
 
         if not records:
             raise EdtError("no molecules to process")
+        given = [r.smiles for r in records]
+        records = [canonical_order(r)[0] for r in records]
         streams = encode_streams(records, self.encoders)
         node_mask = streams[0].mask  # [M, N]
         patch_ids = None
@@ -160,6 +170,4 @@ class MoleculeProcessor:
         from edtformer.bridge.stereo import pad_stereo
 
         stereo = pad_stereo(records, int(node_mask.shape[1]))  # [M, N, 3]
-        return MoleculeBatch(
-            [s.h for s in streams], node_mask, patch_ids, [r.smiles for r in records], stereo
-        )
+        return MoleculeBatch([s.h for s in streams], node_mask, patch_ids, given, stereo)

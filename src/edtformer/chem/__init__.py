@@ -11,6 +11,7 @@ from edtformer.chem.features import (
 from edtformer.chem.molecule import (
     DEFAULT_MAX_ATOMS,
     MolRecord,
+    canonical_order,
     mol_from_smiles,
     parse_many,
     parse_smiles,
@@ -26,6 +27,7 @@ __all__ = [
     "MolRecord",
     "atom_features",
     "bond_features",
+    "canonical_order",
     "mol_from_smiles",
     "parse_many",
     "parse_smiles",

@@ -147,3 +147,29 @@ def parse_many(
             yield parse_smiles(s, max_atoms=max_atoms)
         except (InvalidSmilesError, UnsupportedMoleculeError) as exc:
             yield exc
+
+
+def canonical_order(record: MolRecord) -> tuple[MolRecord, np.ndarray]:
+    """The same molecule with its atoms renumbered in RDKit's canonical SMILES writing order.
+
+    Every writing of one molecule gives the same result, so whatever is computed on it (encoder
+    rows, entropy along the SMILES, patches, stereo codes, molecule tokens) does not depend on
+    how the user wrote the SMILES.
+
+    Returns:
+        ``(record, order)``: the canonical record (``smiles`` = its canonical SMILES, atoms in
+        that string's order) and int64 ``order [n_atoms]`` with ``order[i]`` = the input atom
+        index of canonical atom ``i`` (so ``values_in_input_order[order] = canonical_values``).
+    """
+    smiles = Chem.MolToSmiles(record.mol)
+    order = [int(i) for i in record.mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",")]
+    if sorted(order) != list(range(record.n_atoms)):  # internal invariant of RDKit's writer
+        raise InvalidSmilesError(record.smiles, "RDKit's canonical atom order is incomplete")
+    # re-read (not RenumberAtoms): chirality tags are relative to bond order, which only a
+    # fresh parse of the canonical string makes writing-independent
+    params = Chem.SmilesParserParams()
+    params.removeHs = False  # keep exactly the atoms written (isotopic / molecular H)
+    mol = Chem.MolFromSmiles(smiles, params)
+    if mol is None or mol.GetNumAtoms() != record.n_atoms:
+        raise InvalidSmilesError(record.smiles, "RDKit cannot read back its canonical SMILES")
+    return record_from_mol(mol, smiles=smiles, max_atoms=None), np.asarray(order, dtype=np.int64)
