@@ -168,7 +168,7 @@ def canonical_order(record: MolRecord) -> tuple[MolRecord, np.ndarray]:
     # re-read (not RenumberAtoms): chirality tags are relative to bond order, which only a
     # fresh parse of the canonical string makes writing-independent
     params = Chem.SmilesParserParams()
-    params.removeHs = False  # keep exactly the atoms written (isotopic / molecular H)
+    params.removeHs = False  # type: ignore[assignment]  # keep exactly the atoms written (isotopic / molecular H)
     mol = Chem.MolFromSmiles(smiles, params)
     if mol is None or mol.GetNumAtoms() != record.n_atoms:
         raise InvalidSmilesError(record.smiles, "RDKit cannot read back its canonical SMILES")
