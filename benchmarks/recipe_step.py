@@ -22,6 +22,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,6 @@ from edtformer.training.recipe import (
     RecipeCollator,
     RecipeModule,
     build_recipe_model,
-    extra,
     recipe_stream,
 )
 from edtformer.utils.io import atomic_write_json
@@ -42,13 +42,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def make(data: str, recipe: bool, seed: int) -> tuple[Any, RecipeModule]:
     """``(EDTFormer, module)`` of one variant (connector seeded alike)."""
-    sets = [f"data_dir={data}", f"seed={seed}"]
+    cfg = build_config("recipe", "smol")
+    cfg = replace(cfg, data=replace(cfg.data, dir=data), run=replace(cfg.run, seed=seed))
     if not recipe:
-        sets += ["extra.instruction_aware=false", "extra.token_norm=0", "extra.aux_weight=0"]
-    cfg = build_config("recipe", "smol", None, sets)
+        cfg.recipe = replace(cfg.recipe, instruction_aware=False, token_norm="0", aux_weight=0.0)
     torch.manual_seed(seed)
     model = build_recipe_model(cfg)
-    module = RecipeModule(model, float(extra(cfg, "aux_weight")))
+    module = RecipeModule(model, cfg.recipe.aux_weight)
     return model, module
 
 
@@ -75,7 +75,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "recipe_step.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = build_config("recipe", "smol", None, [f"data_dir={args.data}", "max_steps=100"])
+    cfg = build_config("recipe", "smol")
+    cfg = replace(
+        cfg, data=replace(cfg.data, dir=args.data), optim=replace(cfg.optim, max_steps=100)
+    )
     stream = recipe_stream(cfg)
     n = args.warmup + args.steps
     items = [stream[i] for i in range(n * args.batch_size)]

@@ -71,20 +71,29 @@ def bench_config(
 ) -> Any:
     """The :class:`~edtformer.training.config.TrainConfig` of the stage-2 run being measured."""
     from edtformer.llm.loading import DEFAULT_LLM
-    from edtformer.training.config import TrainConfig
+    from edtformer.training.config import (
+        DataSection,
+        ModelSection,
+        OptimSection,
+        RunSection,
+        TrainConfig,
+    )
 
-    extra: dict[str, Any] = {"cache_dir": str(cache_dir)} if cache_dir is not None else {}
     return TrainConfig(
         stage="stage2",
-        preset=preset,
-        data_dir=str(data_dir),
-        llm=llm or DEFAULT_LLM,
-        encoder=encoder,
-        patch_rule=patch_rule,
-        batch_size=batch_size,
-        seed=seed,
-        max_train_samples=n_samples,
-        extra=extra,
+        model=ModelSection(
+            preset=preset,
+            llm=llm or DEFAULT_LLM,
+            encoders=tuple(e for e in encoder.split(",") if e),
+            patch_rule=patch_rule,
+        ),
+        optim=OptimSection(batch_size=batch_size),
+        data=DataSection(
+            dir=str(data_dir),
+            max_train_samples=n_samples,
+            cache_dir=str(cache_dir) if cache_dir is not None else None,
+        ),
+        run=RunSection(seed=seed),
     )
 
 
@@ -96,9 +105,9 @@ def build_mode(mode: str, cfg: Any) -> Any:
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
-    extra = {**cfg.extra, "lora_r": 8} if mode == "lora" else dict(cfg.extra)
-    torch.manual_seed(cfg.seed)
-    model = build_stage2_model(replace(cfg, extra=extra))
+    lora = replace(cfg.lora, r=8) if mode == "lora" else cfg.lora
+    torch.manual_seed(cfg.run.seed)
+    model = build_stage2_model(replace(cfg, lora=lora))
     if mode == "full":
         # Standard fine-tuning, for this comparison only (TrainableConfig refuses it on purpose).
         model.llm.requires_grad_(True)
@@ -131,14 +140,14 @@ def collate_batches(model: Any, cfg: Any, n_batches: int) -> tuple[list[Any], li
     from edtformer.training.stage2 import Stage2Collator, record_to_sample
 
     samples = [record_to_sample(r) for r in load_records(cfg, STAGE2_DEFAULT_TASKS, "train")]
-    need = n_batches * cfg.batch_size
+    need = n_batches * cfg.optim.batch_size
     if len(samples) < need:
-        raise ValueError(f"{cfg.data_dir} has {len(samples)} stage-2 train records; need {need}")
+        raise ValueError(f"{cfg.data.dir} has {len(samples)} stage-2 train records; need {need}")
     collate = Stage2Collator(model)
     batches, seconds = [], []
     for i in range(n_batches):
         t0 = time.perf_counter()
-        batches.append(collate(samples[i * cfg.batch_size : (i + 1) * cfg.batch_size]))
+        batches.append(collate(samples[i * cfg.optim.batch_size : (i + 1) * cfg.optim.batch_size]))
         seconds.append(time.perf_counter() - t0)
     return batches, seconds
 
@@ -245,7 +254,7 @@ def warm_features(data_dir: str, args: argparse.Namespace) -> dict[str, Any]:
     from edtformer.training.build import build_processor, load_records
     from edtformer.training.runner import STAGE2_DEFAULT_TASKS
 
-    resolve_llm(bench_config(data_dir, 1, 1).llm)
+    resolve_llm(bench_config(data_dir, 1, 1).model.llm)
     cfg = bench_config(data_dir, args.batch_size, (args.warmup + args.steps) * args.batch_size)
     records = load_records(cfg, STAGE2_DEFAULT_TASKS, "train")
     processor, _ = build_processor(cfg, uses_patches=False)

@@ -46,7 +46,7 @@ def _losses(run: Path) -> list[float]:
 
 def test_stage1_then_stage2_through_cli(workdir: Path) -> None:
     common = ["--preset", "tiny", "--llm", str(workdir / "llm"), "--data", str(workdir / "data")]
-    repeat = ["--batch-size", "4", "--set", "max_train_samples=4", "--lr", "0.003"]
+    repeat = ["--batch-size", "4", "--set", "data.max_train_samples=4", "--lr", "0.003"]
     s1 = workdir / "s1"
     _edt(
         workdir,
@@ -121,8 +121,8 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     common = ["--preset", "tiny", "--llm", str(workdir / "llm"), "--data", str(workdir / "data")]
     out = _edt(
         workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "7",
-        "--set", "extra.eval_every=3", "--set", "extra.eval_per_kind=2", "--no-progress",
-        "--set", "extra.warmup_bridge_steps=3", "--set", "extra.warmup_bridge_batch=4",
+        "--set", "recipe.eval_every=3", "--set", "recipe.eval_per_kind=2", "--no-progress",
+        "--set", "recipe.warmup_bridge_steps=3", "--set", "recipe.warmup_bridge_batch=4",
     )  # fmt: skip
     assert "recipe: 7 steps" in out.stdout
     rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]

@@ -7,9 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from edtformer.training.config import build_config
 from edtformer.training.sampler import ResumableBatchOrder
 
 SCRIPT = Path(__file__).with_name("toy_train.py")
@@ -65,17 +62,3 @@ def test_batch_order_resumes_and_shards() -> None:
     a = set(order.epoch_indices(0).tolist())
     b = set(other.epoch_indices(0).tolist())
     assert a.isdisjoint(b) and a | b == set(range(10))
-
-
-def test_config_overrides_and_errors(tmp_path: Path) -> None:
-    cfg = build_config("stage1", "tiny", overrides=["lr=0.5", "tasks=a,b", "extra.temperature=0.1"])
-    assert cfg.lr == 0.5 and cfg.tasks == ["a", "b"] and cfg.extra == {"temperature": 0.1}
-    yml = tmp_path / "c.yaml"
-    yml.write_text("preset: smol\nbatch_size: 7\n")
-    assert build_config("stage2", config_file=yml).batch_size == 7
-    from edtformer.errors import EdtError
-
-    with pytest.raises(EdtError, match="unknown training option"):
-        build_config("stage2", overrides=["nope=1"])
-    with pytest.raises(EdtError, match="expected int"):
-        build_config("stage2", overrides=["max_steps=many"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edtformer.training.config import TrainConfig
+from edtformer.training.config import OptimSection, RunSection, TrainConfig
 from edtformer.training.engine import fit, make_fabric
 
 
@@ -42,17 +42,16 @@ def main() -> None:
     data = [(xs[i], ys[i]) for i in range(64)]
     cfg = TrainConfig(
         stage="stage2",
-        out_dir=out,
-        max_steps=steps,
-        batch_size=8,
-        lr=0.1,
-        warmup_steps=1,
-        ckpt_every=3,
-        log_every=1,
-        devices=devices,
-        accelerator="cpu",
-        strategy="ddp" if devices > 1 else "auto",
-        seed=3,
+        optim=OptimSection(max_steps=steps, batch_size=8, lr=0.1, warmup_steps=1),
+        run=RunSection(
+            out_dir=out,
+            ckpt_every=3,
+            log_every=1,
+            devices=devices,
+            accelerator="cpu",
+            strategy="ddp" if devices > 1 else "auto",
+            seed=3,
+        ),
     )
     fabric = make_fabric(cfg)
     fabric.launch()

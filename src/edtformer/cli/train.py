@@ -1,6 +1,7 @@
 """``edt train [stage1|stage2|all]``: train the bridge (encoder and LLM frozen).
 
-Configuration = preset < ``--config FILE.yaml`` < the shortcut flags < ``--set key=value``.
+Configuration = preset < ``--config FILE.yaml`` < the shortcut flags < ``--set section.key=value``
+(the sections and keys: :mod:`edtformer.training.config`; ``--print-config`` shows them).
 ``all`` runs stage 1, then stage 2 starting from stage 1's final bridge.
 """
 
@@ -13,23 +14,23 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: Shortcut flags -> TrainConfig fields.
+#: Shortcut flags -> TrainConfig options (``section.key``).
 _SHORTCUTS = {
-    "data": "data_dir",
-    "out": "out_dir",
-    "devices": "devices",
-    "accelerator": "accelerator",
-    "strategy": "strategy",
-    "precision": "precision",
-    "max_steps": "max_steps",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "seed": "seed",
-    "llm": "llm",
-    "encoder": "encoder",
-    "connector": "connector",
-    "patch_rule": "patch_rule",
-    "init_from": "init_from",
+    "data": "data.dir",
+    "out": "run.out_dir",
+    "devices": "run.devices",
+    "accelerator": "run.accelerator",
+    "strategy": "run.strategy",
+    "precision": "run.precision",
+    "max_steps": "optim.max_steps",
+    "batch_size": "optim.batch_size",
+    "lr": "optim.lr",
+    "seed": "run.seed",
+    "llm": "model.llm",
+    "encoder": "model.encoders",
+    "connector": "model.connector",
+    "patch_rule": "model.patch_rule",
+    "init_from": "model.init_from",
 }
 
 
@@ -47,9 +48,20 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--to", help="with export: the model folder to write")
     p.add_argument("--preset", default="smol", help="tiny | smol | paper (default smol)")
-    p.add_argument("--config", help="YAML file with TrainConfig fields")
     p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a field"
+        "--config", help="YAML file with TrainConfig sections (the layout --print-config shows)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one option, e.g. optim.lr=3e-4 or recipe.instruction_aware=false",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config (YAML) of each stage and exit without training",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its latest checkpoint"
@@ -61,10 +73,10 @@ def register(sub: Any) -> None:
     p.add_argument("--accelerator", help="cpu | gpu | auto")
     p.add_argument("--strategy", help="auto | ddp | fsdp | deepspeed")
     p.add_argument("--precision", help="32-true | bf16-mixed | 16-mixed ...")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--max-steps")
+    p.add_argument("--batch-size")
+    p.add_argument("--lr")
+    p.add_argument("--seed")
     p.add_argument("--llm", help="frozen LLM: default, hub id or local folder")
     p.add_argument("--encoder", help="frozen encoder name(s), comma-separated to fuse")
     p.add_argument("--connector", help="edt | anchors_only | dynamic_only | mlp | none")
@@ -76,7 +88,7 @@ def register(sub: Any) -> None:
 def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
     from edtformer.training.config import build_config
 
-    overrides = [f"out_dir={out_default}"] if args.out is None else []
+    overrides = [f"run.out_dir={out_default}"] if args.out is None else []
     for flag, field in _SHORTCUTS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -86,11 +98,9 @@ def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Run the requested stage(s); print where the trained bridge went."""
-    from edtformer.training.recipe import run_recipe
-    from edtformer.training.runner import export_stage2, run_stage1, run_stage2
-
     if args.stage == "export":
         from edtformer.errors import EdtError
+        from edtformer.training.runner import export_stage2
 
         if not args.out or not args.to:
             raise EdtError("export needs --out RUN_DIR (a stage-2 run) and --to MODEL_DIR")
@@ -98,13 +108,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     base = Path(args.out) if args.out else Path("runs") / args.preset
     stages = ["stage1", "stage2"] if args.stage == "all" else [args.stage]
-    previous: Path | None = None
-    for stage in stages:
+    configs = []
+    for stage in stages:  # every stage's config is checked before any training starts
         out = base / stage if args.stage == "all" else base
         cfg = _config(args, stage, str(out))
-        cfg.out_dir = str(out)
-        if stage == "stage2" and previous is not None and args.init_from is None:
-            cfg.init_from = str(previous)
+        cfg.run.out_dir = str(out)
+        if stage == "stage2" and args.stage == "all" and args.init_from is None:
+            cfg.model.init_from = str(base / "stage1" / "final")
+        configs.append(cfg)
+    if args.print_config:
+        import yaml
+
+        print("---\n".join(yaml.safe_dump(c.to_dict(), sort_keys=False) for c in configs), end="")
+        return 0
+    from edtformer.training.recipe import run_recipe
+    from edtformer.training.runner import run_stage1, run_stage2
+
+    for stage, cfg in zip(stages, configs, strict=True):
+        out = Path(cfg.run.out_dir)
         runners = {"stage1": run_stage1, "stage2": run_stage2, "recipe": run_recipe}
         runner = runners[stage]
         result = runner(cfg, resume=args.resume, progress=not args.no_progress)

@@ -18,7 +18,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,26 +158,46 @@ def get_variants(names: Sequence[str] | None) -> list[Variant]:
     return [v for v in VARIANTS if v.name in names]
 
 
-def train_overrides(
+def train_config(
     variant: Variant, budget: Budget, seed: int, data_dir: str, out: Path, llm: str | None
-) -> list[str]:
-    """``key=value`` training options of one run (see :func:`edtformer.training.config.build_config`)."""
-    sets = [
-        f"data_dir={data_dir}", f"out_dir={out}", f"seed={seed}",
-        f"max_steps={budget.max_steps}", f"batch_size={budget.batch_size}", f"lr={budget.lr}",
-        f"warmup_steps={budget.warmup_steps}", f"tasks={','.join(budget.train_tasks)}",
-        f"connector={variant.connector}", f"patch_rule={variant.patch_rule}",
-        f"encoder={budget.fused_encoder if variant.fused else budget.encoder}",
-        f"accelerator={budget.accelerator}", f"precision={budget.precision}",
-        f"ckpt_every={budget.max_steps}", "keep_checkpoints=1",
-    ]  # fmt: skip
-    if llm is not None:
-        sets.append(f"llm={llm}")
-    if variant.stereo_embedding is not None:
-        sets.append(f"extra.stereo_embedding={str(variant.stereo_embedding).lower()}")
-    if variant.lora_r:
-        sets.append(f"extra.lora_r={variant.lora_r}")
-    return sets
+) -> Any:
+    """The stage-2 :class:`~edtformer.training.config.TrainConfig` of one run: the budget's
+    preset with the budget's and the variant's fields put in with :func:`dataclasses.replace`."""
+    from edtformer.training.config import build_config
+
+    base = build_config("stage2", budget.preset)
+    encoders = budget.fused_encoder if variant.fused else budget.encoder
+    model = replace(
+        base.model,
+        connector=variant.connector,
+        patch_rule=variant.patch_rule,
+        encoders=tuple(e for e in encoders.split(",") if e),
+        stereo_embedding=variant.stereo_embedding,
+        llm=llm if llm is not None else base.model.llm,
+    )
+    cfg = replace(
+        base,
+        model=model,
+        optim=replace(
+            base.optim,
+            max_steps=budget.max_steps,
+            batch_size=budget.batch_size,
+            lr=budget.lr,
+            warmup_steps=budget.warmup_steps,
+        ),
+        data=replace(base.data, dir=str(data_dir), tasks=tuple(budget.train_tasks)),
+        run=replace(
+            base.run,
+            out_dir=str(out),
+            seed=seed,
+            accelerator=budget.accelerator,
+            precision=budget.precision,
+            ckpt_every=budget.max_steps,
+            keep_checkpoints=1,
+        ),
+        lora=replace(base.lora, r=variant.lora_r or 0),
+    )
+    return cfg.validate()
 
 
 @dataclass
@@ -211,15 +231,9 @@ def run_one(
     import torch
 
     from edtformer.evaluation.evaluator import evaluate_records, load_eval_records, load_model
-    from edtformer.training.config import build_config
     from edtformer.training.runner import build_stage2_model, run_stage2
 
-    cfg = build_config(
-        "stage2",
-        budget.preset,
-        None,
-        train_overrides(variant, budget, seed, data_dir, run_dir, llm),
-    )
+    cfg = train_config(variant, budget, seed, data_dir, run_dir, llm)
     atomic_write_json(
         run_dir / "variant.json", {"variant": asdict(variant), "budget": asdict(budget)}
     )

@@ -20,14 +20,14 @@ STAGE1_TASKS: tuple[str, ...] = ("text_iupac", "text_description")
 
 
 def feature_cache_dir(cfg: TrainConfig) -> Path:
-    """Where frozen node features are cached (``extra.cache_dir`` or ``$EDT_CACHE/features``)."""
+    """Where frozen node features are cached (``data.cache_dir`` or ``$EDT_CACHE/features``)."""
     from edtformer.llm.loading import cache_root
 
-    return Path(cfg.extra.get("cache_dir") or cache_root() / "features")
+    return Path(cfg.data.cache_dir or cache_root() / "features")
 
 
 def build_processor(cfg: TrainConfig, uses_patches: bool) -> tuple[Any, str]:
-    """Frozen (cached) encoders + the patcher for ``cfg.patch_rule``.
+    """Frozen (cached) encoders + the patcher for ``cfg.model.patch_rule``.
 
     Returns:
         ``(MoleculeProcessor, patch rule actually used)``.
@@ -36,22 +36,22 @@ def build_processor(cfg: TrainConfig, uses_patches: bool) -> tuple[Any, str]:
     from edtformer.encoders import get_encoder
     from edtformer.encoders.cache import CachedEncoder
 
-    names = [n.strip() for n in cfg.encoder.split(",") if n.strip()]
+    names = [n.strip() for n in cfg.model.encoders if n.strip()]
     if not names:
-        raise EdtError("no encoder given (set encoder=NAME[,NAME])")
+        raise EdtError("no encoder given (set model.encoders=NAME[,NAME])")
     cache = feature_cache_dir(cfg)
     encoders = [CachedEncoder(get_encoder(n), cache) for n in names]
     patcher, rule = (None, "none")
     if uses_patches:
-        patcher, rule = default_patcher(cfg.patch_rule)
+        patcher, rule = default_patcher(cfg.model.patch_rule)
     return MoleculeProcessor(encoders, patcher), rule
 
 
 def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: str) -> list[dict]:
-    """Records of ``tasks`` (all of them if empty) for ``split`` from ``cfg.data_dir``."""
+    """Records of ``tasks`` (all of them if empty) for ``split`` from ``cfg.data.dir``."""
     from edtformer.data import list_tasks, load_task
 
-    root = Path(cfg.data_dir)
+    root = Path(cfg.data.dir)
     if not (root / "manifest.json").is_file():
         raise DataError(
             f"no dataset at {root} (manifest.json missing); build it with: edt data build --out {root}"
@@ -63,11 +63,11 @@ def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: st
     out: list[dict] = []
     for task in tasks:
         out.extend(dict(r) for r in load_task(root, task, split))
-    if cfg.max_train_samples is not None and split == "train":
+    if cfg.data.max_train_samples is not None and split == "train":
         import random
 
-        random.Random(cfg.seed).shuffle(out)
-        out = out[: cfg.max_train_samples]
+        random.Random(cfg.run.seed).shuffle(out)
+        out = out[: cfg.data.max_train_samples]
     logger.info("loaded %d %s records from %s", len(out), split, list(tasks))
     return out
 

@@ -114,21 +114,21 @@ def make_fabric(cfg: TrainConfig) -> Any:
     from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
 
     loggers: list[Any] = []
-    for name in cfg.loggers:
+    for name in cfg.run.loggers:
         if name == "csv":
             # flushed at every log call: a long CPU run's metrics can be read while it runs
             loggers.append(
                 CSVLogger(
-                    root_dir=cfg.out_dir, name="metrics", version="", flush_logs_every_n_steps=1
+                    root_dir=cfg.run.out_dir, name="metrics", version="", flush_logs_every_n_steps=1
                 )
             )
         elif name == "tensorboard":
             require("tensorboard", "train")
-            loggers.append(TensorBoardLogger(root_dir=cfg.out_dir, name="tb", version=""))
+            loggers.append(TensorBoardLogger(root_dir=cfg.run.out_dir, name="tb", version=""))
         else:
             raise EdtError(f"unknown logger {name!r}; choose csv and/or tensorboard")
-    strategy: Any = cfg.strategy
-    accelerator = cfg.accelerator
+    strategy: Any = cfg.run.strategy
+    accelerator = cfg.run.accelerator
     if accelerator == "auto" and not torch.cuda.is_available():
         accelerator = "cpu"
     if strategy == "ddp":
@@ -139,9 +139,9 @@ def make_fabric(cfg: TrainConfig) -> Any:
         strategy = DDPStrategy(find_unused_parameters=True)
     return Fabric(
         accelerator=accelerator,
-        devices=cfg.devices,
+        devices=cfg.run.devices,
         strategy=strategy,
-        precision=cfg.precision,  # type: ignore[arg-type]
+        precision=cfg.run.precision,  # type: ignore[arg-type]
         loggers=loggers,
     )
 
@@ -157,7 +157,7 @@ def fit(
     progress: bool = True,
     on_step: Callable[[int, int, nn.Module], object] | None = None,
 ) -> FitResult:
-    """Train ``module`` for ``cfg.max_steps`` optimizer steps.
+    """Train ``module`` for ``cfg.optim.max_steps`` optimizer steps.
 
     Args:
         fabric: a launched ``lightning.fabric.Fabric``.
@@ -171,14 +171,16 @@ def fit(
         on_step: called on rank 0 after every optimizer step with ``(step, samples seen, module)``
             (e.g. a validation curve); the module is back in train mode afterwards.
     """
-    out_dir = Path(cfg.out_dir)
+    cfg.validate()
+    out_dir = Path(cfg.run.out_dir)
     rank, world = fabric.global_rank, fabric.world_size
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise EdtError("nothing to train: the module has no parameter with requires_grad")
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_schedule(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
+        optimizer,
+        cosine_schedule(cfg.optim.warmup_steps, cfg.optim.max_steps, cfg.optim.min_lr_ratio),
     )
     position = TrainPosition()
     resumed_from = None
@@ -198,7 +200,7 @@ def fit(
     if callable(set_gather):
         set_gather(lambda t: fabric.all_gather(t, sync_grads=True), rank)
     wrapped, optimizer = fabric.setup(module, optimizer)
-    order = ResumableBatchOrder(len(dataset), cfg.batch_size, cfg.seed, rank, world)
+    order = ResumableBatchOrder(len(dataset), cfg.optim.batch_size, cfg.run.seed, rank, world)
     batches = order.iterate(position.epoch, position.batch_in_epoch)
     if fabric.is_global_zero:
         atomic_write_json(out_dir / "config.json", cfg.to_dict())
@@ -208,45 +210,49 @@ def fit(
     if progress and fabric.is_global_zero:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.max_steps, initial=position.step, desc=cfg.stage, unit="step")
+        bar = tqdm(total=cfg.optim.max_steps, initial=position.step, desc=cfg.stage, unit="step")
     result = FitResult(
         steps=position.step, resumed_from=resumed_from, is_rank_zero=fabric.is_global_zero
     )
     start, samples = time.perf_counter(), 0
     wrapped.train()
-    while position.step < cfg.max_steps:
+    while position.step < cfg.optim.max_steps:
         logs: dict[str, float] = {}
         optimizer.zero_grad(set_to_none=True)
-        for micro in range(cfg.grad_accum):
+        for micro in range(cfg.optim.grad_accum):
             epoch, b, idx = next(batches)
             batch = collate([dataset[i] for i in idx])
             samples += len(idx)
-            is_last = micro == cfg.grad_accum - 1
+            is_last = micro == cfg.optim.grad_accum - 1
             with fabric.no_backward_sync(wrapped, enabled=not is_last):
                 out = wrapped(batch)
-                fabric.backward(out["loss"] / cfg.grad_accum)
+                fabric.backward(out["loss"] / cfg.optim.grad_accum)
             for k, v in out.items():
                 if isinstance(v, torch.Tensor) and v.numel() == 1:
-                    logs[k] = logs.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
+                    logs[k] = logs.get(k, 0.0) + float(v.detach()) / cfg.optim.grad_accum
             position.epoch, position.batch_in_epoch = epoch, b + 1
-        if cfg.grad_clip > 0:
+        if cfg.optim.grad_clip > 0:
             fabric.clip_gradients(
-                wrapped, optimizer, max_norm=cfg.grad_clip, error_if_nonfinite=False
+                wrapped, optimizer, max_norm=cfg.optim.grad_clip, error_if_nonfinite=False
             )
         optimizer.step()
         scheduler.step()
         position.step += 1
         result.losses.append(logs.get("loss", float("nan")))
-        if position.step % cfg.log_every == 0 or position.step == cfg.max_steps:
+        if position.step % cfg.run.log_every == 0 or position.step == cfg.optim.max_steps:
             logs["lr"] = float(scheduler.get_last_lr()[0])
             fabric.log_dict(logs, step=position.step)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
         if on_step is not None and fabric.is_global_zero:
-            on_step(position.step, position.step * cfg.batch_size * cfg.grad_accum * world, module)
+            on_step(
+                position.step,
+                position.step * cfg.optim.batch_size * cfg.optim.grad_accum * world,
+                module,
+            )
             wrapped.train()
-        if position.step % cfg.ckpt_every == 0 or position.step == cfg.max_steps:
+        if position.step % cfg.run.ckpt_every == 0 or position.step == cfg.optim.max_steps:
             _checkpoint(fabric, out_dir, position, module, optimizer, scheduler, cfg)
         if fault_at and position.step == fault_at:
             logger.warning("%s=%d: exiting hard to simulate a kill", FAULT_ENV, fault_at)
@@ -263,6 +269,8 @@ def fit(
         Path(digest_dir).mkdir(parents=True, exist_ok=True)
         Path(digest_dir, f"rank{rank}.sha256").write_text(weights_digest(module))
     if on_final is not None and fabric.is_global_zero:
+        if position.step == 0:  # unreachable with a validated config; never save an untrained model
+            raise EdtError(f"no optimizer step was taken; nothing saved to {out_dir / 'final'}")
         on_final(module, out_dir / "final")
     fabric.barrier()
     return result
@@ -291,7 +299,7 @@ def _checkpoint(
             optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
             scheduler,
             cfg.to_dict(),
-            keep=cfg.keep_checkpoints,
+            keep=cfg.run.keep_checkpoints,
             extra_files=extra,
         )
     fabric.barrier()

@@ -12,15 +12,17 @@ What the first round's bridge lacked (measured, DESIGN.md section 7) and what th
   predict every RDKit fact of every molecule in the batch (functional groups, ring / donor /
   acceptor / stereocentre counts), for the cost of a linear layer; the LLM's answer loss gives
   one fact per sample;
-- *a learning curve*: the valid split is scored every ``extra.eval_every`` steps
+- *a learning curve*: the valid split is scored every ``recipe.eval_every`` steps
   (:class:`ValidCurve`), written to ``curve.jsonl`` in the run folder.
 
-Stage 1 (bridge vs text) is not part of the recipe; ``extra.instruction_aware=false`` (and the
-other ``extra`` keys of :data:`RECIPE_DEFAULTS`) turn each lever off for the learning curves.
+Stage 1 (bridge vs text) is not part of the recipe; ``--set recipe.instruction_aware=false``
+(and the other fields of :class:`~edtformer.training.config.RecipeSection`) turn each lever off
+for the learning curves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -33,8 +35,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.data.facts import FUNCTIONAL_GROUPS
+from edtformer.errors import EdtError
 from edtformer.training.build import load_records, warm_feature_cache
-from edtformer.training.config import TrainConfig, coerce_value
+from edtformer.training.config import RecipeSection, TrainConfig
 from edtformer.training.engine import FitResult, fit, make_fabric
 from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
 from edtformer.training.stage2 import Stage2Collator
@@ -42,16 +45,10 @@ from edtformer.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-#: ``extra`` keys of a recipe run and their defaults.
+#: The recipe's scalar levers and their defaults (the ``recipe`` section without its kind weights;
+#: also the keys of ``training.json``'s ``extra`` record).
 RECIPE_DEFAULTS: dict[str, Any] = {
-    "instruction_aware": True,
-    "token_norm": "auto",
-    "aux_weight": 0.5,
-    "eval_every": 200,
-    "eval_per_kind": 32,
-    "eval_at_start": True,
-    "warmup_bridge_steps": 0,
-    "warmup_bridge_batch": 32,
+    k: v for k, v in dataclasses.asdict(RecipeSection()).items() if k != "kind_weights"
 }
 
 #: Count facts predicted by :class:`FactHeads`: name -> number of classes (larger values clip).
@@ -82,15 +79,6 @@ CURVE_TASKS: dict[str, tuple[str, ...]] = {
     "struct_mc": ("*",),
     "bbbp": ("*",),
 }
-
-
-def extra(cfg: TrainConfig, key: str) -> Any:
-    """``cfg.extra[key]`` parsed to the type of its :data:`RECIPE_DEFAULTS` value (the default
-    when unset); a value of the wrong type raises :class:`~edtformer.errors.EdtError`."""
-    default = RECIPE_DEFAULTS[key]
-    if key not in cfg.extra:
-        return default
-    return coerce_value(f"extra.{key}", str(cfg.extra[key]), default)
 
 
 def fact_labels(smiles: Sequence[str]) -> tuple[Tensor, Tensor]:
@@ -314,41 +302,45 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     molecules = sorted({s for r in train if r["task"] != "bbbp" for s in r["smiles"]})
     keep = [r for r in train if r["task"] in ("stereo", "bbbp")]
     weights = dict(KIND_WEIGHTS)
-    for kind in KIND_WEIGHTS:
-        if f"w_{kind}" in cfg.extra:
-            weights[kind] = float(cfg.extra[f"w_{kind}"])
-    length = cfg.max_steps * cfg.batch_size * cfg.grad_accum * max(cfg.devices, 1)
-    return QuestionStream(molecules, keep, length, seed=cfg.seed, weights=weights)
+    unknown = sorted(set(cfg.recipe.kind_weights) - set(KIND_WEIGHTS))
+    if unknown:
+        raise EdtError(
+            f"recipe.kind_weights: unknown question kind(s) {unknown}; known: {list(KIND_WEIGHTS)}"
+        )
+    weights.update(cfg.recipe.kind_weights)
+    opt = cfg.optim
+    length = opt.max_steps * opt.batch_size * opt.grad_accum * max(cfg.run.devices, 1)
+    return QuestionStream(molecules, keep, length, seed=cfg.run.seed, weights=weights)
 
 
 def build_recipe_model(cfg: TrainConfig) -> Any:
-    """The EDTFormer of a recipe run: ``cfg.preset`` + instruction-aware queries + token norm."""
+    """The EDTFormer of a recipe run: ``cfg.model.preset`` + instruction-aware queries + token norm."""
 
     from edtformer.llm.loading import load_llm
     from edtformer.training.runner import build_stage2_model
 
-    llm, tokenizer = load_llm(cfg.llm)
-    norm = extra(cfg, "token_norm")
-    if norm == "auto":
+    llm, tokenizer = load_llm(cfg.model.llm)
+    if cfg.recipe.token_norm == "auto":
         norm = float(llm.get_input_embeddings().weight.norm(dim=-1).mean())
-    overrides = {
-        "instruction_aware": bool(extra(cfg, "instruction_aware")),
-        "token_norm": float(norm or 0.0),
-    }
+    else:
+        norm = float(cfg.recipe.token_norm)
+    overrides = {"instruction_aware": cfg.recipe.instruction_aware, "token_norm": norm}
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
 
 def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
     """Train the default bridge: balanced question stream, frozen LLM, valid curve; saves ``final/``."""
+    cfg.validate()
+    rc = cfg.recipe
     fabric = make_fabric(cfg)
     fabric.launch()
-    fabric.seed_everything(cfg.seed)
-    out_dir = Path(cfg.out_dir)
+    fabric.seed_everything(cfg.run.seed)
+    out_dir = Path(cfg.run.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stream = recipe_stream(cfg)
     model = build_recipe_model(cfg)
     assert model.processor is not None
-    curve = curve_records(cfg.data_dir, int(extra(cfg, "eval_per_kind")), cfg.seed)
+    curve = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed)
     needed = list(stream.molecules) + [s for r in stream.records for s in r["smiles"]]
     needed += [s for recs in curve.values() for r in recs for s in r["smiles"]]
     bad = warm_feature_cache(model.processor, needed, progress=progress)
@@ -356,27 +348,25 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         raise ValueError(f"{len(bad)} molecules cannot be encoded, e.g. {sorted(bad)[:3]}")
     if not resume:
         (out_dir / "curve.jsonl").unlink(missing_ok=True)
-    torch.manual_seed(cfg.seed)
-    module = RecipeModule(model, float(extra(cfg, "aux_weight")))
+    torch.manual_seed(cfg.run.seed)
+    module = RecipeModule(model, rc.aux_weight)
     if fabric.is_global_zero:
         logger.info(
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
             model.parameter_counts().summary(),
         )  # fmt: skip
-    warm = int(extra(cfg, "warmup_bridge_steps"))
+    warm = rc.warmup_bridge_steps
     if warm > 0 and not resume:
         t0 = time.time()
         w_losses = warm_up_bridge(
-            module, stream, warm, int(extra(cfg, "warmup_bridge_batch")), cfg.lr, cfg.seed
+            module, stream, warm, rc.warmup_bridge_batch, cfg.optim.lr, cfg.run.seed
         )
         atomic_write_json(
             out_dir / "bridge_warmup.json",
             {"steps": warm, "loss_every_20": w_losses, "seconds": round(time.time() - t0, 1)},
         )
-    on_step = ValidCurve(
-        model, curve, int(extra(cfg, "eval_every")), out_dir / "curve.jsonl", cfg.max_steps
-    )
-    if not resume and on_step.every > 0 and extra(cfg, "eval_at_start"):
+    on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
+    if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
         model.train()
     start = time.time()
@@ -405,8 +395,8 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
 
     from edtformer.data import read_manifest
 
-    manifest = read_manifest(Path(cfg.data_dir))
-    curve_path = Path(cfg.out_dir) / "curve.jsonl"
+    manifest = read_manifest(Path(cfg.data.dir))
+    curve_path = Path(cfg.run.out_dir) / "curve.jsonl"
     last = curve_path.read_text().splitlines()[-1] if curve_path.is_file() else "{}"
     record = {
         "what": "edt train recipe: balanced question stream, instruction-aware queries, token "
@@ -416,16 +406,16 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "encoders": list(model.config.encoders),
         "llm": model.config.llm,
         "data": {
-            "dir": cfg.data_dir,
+            "dir": cfg.data.dir,
             "build": manifest.get("config", {}),
             "split": "train (scaffold split); valid for the learning curve; test never read",
         },
-        "seed": cfg.seed,
-        "steps": cfg.max_steps,
-        "batch_size": cfg.batch_size,
-        "samples": cfg.max_steps * cfg.batch_size * cfg.grad_accum,
-        "lr": cfg.lr,
-        "extra": {k: extra(cfg, k) for k in RECIPE_DEFAULTS},
+        "seed": cfg.run.seed,
+        "steps": cfg.optim.max_steps,
+        "batch_size": cfg.optim.batch_size,
+        "samples": cfg.optim.max_steps * cfg.optim.batch_size * cfg.optim.grad_accum,
+        "lr": cfg.optim.lr,
+        "extra": {k: getattr(cfg.recipe, k) for k in RECIPE_DEFAULTS},
         "train_seconds": round(seconds, 1),
         "valid_curve_last": {k: v for k, v in json.loads(last).items() if k != "metrics"},
         "hardware": f"{platform.machine()} CPU, torch {torch.__version__}, "

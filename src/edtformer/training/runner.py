@@ -28,22 +28,22 @@ logger = logging.getLogger(__name__)
 BRIDGE_FORMAT_VERSION = 1
 
 
-#: ``extra.*`` training options that set bridge fields.
-_BRIDGE_EXTRA = {
-    "stereo_embedding": bool,
-    "n_anchors": int,
-    "max_dynamic_tokens": int,
-    "n_layers": int,
-}
+#: ``model.*`` training options that override bridge preset fields (for ablations).
+_BRIDGE_FIELDS: tuple[str, ...] = (
+    "stereo_embedding",
+    "n_anchors",
+    "max_dynamic_tokens",
+    "n_layers",
+)
 
 
 def _bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """Bridge fields overridden through ``--set extra.<field>=...`` (for ablations)."""
+    """Bridge fields set through ``--set model.<field>=...`` (``None``: the preset's value)."""
     out: dict[str, Any] = {}
-    for key, cast in _BRIDGE_EXTRA.items():
-        if key in cfg.extra:
-            value = cfg.extra[key]
-            out[key] = (str(value).lower() in {"1", "true", "yes"}) if cast is bool else cast(value)
+    for key in _BRIDGE_FIELDS:
+        value = getattr(cfg.model, key)
+        if value is not None:
+            out[key] = value
     return out
 
 
@@ -83,55 +83,53 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     from edtformer.bridge import bridge_preset, build_connector
     from edtformer.training.stage1 import Stage1Collator, Stage1Model, TextVocab
 
+    cfg.validate()  # refuses, among others, a connector stage 1 cannot train (mlp, none)
     fabric = make_fabric(cfg)
     fabric.launch()
-    fabric.seed_everything(cfg.seed)
-    tasks = tuple(cfg.tasks) or STAGE1_TASKS
+    fabric.seed_everything(cfg.run.seed)
+    tasks = tuple(cfg.data.tasks) or STAGE1_TASKS
     records = load_records(cfg, tasks, "train")
     pairs = [(r["smiles"][0], r["answer"]) for r in records]
-    connector_kind = (
-        cfg.connector if cfg.connector in ("edt", "anchors_only", "dynamic_only") else "edt"
-    )
+    connector_kind = cfg.model.connector
     processor, rule = build_processor(cfg, uses_patches=connector_kind != "anchors_only")
     bridge_cfg = bridge_preset(
-        cfg.preset,
+        cfg.model.preset,
         **_bridge_overrides(cfg),
         connector=connector_kind,
         encoder_widths=processor.widths,
-        llm_width=llm_width(cfg.llm),
+        llm_width=llm_width(cfg.model.llm),
     )
     connector = build_connector(bridge_cfg)
-    if cfg.init_from:
-        load_bridge_weights(connector, Path(cfg.init_from))
+    if cfg.model.init_from:
+        load_bridge_weights(connector, Path(cfg.model.init_from))
     bad = warm_feature_cache(processor, [s for s, _ in pairs], progress=progress)
     pairs = [(s, t) for s, t in pairs if s not in bad]
-    max_len = int(cfg.extra.get("max_text_len", 48))
-    vocab = TextVocab(load_tokenizer(cfg.llm), [t for _, t in pairs], max_len)
-    weights = tuple(float(cfg.extra.get(k, 1.0)) for k in ("w_itc", "w_itm", "w_lm"))
+    s1 = cfg.stage1
+    vocab = TextVocab(load_tokenizer(cfg.model.llm), [t for _, t in pairs], s1.max_text_len)
     model = Stage1Model(
         connector,
         vocab_size=len(vocab),
-        n_text_layers=int(cfg.extra.get("text_layers", 2)),
-        embed_dim=int(cfg.extra.get("embed_dim", 128)),
-        max_text_len=max_len,
-        loss_weights=(weights[0], weights[1], weights[2]),
+        n_text_layers=s1.text_layers,
+        embed_dim=s1.embed_dim,
+        max_text_len=s1.max_text_len,
+        loss_weights=(s1.w_itc, s1.w_itm, s1.w_lm),
     )
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if fabric.is_global_zero:
         logger.info(
             "stage 1: %d pairs, bridge %s (%s, rule %s), %d trainable parameters (bridge %d)",
-            len(pairs), cfg.preset, connector_kind, rule, n_train,
+            len(pairs), cfg.model.preset, connector_kind, rule, n_train,
             sum(p.numel() for p in connector.parameters()),
         )  # fmt: skip
     meta = {
         "stage": "stage1",
         "encoders": list(processor.encoder_names),
         "patch_rule": rule,
-        "llm": cfg.llm,
-        "preset": cfg.preset,
-        "seed": cfg.seed,
+        "llm": cfg.model.llm,
+        "preset": cfg.model.preset,
+        "seed": cfg.run.seed,
     }
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.run.seed)
     return fit(
         fabric,
         cfg,
@@ -144,7 +142,7 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     )
 
 
-#: Stage-2 tasks used when ``cfg.tasks`` is empty: the instruction tasks of ``edt data build``.
+#: Stage-2 tasks used when ``cfg.data.tasks`` is empty: the instruction tasks of ``edt data build``.
 STAGE2_DEFAULT_TASKS: tuple[str, ...] = ("struct_mc", "struct_text", "stereo", "bbbp")
 
 
@@ -156,30 +154,28 @@ def build_stage2_model(
 ) -> Any:
     """The full :class:`~edtformer.model.EDTFormer` for a stage-2 run (encoders cached, LLM frozen).
 
-    ``llm``/``tokenizer``: already loaded (else loaded from ``cfg.llm``); ``bridge_overrides``:
-    bridge fields set by the caller (``--set extra.<field>`` still wins).
+    ``llm``/``tokenizer``: already loaded (else loaded from ``cfg.model.llm``);
+    ``bridge_overrides``: bridge fields set by the caller (``--set model.<field>`` still wins).
     """
     from edtformer.bridge import bridge_preset
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
     from edtformer.model import EDTFormer, EDTFormerConfig
 
     fields_ = {**(bridge_overrides or {}), **_bridge_overrides(cfg)}
-    bridge = bridge_preset(cfg.preset, connector=cfg.connector, **fields_)
+    bridge = bridge_preset(cfg.model.preset, connector=cfg.model.connector, **fields_)
     processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
-    lora = LoraSettings(r=int(cfg.extra["lora_r"])) if cfg.extra.get("lora_r") else None
-    trainable = TrainableConfig(
-        new_token_rows_trainable=bool(cfg.extra.get("train_new_rows", False)), lora=lora
-    )
+    lora = LoraSettings(r=cfg.lora.r) if cfg.lora.r > 0 else None
+    trainable = TrainableConfig(new_token_rows_trainable=cfg.model.train_new_rows, lora=lora)
     config = EDTFormerConfig(
         encoders=processor.encoder_names,
-        llm=cfg.llm,
+        llm=cfg.model.llm,
         bridge=bridge,
         patch_rule=rule,
         trainable=trainable,
     )
     model = EDTFormer.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
-    if cfg.init_from:
-        init = Path(cfg.init_from)
+    if cfg.model.init_from:
+        init = Path(cfg.model.init_from)
         if (init / "bridge.safetensors").is_file():
             load_bridge_weights(model.connector, init)
         else:
@@ -198,10 +194,11 @@ def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
     """Stage 2: next-token loss on assistant tokens through the frozen LLM; saves ``final/``."""
     from edtformer.training.stage2 import Stage2Collator, Stage2Module, record_to_sample
 
+    cfg.validate()
     fabric = make_fabric(cfg)
     fabric.launch()
-    fabric.seed_everything(cfg.seed)
-    tasks = tuple(cfg.tasks) or STAGE2_DEFAULT_TASKS
+    fabric.seed_everything(cfg.run.seed)
+    tasks = tuple(cfg.data.tasks) or STAGE2_DEFAULT_TASKS
     samples = [record_to_sample(r) for r in load_records(cfg, tasks, "train")]
     model = build_stage2_model(cfg)
     assert model.processor is not None
@@ -214,7 +211,7 @@ def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
             "stage 2: %d samples from %s; %s", len(samples), list(tasks),
             model.parameter_counts().summary(),
         )  # fmt: skip
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.run.seed)
     module = Stage2Module(model)
     return fit(
         fabric,
@@ -247,7 +244,7 @@ def export_stage2(run_dir: Path, out: Path) -> Path:
     if ckpt_dir is None:
         raise CheckpointError(f"{run_dir} has no checkpoint yet")
     ckpt = load_checkpoint(ckpt_dir)
-    cfg.init_from = None
+    cfg.model.init_from = None
     module = Stage2Module(build_stage2_model(cfg))
     load_trainable_state(module, ckpt.trainable, f"checkpoint {ckpt_dir}")
     module.model.save_pretrained(out)  # type: ignore[operator]

@@ -1,0 +1,143 @@
+"""The typed nested training config: dotted overrides, YAML, validation, format-1 files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from edtformer.errors import EdtError
+from edtformer.training.config import (
+    TrainConfig,
+    build_config,
+    known_keys,
+    legacy_to_nested,
+)
+
+
+def test_dotted_overrides_parse_to_the_declared_types() -> None:
+    cfg = build_config(
+        "stage2",
+        "tiny",
+        overrides=[
+            "optim.lr=0.5",
+            "data.tasks=a,b",
+            "model.encoders=minimol,rdkit",
+            "model.train_new_rows=false",
+            "model.n_anchors=4",
+            "data.max_train_samples=none",
+            "recipe.kind_weights.has_group=0.3",
+            "model.connector=none",
+        ],
+    )
+    assert cfg.optim.lr == 0.5 and cfg.data.tasks == ("a", "b")
+    assert cfg.model.encoders == ("minimol", "rdkit")
+    assert cfg.model.train_new_rows is False  # the string "false" used to be truthy
+    assert cfg.model.n_anchors == 4 and cfg.data.max_train_samples is None
+    assert cfg.recipe.kind_weights == {"has_group": 0.3}
+    assert cfg.model.connector == "none"  # a string field keeps "none"
+    for word, value in [("true", True), ("1", True), ("yes", True), ("no", False), ("0", False)]:
+        assert (
+            build_config("stage2", overrides=[f"model.train_new_rows={word}"]).model.train_new_rows
+            is value
+        )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("lr=abc", "unknown training option 'lr' (did you mean optim.lr?)"),
+        ("optim.lr=abc", "option optim.lr: expected float, got 'abc'"),
+        ("optim.max_steps=many", "option optim.max_steps: expected int"),
+        ("optim.max_steps=2.5", "option optim.max_steps: expected int"),
+        ("model.train_new_rows=maybe", "option model.train_new_rows: expected true/false"),
+        ("nope.x=1", "known: stage, model.preset"),
+        ("optim.nope=1", "unknown training option 'optim.nope'"),
+        ("extra.lora_r=8", "did you mean lora.r?"),
+        ("optim.lr", "expected section.key=value"),
+    ],
+)
+def test_bad_overrides_fail_with_one_clear_line(override: str, message: str) -> None:
+    with pytest.raises(EdtError) as err:
+        build_config("stage2", overrides=[override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.max_steps=0", "optim.max_steps must be >= 1, got 0"),
+        ("optim.batch_size=-4", "optim.batch_size must be >= 1, got -4"),
+        ("optim.grad_accum=0", "optim.grad_accum must be >= 1"),
+        ("optim.lr=0", "optim.lr must be > 0"),
+        ("optim.lr=nan", "optim.lr must be a finite number"),
+        ("optim.weight_decay=inf", "optim.weight_decay must be a finite number"),
+        ("recipe.token_norm=big", "recipe.token_norm must be 'auto' or a number"),
+        ("run.loggers=csv,wandb", "run.loggers: unknown ['wandb']"),
+    ],
+)
+def test_unusable_values_are_refused(override: str, message: str) -> None:
+    with pytest.raises(EdtError, match="bad training config") as err:
+        build_config("stage2", overrides=[override])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("connector", ["mlp", "none"])
+def test_stage1_refuses_a_connector_without_queries(connector: str) -> None:
+    with pytest.raises(EdtError, match=f"connector '{connector}' has none"):
+        build_config("stage1", overrides=[f"model.connector={connector}"])
+    assert build_config("stage2", overrides=[f"model.connector={connector}"])
+
+
+def test_presets_and_nested_yaml(tmp_path: Path) -> None:
+    assert build_config("recipe", "smol").optim.lr == 1e-3
+    assert build_config("stage1", "tiny").model.encoders == ("random",)
+    yml = tmp_path / "c.yaml"
+    yml.write_text(
+        "model:\n  preset: tiny\noptim:\n  batch_size: 7\nrecipe:\n  eval_at_start: false\n"
+    )
+    cfg = build_config("stage2", config_file=yml, overrides=["optim.lr=0.01"])
+    assert cfg.optim.batch_size == 7 and cfg.model.preset == "tiny" and cfg.optim.max_steps == 20
+    assert cfg.recipe.eval_at_start is False and cfg.optim.lr == 0.01
+    yml.write_text("optim:\n  batch_size: seven\n")
+    with pytest.raises(EdtError, match=r"option optim\.batch_size: expected int, got 'seven'"):
+        build_config("stage2", config_file=yml)
+    yml.write_text("optim:\n  batchsize: 7\n")
+    with pytest.raises(EdtError, match=r"unknown training option 'optim\.batchsize'"):
+        build_config("stage2", config_file=yml)
+
+
+def test_round_trip_and_print_layout() -> None:
+    cfg = build_config("stage2", "tiny", overrides=["recipe.kind_weights.hbd=2", "lora.r=8"])
+    data = json.loads(json.dumps(cfg.to_dict()))
+    assert data["format_version"] == 2 and data["model"]["encoders"] == ["random"]
+    assert TrainConfig.from_dict(data) == cfg
+    assert "optim.lr" in known_keys() and "recipe.kind_weights" in known_keys()
+
+
+def test_format_1_run_config_still_reads() -> None:
+    """A ``config.json`` written by the flat format (runs made before the sections) resumes."""
+    old = {
+        "stage": "recipe", "preset": "smol", "data_dir": "data_out", "tasks": [],
+        "out_dir": "runs/default", "init_from": None, "encoder": "minimol,rdkit",
+        "llm": "smollm2-135m-instruct", "connector": "edt", "patch_rule": "combine",
+        "max_steps": 1200, "batch_size": 8, "grad_accum": 1, "lr": 0.001,
+        "weight_decay": 0.05, "warmup_steps": 50, "min_lr_ratio": 0.1, "grad_clip": 1.0,
+        "seed": 0, "devices": 1, "accelerator": "auto", "strategy": "auto",
+        "precision": "bf16-mixed", "log_every": 10, "ckpt_every": 100, "keep_checkpoints": 2,
+        "loggers": ["csv"], "max_train_samples": None,
+        "extra": {"train_new_rows": "false", "eval_every": 50, "w_has_group": 0.3,
+                  "lora_r": "8", "temperature": 0.1, "token_norm": "auto"},
+        "format_version": 1,
+    }  # fmt: skip
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.model.encoders == ("minimol", "rdkit") and cfg.optim.lr == 0.001
+    assert cfg.model.train_new_rows is False and cfg.lora.r == 8
+    assert cfg.recipe.eval_every == 50 and cfg.recipe.kind_weights == {"has_group": 0.3}
+    assert cfg.run.precision == "bf16-mixed" and cfg.validate() is cfg
+    assert legacy_to_nested({"batch_size": 3}) == {"optim": {"batch_size": 3}}
+    with pytest.raises(EdtError, match="unknown training option 'bogus'"):
+        TrainConfig.from_dict({"bogus": 1, "format_version": 1})
+    assert not math.isnan(cfg.optim.min_lr_ratio)
