@@ -138,3 +138,50 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     record = json.loads((run / "final" / "training.json").read_text())
     assert record["seed"] == 0 and record["samples"] == 28
     assert record["training_mode"].startswith("bridge only") and "recipe" in record["command"]
+
+
+def test_print_config_shows_the_resolved_nested_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from edtformer.cli.main import main
+    from edtformer.training.config import TrainConfig
+
+    rc = main(["train", "recipe", "--preset", "tiny", "--out", str(tmp_path / "r"), "--lr", "0.01",
+               "--set", "recipe.instruction_aware=false", "--print-config"])  # fmt: skip
+    assert rc == 0 and not (tmp_path / "r").exists()
+    cfg = TrainConfig.from_dict(yaml.safe_load(capsys.readouterr().out))
+    assert cfg.stage == "recipe" and cfg.optim.lr == 0.01 and cfg.recipe.instruction_aware is False
+    assert cfg.run.out_dir == str(tmp_path / "r") and cfg.model.preset == "tiny"
+    rc = main(["train", "all", "--preset", "tiny", "--out", str(tmp_path / "a"), "--print-config"])
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert rc == 0 and [d["stage"] for d in docs] == ["stage1", "stage2"]
+    assert docs[1]["model"]["init_from"] == str(tmp_path / "a" / "stage1" / "final")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "lr=abc"], "did you mean optim.lr?"),
+        (["--set", "optim.lr=abc"], "option optim.lr: expected float, got 'abc'"),
+        (["--max-steps", "0"], "optim.max_steps must be >= 1, got 0"),
+        (["--batch-size", "-4"], "optim.batch_size must be >= 1, got -4"),
+        (["--set", "optim.grad_accum=0"], "optim.grad_accum must be >= 1"),
+        (["--lr", "nan"], "optim.lr must be a finite number"),
+        (["--set", "model.train_new_rows=maybe"], "expected true/false"),
+        (["--connector", "mlp"], "connector 'mlp' has none"),
+    ],
+)
+def test_nonsense_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from edtformer.cli.main import main
+
+    out = tmp_path / "run"
+    rc = main(
+        ["train", "all", "--preset", "tiny", "--data", str(tmp_path), "--out", str(out), *args]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # nothing trained, nothing saved
