@@ -33,6 +33,7 @@ def tiny_bench_args(workdir: Path, out: Path, seeds: str, *extra: str) -> list[s
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_tiny_bench_writes_table_and_resumes(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +74,7 @@ def test_tiny_budget_needs_llm(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert code == 2 and "--llm" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_jobs_runs_in_parallel_processes_with_the_same_table(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

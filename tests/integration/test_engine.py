@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from edtformer.training.sampler import ResumableBatchOrder
 
 SCRIPT = Path(__file__).with_name("toy_train.py")
@@ -16,12 +18,11 @@ def _run(
     out: Path, steps: int, devices: int = 1, resume: bool = False, fault: int | None = None
 ) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
-    env.pop("EDT_FAULT_AT_STEP", None)
-    if fault is not None:
-        env["EDT_FAULT_AT_STEP"] = str(fault)
     args = [sys.executable, str(SCRIPT), str(out), str(steps), str(devices)]
     if resume:
         args.append("resume")
+    if fault is not None:
+        args.append(f"kill-at={fault}")
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     if proc.returncode not in (0, 137):
         raise AssertionError(proc.stderr[-3000:])
@@ -32,6 +33,7 @@ def _weights(out: Path, rank: int = 0) -> list[float]:
     return [float(v) for v in (out / f"weights-rank{rank}.txt").read_text().split()]
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_kill_resume_is_exact(tmp_path: Path) -> None:
     full = tmp_path / "full"
     assert _run(full, 9) == 0
@@ -45,6 +47,7 @@ def test_loss_decreases_and_kill_resume_is_exact(tmp_path: Path) -> None:
     assert _weights(killed) == _weights(full)
 
 
+@pytest.mark.slow
 def test_ddp_two_ranks_hold_identical_weights(tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     assert _run(out, 3, devices=2) == 0

@@ -1,11 +1,14 @@
 """A toy run of the training engine, used by tests as a subprocess (DDP, kill and resume).
 
-Usage: python toy_train.py OUT_DIR MAX_STEPS DEVICES [resume]
-Writes OUT_DIR/weights-rank{r}.txt with the trained weights after the run.
+Usage: python toy_train.py OUT_DIR MAX_STEPS DEVICES [resume] [kill-at=STEP]
+Writes OUT_DIR/weights-rank{r}.txt with the trained weights after the run. ``kill-at=STEP``
+exits the process hard (status 137, like ``kill -9``) right after step STEP's checkpoint,
+through the engine's ``FitHooks.on_checkpoint``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import torch
 from torch import nn
 
 from edtformer.training.config import OptimSection, RunSection, TrainConfig
-from edtformer.training.engine import fit, make_fabric
+from edtformer.training.engine import FitHooks, fit, make_fabric
 
 
 class Toy(nn.Module):
@@ -33,7 +36,14 @@ class Toy(nn.Module):
 
 def main() -> None:
     out, steps, devices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    resume = len(sys.argv) > 4 and sys.argv[4] == "resume"
+    flags = sys.argv[4:]
+    resume = "resume" in flags
+    kill_at = next((int(f.split("=", 1)[1]) for f in flags if f.startswith("kill-at=")), None)
+
+    def kill_after(step: int) -> None:
+        if step == kill_at:
+            os._exit(137)  # no cleanup, no final weights: a simulated kill -9
+
     torch.set_num_threads(1)
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
@@ -64,6 +74,7 @@ def main() -> None:
         lambda items: (torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])),
         resume=resume,
         progress=False,
+        hooks=FitHooks(on_checkpoint=kill_after),
     )
     w = torch.cat([p.detach().flatten() for p in model.lin.parameters()])
     Path(out, f"weights-rank{fabric.global_rank}.txt").write_text(

@@ -62,3 +62,27 @@ def test_anchors_only_connector_works_too() -> None:
     out = model(batch)
     out["loss"].backward()
     assert model.connector.anchors.grad is not None
+
+
+def test_loss_functions_match_their_textbook_forms() -> None:
+    import torch.nn.functional as F
+
+    from edtformer.training.stage1 import caption_loss, contrastive_loss, matching_loss
+
+    g = torch.Generator().manual_seed(0)
+    sim_g2t, sim_t2g = torch.randn(4, 4, generator=g), torch.randn(4, 4, generator=g)
+    keys = torch.arange(4)
+    clip = 0.5 * (F.cross_entropy(sim_g2t, keys) + F.cross_entropy(sim_t2g, keys))
+    assert torch.allclose(contrastive_loss(sim_g2t, sim_t2g, keys, keys), clip)
+    dup = torch.tensor([0, 1, 2, 0])  # rows 0 and 3 share a text: both columns are positives
+    soft = contrastive_loss(sim_g2t, sim_t2g, dup, dup)
+    target = torch.tensor([[0.5, 0, 0, 0.5], [0, 1, 0, 0], [0, 0, 1, 0], [0.5, 0, 0, 0.5]])
+    manual = 0.5 * sum(-(target * F.log_softmax(s, 1)).sum(1).mean() for s in (sim_g2t, sim_t2g))
+    assert torch.allclose(soft, manual)
+    logits = torch.tensor([[0.0, 5.0], [5.0, 0.0], [0.0, 5.0]])  # 1 positive, 2 negatives
+    loss, acc = matching_loss(logits, 1)
+    assert abs(acc.item() - 2 / 3) < 1e-6 and loss.item() > 0
+    hidden, embed = torch.randn(2, 4, 3, generator=g), torch.randn(5, 3, generator=g)
+    ids, mask = torch.tensor([[1, 2, 3], [4, 0, 0]]), torch.tensor([[1, 1, 1], [1, 0, 0]]).bool()
+    manual = F.cross_entropy((hidden[:, :-1] @ embed.T)[mask], ids[mask])
+    assert torch.equal(caption_loss(hidden, embed, ids, mask), manual)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +42,20 @@ from edtformer.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-#: Test hook: hard-exit the process right after this optimizer step (simulates ``kill -9``).
-FAULT_ENV = "EDT_FAULT_AT_STEP"
-#: Debug hook: each rank writes a SHA-256 of its trainable weights into this folder at the end
-#: (lets a test check that data-parallel ranks hold identical weights).
-DIGEST_ENV = "EDT_RANK_DIGEST_DIR"
+
+@dataclass
+class FitHooks:
+    """Calls into :func:`fit` from outside the loop (tests, tools); every hook is optional.
+
+    Tests use them to stop a run the way ``kill -9`` would right after a checkpoint
+    (``on_checkpoint``) and to compare data-parallel ranks' weights (``on_end`` with
+    :func:`weights_digest`); the loop itself has no test branches.
+    """
+
+    on_checkpoint: Callable[[int], object] | None = None
+    """Called on every rank with the step number once that step's checkpoint is complete."""
+    on_end: Callable[[nn.Module, int], object] | None = None
+    """Called on every rank with ``(module, rank)`` after the last step, before ``on_final``."""
 
 
 def weights_digest(module: nn.Module) -> str:
@@ -156,6 +164,7 @@ def fit(
     on_final: Callable[[nn.Module, Path], object] | None = None,
     progress: bool = True,
     on_step: Callable[[int, int, nn.Module], object] | None = None,
+    hooks: FitHooks | None = None,
 ) -> FitResult:
     """Train ``module`` for ``cfg.optim.max_steps`` optimizer steps.
 
@@ -170,7 +179,9 @@ def fit(
         progress: show a progress bar on rank 0.
         on_step: called on rank 0 after every optimizer step with ``(step, samples seen, module)``
             (e.g. a validation curve); the module is back in train mode afterwards.
+        hooks: optional :class:`FitHooks` (checkpoint and end-of-run calls on every rank).
     """
+    hooks = hooks or FitHooks()
     cfg.validate()
     out_dir = Path(cfg.run.out_dir)
     rank, world = fabric.global_rank, fabric.world_size
@@ -204,7 +215,6 @@ def fit(
     batches = order.iterate(position.epoch, position.batch_in_epoch)
     if fabric.is_global_zero:
         atomic_write_json(out_dir / "config.json", cfg.to_dict())
-    fault_at = int(os.environ.get(FAULT_ENV, "0") or 0)
 
     bar = None
     if progress and fabric.is_global_zero:
@@ -254,9 +264,8 @@ def fit(
             wrapped.train()
         if position.step % cfg.run.ckpt_every == 0 or position.step == cfg.optim.max_steps:
             _checkpoint(fabric, out_dir, position, module, optimizer, scheduler, cfg)
-        if fault_at and position.step == fault_at:
-            logger.warning("%s=%d: exiting hard to simulate a kill", FAULT_ENV, fault_at)
-            os._exit(137)
+            if hooks.on_checkpoint is not None:
+                hooks.on_checkpoint(position.step)
     if bar is not None:
         bar.close()
     result.seconds = time.perf_counter() - start
@@ -264,10 +273,8 @@ def fit(
     result.steps = position.step
     for lg in fabric.loggers:
         lg.finalize("success")
-    digest_dir = os.environ.get(DIGEST_ENV)
-    if digest_dir:
-        Path(digest_dir).mkdir(parents=True, exist_ok=True)
-        Path(digest_dir, f"rank{rank}.sha256").write_text(weights_digest(module))
+    if hooks.on_end is not None:
+        hooks.on_end(module, rank)
     if on_final is not None and fabric.is_global_zero:
         if position.step == 0:  # unreachable with a validated config; never save an untrained model
             raise EdtError(f"no optimizer step was taken; nothing saved to {out_dir / 'final'}")

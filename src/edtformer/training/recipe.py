@@ -38,7 +38,7 @@ from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.errors import EdtError
 from edtformer.training.build import load_records, warm_feature_cache
 from edtformer.training.config import RecipeSection, TrainConfig
-from edtformer.training.engine import FitResult, fit, make_fabric
+from edtformer.training.engine import FitHooks, FitResult, fit, make_fabric
 from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
 from edtformer.training.stage2 import Stage2Collator
 from edtformer.utils.io import atomic_write_json
@@ -328,7 +328,9 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
 
-def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
+def run_recipe(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
+) -> FitResult:
     """Train the default bridge: balanced question stream, frozen LLM, valid curve; saves ``final/``."""
     cfg.validate()
     rc = cfg.recipe
@@ -385,6 +387,7 @@ def run_recipe(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         on_final=on_final,
         progress=progress,
         on_step=on_step,
+        hooks=hooks,
     )
 
 

@@ -20,7 +20,7 @@ from edtformer.training.build import (
     warm_feature_cache,
 )
 from edtformer.training.config import TrainConfig
-from edtformer.training.engine import FitResult, fit, load_trainable_state, make_fabric
+from edtformer.training.engine import FitHooks, FitResult, fit, load_trainable_state, make_fabric
 from edtformer.utils.io import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,9 @@ def load_bridge_weights(connector: nn.Module, folder: Path) -> None:
     connector.load_state_dict(state)
 
 
-def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
+def run_stage1(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
+) -> FitResult:
     """Stage 1: the bridge learns against text (contrastive, matching, captioning), encoder frozen."""
     from edtformer.bridge import bridge_preset, build_connector
     from edtformer.training.stage1 import Stage1Collator, Stage1Model, TextVocab
@@ -139,6 +141,7 @@ def run_stage1(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         resume=resume,
         on_final=lambda m, out: save_bridge(model.connector, out, meta),
         progress=progress,
+        hooks=hooks,
     )
 
 
@@ -190,7 +193,9 @@ def build_stage2_model(
     return model
 
 
-def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> FitResult:
+def run_stage2(
+    cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
+) -> FitResult:
     """Stage 2: next-token loss on assistant tokens through the frozen LLM; saves ``final/``."""
     from edtformer.training.stage2 import Stage2Collator, Stage2Module, record_to_sample
 
@@ -222,6 +227,7 @@ def run_stage2(cfg: TrainConfig, resume: bool = False, progress: bool = True) ->
         resume=resume,
         on_final=lambda m, out: model.save_pretrained(out),
         progress=progress,
+        hooks=hooks,
     )
 
 

@@ -115,62 +115,13 @@ class Stage1Model(nn.Module):
     def forward(self, batch: Stage1Batch) -> dict[str, Tensor]:
         out = self.connector(*batch.mol.inputs())
         states, qmask = out.query_states, out.mask  # [B, Q, W], [B, Q]
-        b = states.shape[0]
         text_states = self.text(batch.text_ids, batch.text_mask, "encode")  # [B, T+1, W]
         q = F.normalize(self.query_proj(states), dim=-1)  # [B, Q, E]
         t = F.normalize(self.text_proj(text_states[:, 0]), dim=-1)  # [B, E]
-
-        # --- contrastive, over all ranks (query slots padded to a common count first)
-        q_pad, qmask_pad = q, qmask
-        if self._gather is not None:
-            q_len = torch.tensor([q.shape[1]], device=q.device)
-            width = int(self._all(q_len).max())
-            q_pad = F.pad(q, (0, 0, 0, width - q.shape[1]))  # [B, Q', E]
-            qmask_pad = F.pad(qmask, (0, width - qmask.shape[1]), value=False)  # [B, Q']
-        all_q, all_qmask, all_t = self._all(q_pad), self._all(qmask_pad), self._all(t)
-        all_keys = self._all(batch.text_key)
-        scale = self.logit_scale.clamp(max=4.6052).exp()  # <= 100
-        sim_g2t = masked_max_similarity(q, qmask, all_t) * scale  # [B, B*]
-        sim_t2g = masked_max_similarity(all_q, all_qmask, t).T * scale  # [B, B*]
-        pos = (batch.text_key[:, None] == all_keys[None, :]).float()  # [B, B*]
-        target = pos / pos.sum(dim=1, keepdim=True)
-        itc = 0.5 * (
-            -(target * F.log_softmax(sim_g2t, dim=1)).sum(1).mean()
-            - (target * F.log_softmax(sim_t2g, dim=1)).sum(1).mean()
-        )
-
-        # --- matching with in-batch hard negatives (local batch)
-        same = batch.text_key[:, None] == batch.text_key[None, :]  # [B, B]
-        itm = torch.zeros((), device=states.device)
-        itm_acc = torch.zeros((), device=states.device)
-        if b > 1 and bool((~same).any(dim=1).all()):
-            lo = self._rank * b
-            with torch.no_grad():
-                w_g2t = (
-                    F.softmax(sim_g2t[:, lo : lo + b].float(), dim=1).masked_fill(same, 0) + 1e-9
-                )
-                w_t2g = (
-                    F.softmax(sim_t2g[:, lo : lo + b].float(), dim=1).masked_fill(same, 0) + 1e-9
-                )
-                w_g2t = w_g2t.masked_fill(same, 0)
-                w_t2g = w_t2g.masked_fill(same, 0)
-                neg_text = torch.multinomial(w_g2t, 1).squeeze(1)  # [B]
-                neg_graph = torch.multinomial(w_t2g, 1).squeeze(1)  # [B]
-            ids = torch.cat([batch.text_ids, batch.text_ids[neg_text], batch.text_ids])
-            tmask = torch.cat([batch.text_mask, batch.text_mask[neg_text], batch.text_mask])
-            qs = torch.cat([states, states, states[neg_graph]])
-            qm = torch.cat([qmask, qmask, qmask[neg_graph]])
-            cls = self.text(ids, tmask, "match", qs, qm)[:, 0]  # [3B, W]
-            logits = self.itm_head(cls)  # [3B, 2]
-            labels = torch.cat([torch.ones(b), torch.zeros(2 * b)]).long().to(logits.device)
-            itm = F.cross_entropy(logits, labels)
-            itm_acc = (logits.argmax(-1) == labels).float().mean()
-
-        # --- query-conditioned captioning
+        itc, sim_g2t, sim_t2g = self._contrastive(q, qmask, t, batch.text_key)
+        itm, itm_acc = self._matching(states, qmask, batch, sim_g2t, sim_t2g)
         hidden = self.text(batch.text_ids, batch.text_mask, "caption", states, qmask)  # [B, T+1, W]
-        lm_logits = hidden[:, :-1] @ self.text.embed.weight.T  # [B, T, V]
-        lm = F.cross_entropy(lm_logits[batch.text_mask], batch.text_ids[batch.text_mask])
-
+        lm = caption_loss(hidden, self.text.embed.weight, batch.text_ids, batch.text_mask)
         w_itc, w_itm, w_lm = self.loss_weights
         loss = w_itc * itc + w_itm * itm + w_lm * lm
         return {
@@ -180,6 +131,104 @@ class Stage1Model(nn.Module):
             "lm": lm.detach(),
             "itm_acc": itm_acc,
         }
+
+    def _contrastive(
+        self, q: Tensor, qmask: Tensor, t: Tensor, text_key: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Contrastive loss over all ranks (query slots padded to a common count first).
+
+        Returns ``(loss, sim_g2t [B, B*], sim_t2g [B, B*])``; ``B*`` is the batch over all ranks.
+        """
+        q_pad, qmask_pad = q, qmask
+        if self._gather is not None:
+            q_len = torch.tensor([q.shape[1]], device=q.device)
+            width = int(self._all(q_len).max())
+            q_pad = F.pad(q, (0, 0, 0, width - q.shape[1]))  # [B, Q', E]
+            qmask_pad = F.pad(qmask, (0, width - qmask.shape[1]), value=False)  # [B, Q']
+        all_q, all_qmask, all_t = self._all(q_pad), self._all(qmask_pad), self._all(t)
+        all_keys = self._all(text_key)
+        scale = self.logit_scale.clamp(max=4.6052).exp()  # <= 100
+        sim_g2t = masked_max_similarity(q, qmask, all_t) * scale  # [B, B*]
+        sim_t2g = masked_max_similarity(all_q, all_qmask, t).T * scale  # [B, B*]
+        return contrastive_loss(sim_g2t, sim_t2g, text_key, all_keys), sim_g2t, sim_t2g
+
+    def _matching(
+        self, states: Tensor, qmask: Tensor, batch: Stage1Batch, sim_g2t: Tensor, sim_t2g: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Matching loss and accuracy with in-batch hard negatives (local batch); zero when the
+        batch has a sample without any negative."""
+        b = states.shape[0]
+        same = batch.text_key[:, None] == batch.text_key[None, :]  # [B, B]
+        zero = torch.zeros((), device=states.device)
+        if not (b > 1 and bool((~same).any(dim=1).all())):
+            return zero, zero
+        lo = self._rank * b
+        neg_text, neg_graph = hard_negatives(sim_g2t[:, lo : lo + b], sim_t2g[:, lo : lo + b], same)
+        ids = torch.cat([batch.text_ids, batch.text_ids[neg_text], batch.text_ids])
+        tmask = torch.cat([batch.text_mask, batch.text_mask[neg_text], batch.text_mask])
+        qs = torch.cat([states, states, states[neg_graph]])
+        qm = torch.cat([qmask, qmask, qmask[neg_graph]])
+        cls = self.text(ids, tmask, "match", qs, qm)[:, 0]  # [3B, W]
+        return matching_loss(self.itm_head(cls), b)
+
+
+def contrastive_loss(
+    sim_g2t: Tensor, sim_t2g: Tensor, text_key: Tensor, all_keys: Tensor
+) -> Tensor:
+    """Symmetric InfoNCE (as open_clip's ``ClipLoss``) with soft targets: every text of the
+    gathered batch that equals a sample's text (same ``text_key``) is a positive.
+
+    Shapes:
+        - sim_g2t, sim_t2g: ``[B, B*]`` scaled similarities (local rows, gathered columns)
+        - text_key: ``[B]``; all_keys: ``[B*]``
+        - output: scalar
+    """
+    pos = (text_key[:, None] == all_keys[None, :]).float()  # [B, B*]
+    target = pos / pos.sum(dim=1, keepdim=True)
+    return 0.5 * (
+        -(target * F.log_softmax(sim_g2t, dim=1)).sum(1).mean()
+        - (target * F.log_softmax(sim_t2g, dim=1)).sum(1).mean()
+    )
+
+
+@torch.no_grad()
+def hard_negatives(sim_g2t: Tensor, sim_t2g: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
+    """Sample one hard negative text per graph and one graph per text (softmax over similarity,
+    positives excluded).
+
+    Shapes:
+        - sim_g2t, sim_t2g: ``[B, B]`` (this rank's block); same: bool ``[B, B]``
+        - output: ``(negative text index [B], negative graph index [B])``
+    """
+    w_g2t = F.softmax(sim_g2t.float(), dim=1).masked_fill(same, 0) + 1e-9
+    w_t2g = F.softmax(sim_t2g.float(), dim=1).masked_fill(same, 0) + 1e-9
+    w_g2t = w_g2t.masked_fill(same, 0)
+    w_t2g = w_t2g.masked_fill(same, 0)
+    neg_text = torch.multinomial(w_g2t, 1).squeeze(1)  # [B]
+    neg_graph = torch.multinomial(w_t2g, 1).squeeze(1)  # [B]
+    return neg_text, neg_graph
+
+
+def matching_loss(logits: Tensor, b: int) -> tuple[Tensor, Tensor]:
+    """Cross-entropy of the match head: the first ``b`` rows are matched pairs, the other
+    ``2b`` negatives. Returns ``(loss, accuracy)``.
+
+    Shapes:
+        - logits: ``[3B, 2]``; output: two scalars
+    """
+    labels = torch.cat([torch.ones(b), torch.zeros(2 * b)]).long().to(logits.device)
+    return F.cross_entropy(logits, labels), (logits.argmax(-1) == labels).float().mean()
+
+
+def caption_loss(hidden: Tensor, embed: Tensor, text_ids: Tensor, text_mask: Tensor) -> Tensor:
+    """Query-conditioned captioning: next-token cross-entropy through the tied text embedding.
+
+    Shapes:
+        - hidden: ``[B, T+1, W]``; embed: ``[V, W]``; text_ids: ``[B, T]``; text_mask: bool ``[B, T]``
+        - output: scalar
+    """
+    logits = hidden[:, :-1] @ embed.T  # [B, T, V]
+    return F.cross_entropy(logits[text_mask], text_ids[text_mask])
 
 
 class TextVocab:
