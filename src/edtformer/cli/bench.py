@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 def register(sub: Any) -> None:
     """Add ``edt bench``."""
-    from edtformer.evaluation.bench import BUDGETS, VARIANT_NAMES
+    from edtformer.experiments.bench import BUDGETS, VARIANT_NAMES
 
     p = sub.add_parser(
         "bench",
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edtformer.errors import EdtError
-    from edtformer.evaluation.bench import BUDGETS, get_variants, run_bench
+    from edtformer.experiments.bench import BUDGETS, get_variants, run_bench
 
     budget = BUDGETS[args.budget]
     if args.max_steps is not None:

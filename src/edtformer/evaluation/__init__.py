@@ -1,9 +1,9 @@
 """Evaluation: answer parsing, metrics and result records.
 
 Running a model over a task lives in :mod:`edtformer.evaluation.evaluator` (``edt eval``), the
-per-answer-type scoring in :mod:`edtformer.evaluation.tasks`, the ablation bench in
-:mod:`edtformer.evaluation.bench` (``edt bench``); import them from there (the model-facing
-ones import torch).
+per-answer-type scoring in :mod:`edtformer.evaluation.tasks`; import them from there (the
+model-facing ones import torch). Evaluation never imports training: the ablation bench, which
+trains and scores, is :mod:`edtformer.experiments.bench` (``edt bench``).
 
 Metrics are pure functions of predictions and references; each raises
 :class:`MetricInputError` on empty or unequal inputs and returns NaN with an

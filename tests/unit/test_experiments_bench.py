@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from edtformer.evaluation.bench import (
+from edtformer.evaluation.report import MetricReport
+from edtformer.experiments.bench import (
     BUDGETS,
     RunResult,
     aggregate,
@@ -14,7 +15,6 @@ from edtformer.evaluation.bench import (
     get_variants,
     markdown,
 )
-from edtformer.evaluation.report import MetricReport
 
 
 def _run(variant: str, seed: int, mc: float, stereo: float, letters: dict[str, float]) -> RunResult:

@@ -1,0 +1,34 @@
+"""A model folder written before the model/ package move loads and gives the same outputs.
+
+``tests/fixtures/model_v1`` was written by ``make_model_v1.py`` there with the pre-move code (bridge
+saved by ``save_pretrained``: ``config.json`` + ``model.safetensors``, an instruction-aware,
+token-normed bridge on the ``random`` + ``rdkit`` encoders). The frozen tiny LLM is rebuilt
+from its seed; only the saved folder's path to it differs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "model_v1"
+sys.path.insert(0, str(FIXTURE))
+from make_model_v1 import outputs  # noqa: E402
+from tests.fixtures.llm.tiny import make_tiny_llm  # noqa: E402
+
+from edtformer.llm.loading import load_llm  # noqa: E402
+from edtformer.model import EDTFormer  # noqa: E402
+
+
+def test_pre_move_model_folder_loads_with_identical_outputs(tmp_path: Path) -> None:
+    llm, tokenizer = load_llm(str(make_tiny_llm(tmp_path / "tiny-llama", seed=0)))
+    model = EDTFormer.from_pretrained(FIXTURE / "model", llm=llm, tokenizer=tokenizer)
+    assert model.config.encoders == ("random", "rdkit")
+    assert model.config.bridge.instruction_aware and model.config.bridge.token_norm == 1.5
+    got, expected = outputs(model), load_file(str(FIXTURE / "expected.safetensors"))
+    assert got.keys() == expected.keys()
+    for key in expected:
+        assert torch.allclose(got[key].float(), expected[key].float(), atol=1e-5), key
