@@ -90,7 +90,7 @@ def test_bad_input_is_one_line_exit_2(
 def test_missing_default_model_says_how_to_train(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from edtformer.bridge.checkpoint import default_bridge_dir
+    from edtformer.model.checkpoint import default_bridge_dir
 
     if (default_bridge_dir() / "config.json").is_file():
         pytest.skip("a default bridge is shipped")

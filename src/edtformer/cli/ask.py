@@ -31,8 +31,8 @@ def load_cli_model(model_dir: str | None, threads: int | None = None) -> tuple[A
     or an untrained bridge on the default encoder and LLM)."""
     import torch
 
-    from edtformer.bridge.checkpoint import default_bridge_dir
     from edtformer.model import EDTFormer, EDTFormerConfig
+    from edtformer.model.checkpoint import default_bridge_dir
 
     _quiet_transformers()
     if threads:

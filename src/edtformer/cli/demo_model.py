@@ -49,9 +49,9 @@ DEMO_QUESTIONS: tuple[tuple[str, str], ...] = (
 def _model(ctx: Any) -> Any:
     """The shipped default bridge (loaded once per demo, features through the cache)."""
     if "model" not in ctx.loaded:
-        from edtformer.bridge.checkpoint import default_bridge_dir
         from edtformer.errors import CheckpointError
         from edtformer.evaluation.evaluator import load_model
+        from edtformer.model.checkpoint import default_bridge_dir
 
         folder = default_bridge_dir()
         if not (folder / "config.json").is_file():
@@ -86,7 +86,7 @@ def step_data(ctx: Any) -> dict[str, Any]:
 
 
 def _have_bridge(ctx: Any) -> bool:
-    from edtformer.bridge.checkpoint import default_bridge_dir
+    from edtformer.model.checkpoint import default_bridge_dir
 
     if (default_bridge_dir() / "config.json").is_file():
         return True

@@ -63,8 +63,8 @@ def register(sub: Any) -> None:
 
 
 def _model_dir(arg: str | None) -> tuple[Path, str]:
-    from edtformer.bridge.checkpoint import default_bridge_dir
     from edtformer.errors import EdtError
+    from edtformer.model.checkpoint import default_bridge_dir
 
     if arg is not None:
         return Path(arg), str(arg)
@@ -76,7 +76,7 @@ def _model_dir(arg: str | None) -> tuple[Path, str]:
 
 def _text_only_encoders(folder: Path) -> tuple[str, ...]:
     """Encoders whose features reach the LLM (none for the SMILES-only connector)."""
-    from edtformer.bridge.checkpoint import read_config
+    from edtformer.model.checkpoint import read_config
 
     cfg = read_config(folder)["config"]
     return () if cfg["bridge"].get("connector") == "none" else tuple(cfg["encoders"])

@@ -223,12 +223,12 @@ def load_model(
 
     ``cache_dir`` defaults to ``$EDT_CACHE/features`` (the cache training fills).
     """
-    from edtformer.bridge.checkpoint import read_config
     from edtformer.bridge.processor import MoleculeProcessor, default_patcher
     from edtformer.encoders import get_encoder
     from edtformer.encoders.cache import CachedEncoder
     from edtformer.llm.loading import cache_root
     from edtformer.model import EDTFormer, EDTFormerConfig
+    from edtformer.model.checkpoint import read_config
 
     config = EDTFormerConfig.from_dict(read_config(path)["config"])
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "features"

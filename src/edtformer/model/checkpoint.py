@@ -24,7 +24,7 @@ from edtformer.utils.io import atomic_dir, atomic_write_json
 
 if TYPE_CHECKING:
     from edtformer.bridge.processor import MoleculeProcessor
-    from edtformer.model import EDTFormer
+    from edtformer.model.modeling import EDTFormer
 
 #: Bumped on any incompatible change of the folder layout or tensor names.
 FORMAT_VERSION = 1
@@ -100,7 +100,7 @@ def load_model(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from edtformer.model import EDTFormerConfig
+    from edtformer.model.modeling import EDTFormerConfig
 
     if str(path) == "default":
         path = default_bridge_dir()

@@ -10,7 +10,7 @@ Typical use::
     model.ask("CCO", "What functional groups does it have?").answer
     model.score(model.prepare_qa(["CCO"], ["Is it an alcohol?"], generation=True), ["Yes", "No"]).best
 
-Saving writes only what was trained (:mod:`edtformer.bridge.checkpoint`).
+Saving writes only what was trained (:mod:`edtformer.model.checkpoint`).
 """
 
 from __future__ import annotations
@@ -475,8 +475,8 @@ class EDTFormer(nn.Module):
         return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
     def save_pretrained(self, path: Any) -> None:
-        """Write ``config.json`` + ``model.safetensors`` atomically (see :mod:`edtformer.bridge.checkpoint`)."""
-        from edtformer.bridge.checkpoint import save_model
+        """Write ``config.json`` + ``model.safetensors`` atomically (see :mod:`edtformer.model.checkpoint`)."""
+        from edtformer.model.checkpoint import save_model
 
         save_model(self, path)
 
@@ -489,7 +489,7 @@ class EDTFormer(nn.Module):
         tokenizer: Any = None,
     ) -> EDTFormer:
         """Rebuild a saved model: frozen parts from their ids, trained tensors from the folder."""
-        from edtformer.bridge.checkpoint import load_model
+        from edtformer.model.checkpoint import load_model
 
         return load_model(cls, path, processor=processor, llm=llm, tokenizer=tokenizer)
 
