@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from edtformer.entropy import load_default_scorer, load_scorer
-    from edtformer.patching import compute_patches
+    from edtformer.patching import patch_molecules
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,8 +148,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     if records:
         scorer = load_scorer(args.model) if args.model else load_default_scorer()
-        entropies = scorer.score(records)
-        results = compute_patches(records, entropies, args.rule, **rule_options(args))
+        entropies, results = patch_molecules(records, args.rule, scorer, **rule_options(args))
         rows = [result_dict(r, e, p) for r, e, p in zip(records, entropies, results, strict=True)]
     if args.json:
         for row in rows:
