@@ -10,13 +10,27 @@ class EdtError(Exception):
     """Base class of every error edtformer raises on bad input or a missing resource."""
 
 
+#: Error messages quote at most this many characters of the user's input.
+QUOTE_LIMIT = 80
+
+
+def quote_input(text: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr`` of ``text``, cut to ``limit`` characters with the full length named when longer
+    (a 1 MB input must not become a 1 MB error line)."""
+    if not isinstance(text, str):
+        return f"<{type(text).__name__}>"
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[: limit - 3]!r}... ({len(text):,} characters)"
+
+
 class InvalidSmilesError(EdtError, ValueError):
     """A SMILES string could not be parsed (or was empty)."""
 
     def __init__(self, smiles: str, reason: str = "RDKit could not parse it") -> None:
         self.smiles = smiles
         self.reason = reason
-        super().__init__(f"invalid SMILES {smiles!r}: {reason}")
+        super().__init__(f"invalid SMILES {quote_input(smiles)}: {reason}")
 
 
 class UnsupportedMoleculeError(EdtError, ValueError):
@@ -25,7 +39,7 @@ class UnsupportedMoleculeError(EdtError, ValueError):
     def __init__(self, smiles: str, reason: str) -> None:
         self.smiles = smiles
         self.reason = reason
-        super().__init__(f"unsupported molecule {smiles!r}: {reason}")
+        super().__init__(f"unsupported molecule {quote_input(smiles)}: {reason}")
 
 
 class InvalidShapeError(EdtError, ValueError):

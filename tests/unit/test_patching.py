@@ -183,3 +183,37 @@ def test_pooling_batch_equals_single() -> None:
         p = int(single.token_mask.sum())
         torch.testing.assert_close(out.tokens[b, :p], single.tokens[0])
         assert int(out.token_mask[b].sum()) == p
+
+
+def test_patch_molecules_same_atoms_same_values_for_every_writing() -> None:
+    """Entropy and patches are computed on the canonical order and mapped back to the input
+    atoms: the same atom gets the same entropy and the same patch mates in every writing."""
+    from rdkit import Chem, rdBase
+
+    from edtformer.patching import patch_molecules
+
+    smiles = "CC(=O)N[C@@H](Cc1cccc(O)c1)C(=O)OCC"
+    mol = Chem.MolFromSmiles(smiles)
+    # no symmetry-equivalent atoms (those may swap values between writings, harmlessly)
+    assert len(mol.GetSubstructMatches(mol, uniquify=False, useChirality=True)) == 1
+    rdBase.SeedRandomNumberGenerator(0)
+    writings = [smiles] + [Chem.MolToSmiles(mol, doRandom=True) for _ in range(6)]
+    ents, results = patch_molecules(writings, "combine")
+    ref = Chem.MolFromSmiles(smiles)
+
+    def by_ref_atom(w: str, values: np.ndarray) -> dict[int, float]:
+        match = Chem.MolFromSmiles(w).GetSubstructMatch(ref)  # ref atom j -> atom match[j] of w
+        return {j: float(values[match[j]]) for j in range(ref.GetNumAtoms())}
+
+    def groups(w: str, ids: np.ndarray) -> set[frozenset[int]]:
+        match = Chem.MolFromSmiles(w).GetSubstructMatch(ref)
+        inv = {a: j for j, a in enumerate(match)}
+        return {frozenset(inv[a] for a in np.flatnonzero(ids == k)) for k in np.unique(ids)}
+
+    base_e = by_ref_atom(writings[0], ents[0])
+    base_p = groups(writings[0], results[0].patch_ids)
+    for w, e, r in zip(writings[1:], ents[1:], results[1:], strict=True):
+        got = by_ref_atom(w, e)
+        assert all(abs(got[j] - base_e[j]) < 1e-5 for j in base_e), w
+        assert groups(w, r.patch_ids) == base_p, w
+        assert list(np.unique(r.patch_ids)) == list(range(r.n_patches))  # numbered 0..P-1

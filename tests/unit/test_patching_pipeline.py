@@ -6,7 +6,7 @@ import numpy as np
 from tests.conftest import TRICKY_SMILES
 
 from edtformer.entropy import load_default_scorer
-from edtformer.patching import compute_patches
+from edtformer.patching import patch_molecules
 from edtformer.patching.pipeline import PatchPipeline, PipelineConfig
 
 SMILES = [s for s, _ in TRICKY_SMILES] + ["not a smiles", "CCO"]
@@ -22,8 +22,7 @@ def test_pipeline_in_process_matches_library_calls() -> None:
     from edtformer.chem import parse_smiles
 
     records = [parse_smiles(r.smiles) for r in good]
-    ents = load_default_scorer().score(records)
-    ref = compute_patches(records, ents, "combine")
+    ents, ref = patch_molecules(records, "combine", load_default_scorer())
     for r, e, p in zip(good, ents, ref, strict=True):
         np.testing.assert_allclose(r.entropy, e, atol=1e-5)
         np.testing.assert_array_equal(r.patch_ids, p.patch_ids)

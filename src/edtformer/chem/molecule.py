@@ -7,6 +7,7 @@ so alignment between the entropy model and the graph encoder holds by constructi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,77 @@ if TYPE_CHECKING:
 
 #: Default cap on heavy atoms. Larger molecules raise :class:`UnsupportedMoleculeError`.
 DEFAULT_MAX_ATOMS = 512
+#: Longest SMILES string read (checked before RDKit sees it).
+MAX_SMILES_LENGTH = 4096
+#: Largest plausible formal charge on one atom; C, N and O get :data:`_MAX_CHARGE_CNO`.
+MAX_ABS_CHARGE = 3
+_MAX_CHARGE_CNO = 2
+#: One atom of a SMILES string: a bracket atom, a two-letter organic-subset atom, or one letter.
+_ATOM_TOKEN = re.compile(r"\[[^\]]*\]|Cl|Br|[BCNOPSFI]|[bcnops]|\*")
+_CXSMILES = re.compile(r"^\S+\s+\|.*\|\s*$", re.DOTALL)
+
+
+def check_smiles_text(smiles: object, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> str:
+    """The strict front end's text checks, done before RDKit parses anything.
+
+    RDKit reads everything after a space or tab as the molecule's name and silently drops some
+    characters, so ``"C C"``, ``"C\\tO"`` or ``"Cé"`` would become methane. Here they are refused.
+
+    Returns:
+        ``smiles`` without leading/trailing whitespace (a line ending from a file is fine).
+
+    Raises:
+        InvalidSmilesError: not a string, empty, inner whitespace (a name or a CXSMILES
+            extension: give the SMILES alone), control or non-ASCII characters, longer than
+            :data:`MAX_SMILES_LENGTH`.
+        UnsupportedMoleculeError: more atoms than ``max_atoms`` (counted on the text, so a huge
+            input is refused in microseconds).
+    """
+    if not isinstance(smiles, str):
+        raise InvalidSmilesError(smiles, f"expected a string, got {type(smiles).__name__}")  # type: ignore[arg-type]
+    text = smiles.strip()
+    if not text:
+        raise InvalidSmilesError(smiles, "empty input")
+    if len(text) > MAX_SMILES_LENGTH:
+        raise InvalidSmilesError(
+            smiles, f"{len(text):,} characters, more than the limit of {MAX_SMILES_LENGTH:,}"
+        )
+    for pos, ch in enumerate(text):
+        if ch.isspace():
+            if _CXSMILES.match(text):
+                raise InvalidSmilesError(
+                    smiles,
+                    "CXSMILES extensions (' |...|') are not supported: give the SMILES alone",
+                )
+            raise InvalidSmilesError(
+                smiles,
+                f"whitespace at position {pos} (a name must go in its own column, not after the SMILES)",
+            )
+        if not (" " < ch < "\x7f"):
+            what = "control" if ord(ch) < 32 or ord(ch) == 127 else "non-ASCII"
+            raise InvalidSmilesError(
+                smiles, f"{what} character {ch!r} (U+{ord(ch):04X}) at position {pos}"
+            )
+    if max_atoms is not None:
+        n = len(_ATOM_TOKEN.findall(text))
+        if n > max_atoms:
+            raise UnsupportedMoleculeError(
+                smiles, f"about {n} atoms, more than the limit of {max_atoms}"
+            )
+    return text
+
+
+def check_charges(mol: Chem.Mol, smiles: str) -> None:
+    """Refuse implausible formal charges (``[N+5]``, ``[C+15]``) that RDKit accepts."""
+    for atom in mol.GetAtoms():
+        q = atom.GetFormalCharge()
+        limit = _MAX_CHARGE_CNO if atom.GetSymbol() in ("C", "N", "O") else MAX_ABS_CHARGE
+        if abs(q) > limit:
+            raise InvalidSmilesError(
+                smiles,
+                f"atom {atom.GetIdx()} ({atom.GetSymbol()}) has formal charge {q:+d}; "
+                f"{atom.GetSymbol()} is accepted with charges -{limit} to +{limit}",
+            )
 
 
 @dataclass(frozen=True)
@@ -77,16 +149,14 @@ class MolRecord:
         )
 
 
-def mol_from_smiles(smiles: str) -> Chem.Mol:
-    """RDKit's default parse of ``smiles``, raising :class:`InvalidSmilesError` instead of returning None.
+def mol_from_smiles(smiles: str, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> Chem.Mol:
+    """RDKit's default parse of ``smiles`` behind the strict front end (:func:`check_smiles_text`,
+    :func:`check_charges`): the molecule RDKit reads from the *whole* string, or an
+    :class:`InvalidSmilesError` / :class:`UnsupportedMoleculeError` naming the reason.
 
     RDKit's own stderr messages are silenced; the reason is carried in the exception.
     """
-    if not isinstance(smiles, str):
-        raise InvalidSmilesError(repr(smiles), f"expected a string, got {type(smiles).__name__}")
-    text = smiles.strip()
-    if not text:
-        raise InvalidSmilesError(smiles, "empty input")
+    text = check_smiles_text(smiles, max_atoms)
     RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     try:
         mol = Chem.MolFromSmiles(text)
@@ -96,6 +166,7 @@ def mol_from_smiles(smiles: str) -> Chem.Mol:
         raise InvalidSmilesError(smiles)
     if mol.GetNumAtoms() == 0:
         raise InvalidSmilesError(smiles, "no atoms")
+    check_charges(mol, smiles)
     return mol
 
 
@@ -135,7 +206,8 @@ def parse_smiles(smiles: str, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> MolR
         InvalidSmilesError: empty or unparseable input (the message quotes it).
         UnsupportedMoleculeError: more than ``max_atoms`` atoms.
     """
-    return record_from_mol(mol_from_smiles(smiles), smiles=smiles, max_atoms=max_atoms)
+    mol = mol_from_smiles(smiles, max_atoms=max_atoms)
+    return record_from_mol(mol, smiles=smiles.strip(), max_atoms=max_atoms)
 
 
 def parse_many(

@@ -64,11 +64,27 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
     }
 
 
+def check_generation_flags(args: argparse.Namespace) -> None:
+    """``--max-new-tokens`` and ``--threads`` in range, before any model loads."""
+    from edtformer.errors import EdtError
+    from edtformer.model import MAX_NEW_TOKENS
+
+    if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
+        raise EdtError(
+            f"--max-new-tokens must be 1 to {MAX_NEW_TOKENS:,}, got {args.max_new_tokens}"
+        )
+    if args.threads is not None and args.threads < 1:
+        raise EdtError(f"--threads must be at least 1, got {args.threads}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Parse the molecule, load the model, print the answer (or a JSON object)."""
     from edtformer.chem import parse_smiles
+    from edtformer.llm.prompt import PromptBuilder
 
+    check_generation_flags(args)
     parse_smiles(args.smiles)  # bad input fails fast, before any model loads
+    PromptBuilder.user_text(args.question, 1)  # so does an over-long question
     model, name = load_cli_model(args.model, args.threads)
     ans = model.ask(args.smiles, args.question, max_new_tokens=args.max_new_tokens)
     if args.json:

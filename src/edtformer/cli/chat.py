@@ -1,7 +1,8 @@
 """``edt chat SMILES``: an interactive conversation about one molecule (keeps history; ``/quit``).
 
 Reads one question per line from stdin, so it works in a terminal, in tmux and from a pipe.
-Commands: ``/quit`` (or end of input) leaves, ``/reset`` forgets the history.
+Commands: ``/quit`` (also ``quit``, ``exit`` or end of input) leaves, ``/reset`` forgets the
+history. A turn that fails (too long, ...) prints one error line and the session goes on.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ PROMPT = "you> "
 def run(args: argparse.Namespace) -> int:
     """The read-answer loop."""
     from edtformer.chem import parse_smiles
-    from edtformer.cli.ask import load_cli_model
+    from edtformer.cli.ask import check_generation_flags, load_cli_model
+    from edtformer.errors import EdtError
 
+    check_generation_flags(args)
     parse_smiles(args.smiles)
     model, name = load_cli_model(args.model, args.threads)
     print(f"chatting about {args.smiles} (model: {name}); /quit to leave, /reset to start over")
@@ -31,13 +34,19 @@ def run(args: argparse.Namespace) -> int:
         question = line.strip()
         if not question:
             continue
-        if question in ("/quit", "/exit", "/q"):
+        if question in ("/quit", "/exit", "/q", "quit", "exit"):
             return 0
         if question == "/reset":
             history = None
             print("(history cleared)", flush=True)
             continue
-        ans = model.ask(args.smiles, question, max_new_tokens=args.max_new_tokens, history=history)
+        try:
+            ans = model.ask(
+                args.smiles, question, max_new_tokens=args.max_new_tokens, history=history
+            )
+        except EdtError as exc:  # one bad turn (too long, ...) does not end the session
+            print(f"edt chat: error: {exc}", file=sys.stderr, flush=True)
+            continue
         history = ans.messages
         print(f"edt> {ans.answer}", flush=True)
 

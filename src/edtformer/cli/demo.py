@@ -81,7 +81,7 @@ def step_patching(ctx: DemoContext) -> dict[str, Any]:
     from edtformer.chem import parse_smiles
     from edtformer.cli.patch import result_dict
     from edtformer.entropy import load_default_scorer
-    from edtformer.patching import compute_patches
+    from edtformer.patching import patch_molecules
     from edtformer.utils.io import atomic_write_text
     from edtformer.viz import draw_patches, draw_patches_files
 
@@ -90,8 +90,7 @@ def step_patching(ctx: DemoContext) -> dict[str, Any]:
     records = [parse_smiles(s) for _, s in ctx.drugs]
     scorer = load_default_scorer()
     t0 = time.perf_counter()
-    entropies = scorer.score(records)
-    results = compute_patches(records, entropies, "combine")
+    entropies, results = patch_molecules(records, "combine", scorer)
     seconds = time.perf_counter() - t0
     rows = [
         {"name": n, **result_dict(r, e, p)}

@@ -9,16 +9,11 @@ the exit code is 1 at the end if any molecule failed.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import io
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from edtformer.errors import DataError
 
 
 def register(sub: Any) -> None:
@@ -66,36 +61,17 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def read_smiles_file(path: str | Path, column: str | None = None) -> Iterator[tuple[int, str]]:
-    """``(line number, SMILES)`` from a ``.smi``/``.txt`` (first token per line) or ``.csv`` file.
+    """``(line number, SMILES)`` of every row of a molecule file (``.smi``/``.txt``/``.csv``/
+    ``.tsv``/``.jsonl``, optionally ``.gz``; :func:`edtformer.chem.files.read_molecule_rows`).
 
-    Blank lines and ``#`` comments are skipped. Raises :class:`DataError` for a missing file or
-    a CSV without the SMILES column.
+    A row without a usable SMILES cell comes back with an empty SMILES, so the caller reports it
+    by line number. Raises :class:`DataError` for a missing, binary or non-UTF-8 file or a CSV
+    without the SMILES column.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"input file not found: {path}")
-    gz = path.suffix == ".gz"
-    name = path.name[:-3] if gz else path.name
-    raw = gzip.open(path, "rb") if gz else path.open("rb")  # noqa: SIM115 (closed below)
-    with raw, io.TextIOWrapper(raw, encoding="utf-8") as fh:
-        if name.endswith(".csv"):
-            reader = csv.reader(fh)
-            header = next(reader, None) or []
-            want = (column or "smiles").lower()
-            cols = [h.strip().lower() for h in header]
-            if want not in cols:
-                raise DataError(
-                    f"{path}: no column {want!r} in header {header} (use --smiles-column)"
-                )
-            k = cols.index(want)
-            for n, row in enumerate(reader, start=2):
-                if len(row) > k and row[k].strip():
-                    yield n, row[k].strip()
-        else:
-            for n, line in enumerate(fh, start=1):
-                text = line.strip()
-                if text and not text.startswith("#"):
-                    yield n, text.split()[0]
+    from edtformer.chem.files import read_molecule_rows
+
+    for row in read_molecule_rows(path, column):
+        yield row.line, row.smiles
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -107,6 +83,10 @@ def _encode(args: argparse.Namespace) -> int:
     from edtformer.encoders.cache import NodeFeatureCache
     from edtformer.errors import EdtError
 
+    if args.batch_size < 1:
+        raise EdtError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.threads is not None and args.threads < 1:
+        raise EdtError(f"--threads must be at least 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     name = args.encoder or DEFAULT_ENCODER
@@ -115,10 +95,19 @@ def _encode(args: argparse.Namespace) -> int:
         kwargs["checkpoint"] = args.checkpoint
     if args.threads and name == "minimol":
         kwargs["threads"] = args.threads
+    from edtformer.chem.files import read_molecule_rows
+    from edtformer.encoders import encoder_info
+
+    encoder_info(name)  # an unknown name fails before the file is read
+    rows = list(read_molecule_rows(args.input, args.smiles_column))  # before the encoder loads
+    items = [(r.line, r.smiles) for r in rows if r.error is None]
+    failed = 0
+    for r in rows:
+        if r.error is not None:
+            failed += 1
+            print(f"edt encode: {args.input}:{r.line}: {r.error}", file=sys.stderr)
     encoder = get_encoder(name, **kwargs)
     cache = NodeFeatureCache(args.cache, encoder)
-    items = list(read_smiles_file(args.input, args.smiles_column))
-    failed = 0
     bar = tqdm(total=len(items), desc=f"encode[{name}]", unit="mol", file=sys.stderr, disable=None)
     for start in range(0, len(items), args.batch_size):
         chunk = items[start : start + args.batch_size]
@@ -140,7 +129,7 @@ def _encode(args: argparse.Namespace) -> int:
     summary = {
         "encoder": name,
         "version": encoder.info.version,
-        "molecules": len(items),
+        "molecules": len(rows),
         "cached": s.hits,
         "computed": s.written,
         "failed": failed,
@@ -151,7 +140,7 @@ def _encode(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(
-            f"{len(items)} molecules with {name}: {s.hits} cached, {s.written} computed, "
+            f"{len(rows)} molecules with {name}: {s.hits} cached, {s.written} computed, "
             f"{failed} failed -> {cache.dir}"
         )
     return 1 if failed else 0

@@ -97,25 +97,47 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``edt patch``; returns 2 if any input was invalid, else 0."""
+    import math
+
     from edtformer.chem import parse_smiles
     from edtformer.errors import EdtError, InvalidSmilesError, UnsupportedMoleculeError
 
+    checks = [
+        ("--q", args.q, 0.0 < args.q <= 1.0, "in (0, 1]"),
+        ("--threshold", args.threshold, args.threshold >= 0, "a number of bits >= 0"),
+        ("--margin", args.margin, args.margin >= 0, "a number of bits >= 0"),
+        (
+            "--max-patch-len",
+            args.max_patch_len,
+            args.max_patch_len is None or args.max_patch_len >= 1,
+            "at least 1",
+        ),
+        ("--threads", args.threads, args.threads is None or args.threads >= 1, "at least 1"),
+    ]
+    for flag, value, ok, want in checks:
+        if not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise EdtError(f"{flag} must be {want}, got {value}")
     inputs = list(args.smiles)
+    status = 0
     if args.input:
-        from edtformer.entropy.corpus import read_smiles_file
+        from edtformer.chem.files import read_molecule_rows
 
-        inputs += read_smiles_file(args.input)
+        for mrow in read_molecule_rows(args.input):
+            if mrow.error is None:
+                inputs.append(mrow.smiles)
+            else:
+                print(f"edt patch: error: {args.input}:{mrow.line}: {mrow.error}", file=sys.stderr)
+                status = 2
     if not inputs:
         raise EdtError("no molecules given; pass SMILES arguments or --input FILE")
 
     import torch
 
     from edtformer.entropy import load_default_scorer, load_scorer
-    from edtformer.patching import compute_patches
+    from edtformer.patching import patch_molecules
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    status = 0
     records = []
     for s in inputs:
         try:
@@ -126,8 +148,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     if records:
         scorer = load_scorer(args.model) if args.model else load_default_scorer()
-        entropies = scorer.score(records)
-        results = compute_patches(records, entropies, args.rule, **rule_options(args))
+        entropies, results = patch_molecules(records, args.rule, scorer, **rule_options(args))
         rows = [result_dict(r, e, p) for r, e, p in zip(records, entropies, results, strict=True)]
     if args.json:
         for row in rows:

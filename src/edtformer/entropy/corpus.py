@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import logging
 from collections.abc import Iterable, Sequence
@@ -37,23 +36,20 @@ def moses_path(split: str) -> Path:
 
 
 def read_smiles_file(path: str | Path) -> list[str]:
-    """SMILES from a ``.csv``/``.csv.gz`` (column ``SMILES``/``smiles`` or the first) or ``.smi`` file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as fh:  # type: ignore[operator]
-        lines = [line.rstrip("\n\r") for line in fh]
-    lines = [x for x in lines if x.strip()]
-    if not lines:
-        return []
-    is_csv = ".csv" in path.suffixes
-    if is_csv:
-        header = [h.strip() for h in lines[0].split(",")]
-        lower = [h.lower() for h in header]
-        col = lower.index("smiles") if "smiles" in lower else 0
-        return [row.split(",")[col].strip() for row in lines[1:]]
-    return [line.split()[0] for line in lines if not line.startswith("#")]
+    """SMILES of a molecule file (``.smi``/``.csv``/``.tsv``/``.jsonl``, optionally ``.gz``;
+    :func:`edtformer.chem.files.read_molecule_rows`; a CSV's ``smiles`` column, any case).
+    Rows without a SMILES cell are skipped with a warning."""
+    from edtformer.chem.files import read_molecule_rows
+
+    out, bad = [], 0
+    for row in read_molecule_rows(path):
+        if row.error is None and row.smiles:
+            out.append(row.smiles)
+        else:
+            bad += 1
+    if bad:
+        logger.warning("%s: %d rows without a SMILES were skipped", path, bad)
+    return out
 
 
 def split_train_val(

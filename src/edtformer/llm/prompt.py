@@ -8,10 +8,17 @@ says how long it is.
 
 The chat template always comes from the tokenizer (``apply_chat_template``), never hand-built
 per model family.
+
+Message text can never produce a special token: the template is rendered around placeholders,
+its own text is tokenised with special tokens honoured, and every message's text is tokenised
+with special tokens treated as text (``split_special_tokens``). The only special tokens a user
+can place are the ``<mol>`` markers of a user turn, one per molecule given; elsewhere a typed
+``<mol>`` is plain text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +31,13 @@ from edtformer.llm.tokens import MOL_TOKEN, MoleculeTokenCountError, MolTokenIds
 
 #: Label value ignored by the loss.
 IGNORE_INDEX = -100
+#: Longest question (characters) a prompt accepts; longer ones are refused before tokenising.
+MAX_QUESTION_CHARS = 8000
+#: Stands in for a message's text while the chat template is rendered (private-use characters).
+_SLOT = "\ue000{}\ue001"
+_SLOT_RE = re.compile("\ue000(\\d+)\ue001")
+#: What a ``<mol>`` typed where no molecule goes becomes (plain text, not a marker).
+MOL_TEXT = "<mol\u2060>"
 
 Message = dict[str, str]
 
@@ -72,8 +86,17 @@ class PromptBuilder:
     @staticmethod
     def user_text(question: str, n_molecules: int = 1) -> str:
         """The user turn: ``question`` if it already holds ``n_molecules`` ``<mol>`` markers,
-        else one ``<mol>`` line per molecule followed by the question."""
+        else one ``<mol>`` line per molecule followed by the question. In a turn without
+        molecules (a chat follow-up) a typed ``<mol>`` is kept as plain text."""
+        if not isinstance(question, str):
+            raise EdtError(f"a question must be text, got {type(question).__name__}")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise EdtError(
+                f"question of {len(question):,} characters; at most {MAX_QUESTION_CHARS:,} are accepted"
+            )
         found = question.count(MOL_TOKEN)
+        if n_molecules == 0:
+            return question.replace(MOL_TOKEN, MOL_TEXT)
         if found == n_molecules:
             return question
         if found:
@@ -109,10 +132,34 @@ class PromptBuilder:
 
     # -- ids ----------------------------------------------------------------------------------
     def _render(self, messages: Sequence[Message], add_generation_prompt: bool) -> list[int]:
+        """Token ids of the templated conversation; message text never yields special tokens
+        except the ``<mol>`` markers of user turns."""
+        slots = [{**m, "content": _SLOT.format(k)} for k, m in enumerate(messages)]
         text = self.tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+            slots, tokenize=False, add_generation_prompt=add_generation_prompt
         )
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        ids: list[int] = []
+        pos = 0
+        for match in _SLOT_RE.finditer(text):
+            ids += self._ids(text[pos : match.start()], special=True)  # the template's own text
+            msg = messages[int(match.group(1))]
+            parts = msg["content"].split(MOL_TOKEN) if msg["role"] == "user" else [msg["content"]]
+            for j, part in enumerate(parts):
+                if j:
+                    ids.append(self.mol_ids.mol)
+                ids += self._ids(part, special=False)
+            pos = match.end()
+        return ids + self._ids(text[pos:], special=True)
+
+    def _ids(self, text: str, special: bool) -> list[int]:
+        if not text:
+            return []
+        enc = self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special)
+        return list(enc["input_ids"])
+
+    def text_ids(self, text: str) -> list[int]:
+        """Ids of user text with any special-token strings in it treated as plain text."""
+        return self._ids(text, special=False)
 
     def _constant_prefix(self) -> list[int]:
         ids = self._render(self.messages("?", 1), add_generation_prompt=True)

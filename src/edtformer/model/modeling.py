@@ -43,6 +43,9 @@ from edtformer.llm.trainable import ParameterCounts, TrainableConfig, add_lora, 
 
 logger = logging.getLogger(__name__)
 
+#: Longest answer ``generate`` / ``ask`` produce (tokens).
+MAX_NEW_TOKENS = 2048
+
 
 @dataclass
 class EDTFormerConfig:
@@ -229,6 +232,12 @@ class EDTFormer(nn.Module):
             start += n
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
+        limit = self.max_positions
+        if limit is not None and ids.shape[1] > limit:
+            raise EdtError(
+                f"prompt of {ids.shape[1]:,} tokens; the LLM reads at most {limit:,} positions "
+                "(shorten the question or the history)"
+            )
         device = self.new_tokens.rows.device
         batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts)
         if mol_batch is not None and self.config.bridge.instruction_aware:
@@ -252,8 +261,7 @@ class EDTFormer(nn.Module):
         for conv, n in zip(conversations, n_mols, strict=True):
             users = [m["content"] for m in conv if m["role"] == "user"]
             text = " ".join((users[-1] if users else "").replace(MOL_TOKEN, " ").split())
-            ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-            ids = ids[: self.MAX_INSTRUCTION_TOKENS] or [pad_id]
+            ids = self.prompts.text_ids(text)[: self.MAX_INSTRUCTION_TOKENS] or [pad_id]
             rows += [ids] * n
         t = max(len(r) for r in rows)
         out = torch.full((len(rows), t), pad_id, dtype=torch.long)
@@ -417,9 +425,25 @@ class EDTFormer(nn.Module):
         """Answers for a batch prepared with ``generation=True`` (greedy unless ``do_sample=True``)."""
         return self._generate(batch, max_new_tokens, **kwargs)[0]
 
+    @property
+    def max_positions(self) -> int | None:
+        """Positions the LLM reads (prompt + answer), from its config; ``None`` if unknown."""
+        n = getattr(getattr(self.llm, "config", None), "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
     def _generate(
         self, batch: ChatBatch, max_new_tokens: int, **kwargs: Any
     ) -> tuple[list[str], BridgeOutput | None]:
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
+            raise EdtError(f"max_new_tokens must be an integer, got {max_new_tokens!r}")
+        if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
+            raise EdtError(f"max_new_tokens must be 1 to {MAX_NEW_TOKENS:,}, got {max_new_tokens}")
+        limit = self.max_positions
+        if limit is not None and batch.input_ids.shape[1] + max_new_tokens > limit:
+            raise EdtError(
+                f"prompt ({batch.input_ids.shape[1]:,} tokens) + max_new_tokens ({max_new_tokens:,})"
+                f" exceed the LLM's {limit:,} positions"
+            )
         emb, bridge = self.embed(batch)
         new = generate_from_embeds(
             self.llm,
@@ -446,8 +470,8 @@ class EDTFormer(nn.Module):
         ``history``: the ``messages`` of the previous :class:`Answer` for a follow-up question.
         """
         mols = [smiles] if isinstance(smiles, str) else list(smiles)
-        if history:
-            messages = [*history, {"role": "user", "content": question}]
+        if history:  # a follow-up: no molecule of its own, so a typed <mol> is plain text
+            messages = [*history, {"role": "user", "content": self.prompts.user_text(question, 0)}]
         else:
             messages = self.prompts.messages(question, len(mols))
         batch = self.prepare([mols], [messages], generation=True)

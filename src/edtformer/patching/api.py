@@ -158,16 +158,66 @@ def compute_patches(
     return [PatchResult(rule, p) for p in ids]
 
 
+def as_record(item: Any) -> Any:
+    """A :class:`~edtformer.chem.MolRecord` of a SMILES string (strict front end), an RDKit
+    ``Mol`` or a record (returned as is)."""
+    from edtformer.chem import MolRecord, parse_smiles, record_from_mol
+
+    if isinstance(item, MolRecord):
+        return item
+    if isinstance(item, str):
+        return parse_smiles(item)
+    if isinstance(item, Chem.Mol):
+        return record_from_mol(item)
+    raise TypeError(f"expected a SMILES string, MolRecord or rdkit Mol, got {type(item).__name__}")
+
+
 def patch_molecules(
-    mols: Sequence[Any], rule: str = "quantile", scorer: Any = None, **options: Any
+    mols: Sequence[Any],
+    rule: str = "combine",
+    scorer: Any = None,
+    canonical: bool = True,
+    **options: Any,
 ) -> tuple[list[np.ndarray], list[PatchResult]]:
     """Score with ``scorer`` (default: the shipped model) and patch: ``(entropies, patches)``.
 
-    Entropies are computed for every rule (also ``brics``) so that callers can display them.
+    ``mols``: SMILES strings, :class:`~edtformer.chem.MolRecord` s or RDKit ``Mol`` s. With
+    ``canonical`` (the default) entropies and patches are computed on each molecule's canonical
+    atom order (:func:`edtformer.chem.canonical_order`) and returned in the *input* atom order,
+    patch ids numbered by first input atom: every writing of one molecule gets the same
+    per-atom entropies and the same patches as atom sets. Entropies are computed for every rule
+    (also ``brics``) so that callers can display them.
     """
+    from edtformer.chem import canonical_order
+
     if scorer is None:
         from edtformer.entropy.scorer import load_default_scorer
 
         scorer = load_default_scorer()
-    entropies = scorer.score(mols)
-    return entropies, compute_patches(mols, entropies, rule, **options)
+    records = [as_record(m) for m in mols]
+    if not canonical:
+        entropies = scorer.score(records)
+        return entropies, compute_patches(records, entropies, rule, **options)
+    pairs = [canonical_order(r) for r in records]
+    canon = [c for c, _ in pairs]
+    ent_c = scorer.score(canon)
+    res_c = compute_patches(canon, ent_c, rule, **options)
+    entropies, results = [], []
+    for (_, order), h, res in zip(pairs, ent_c, res_c, strict=True):
+        entropies.append(_to_input_order(np.asarray(h), order))
+        patch = relabel_by_first_atom(_to_input_order(res.patch_ids, order))
+        brics = (
+            None
+            if res.brics_ids is None
+            else relabel_by_first_atom(_to_input_order(res.brics_ids, order))
+        )
+        results.append(PatchResult(res.rule, patch, brics))
+    return entropies, results
+
+
+def _to_input_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``values`` per canonical atom ``[n]`` -> per input atom (``order[i]`` = input index of
+    canonical atom ``i``)."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out

@@ -63,7 +63,7 @@ class PipelineConfig:
 def _run_chunk(cfg: PipelineConfig, smiles: Sequence[str]) -> list[PatchedSmiles]:
     from edtformer.chem import mol_from_smiles
     from edtformer.entropy.scorer import load_default_scorer, load_scorer
-    from edtformer.patching.api import compute_patches
+    from edtformer.patching.api import patch_molecules
 
     scorer = load_scorer(cfg.model_dir) if cfg.model_dir else load_default_scorer()
     mols, keep, out = [], [], []
@@ -74,8 +74,7 @@ def _run_chunk(cfg: PipelineConfig, smiles: Sequence[str]) -> list[PatchedSmiles
         except InvalidSmilesError as exc:
             empty = np.zeros(0, np.float32)
             out.append((k, PatchedSmiles(s, empty, empty.astype(np.int64), None, str(exc))))
-    entropies = scorer.score(mols)
-    patches = compute_patches(mols, entropies, cfg.rule, **cfg.rule_options)
+    entropies, patches = patch_molecules(mols, cfg.rule, scorer, **cfg.rule_options)
     for k, h, p in zip(keep, entropies, patches, strict=True):
         out.append((k, PatchedSmiles(smiles[k], h, p.patch_ids, p.brics_ids)))
     return [r for _, r in sorted(out, key=lambda kr: kr[0])]
