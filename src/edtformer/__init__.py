@@ -3,13 +3,23 @@
 Aligns a frozen molecular graph encoder with a frozen causal LLM through a small trained
 bridge: entropy-guided dynamic tokens fused with learned modality anchors.
 
-The top-level import is light: only the chemistry front end and the error types are pulled in.
-Heavier parts live in their sub-packages (``edtformer.entropy``, ``edtformer.bridge``, ...).
+Quick start::
+
+    from edtformer import EDTFormer, patch_molecules, parse_smiles
+
+    model = EDTFormer.from_pretrained("default")          # the shipped bridge
+    model.ask("CC(=O)Oc1ccccc1C(=O)O", "Does it contain an ester?").answer
+    entropies, patches = patch_molecules(["CCO", "c1ccccc1O"])
+
+The top-level import is light: the chemistry front end and the error types are imported at
+once; ``EDTFormer``, ``EDTFormerConfig`` and ``patch_molecules`` load their sub-packages
+(torch, transformers) on first use.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import (
@@ -22,9 +32,30 @@ from edtformer.errors import (
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "EDTFormer": "edtformer.model",
+    "EDTFormerConfig": "edtformer.model",
+    "patch_molecules": "edtformer.patching",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'edtformer' has no attribute {name!r}")
+
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+if TYPE_CHECKING:
+    from edtformer.model import EDTFormer, EDTFormerConfig
+    from edtformer.patching import patch_molecules
+
 __all__ = [
+    "EDTFormer",
+    "EDTFormerConfig",
     "EdtError",
     "InvalidShapeError",
     "InvalidSmilesError",
@@ -33,4 +64,5 @@ __all__ = [
     "UnsupportedMoleculeError",
     "__version__",
     "parse_smiles",
+    "patch_molecules",
 ]

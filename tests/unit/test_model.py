@@ -234,3 +234,25 @@ def test_instruction_aware_model_reads_the_question(llm_dir: Path) -> None:
     )
     loss = model(model.prepare_qa(["CCO"], ["Is it an alcohol?"], answers=["Yes."])).loss
     assert loss is not None and torch.isfinite(loss)
+
+
+def test_ask_many_matches_ask_and_names_bad_rows(llm_dir: Path) -> None:
+    from edtformer.errors import EdtError, InvalidSmilesError
+
+    model = _model(llm_dir).eval()
+    mols = ["CCO", "C C", "c1ccccc1C(=O)O", ["CCO", "CC(=O)O"]]
+    questions = ["What is it?", "What is it?", "What is it?", "<mol> and <mol>: product?"]
+    seen: list[int] = []
+    out = model.ask_many(mols, questions, max_new_tokens=3, batch_size=2, progress=seen.append)
+    assert isinstance(out[1], InvalidSmilesError) and "whitespace" in str(out[1])
+    assert sum(seen) == 3  # the bad row never reaches the model
+    for mol, q, got in zip(mols, questions, out, strict=True):
+        if isinstance(got, EdtError):
+            continue
+        one = model.ask(mol, q, max_new_tokens=3)
+        assert got.answer == one.answer and got.truncated == one.truncated
+        assert got.n_molecule_tokens == one.n_molecule_tokens
+        assert got.n_dynamic_tokens == one.n_dynamic_tokens
+    assert all(a.truncated for a in out if not isinstance(a, EdtError))  # 3 tokens: cut
+    same_q = model.ask_many(["CCO", "CCN"], "Is it an alcohol?", max_new_tokens=2)
+    assert len(same_q) == 2

@@ -14,7 +14,7 @@ def register(sub: Any) -> None:
 
     b = actions.add_parser("build", help="build every task with one shared scaffold split")
     b.add_argument(
-        "--out", default="data", help="output folder, replaced atomically (default: data)"
+        "--out", default="data_out", help="output folder, replaced atomically (default: data_out)"
     )
     b.add_argument(
         "--size",

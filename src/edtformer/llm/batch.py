@@ -85,3 +85,5 @@ class Answer:
     n_dynamic_tokens: int
     n_dropped_patches: int
     messages: list[Message]
+    truncated: bool = False
+    """True when the answer stopped at ``max_new_tokens`` rather than at its end."""

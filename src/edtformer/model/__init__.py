@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from edtformer.llm.batch import Answer, ChatBatch, EDTFormerOutput
-    from edtformer.model.modeling import EDTFormer, EDTFormerConfig
+    from edtformer.model.modeling import MAX_NEW_TOKENS, EDTFormer, EDTFormerConfig
 
 
 def __getattr__(name: str) -> Any:
@@ -31,4 +31,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Answer", "ChatBatch", "EDTFormer", "EDTFormerConfig", "EDTFormerOutput"]
+__all__ = [
+    "MAX_NEW_TOKENS",
+    "Answer",
+    "ChatBatch",
+    "EDTFormer",
+    "EDTFormerConfig",
+    "EDTFormerOutput",
+]

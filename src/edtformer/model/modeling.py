@@ -16,7 +16,7 @@ Saving writes only what was trained (:mod:`edtformer.model.checkpoint`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -433,7 +433,8 @@ class EDTFormer(nn.Module):
 
     def _generate(
         self, batch: ChatBatch, max_new_tokens: int, **kwargs: Any
-    ) -> tuple[list[str], BridgeOutput | None]:
+    ) -> tuple[list[str], BridgeOutput | None, list[bool]]:
+        """Answers, the bridge output, and whether each answer was cut at ``max_new_tokens``."""
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise EdtError(f"max_new_tokens must be an integer, got {max_new_tokens!r}")
         if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
@@ -454,7 +455,8 @@ class EDTFormer(nn.Module):
             suppress_ids=self.mol_ids.new_ids,
             **kwargs,
         )
-        return [self.prompts.decode(ids) for ids in new], bridge
+        cut = [len(ids) >= max_new_tokens for ids in new]
+        return [self.prompts.decode(ids) for ids in new], bridge, cut
 
     @torch.no_grad()
     def ask(
@@ -475,7 +477,9 @@ class EDTFormer(nn.Module):
         else:
             messages = self.prompts.messages(question, len(mols))
         batch = self.prepare([mols], [messages], generation=True)
-        [text], bridge = self._generate(batch, max_new_tokens, **kwargs)
+        [text], bridge, [cut] = self._generate(batch, max_new_tokens, **kwargs)
+        if cut:
+            logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(
@@ -487,7 +491,74 @@ class EDTFormer(nn.Module):
             n_dynamic_tokens=n_dyn,
             n_dropped_patches=int(bridge.n_dropped.sum()) if bridge is not None else 0,
             messages=[*messages, {"role": "assistant", "content": text}],
+            truncated=cut,
         )
+
+    @torch.no_grad()
+    def ask_many(
+        self,
+        molecules: Sequence[str | Sequence[str]],
+        questions: str | Sequence[str],
+        max_new_tokens: int = 64,
+        batch_size: int = 16,
+        progress: Callable[[int], None] | None = None,
+        **kwargs: Any,
+    ) -> list[Answer | EdtError]:
+        """Answer many questions, ``batch_size`` prompts per forward.
+
+        Args:
+            molecules: one SMILES (or a list of SMILES, e.g. a reaction's) per question.
+            questions: one question per molecule, or one question for all.
+            progress: called with the number of prompts finished after each batch.
+
+        Returns:
+            One :class:`Answer` per input, in order, or the :class:`EdtError` that input raised
+            (an invalid SMILES, a question too long, ...): one bad row never stops the others.
+        """
+        qs = [questions] * len(molecules) if isinstance(questions, str) else list(questions)
+        if len(qs) != len(molecules):
+            raise EdtError(f"got {len(molecules)} molecules and {len(qs)} questions")
+        if batch_size < 1:
+            raise EdtError(f"batch_size must be at least 1, got {batch_size}")
+        out: list[Answer | EdtError] = [EdtError("not answered")] * len(qs)
+        ready: list[tuple[int, list[MolRecord], list[Message]]] = []
+        for i, (mol, q) in enumerate(zip(molecules, qs, strict=True)):
+            smiles = [mol] if isinstance(mol, str) else list(mol)
+            try:
+                records = [parse_smiles(s) for s in smiles]
+                ready.append((i, records, self.prompts.messages(q, len(records))))
+            except EdtError as exc:
+                out[i] = exc
+        for start in range(0, len(ready), batch_size):
+            chunk = ready[start : start + batch_size]
+            try:
+                batch = self.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
+                texts, bridge, cuts = self._generate(batch, max_new_tokens, **kwargs)
+            except EdtError as exc:
+                for i, *_ in chunk:
+                    out[i] = exc
+                continue
+            n_mols = [len(r) for _, r, _ in chunk]
+            ends = torch.tensor(n_mols).cumsum(0).tolist()
+            for k, ((i, records, msgs), text, cut) in enumerate(
+                zip(chunk, texts, cuts, strict=True)
+            ):
+                lo, hi = ends[k] - n_mols[k], ends[k]
+                dyn = 0 if bridge is None else int(bridge.n_dynamic[lo:hi].sum())
+                out[i] = Answer(
+                    smiles=[r.smiles for r in records],
+                    question=qs[i],
+                    answer=text,
+                    n_molecule_tokens=int(batch.mol_counts[lo:hi].sum()),
+                    n_anchor_tokens=0 if bridge is None else bridge.n_anchors * n_mols[k],
+                    n_dynamic_tokens=dyn,
+                    n_dropped_patches=0 if bridge is None else int(bridge.n_dropped[lo:hi].sum()),
+                    messages=[*msgs, {"role": "assistant", "content": text}],
+                    truncated=cut,
+                )
+            if progress is not None:
+                progress(len(chunk))
+        return out
 
     # -- saving -------------------------------------------------------------------------------
     def trained_state_dict(self) -> dict[str, Tensor]:

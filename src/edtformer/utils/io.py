@@ -2,6 +2,10 @@
 
 Write to a temporary file in the same folder, fsync, then ``os.replace`` (atomic on POSIX and
 Windows). Folders are written the same way: build under a temporary name, then rename.
+
+Results get the usual permissions (files 0666, folders 0777, less the user's umask), not the
+private 0600 / 0700 of ``tempfile``. Temporary names carry the writer's process id, so a
+temporary left by a killed writer is removed by the next write to the same path.
 """
 
 from __future__ import annotations
@@ -16,12 +20,58 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike[str]) -> int:
+    """Remove temporaries of ``path`` (``.NAME.PID.*.tmp`` and ``.NAME.old.PID``) left by
+    writers that no longer run; returns how many were removed."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return 0
+    removed = 0
+    for p in path.parent.glob(f".{glob_escape(path.name)}.*"):
+        rest = p.name[len(path.name) + 2 :].split(".")
+        pid_text = rest[1] if rest[0] == "old" and len(rest) > 1 else rest[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed += 1
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with glob metacharacters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -59,8 +109,12 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temps(path)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    )
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         old = None
         if path.exists():
