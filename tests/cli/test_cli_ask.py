@@ -89,3 +89,50 @@ def test_ask_with_the_real_default_models() -> None:
     out = json.loads(proc.stdout)
     assert set(out) >= JSON_KEYS and out["answer"].strip()
     assert out["n_molecule_tokens"] == out["n_anchor_tokens"] + out["n_dynamic_tokens"] > 0
+
+
+def test_ask_batch_file_keeps_ids_names_bad_rows_and_resumes(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    inp = tmp_path / "mols.csv"
+    inp.write_text(
+        'id,name,smiles,question\n1,"ethanol, dry",CCO,What is it?\n2,bad,C C,What is it?\n'
+        "3,benzoic acid,c1ccccc1C(=O)O,Is it an acid?\n4,short\n"
+    )
+    out = tmp_path / "answers.csv"
+    argv = ["ask", "--input", str(inp), "--out", str(out), "--model", str(model_dir),
+            "--max-new-tokens", "2", "--batch-size", "2"]  # fmt: skip
+    assert main(argv) == 2  # two bad rows, named, the others answered
+    err = capsys.readouterr().err
+    assert f"{inp}:3: invalid SMILES 'C C'" in err and f"{inp}:5: 2 cells" in err
+    rows = list(csv.DictReader(out.open()))
+    assert sorted(int(r["line"]) for r in rows) == [2, 3, 4, 5]  # every input row, once
+    by_line = {int(r["line"]): r for r in rows}
+    assert by_line[2]["id"] == "1" and by_line[2]["name"] == "ethanol, dry"
+    assert by_line[2]["error"] == "" and by_line[2]["truncated"] in ("True", "False")
+    assert by_line[3]["error"].startswith("invalid SMILES") and by_line[3]["answer"] == ""
+    assert by_line[4]["question"] == "Is it an acid?"
+    assert main(argv) == 2 and "exists; pass --resume" in capsys.readouterr().err
+    with out.open("a") as fh:  # a run killed mid-write leaves half a line
+        fh.write("9,half")
+    assert main([*argv, "--resume"]) == 0
+    assert "0 to answer" in capsys.readouterr().err
+    assert len(list(csv.DictReader(out.open()))) == 4  # the half line dropped, nothing doubled
+
+
+def test_ask_batch_jsonl_one_question_for_all(model_dir: Path, tmp_path: Path) -> None:
+    inp = tmp_path / "mols.smi"
+    inp.write_text("CCO ethanol\nCCN ethylamine\n")
+    out = tmp_path / "a.jsonl"
+    argv = ["ask", "--input", str(inp), "--question", "Is it an alcohol?", "--out", str(out),
+            "--model", str(model_dir), "--max-new-tokens", "2"]  # fmt: skip
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["name"], r["smiles"], r["question"]) for r in rows] == [
+        ("ethanol", "CCO", "Is it an alcohol?"),
+        ("ethylamine", "CCN", "Is it an alcohol?"),
+    ]
+    assert all(r["error"] == "" and isinstance(r["truncated"], bool) for r in rows)
+    assert main(["ask", "--input", str(inp), "--out", str(tmp_path / "x.txt")]) == 2

@@ -78,11 +78,22 @@ def check_generation_flags(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Parse the molecule, load the model, print the answer (or a JSON object)."""
+    """Parse the molecule, load the model, print the answer (or a JSON object); with
+    ``--input``, answer a whole file (:mod:`edtformer.cli.ask_batch`)."""
     from edtformer.chem import parse_smiles
+    from edtformer.errors import EdtError
     from edtformer.llm.prompt import PromptBuilder
 
     check_generation_flags(args)
+    if args.input:
+        if args.smiles is not None:
+            raise EdtError("give either SMILES QUESTION or --input FILE, not both")
+        from edtformer.cli.ask_batch import run_batch
+
+        args.question = args.batch_question
+        return run_batch(args, load_cli_model)
+    if args.smiles is None or args.question is None:
+        raise EdtError("give SMILES and QUESTION, or --input FILE --out FILE")
     parse_smiles(args.smiles)  # bad input fails fast, before any model loads
     PromptBuilder.user_text(args.question, 1)  # so does an over-long question
     model, name = load_cli_model(args.model, args.threads)
@@ -100,10 +111,21 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "ask",
         help="answer a question about a molecule",
-        description="Answer a free-text question about a molecule given as SMILES.",
+        description="Answer a free-text question about a molecule given as SMILES, or every row "
+        "of a file (--input FILE --out FILE).",
     )
-    p.add_argument("smiles", help="the molecule, e.g. 'CC(=O)Oc1ccccc1C(=O)O'")
-    p.add_argument("question", help="the question, e.g. 'Which functional groups does it have?'")
+    p.add_argument("smiles", nargs="?", help="the molecule, e.g. 'CC(=O)Oc1ccccc1C(=O)O'")
+    p.add_argument(
+        "question", nargs="?", help="the question, e.g. 'Which functional groups does it have?'"
+    )
+    b = p.add_argument_group("batch mode (a file of molecules)")
+    b.add_argument("--input", help=".smi/.csv/.tsv/.jsonl (optionally .gz) of molecules")
+    b.add_argument("--out", help="answers: FILE.csv or FILE.jsonl (input columns kept)")
+    b.add_argument("--question", dest="batch_question", help="one question for every row")
+    b.add_argument("--question-column", help="the input column with each row's question")
+    b.add_argument("--smiles-column", help="the input column with the SMILES (default smiles)")
+    b.add_argument("--batch-size", type=int, default=16, help="prompts per forward (16)")
+    b.add_argument("--resume", action="store_true", help="skip rows already in --out")
     p.add_argument(
         "--model", default=None, help="trained model folder (default: the shipped bridge)"
     )
