@@ -25,7 +25,8 @@ def test_patch_json_one_line_per_molecule(capsys: pytest.CaptureFixture[str]) ->
     assert [x["smiles"] for x in lines] == smiles
     for row, (_, n) in zip(lines, TRICKY_SMILES, strict=True):
         assert len(row["atoms"]) == len(row["entropy"]) == len(row["patch_ids"]) == n
-        assert row["rule"] == "quantile" and row["n_patches"] == max(row["patch_ids"]) + 1
+        assert row["rule"] == "combine" and row["n_patches"] == max(row["patch_ids"]) + 1  # default
+        assert len(row["brics_ids"]) == n
         assert sorted(set(row["patch_ids"])) == list(range(row["n_patches"]))
 
 

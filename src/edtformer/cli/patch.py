@@ -25,7 +25,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("smiles", nargs="*", metavar="SMILES", help="molecules to patch")
     p.add_argument("--input", "-i", help=".smi or .csv file (column 'smiles') of more molecules")
-    p.add_argument("--rule", choices=RULE_CHOICES, default="quantile", help="patching rule")
+    p.add_argument(
+        "--rule",
+        choices=RULE_CHOICES,
+        default="combine",
+        help="patching rule (default combine: entropy patches + BRICS fragments, as the model)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per molecule per line")
     p.add_argument("--draw", metavar="FILE", help="write a picture (.svg or .png) of the patches")
     p.add_argument("--model", help="entropy model folder (default: the shipped model)")
@@ -160,12 +165,24 @@ def run(args: argparse.Namespace) -> int:
 
         from edtformer.viz import draw_patches
 
-        path = draw_patches(
-            args.draw,
-            [r.mol for r in records],
-            [np.asarray(row["patch_ids"]) for row in rows],
-            entropies,
-            [f"{k}: {row['n_patches']} patches" for k, row in enumerate(rows, 1)],
-        )
+        mols = [r.mol for r in records]
+        ids = [np.asarray(row["patch_ids"]) for row in rows]
+        ents = list(entropies)
+        legends = [f"{k}: {row['n_patches']} entropy patches" for k, row in enumerate(rows, 1)]
+        if args.rule == "combine":  # both partitions the model pools: entropy, then BRICS
+            mols, ents = [m for m in mols for _ in (0, 1)], [e for e in ents for _ in (0, 1)]
+            ids = [
+                a
+                for res, i in zip(results, ids, strict=True)
+                for a in (i, np.asarray(res.brics_ids))
+            ]
+            legends = [
+                text
+                for k, (leg, res) in enumerate(zip(legends, results, strict=True), 1)
+                for text in (leg, f"{k}: {res.n_brics} BRICS fragments")
+            ]
+        elif args.rule == "brics":
+            legends = [f"{k}: {row['n_patches']} BRICS fragments" for k, row in enumerate(rows, 1)]
+        path = draw_patches(args.draw, mols, ids, ents, legends)
         print(f"wrote {path}", file=sys.stderr)
     return status
