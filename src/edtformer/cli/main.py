@@ -50,13 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"edtformer.cli.{name}")
         module.register(sub)
+    _add_common_options(parser)
     return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``-v`` and ``--debug`` also after a sub-command (``edt ask ... -v``), at every level."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any("--debug" in a.option_strings for a in child._actions):
+                    child.add_argument(
+                        "-v", "--verbose", dest="sub_verbose", action="count", default=0,
+                        help="more logging (-vv: debug)",
+                    )  # fmt: skip
+                    child.add_argument(
+                        "--debug", dest="sub_debug", action="store_true",
+                        help="show full tracebacks on errors",
+                    )  # fmt: skip
+                _add_common_options(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``edt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += getattr(args, "sub_verbose", 0)
+    args.debug = args.debug or getattr(args, "sub_debug", False)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
