@@ -45,3 +45,24 @@ def test_temporaries_of_a_dead_writer_are_removed(tmp_path: Path) -> None:
     assert live.exists() and other.exists()
     assert (tmp_path / "data" / "ok").read_text() == "1"
     assert remove_stale_temps(tmp_path / "data") == 0
+
+
+def test_tensors_carry_a_checksum_and_corruption_is_caught(tmp_path: Path) -> None:
+    import pytest
+    import torch
+
+    from edtformer.errors import CheckpointError
+    from edtformer.utils.io import load_tensors, save_tensors
+
+    w = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.ones(4)}
+    f = save_tensors(tmp_path / "w.safetensors", w, {"format_version": "1"})
+    got = load_tensors(f)
+    assert torch.equal(got["a"], w["a"]) and torch.equal(got["b"], w["b"])
+    data = bytearray(f.read_bytes())
+    data[-3] ^= 0x40  # flip one bit inside the last tensor's bytes
+    f.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_tensors(f)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_tensors(tmp_path / "junk.safetensors")

@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
-
 from edtformer.entropy.model import NextAtomConfig, NextAtomPredictor
 from edtformer.entropy.tokens import AtomVocab
 from edtformer.errors import CheckpointError
-from edtformer.utils.io import atomic_dir, atomic_write_json, read_checkpoint_config
+from edtformer.utils.io import (
+    atomic_dir,
+    atomic_write_json,
+    load_tensors,
+    read_checkpoint_config,
+    save_tensors,
+)
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -55,7 +59,7 @@ def save_entropy_model(
         "metadata": metadata or {},
     }
     with atomic_dir(folder) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format_version": str(FORMAT_VERSION)})
+        save_tensors(tmp / WEIGHTS, tensors, {"format_version": str(FORMAT_VERSION)})
         atomic_write_json(tmp / CONFIG, config)
     return Path(folder)
 
@@ -77,7 +81,7 @@ def load_entropy_model(folder: str | Path) -> EntropyCheckpoint:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{cfg_path}: malformed config ({exc})") from exc
     model = NextAtomPredictor(cfg)
-    state = load_file(str(w_path))
+    state = load_tensors(w_path, "entropy-model weights")
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if k not in _TIED]
     if missing or unexpected:

@@ -41,9 +41,8 @@ def _encoder_info(encoder: Any) -> dict[str, Any]:
 
 def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
     """Write ``model``'s trained tensors and config to the folder ``path`` (atomically)."""
-    from safetensors.torch import save_file
-
     from edtformer import __version__
+    from edtformer.utils.io import save_tensors
 
     counts = model.parameter_counts()
     meta: dict[str, Any] = {
@@ -59,9 +58,7 @@ def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
     }
     tensors = model.trained_state_dict()
     with atomic_dir(path) as tmp:
-        save_file(
-            tensors, str(tmp / WEIGHTS_FILE), metadata={"format_version": str(FORMAT_VERSION)}
-        )
+        save_tensors(tmp / WEIGHTS_FILE, tensors, {"format_version": str(FORMAT_VERSION)})
         atomic_write_json(tmp / CONFIG_FILE, meta)
     return Path(path)
 
@@ -97,10 +94,8 @@ def load_model(
 
     ``path`` ``"default"`` is the bridge shipped inside the package.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from edtformer.model.modeling import EDTFormerConfig
+    from edtformer.utils.io import load_tensors
 
     if str(path) == "default":
         path = default_bridge_dir()
@@ -121,10 +116,7 @@ def load_model(
         raise CheckpointError(
             f"{path}: trained with patch rule {config.patch_rule!r}, got {built.patch_rule!r}"
         )
-    try:
-        tensors = load_file(str(Path(path) / WEIGHTS_FILE))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}/{WEIGHTS_FILE} is unreadable: {exc}") from exc
+    tensors = load_tensors(Path(path) / WEIGHTS_FILE, "model weights")
     expected = model.trained_state_dict()
     if set(tensors) != set(expected):
         missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))

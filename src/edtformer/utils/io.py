@@ -160,3 +160,61 @@ def read_checkpoint_config(
             f"{cfg_path}: format_version {found!r}, this edtformer reads {version}"
         )
     return dict(config)
+
+
+#: safetensors metadata key holding :func:`tensor_digest` of the file's tensors.
+DIGEST_KEY = "edtformer_sha256"
+
+
+def tensor_digest(tensors: dict[str, Any]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_tensors(
+    path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None
+) -> Path:
+    """``safetensors`` file with :func:`tensor_digest` in its metadata (written atomically)."""
+    from safetensors.torch import save
+
+    meta = {**(metadata or {}), DIGEST_KEY: tensor_digest(tensors)}
+    return atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def load_tensors(path: str | os.PathLike[str], what: str = "weights") -> dict[str, Any]:
+    """Tensors of a ``safetensors`` file, checked against the digest in its metadata.
+
+    Raises:
+        CheckpointError: unreadable file, or tensors whose bytes changed since they were saved
+            (a file without a digest, from older versions, loads with a warning).
+    """
+    import logging
+
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    from edtformer.errors import CheckpointError
+
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable {what} ({exc})") from exc
+    want = meta.get(DIGEST_KEY)
+    if want is None:
+        logging.getLogger(__name__).info("%s: no checksum (written by an older version)", path)
+    elif tensor_digest(tensors) != want:
+        raise CheckpointError(
+            f"{path}: {what} do not match their checksum (the file was changed or corrupted)"
+        )
+    return tensors
