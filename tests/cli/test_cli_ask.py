@@ -136,3 +136,14 @@ def test_ask_batch_jsonl_one_question_for_all(model_dir: Path, tmp_path: Path) -
     ]
     assert all(r["error"] == "" and isinstance(r["truncated"], bool) for r in rows)
     assert main(["ask", "--input", str(inp), "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_ask_device_and_dtype(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["ask", "CCO", "What is it?", "--model", str(model_dir), "--max-new-tokens", "2"]
+    assert main([*argv, "--dtype", "bfloat16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["smiles"] == "CCO"
+    if not torch.cuda.is_available():
+        assert main([*argv, "--device", "cuda"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+    assert main([*argv, "--device", "toaster"]) == 2
+    assert "expected cpu, cuda" in capsys.readouterr().err

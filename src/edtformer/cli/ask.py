@@ -26,28 +26,72 @@ def _quiet_transformers() -> None:
         pass
 
 
-def load_cli_model(model_dir: str | None, threads: int | None = None) -> tuple[Any, str]:
-    """The model for ``ask``/``chat`` and a short name for it (``--model`` folder, shipped default,
-    or an untrained bridge on the default encoder and LLM)."""
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def add_device_options(p: Any) -> None:
+    """``--device`` and ``--dtype`` (where the model runs and the frozen LLM's precision)."""
+    p.add_argument(
+        "--device", default="cpu", help="cpu (default), cuda, cuda:N or mps: where the model runs"
+    )
+    p.add_argument(
+        "--dtype", choices=DTYPES, default=None,
+        help="the frozen LLM's weights (default: float32 on cpu, bfloat16 on a GPU)",
+    )  # fmt: skip
+
+
+def resolve_device(device: str, dtype: str | None) -> tuple[Any, Any]:
+    """``(torch.device, torch.dtype)`` of the flags, checked before any model loads."""
+    import torch
+
+    from edtformer.errors import EdtError
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise EdtError(f"--device {device!r}: expected cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise EdtError(f"--device {device}: no CUDA GPU is visible to torch")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise EdtError("--device mps: MPS is not available")
+    name = dtype or ("float32" if dev.type == "cpu" else "bfloat16")
+    return dev, getattr(torch, name)
+
+
+def load_cli_model(
+    model_dir: str | None,
+    threads: int | None = None,
+    device: str = "cpu",
+    dtype: str | None = None,
+) -> tuple[Any, str]:
+    """The model for ``ask``/``chat``/``eval`` and a short name for it (``--model`` folder,
+    shipped default, or an untrained bridge on the default encoder and LLM), on ``device`` with
+    the frozen LLM in ``dtype``."""
     import torch
 
     from edtformer.model import EDTFormer, EDTFormerConfig
-    from edtformer.model.checkpoint import default_bridge_dir
+    from edtformer.model.checkpoint import default_bridge_dir, read_config
 
     _quiet_transformers()
     if threads:
         torch.set_num_threads(threads)
-    if model_dir is not None:
-        return EDTFormer.from_pretrained(model_dir).eval(), str(model_dir)
-    folder = default_bridge_dir()
-    if (folder / "config.json").is_file():
-        return EDTFormer.from_pretrained(folder).eval(), "default"
-    logger.warning(
-        "no trained bridge is shipped yet: answering with an UNTRAINED bridge "
-        "(the LLM sees random molecule tokens); pass --model DIR for a trained one"
-    )
-    torch.manual_seed(0)
-    return EDTFormer.build(EDTFormerConfig()).eval(), "untrained"
+    dev, torch_dtype = resolve_device(device, dtype)
+    folder = default_bridge_dir() if model_dir is None else model_dir
+    name = "default" if model_dir is None else str(model_dir)
+    if model_dir is None and not (default_bridge_dir() / "config.json").is_file():
+        logger.warning(
+            "no trained bridge is shipped yet: answering with an UNTRAINED bridge "
+            "(the LLM sees random molecule tokens); pass --model DIR for a trained one"
+        )
+        torch.manual_seed(0)
+        return EDTFormer.build(EDTFormerConfig()).to(dev).eval(), "untrained"
+    llm = tok = None
+    if torch_dtype != torch.float32:
+        from edtformer.llm.loading import load_llm
+
+        llm, tok = load_llm(read_config(folder)["config"]["llm"], dtype=torch_dtype)
+    model = EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tok)
+    return model.to(dev).eval(), name
 
 
 def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
@@ -85,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from edtformer.llm.prompt import PromptBuilder
 
     check_generation_flags(args)
+    resolve_device(args.device, args.dtype)  # before anything loads
     if args.input:
         if args.smiles is not None:
             raise EdtError("give either SMILES QUESTION or --input FILE, not both")
@@ -96,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise EdtError("give SMILES and QUESTION, or --input FILE --out FILE")
     parse_smiles(args.smiles)  # bad input fails fast, before any model loads
     PromptBuilder.user_text(args.question, 1)  # so does an over-long question
-    model, name = load_cli_model(args.model, args.threads)
+    model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
     ans = model.ask(args.smiles, args.question, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer_dict(ans, name), ensure_ascii=False))
@@ -136,4 +181,5 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
+    add_device_options(p)
     p.set_defaults(func=run)

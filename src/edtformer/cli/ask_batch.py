@@ -148,7 +148,7 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
         writer.write(failed)
         if ready:
             print("loading the model...", file=sys.stderr, flush=True)
-            model, _ = load_model(args.model, args.threads)
+            model, _ = load_model(args.model, args.threads, args.device, args.dtype)
             with Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),

@@ -17,12 +17,13 @@ PROMPT = "you> "
 def run(args: argparse.Namespace) -> int:
     """The read-answer loop."""
     from edtformer.chem import parse_smiles
-    from edtformer.cli.ask import check_generation_flags, load_cli_model
+    from edtformer.cli.ask import check_generation_flags, load_cli_model, resolve_device
     from edtformer.errors import EdtError
 
     check_generation_flags(args)
+    resolve_device(args.device, args.dtype)
     parse_smiles(args.smiles)
-    model, name = load_cli_model(args.model, args.threads)
+    model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
     print(f"chatting about {args.smiles} (model: {name}); /quit to leave, /reset to start over")
     history: list[dict[str, str]] | None = None
     while True:
@@ -68,4 +69,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
+    from edtformer.cli.ask import add_device_options
+
+    add_device_options(p)
     p.set_defaults(func=run)

@@ -59,6 +59,9 @@ def register(sub: Any) -> None:
     p.add_argument("--predictions", help="write every scored item to this JSONL file")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from edtformer.cli.ask import add_device_options
+
+    add_device_options(p)
     p.set_defaults(func=run)
 
 
@@ -84,12 +87,14 @@ def _text_only_encoders(folder: Path) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the records (fail fast on bad input), then the model; score and print every task."""
+    from edtformer.cli.ask import resolve_device
     from edtformer.errors import EdtError
     from edtformer.evaluation.evaluator import evaluate_records, load_eval_records, load_model
     from edtformer.evaluation.leakage import check_leakage
     from edtformer.evaluation.validation import UndefinedMetricWarning
     from edtformer.utils.io import atomic_write_json, atomic_write_text
 
+    device, dtype = resolve_device(args.device, args.dtype)
     tasks = [t.strip() for t in args.task.split(",") if t.strip()]
     if not tasks:
         raise EdtError("--task: give at least one task name")
@@ -115,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     _quiet_transformers()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(folder)
+    model = load_model(folder, device=device, dtype=dtype)
     reports, lines = [], []
     for t in tasks:
         bar = _bar(len(records[t]), t, args.no_progress)

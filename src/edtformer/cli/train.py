@@ -71,7 +71,9 @@ def register(sub: Any) -> None:
     p.add_argument("--out", help="run folder (default runs/<stage>)")
     p.add_argument("--devices", type=int)
     p.add_argument("--accelerator", help="cpu | gpu | auto")
-    p.add_argument("--strategy", help="auto | ddp | fsdp | deepspeed (needs: pip install deepspeed)")
+    p.add_argument(
+        "--strategy", help="auto | ddp | fsdp | deepspeed (needs: pip install deepspeed)"
+    )
     p.add_argument("--precision", help="32-true | bf16-mixed | 16-mixed ...")
     p.add_argument("--max-steps")
     p.add_argument("--batch-size")

@@ -217,16 +217,20 @@ class Evaluator:
 
 
 def load_model(
-    path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+    device: Any = "cpu",
+    dtype: Any = None,
 ) -> Any:
     """Load a saved model for evaluation, reading frozen node features through the feature cache.
 
-    ``cache_dir`` defaults to ``$EDT_CACHE/features`` (the cache training fills).
+    ``cache_dir`` defaults to ``$EDT_CACHE/features`` (the cache training fills); ``device`` and
+    ``dtype`` (the frozen LLM's weights, e.g. ``torch.bfloat16``) place the model.
     """
     from edtformer.bridge.processor import MoleculeProcessor, default_patcher
     from edtformer.encoders import get_encoder
     from edtformer.encoders.cache import CachedEncoder
-    from edtformer.llm.loading import cache_root
+    from edtformer.llm.loading import cache_root, load_llm
     from edtformer.model import EDTFormer, EDTFormerConfig
     from edtformer.model.checkpoint import read_config
 
@@ -234,7 +238,12 @@ def load_model(
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "features"
     encoders = [CachedEncoder(get_encoder(n), root) for n in config.encoders]
     patcher = default_patcher(config.patch_rule)[0] if config.bridge.uses_dynamic else None
-    return EDTFormer.from_pretrained(path, processor=MoleculeProcessor(encoders, patcher)).eval()
+    llm = tok = None
+    if dtype is not None and dtype != torch.float32:
+        llm, tok = load_llm(config.llm, dtype=dtype)
+    processor = MoleculeProcessor(encoders, patcher)
+    model = EDTFormer.from_pretrained(path, processor=processor, llm=llm, tokenizer=tok)
+    return model.to(device).eval()
 
 
 def training_mode(model: Any) -> str:
