@@ -1,4 +1,8 @@
-"""Classification metrics in numpy: multiple-choice accuracy per category; binary accuracy, F1, ROC-AUC.
+"""Classification metrics: multiple-choice accuracy per category; binary accuracy, F1, ROC-AUC.
+
+The standard metrics are scikit-learn's (``roc_auc_score``, ``f1_score``,
+``balanced_accuracy_score``) behind our input checks (paired lengths, 0/1 labels, finite
+scores) and NaN-with-a-warning where a metric is undefined.
 
 Binary tasks are scored from the answer-token probabilities (one forward pass, no generation):
 ``p_yes`` is the probability of the positive answer token, optionally renormalised against the
@@ -41,53 +45,45 @@ def balanced_accuracy(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray
 ) -> float:
     """Mean of the recall on positives and the recall on negatives (NaN if a class is absent)."""
+    from sklearn.metrics import balanced_accuracy_score
+
     t = np.asarray(y_true, dtype=bool)
     p = np.asarray(y_pred, dtype=bool)
     if t.all() or not t.any():
         return float("nan")
-    return float((p[t].mean() + (~p[~t]).mean()) / 2)
+    return float(balanced_accuracy_score(t, p))
 
 
 def f1_score(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray) -> float:
-    """F1 of the positive class (label 1): ``2 TP / (2 TP + FP + FN)``.
+    """F1 of the positive class (label 1): ``2 TP / (2 TP + FP + FN)`` (scikit-learn).
 
     NaN (with :class:`UndefinedMetricWarning`) when there are no positive labels and no
     positive predictions, where F1 is 0/0.
     """
+    from sklearn.metrics import f1_score as sk_f1
+
     check_paired("f1_score", y_true, y_pred, ("labels", "predictions"))
     t = _binary_labels("f1_score", y_true)
     p = _binary_labels("f1_score", y_pred)
-    tp = int(np.sum((t == 1) & (p == 1)))
-    fp = int(np.sum((t == 0) & (p == 1)))
-    fn = int(np.sum((t == 1) & (p == 0)))
-    if 2 * tp + fp + fn == 0:
+    if not t.any() and not p.any():
         return undefined("F1", "no positive labels and no positive predictions")
-    return 2 * tp / (2 * tp + fp + fn)
+    return float(sk_f1(t, p, pos_label=1, zero_division=0.0))
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``values``; tied values share the mean of the ranks they span."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    # boundaries of runs of equal values in sorted order
-    new_run = np.r_[True, sorted_vals[1:] != sorted_vals[:-1]]
-    run_id = np.cumsum(new_run) - 1
-    starts = np.flatnonzero(new_run)
-    ends = np.r_[starts[1:], len(values)]
-    mean_rank = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = mean_rank[run_id]
-    return ranks
+    """1-based ranks of ``values``; tied values share the mean of the ranks they span (scipy)."""
+    from scipy.stats import rankdata
+
+    return np.asarray(rankdata(np.asarray(values, dtype=np.float64), method="average"))
 
 
 def roc_auc(y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.ndarray) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank statistic (ties count one half).
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half).
 
-    ``AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` with ``R_pos`` the sum of the
-    average ranks of the positives' scores. NaN (with :class:`UndefinedMetricWarning`) when only
-    one class is present.
+    NaN (with :class:`UndefinedMetricWarning`) when only one class is present.
     """
+    from sklearn.metrics import roc_auc_score
+
     check_paired("roc_auc", y_true, y_score, ("labels", "scores"))
     t = _binary_labels("roc_auc", y_true)
     s = np.asarray(y_score, dtype=np.float64)
@@ -98,8 +94,7 @@ def roc_auc(y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.nd
     n_neg = len(t) - n_pos
     if n_pos == 0 or n_neg == 0:
         return undefined("ROC-AUC", f"only one class present ({n_pos} positive, {n_neg} negative)")
-    r_pos = float(average_ranks(s)[t == 1].sum())
-    return (r_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return float(roc_auc_score(t, s))
 
 
 def binary_metrics(

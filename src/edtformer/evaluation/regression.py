@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edtformer.evaluation.classification import average_ranks
 from edtformer.evaluation.parsing import parse_number
 from edtformer.evaluation.validation import MetricInputError, check_paired, undefined
 
@@ -17,20 +16,19 @@ logger = logging.getLogger(__name__)
 
 
 def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Spearman rank correlation: Pearson correlation of average ranks (ties share a rank).
+    """Spearman rank correlation (scipy's ``spearmanr``; ties share a rank).
 
     NaN (with :class:`UndefinedMetricWarning`) for fewer than two points or a constant input.
     """
+    from scipy.stats import spearmanr
+
     check_paired("spearman", x, y, ("x values", "y values"))
     if len(x) < 2:
         return undefined("Spearman", "fewer than two points")
-    rx = average_ranks(np.asarray(x, dtype=np.float64))
-    ry = average_ranks(np.asarray(y, dtype=np.float64))
-    dx, dy = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
-    if denom == 0.0:
+    a, b = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if np.all(a == a[0]) or np.all(b == b[0]):
         return undefined("Spearman", "an input is constant")
-    return float(dx @ dy) / denom
+    return float(spearmanr(a, b).statistic)
 
 
 @dataclass(frozen=True)
