@@ -1,22 +1,49 @@
-"""Captioning metrics in pure Python: corpus BLEU-n, ROUGE-1/2/L F-measure, METEOR (exact match).
+"""Captioning metrics with the libraries the MolT5 / MolCA protocol uses: NLTK's corpus BLEU-n
+and METEOR, Google's ``rouge-score`` ROUGE-1/2/L F-measure.
 
-Tokenisation (:func:`tokenize`): lower-cased word runs and single punctuation marks. Scores are
-therefore comparable between our models but not digit-for-digit with papers that tokenise with
-a BERT or Moses tokenizer, stem for ROUGE, or use WordNet synonyms for METEOR.
+Tokenisation (:func:`tokenize`): lower-cased word runs and single punctuation marks, for BLEU,
+ROUGE and METEOR alike. MolT5's script tokenises with SciBERT's WordPiece tokenizer (a hub
+download), so scores are comparable between our models and close to, but not digit-for-digit
+with, published ones.
 
-METEOR here is the **exact-match-only** variant of Banerjee & Lavie (2005) as parameterised in
-NLTK (alpha=0.9, beta=3, gamma=0.5): no stem or synonym stages, so it is at most the full score.
+METEOR is NLTK's ``single_meteor_score`` (Banerjee & Lavie 2005; alpha=0.9, beta=3, gamma=0.5)
+with its exact and Porter-stem stages. Its WordNet synonym stage needs NLTK's WordNet corpus,
+which is a separate download: when it is not installed the synonym stage matches nothing, and
+reports can say so (:func:`meteor_synonyms_available`).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 from edtformer.evaluation.validation import MetricInputError, check_paired
+
+
+class _NoSynonyms:
+    """Stands in for NLTK's WordNet reader when its corpus is not installed: no synonyms."""
+
+    @staticmethod
+    def synsets(*_: object, **__: object) -> list[object]:
+        return []
+
+
+def _wordnet() -> tuple[object, bool]:
+    try:
+        from nltk.corpus import wordnet
+
+        wordnet.synsets("molecule")
+        return wordnet, True
+    except LookupError:
+        return _NoSynonyms(), False
+
+
+def meteor_synonyms_available() -> bool:
+    """Whether METEOR's WordNet synonym stage is active (NLTK's WordNet corpus installed)."""
+    return _wordnet()[1]
+
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
@@ -38,7 +65,7 @@ def ngrams(tokens: Tokens, n: int) -> Counter[tuple[str, ...]]:
 def corpus_bleu(
     hypotheses: Sequence[Tokens], references: Sequence[Sequence[Tokens]], max_n: int = 4
 ) -> float:
-    """Corpus-level BLEU (Papineni et al., 2002) with uniform weights and brevity penalty.
+    """Corpus-level BLEU (Papineni et al., 2002; NLTK's ``corpus_bleu``), uniform weights.
 
     Clipped n-gram matches and hypothesis n-gram counts are summed over the corpus before the
     precisions ``p_n`` are formed; ``BLEU = BP * exp(mean_n log p_n)`` with
@@ -53,71 +80,50 @@ def corpus_bleu(
         references: for each hypothesis, one or more tokenised references.
         max_n: highest n-gram order (2 for BLEU-2, 4 for BLEU-4).
     """
+    from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
+
     check_paired("corpus_bleu", hypotheses, references, ("hypotheses", "reference lists"))
     if max_n < 1:
         raise MetricInputError(f"corpus_bleu: max_n={max_n}; expected 1 or more")
-    matches = [0] * max_n
-    totals = [0] * max_n
-    hyp_len = ref_len = 0
-    for i, (hyp, refs) in enumerate(zip(hypotheses, references, strict=True)):
+    for i, refs in enumerate(references):
         if not refs:
             raise MetricInputError(f"corpus_bleu: item {i} has no reference")
-        hyp_len += len(hyp)
-        ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1]
-        for n in range(1, max_n + 1):
-            counts = ngrams(hyp, n)
-            max_ref: Counter[tuple[str, ...]] = Counter()
-            for r in refs:
-                max_ref |= ngrams(r, n)
-            matches[n - 1] += sum(min(c, max_ref[g]) for g, c in counts.items())
-            totals[n - 1] += max(1, sum(counts.values()))  # NLTK: at least 1 per item
-    if hyp_len == 0 or min(matches) == 0:
+    if sum(len(h) for h in hypotheses) == 0:
         return 0.0
-    log_p = sum(math.log(m / t) for m, t in zip(matches, totals, strict=True)) / max_n
-    bp = 1.0 if hyp_len >= ref_len else math.exp(1.0 - ref_len / hyp_len)
-    return bp * math.exp(log_p)
+    with warnings.catch_warnings():  # NLTK warns when an order has no match: BLEU is then 0
+        warnings.simplefilter("ignore")
+        score = nltk_corpus_bleu(
+            [[list(r) for r in refs] for refs in references],
+            [list(h) for h in hypotheses],
+            weights=tuple([1.0 / max_n] * max_n),
+        )
+    return float(score)
 
 
-def _f1(overlap: int, n_hyp: int, n_ref: int) -> float:
-    if overlap == 0:
-        return 0.0
-    p, r = overlap / n_hyp, overlap / n_ref
-    return 2 * p * r / (p + r)
+class _Given:
+    """rouge-score tokenizer for text that is already tokenised (tokens joined by spaces)."""
+
+    @staticmethod
+    def tokenize(text: str) -> list[str]:
+        return text.split()
+
+
+def _rouge(hypothesis: Tokens, reference: Tokens, kind: str) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer([kind], tokenizer=_Given())
+    score = scorer.score(" ".join(reference), " ".join(hypothesis))[kind]
+    return float(score.fmeasure)
 
 
 def rouge_n(hypothesis: Tokens, reference: Tokens, n: int) -> float:
-    """ROUGE-n F-measure of one pair: n-gram overlap (clipped counts), ``F = 2PR / (P + R)``."""
-    h, r = ngrams(hypothesis, n), ngrams(reference, n)
-    overlap = sum((h & r).values())
-    return _f1(overlap, sum(h.values()), sum(r.values()))
-
-
-def lcs_length(a: Tokens, b: Tokens) -> int:
-    """Length of the longest common subsequence (dynamic programming, O(len(a) len(b)))."""
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
+    """ROUGE-n F-measure of one pair (``rouge-score``): clipped n-gram overlap, ``F = 2PR/(P+R)``."""
+    return _rouge(hypothesis, reference, f"rouge{n}")
 
 
 def rouge_l(hypothesis: Tokens, reference: Tokens) -> float:
-    """ROUGE-L F-measure of one pair: ``P = LCS / |hyp|``, ``R = LCS / |ref|``, ``F = 2PR / (P + R)``."""
-    return _f1(lcs_length(hypothesis, reference), len(hypothesis), len(reference))
-
-
-def _exact_alignment(hypothesis: Tokens, reference: Tokens) -> list[tuple[int, int]]:
-    """NLTK's exact-match stage: hypothesis words from last to first, each to the last free equal reference word."""
-    free = list(range(len(reference)))
-    pairs: list[tuple[int, int]] = []
-    for i in range(len(hypothesis) - 1, -1, -1):
-        for k in range(len(free) - 1, -1, -1):
-            if reference[free[k]] == hypothesis[i]:
-                pairs.append((i, free.pop(k)))
-                break
-    return sorted(pairs)
+    """ROUGE-L F-measure of one pair (``rouge-score``): longest common subsequence."""
+    return _rouge(hypothesis, reference, "rougeL")
 
 
 def meteor(
@@ -127,22 +133,23 @@ def meteor(
     beta: float = 3.0,
     gamma: float = 0.5,
 ) -> float:
-    """METEOR of one pair with exact unigram matching only (no stemming, no WordNet synonyms).
+    """METEOR of one pair: NLTK's ``single_meteor_score`` (exact, Porter-stem and, when NLTK's
+    WordNet corpus is installed, synonym matching).
 
     With ``m`` aligned unigrams, ``P = m / |hyp|``, ``R = m / |ref|``,
     ``Fmean = P R / (alpha P + (1 - alpha) R)``; ``chunks`` = runs of matches contiguous in both
     texts; ``penalty = gamma (chunks / m) ** beta``; ``score = Fmean (1 - penalty)``.
     """
-    pairs = _exact_alignment(hypothesis, reference)
-    m = len(pairs)
-    if m == 0:
+    from nltk.translate.meteor_score import single_meteor_score
+
+    if not hypothesis or not reference:
         return 0.0
-    p, r = m / len(hypothesis), m / len(reference)
-    fmean = p * r / (alpha * p + (1 - alpha) * r)
-    chunks = 1 + sum(
-        not (b[0] == a[0] + 1 and b[1] == a[1] + 1) for a, b in itertools.pairwise(pairs)
+    wordnet, _ = _wordnet()
+    return float(
+        single_meteor_score(
+            list(reference), list(hypothesis), alpha=alpha, beta=beta, gamma=gamma, wordnet=wordnet
+        )
     )
-    return fmean * (1.0 - gamma * (chunks / m) ** beta)
 
 
 def _as_reference_lists(references: References, n: int) -> list[list[str]]:
