@@ -136,9 +136,15 @@ class MolRecord:
         return Chem.MolToSmiles(self.mol)
 
     def to_pyg(self) -> Data:
-        """Convert to a PyTorch Geometric ``Data`` with ``x``, ``edge_index``, ``edge_attr``, ``smiles``."""
+        """Convert to a PyTorch Geometric ``Data`` with ``x``, ``edge_index``, ``edge_attr``, ``smiles``.
+
+        Needs the optional ``torch-geometric`` (``pip install 'edtformer[pyg]'``).
+        """
         import torch
-        from torch_geometric.data import Data
+
+        from edtformer.errors import require
+
+        Data = require("torch_geometric.data", "pyg", package="torch-geometric").Data  # type: ignore[attr-defined]
 
         return Data(
             x=torch.from_numpy(self.x),
