@@ -8,9 +8,11 @@ from its seed; only the saved folder's path to it differs.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -32,3 +34,33 @@ def test_pre_move_model_folder_loads_with_identical_outputs(tmp_path: Path) -> N
     assert got.keys() == expected.keys()
     for key in expected:
         assert torch.allclose(got[key].float(), expected[key].float(), atol=1e-5), key
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("bridge", "n_anchors"), "8", "n_anchors = '8' is not a valid int"),
+        (("bridge", "stereo_embedding"), "no", "stereo_embedding = 'no' is not a valid bool"),
+        (("boundary_tokens",), "no", "boundary_tokens = 'no' is not a valid bool"),
+        (("patch_rule",), "sideways", "patch_rule 'sideways' is not one of"),
+        (("bridge",), "edt", "must be JSON objects"),
+    ],
+)
+def test_wrong_types_in_a_saved_config_are_refused(
+    tmp_path: Path, path: tuple[str, ...], value: object, message: str
+) -> None:
+    import json
+    import shutil
+
+    from edtformer.errors import EdtError
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURE / "model", folder)
+    meta = json.loads((folder / "config.json").read_text())
+    target = meta["config"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(EdtError, match=re.escape(message)):
+        EDTFormer.from_pretrained(folder)

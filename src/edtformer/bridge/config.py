@@ -121,12 +121,53 @@ class BridgeConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BridgeConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`EdtError`."""
+        """Inverse of :meth:`to_dict`; unknown keys or values of the wrong JSON type (a string
+        for ``n_anchors``, ``"no"`` for a flag) raise :class:`EdtError`."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise EdtError(f"unknown bridge config keys {unknown}; known: {sorted(known)}")
+        check_json_types(cls, d, "bridge config")
         return cls(**d)
+
+
+def _json_type_ok(value: Any, hint: Any) -> bool:
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_json_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None) or hint is None:
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple or hint is tuple:
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return isinstance(value, list | tuple) and all(
+            _json_type_ok(v, args[0]) if args else True for v in value
+        )
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    return True  # nested configs check themselves
+
+
+def check_json_types(cls: type, d: dict[str, Any], what: str) -> None:
+    """Refuse config values whose JSON type does not match the dataclass field's type."""
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for key, value in d.items():
+        hint = hints.get(key)
+        if hint is not None and not _json_type_ok(value, hint):
+            shown = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+            raise EdtError(f"{what}: {key} = {value!r} is not a valid {shown}")
 
 
 def tiny(**overrides: Any) -> BridgeConfig:

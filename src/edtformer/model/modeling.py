@@ -87,10 +87,24 @@ class EDTFormerConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EDTFormerConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`EdtError`."""
+        """Inverse of :meth:`to_dict`; unknown keys, values of the wrong JSON type and unknown
+        patch rules raise :class:`EdtError`."""
+        from edtformer.bridge.config import check_json_types
+        from edtformer.patching import RULES
+
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise EdtError(f"unknown model config keys {unknown}")
+        check_json_types(cls, {k: v for k, v in d.items() if k not in ("bridge", "trainable")},
+                         "model config")  # fmt: skip
+        if "patch_rule" in d and d["patch_rule"] not in (*RULES, "none"):
+            raise EdtError(
+                f"model config: patch_rule {d['patch_rule']!r} is not one of {[*RULES, 'none']}"
+            )
+        if not isinstance(d.get("bridge", {}), dict) or not isinstance(
+            d.get("trainable", {}), dict
+        ):
+            raise EdtError("model config: bridge and trainable must be JSON objects")
         return cls(**d)
 
 
