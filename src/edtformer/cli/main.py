@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "ask",
     "chat",
+    "serve",
     "demo",
     "eval",
     "bench",

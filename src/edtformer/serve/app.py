@@ -1,0 +1,396 @@
+"""The FastAPI application: routes, limits and OpenAI-shaped errors (see :mod:`edtformer.serve`).
+
+Imports FastAPI: import it through :func:`edtformer.serve.create_app`, which names the extra
+when FastAPI is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from edtformer.errors import EdtError
+from edtformer.model.modeling import MAX_NEW_TOKENS
+from edtformer.serve.errors import ApiError, from_edt_error
+from edtformer.serve.schemas import (
+    ChatRequest,
+    PatchRequest,
+    ScoreRequest,
+    build_conversation,
+    parse_molecules,
+)
+from edtformer.serve.worker import Completion, GenerationJob, ModelWorker
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+B = TypeVar("B")
+
+
+@dataclass
+class ServeLimits:
+    """What one request may ask for."""
+
+    max_body_bytes: int = 1_000_000
+    """Largest request body (413 above)."""
+    max_tokens: int = 512
+    """Largest ``max_tokens`` (at most the model's 2,048)."""
+    default_max_tokens: int = 128
+    """``max_tokens`` when the request gives none."""
+    max_molecules: int = 8
+    """Molecules in one request."""
+    max_pending: int = 256
+    """Requests waiting at once before new ones get a 503."""
+
+
+class BodyTooLarge(Exception):
+    """The request body passed :attr:`ServeLimits.max_body_bytes`."""
+
+
+class LimitBody:
+    """ASGI middleware: a declared or streamed request body over ``limit`` bytes is refused (413)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            data = json.dumps(_too_large(self.limit).body()).encode()
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(data)).encode())]})  # fmt: skip
+            await send({"type": "http.response.body", "body": data})
+            return None
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge
+            return message
+
+        return await self.app(scope, limited, send)  # type: ignore[no-any-return]
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(f"request body over {limit:,} bytes", 413, "body_too_large")
+
+
+def create_app(
+    model: Any,
+    model_name: str = "edtformer",
+    limits: ServeLimits | None = None,
+    max_batch_size: int = 16,
+    batch_wait_s: float = 0.005,
+) -> Any:
+    """The ASGI app serving ``model`` (a loaded :class:`~edtformer.model.EDTFormer`).
+
+    Args:
+        model: the model, in eval mode, on its device.
+        model_name: the id ``/v1/models`` lists and requests must name.
+        limits: per-request limits (:class:`ServeLimits`).
+        max_batch_size: most chat prompts answered in one ``generate``.
+        batch_wait_s: how long a chat request waits for others to batch with.
+    """
+    limits = limits or ServeLimits()
+    if not 1 <= limits.max_tokens <= MAX_NEW_TOKENS:
+        raise EdtError(f"max_tokens limit must be 1 to {MAX_NEW_TOKENS:,}, got {limits.max_tokens}")
+    worker = ModelWorker(model, max_batch_size, batch_wait_s)
+    created = int(time.time())
+    busy = 0
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        await worker.start()
+        yield
+        await worker.stop()
+
+    app = FastAPI(title="edtformer", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.worker = worker
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # -- errors -------------------------------------------------------------------------------
+    def error_response(err: ApiError) -> Any:
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Any:
+        return error_response(exc)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(request: Request, exc: BodyTooLarge) -> Any:
+        return error_response(_too_large(limits.max_body_bytes))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Any:
+        code = "not_found" if exc.status_code == 404 else None
+        return error_response(ApiError(str(exc.detail), exc.status_code, code))
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Any:
+        logger.exception("internal error on %s", request.url.path)
+        return error_response(
+            ApiError("internal server error (see the server log)", 500, None, None, "server_error")
+        )
+
+    async def parse_body(request: Request, schema: type[B]) -> B:
+        raw = await request.body()
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(f"malformed JSON body: {exc}", code="invalid_json") from None
+        try:
+            return schema.model_validate(data)  # type: ignore[attr-defined,no-any-return]
+        except ValidationError as exc:
+            first = max(exc.errors(), key=lambda e: len(e["loc"]))  # the most specific
+            path = [str(p) for p in first["loc"] if not _union_branch(p)]
+            loc = ".".join(path) or None
+            msg = f"{loc}: {first['msg']}" if loc else str(first["msg"])
+            raise ApiError(msg, param=loc, code="invalid_value") from None
+
+    def check_model(name: str) -> None:
+        if name != model_name:
+            raise ApiError(
+                f"the model {name!r} does not exist; this server serves {model_name!r}",
+                404,
+                "model_not_found",
+                "model",
+            )
+
+    async def on_model(fn: Callable[..., Awaitable[Any]], *args: Any, param: str | None) -> Any:
+        """``await fn(*args)`` with bad input turned into a 400, and a cap on waiting requests."""
+        nonlocal busy
+        if busy >= limits.max_pending:
+            raise ApiError("server busy, retry later", 503, "overloaded", None, "server_error")
+        busy += 1
+        try:
+            return await fn(*args)
+        except EdtError as exc:
+            raise from_edt_error(exc, param) from None
+        finally:
+            busy -= 1
+
+    # -- routes -------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def page() -> Any:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": model_name, "pending": worker.pending}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": model_name, "object": "model", "created": created, "owned_by": "edtformer"}
+            ],
+        }
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        req = await parse_body(request, ChatRequest)
+        check_model(req.model)
+        if req.n not in (None, 1):
+            raise ApiError("only n=1 is supported", param="n", code="invalid_value")
+        if req.stop:
+            raise ApiError("stop sequences are not supported", param="stop", code="invalid_value")
+        n_tokens = req.max_completion_tokens or req.max_tokens or limits.default_max_tokens
+        if not 1 <= n_tokens <= limits.max_tokens:
+            raise ApiError(
+                f"max_tokens must be 1 to {limits.max_tokens:,}, got {n_tokens}",
+                param="max_tokens",
+                code="max_tokens_out_of_range",
+            )
+        mols, messages = build_conversation(req, model.config.system_prompt, limits.max_molecules)
+        sampling: dict[str, Any] = {}
+        if req.temperature:
+            sampling = {
+                "do_sample": True,
+                "temperature": req.temperature,
+                "top_p": req.top_p or 1.0,
+            }
+        job = GenerationJob(mols, messages, n_tokens, sampling)
+        rid, now = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if not req.stream:
+            done: Completion = await on_model(worker.complete, job, param="messages")
+            return {
+                "id": rid,
+                "object": "chat.completion",
+                "created": now,
+                "model": model_name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": done.text},
+                        "finish_reason": done.finish_reason,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage(done),
+                "edt": molecule_counts(done),
+            }
+        batch = await on_model(worker.run, worker.prepare, [job], param="messages")
+        include_usage = bool((req.stream_options or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+            body = {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": now,
+                "model": model_name,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        async def events() -> AsyncIterator[str]:
+            yield chunk({"role": "assistant", "content": ""}, None)
+            final: list[Completion] = []
+            try:
+                async for delta in worker.stream(job, batch, final):
+                    yield chunk({"content": delta}, None)
+            except Exception as exc:  # after the 200 went out: an error event, then the end
+                logger.exception("streaming failed")
+                err = from_edt_error(exc) if isinstance(exc, EdtError) else None
+                body = (
+                    err or ApiError("internal server error", 500, None, None, "server_error")
+                ).body()
+                yield f"data: {json.dumps(body)}\n\n"
+                return
+            done = final[0]
+            yield chunk({}, done.finish_reason, edt=molecule_counts(done))
+            if include_usage:
+                body = {"id": rid, "object": "chat.completion.chunk", "created": now,
+                        "model": model_name, "choices": [], "usage": usage(done)}  # fmt: skip
+                yield f"data: {json.dumps(body)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.post("/v1/score")
+    async def score(request: Request) -> Any:
+        req = await parse_body(request, ScoreRequest)
+        check_model(req.model)
+        smiles = [req.smiles] if isinstance(req.smiles, str) else req.smiles
+        if not 1 <= len(smiles) <= limits.max_molecules:
+            raise ApiError(
+                f"give 1 to {limits.max_molecules} molecules, got {len(smiles)}",
+                param="smiles",
+                code="too_many_molecules" if smiles else "missing_molecule",
+            )
+        mols = parse_molecules(smiles, "smiles")
+
+        def run() -> Any:
+            msgs = model.prompts.messages(req.question, len(mols))
+            return model.score(model.prepare([mols], [msgs], generation=True), req.options)
+
+        scores = await on_model(worker.run, run, param="question")
+        return {
+            "object": "score",
+            "model": model_name,
+            "options": scores.choices,
+            "probs": [round(p, 6) for p in scores.probs[0].tolist()],
+            "logprobs": [round(p, 6) for p in scores.logprobs[0].tolist()],
+            "best": scores.best[0],
+        }
+
+    @app.post("/v1/patch")
+    async def patch(request: Request) -> Any:
+        req = await parse_body(request, PatchRequest)
+        [record] = parse_molecules([req.smiles], "smiles")
+        options = {
+            k: v
+            for k, v in (
+                ("q", req.q),
+                ("threshold", req.threshold),
+                ("margin", req.margin),
+                ("max_patch_len", req.max_patch_len),
+            )
+            if v is not None
+        }
+        options = {k: v for k, v in options.items() if k in RULE_OPTIONS[req.rule]}
+
+        def run() -> dict[str, Any]:
+            from edtformer.patching import patch_molecules
+            from edtformer.viz.draw import PALETTE, render_patches
+
+            [entropy], [res] = patch_molecules([record], req.rule, **options)  # type: ignore[arg-type]
+            out: dict[str, Any] = {
+                "object": "patch",
+                "smiles": record.smiles,
+                "canonical_smiles": record.canonical_smiles,
+                "rule": req.rule,
+                "atoms": record.symbols,
+                "entropy": [round(float(h), 4) for h in entropy],
+                "patch_ids": res.patch_ids.tolist(),
+                "brics_ids": None if res.brics_ids is None else res.brics_ids.tolist(),
+                "n_patches": res.n_patches,
+                "palette": ["#" + "".join(f"{int(255 * c):02x}" for c in rgb) for rgb in PALETTE],
+            }
+            if req.draw:
+                svg = render_patches([record.mol], [res.patch_ids], [entropy])
+                out["svg"] = svg.decode("utf-8")
+            return out
+
+        try:
+            return await on_model(worker.run, run, param="smiles")
+        except ValueError as exc:  # a rule option out of range
+            raise ApiError(str(exc), code="invalid_value") from None
+
+    app.add_middleware(LimitBody, limit=limits.max_body_bytes)
+    return app
+
+
+def _union_branch(part: Any) -> bool:
+    """Whether a pydantic error location item names a union branch (``str``, ``list[...]``)."""
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "list"))
+
+
+#: Options each patching rule takes (others are ignored).
+RULE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "quantile": ("q",),
+    "combine": ("q",),
+    "threshold": ("threshold", "max_patch_len"),
+    "monotonic": ("margin", "max_patch_len"),
+    "brics": (),
+}
+
+
+def usage(done: Completion) -> dict[str, int]:
+    """OpenAI's ``usage`` object."""
+    return {
+        "prompt_tokens": done.prompt_tokens,
+        "completion_tokens": done.completion_tokens,
+        "total_tokens": done.prompt_tokens + done.completion_tokens,
+    }
+
+
+def molecule_counts(done: Completion) -> dict[str, int]:
+    """The ``edt`` extension of a completion: the molecule tokens the LLM read."""
+    return {
+        "n_molecule_tokens": done.n_molecule_tokens,
+        "n_anchor_tokens": done.n_anchor_tokens,
+        "n_dynamic_tokens": done.n_dynamic_tokens,
+    }
