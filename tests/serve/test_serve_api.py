@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from conftest import MODEL_NAME, LiveServer
+from conftest import MODEL_NAME
 from edtformer.cli.main import main
 from edtformer.llm.prompt import MAX_QUESTION_CHARS
 from edtformer.model import EDTFormer
+from edtformer.serve.background import BackgroundServer
 
 openai = pytest.importorskip("openai", reason="pip install -e '.[dev]' (openai)")
 pytestmark = pytest.mark.filterwarnings("ignore:Passing `repetition_penalty`:UserWarning")
@@ -30,7 +31,7 @@ def first_turn(question: str = "What is it?", smiles: str = ASPIRIN) -> list[dic
 
 
 @pytest.fixture(scope="module")
-def client(live_server: LiveServer) -> Any:
+def client(live_server: BackgroundServer) -> Any:
     return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key="unused", max_retries=0)
 
 
@@ -146,7 +147,7 @@ def test_error_text_of_an_invalid_smiles_is_the_front_end_s(client: Any) -> None
     assert "invalid SMILES" in err.value.message and "non-ASCII character" in err.value.message
 
 
-def test_requests_that_arrive_together_are_batched(live_server: LiveServer) -> None:
+def test_requests_that_arrive_together_are_batched(live_server: BackgroundServer) -> None:
     import httpx
 
     questions = [f"Question {k}?" for k in range(6)]
