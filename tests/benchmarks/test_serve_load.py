@@ -1,0 +1,39 @@
+"""``benchmarks/serve_load.py`` end to end with the tiny model and tiny counts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from tests.fixtures.benchmarks import load_benchmark
+from tests.fixtures.llm.tiny import make_tiny_llm
+
+from edtformer.bridge import tiny
+from edtformer.model import EDTFormer, EDTFormerConfig
+
+pytest.importorskip("fastapi", reason="pip install -e '.[serve]' (fastapi, uvicorn)")
+
+
+def test_load_benchmark_runs_levels_and_writes_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = make_tiny_llm(tmp_path / "llm")
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
+    EDTFormer.build(cfg).save_pretrained(tmp_path / "model")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    bench = load_benchmark("serve_load")
+    out = tmp_path / "load.json"
+    argv = ["--model", str(tmp_path / "model"), "--clients", "1,3", "--requests", "4",
+            "--max-tokens", "3", "--threads", "1", "--out", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    result = json.loads(out.read_text())
+    assert [lv["clients"] for lv in result["levels"]] == [1, 3]
+    for level in result["levels"]:
+        assert level["errors"] == 0 and level["completed"] == 4
+        assert 0 < level["latency_p50_s"] <= level["latency_p95_s"]
+    assert result["rss_peak_mb"] > 0
