@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -267,8 +267,9 @@ def create_app(
             yield chunk({"role": "assistant", "content": ""}, None)
             final: list[Completion] = []
             try:
-                async for delta in worker.stream(job, batch, final):
-                    yield chunk({"content": delta}, None)
+                async with aclosing(worker.stream(job, batch, final)) as deltas:
+                    async for delta in deltas:  # leaving early (a disconnect) stops generating
+                        yield chunk({"content": delta}, None)
             except Exception as exc:  # after the 200 went out: an error event, then the end
                 logger.exception("streaming failed")
                 err = from_edt_error(exc) if isinstance(exc, EdtError) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -287,7 +287,7 @@ class ModelWorker:
 
     async def stream(
         self, job: GenerationJob, batch: ChatBatch, final: list[Completion]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Text deltas of one answer as they are generated; the :class:`Completion` is appended
         to ``final`` at the end. Leaving the iteration early stops the generation."""
         loop = asyncio.get_running_loop()
