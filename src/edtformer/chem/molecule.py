@@ -251,3 +251,15 @@ def canonical_order(record: MolRecord) -> tuple[MolRecord, np.ndarray]:
     if mol is None or mol.GetNumAtoms() != record.n_atoms:
         raise InvalidSmilesError(record.smiles, "RDKit cannot read back its canonical SMILES")
     return record_from_mol(mol, smiles=smiles, max_atoms=None), np.asarray(order, dtype=np.int64)
+
+
+def canonical_smiles(smiles: str | None, isomeric: bool = True) -> str | None:
+    """RDKit canonical SMILES of ``smiles`` read through the strict front end, or ``None`` when
+    it is empty, invalid or refused (the one canonical-SMILES function of the package)."""
+    if smiles is None:
+        return None
+    try:
+        mol = mol_from_smiles(smiles)
+    except (InvalidSmilesError, UnsupportedMoleculeError):
+        return None
+    return str(Chem.MolToSmiles(mol, isomericSmiles=isomeric))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from rdkit import Chem, DataStructs
 from rdkit.Chem import MACCSkeys, rdFingerprintGenerator
 
-from edtformer.chem.molecule import mol_from_smiles
+from edtformer.chem.molecule import canonical_smiles, mol_from_smiles
 from edtformer.errors import InvalidSmilesError
 from edtformer.evaluation.text import corpus_bleu
 from edtformer.evaluation.validation import check_paired, undefined
@@ -33,17 +33,6 @@ FINGERPRINTS: dict[str, Callable[[Chem.Mol], DataStructs.ExplicitBitVect]] = {
     "rdk": Chem.RDKFingerprint,
     "morgan": _MORGAN.GetFingerprint,
 }
-
-
-def canonical_smiles(smiles: str | None, isomeric: bool = True) -> str | None:
-    """RDKit canonical SMILES of ``smiles``, or ``None`` when it is empty or invalid."""
-    if smiles is None:
-        return None
-    try:
-        mol = mol_from_smiles(smiles)
-    except InvalidSmilesError:
-        return None
-    return Chem.MolToSmiles(mol, isomericSmiles=isomeric)
 
 
 def levenshtein(a: str, b: str) -> int:
