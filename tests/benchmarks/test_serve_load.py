@@ -17,6 +17,7 @@ from edtformer.model import EDTFormer, EDTFormerConfig
 pytest.importorskip("fastapi", reason="pip install -e '.[serve]' (fastapi, uvicorn)")
 
 
+@pytest.mark.slow  # starts a server subprocess and runs two load levels
 def test_load_benchmark_runs_levels_and_writes_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
