@@ -52,7 +52,8 @@ ablations: $(STAMP)
 MODEL_RUN ?= runs/default
 model: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
-	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN) --seed 0 --no-progress
+	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN) --seed 0 --no-progress \
+		--encoder minimol,rdkit --set lora.r=8 --max-steps 1200
 	$(VENV)/bin/edt eval --model $(MODEL_RUN)/final --data data_out --split test --cloze --batch-size 16 \
 		--task struct_text,stereo,struct_mc,bbbp --out $(MODEL_RUN)/test_eval.json --no-progress
 	$(PY) benchmarks/learning_curves.py $(MODEL_RUN):recipe --out $(MODEL_RUN)/learning_curve
