@@ -81,14 +81,30 @@ def count_patches(patch_ids: Tensor, node_mask: Tensor) -> Tensor:
 def patch_membership(
     patch_ids: Tensor, node_mask: Tensor, max_tokens: int | None = None
 ) -> PatchMembership:
-    """Membership matrix of the dynamic tokens.
+    """Membership matrix of the dynamic tokens: the one checked entry point of pooling (the
+    model and :func:`pool_patches` both use it).
+
+    Raises:
+        InvalidShapeError: inconsistent shapes, or a real atom without a patch id (< 0).
+        ValueError: ``max_tokens < 1``.
 
     Shapes:
         - patch_ids: int64 ``[B, N]`` or ``[B, G, N]`` (-1 on padding)
         - node_mask: bool ``[B, N]``
         - output: :class:`PatchMembership` with ``P = min(max patches, max_tokens)``
     """
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    node_mask = node_mask.bool()
     ids = _as_partitions(patch_ids, node_mask)  # [B, G, N]
+    missing = node_mask.unsqueeze(1) & (ids < 0)
+    if bool(missing.any()):
+        row, part, atom = torch.nonzero(missing)[0].tolist()
+        raise InvalidShapeError(
+            "patch_ids",
+            tuple(patch_ids.shape),
+            f"an id >= 0 on every real atom (row {row}, partition {part}, atom {atom})",
+        )
     b, g, n = ids.shape
     n_classes = int(ids.max().item()) + 1 if ids.numel() else 0
     if n_classes <= 0:
@@ -172,19 +188,7 @@ def pool_patches(
     b, n, _ = node_feats.shape
     if tuple(node_mask.shape) != (b, n):
         raise InvalidShapeError("node_mask", tuple(node_mask.shape), f"[{b}, {n}]")
-    if max_tokens is not None and max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-    node_mask = node_mask.bool()
-    ids = _as_partitions(patch_ids, node_mask)  # [B, G, N]
-    missing = node_mask.unsqueeze(1) & (ids < 0)
-    if bool(missing.any()):
-        row, part, atom = torch.nonzero(missing)[0].tolist()
-        raise InvalidShapeError(
-            "patch_ids",
-            tuple(patch_ids.shape),
-            f"an id >= 0 on every real atom (row {row}, partition {part}, atom {atom})",
-        )
-    member = patch_membership(ids, node_mask, max_tokens)
+    member = patch_membership(patch_ids, node_mask, max_tokens)
     if bool((member.n_dropped > 0).any()):
         logger.warning(
             "max_tokens=%d: %d molecule(s) had more patches; %d patch(es) dropped (their atoms "

@@ -217,3 +217,18 @@ def test_patch_molecules_same_atoms_same_values_for_every_writing() -> None:
         assert all(abs(got[j] - base_e[j]) < 1e-5 for j in base_e), w
         assert groups(w, r.patch_ids) == base_p, w
         assert list(np.unique(r.patch_ids)) == list(range(r.n_patches))  # numbered 0..P-1
+
+
+def test_model_path_membership_is_checked_too() -> None:
+    """The bridge pools through patch_membership: it refuses a real atom without a patch."""
+    import pytest
+
+    from edtformer.errors import InvalidShapeError
+    from edtformer.pooling import patch_membership
+
+    mask = torch.tensor([[True, True, True]])
+    with pytest.raises(InvalidShapeError, match="every real atom"):
+        patch_membership(torch.tensor([[0, -1, 1]]), mask)
+    with pytest.raises(ValueError, match="max_tokens"):
+        patch_membership(torch.tensor([[0, 0, 1]]), mask, max_tokens=0)
+    assert patch_membership(torch.tensor([[0, 0, 1]]), mask).n_tokens.tolist() == [2]
