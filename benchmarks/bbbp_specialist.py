@@ -1,4 +1,4 @@
-"""A BBBP specialist on the same frozen MiniMol features the bridge reads (the bar for the bridge).
+"""A BBBP specialist on the same frozen features the bridge reads (the bar for the bridge).
 
 The bridge answers "Can this molecule cross the blood-brain barrier?" through a frozen LLM. How
 good is that answer compared with the simplest model a chemist would fit on the same features?
@@ -6,7 +6,7 @@ This script pools MiniMol's per-atom features of every molecule (mean and max ov
 1,024 numbers), fits a logistic regression on the ``bbbp`` train split of ``edt data build``,
 picks its regularisation strength on the valid split, and scores the scaffold test split once.
 
-    python benchmarks/bbbp_specialist.py --data data_out
+    python benchmarks/bbbp_specialist.py --data data_out [--encoders minimol,rdkit]
     # writes benchmarks/results/bbbp_specialist.json
 
 Node features come from the feature cache (``$EDT_CACHE/features``), computed if missing.
@@ -48,10 +48,13 @@ def pooled_features(cache: NodeFeatureCache, smiles: list[str]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def split_xy(cache: NodeFeatureCache, data: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled features and 0/1 labels (1 = crosses) of one bbbp split."""
+def split_xy(
+    caches: list[NodeFeatureCache], data: Path, split: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled features of every stream, side by side, and 0/1 labels (1 = crosses)."""
     recs = load_task(data, "bbbp", split)
-    x = pooled_features(cache, [r["smiles"][0] for r in recs])
+    smiles = [r["smiles"][0] for r in recs]
+    x = np.concatenate([pooled_features(c, smiles) for c in caches], axis=1)
     y = np.array([1 if r["answer"].strip().lower() == "yes" else 0 for r in recs])
     return x, y
 
@@ -61,12 +64,18 @@ def main() -> None:
     ap.add_argument("--data", default="data_out", help="folder of `edt data build`")
     ap.add_argument("--out", default=str(RESULTS / "bbbp_specialist.json"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--encoders",
+        default="minimol",
+        help="the frozen streams the bridge reads, e.g. minimol,rdkit",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cache = NodeFeatureCache(cache_root() / "features", get_encoder("minimol"))
+    names = [n.strip() for n in args.encoders.split(",") if n.strip()]
+    caches = [NodeFeatureCache(cache_root() / "features", get_encoder(n)) for n in names]
     data = Path(args.data)
     (xtr, ytr), (xva, yva), (xte, yte) = (
-        split_xy(cache, data, s) for s in ("train", "valid", "test")
+        split_xy(caches, data, s) for s in ("train", "valid", "test")
     )
     scaler = StandardScaler().fit(xtr)
     xtr, xva, xte = scaler.transform(xtr), scaler.transform(xva), scaler.transform(xte)
@@ -78,7 +87,9 @@ def main() -> None:
     clf = LogisticRegression(C=best, max_iter=3000, random_state=args.seed).fit(xtr, ytr)
     p = clf.predict_proba(xte)[:, 1]
     result = {
-        "model": "logistic regression on MiniMol node features (mean + max pooled), frozen encoder",
+        "model": f"logistic regression on the node features of {', '.join(names)} (mean + max "
+        "pooled per stream), frozen encoders",
+        "encoders": names,
         "data": f"{data} bbbp (B3DB), scaffold split; C chosen on valid, test scored once",
         "seed": args.seed,
         "n": {"train": len(ytr), "valid": len(yva), "test": len(yte)},
