@@ -43,7 +43,6 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from edtformer.bridge import bridge_preset, build_connector
-from edtformer.bridge.processor import MoleculeProcessor, make_patcher
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.data import load_task
 from edtformer.data.facts import FUNCTIONAL_GROUPS, molecule_facts
@@ -51,6 +50,7 @@ from edtformer.encoders import get_encoder
 from edtformer.encoders.cache import CachedEncoder, NodeFeatureCache
 from edtformer.entropy import load_default_scorer
 from edtformer.llm.loading import cache_root
+from edtformer.model.processing import MoleculeProcessor, make_patcher
 from edtformer.utils.io import atomic_write_json, atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -122,8 +122,8 @@ def test_every_connector_runs_forward_and_backward(llm_dir: Path, connector: str
 
 
 def test_fused_encoders(llm_dir: Path) -> None:
-    from edtformer.bridge.processor import MoleculeProcessor, brics_patcher
     from edtformer.encoders.moleculestm import RandomEncoder
+    from edtformer.model.processing import MoleculeProcessor, brics_patcher
 
     torch.manual_seed(0)
     llm_cfg = EDTFormerConfig(

@@ -7,9 +7,9 @@ import pytest
 import torch
 from rdkit import Chem, rdBase
 
-from edtformer.bridge.processor import MoleculeProcessor, default_patcher
 from edtformer.chem import canonical_order, parse_smiles
 from edtformer.encoders import get_encoder
+from edtformer.model.processing import MoleculeProcessor, default_patcher
 
 MOLECULES = [
     "CN1CC[C@]23c4c5ccc(O)c4O[C@H]2[C@@H](O)C=C[C@H]3[C@H]1C5",  # morphine

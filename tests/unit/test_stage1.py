@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from edtformer.bridge import bridge_preset, build_connector
-from edtformer.bridge.processor import MoleculeProcessor, brics_patcher
 from edtformer.chem import parse_smiles
 from edtformer.encoders import get_encoder
+from edtformer.model.processing import MoleculeProcessor, brics_patcher
 from edtformer.training.stage1 import (
     Stage1Batch,
     Stage1Model,

@@ -227,12 +227,12 @@ def load_model(
     ``cache_dir`` defaults to ``$EDT_CACHE/features`` (the cache training fills); ``device`` and
     ``dtype`` (the frozen LLM's weights, e.g. ``torch.bfloat16``) place the model.
     """
-    from edtformer.bridge.processor import MoleculeProcessor, default_patcher
     from edtformer.encoders import get_encoder
     from edtformer.encoders.cache import CachedEncoder
     from edtformer.llm.loading import cache_root, load_llm
     from edtformer.model import EDTFormer, EDTFormerConfig
     from edtformer.model.checkpoint import read_config
+    from edtformer.model.processing import MoleculeProcessor, default_patcher
 
     config = EDTFormerConfig.from_dict(read_config(path)["config"])
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "features"

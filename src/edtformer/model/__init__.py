@@ -5,6 +5,9 @@ Laid out like transformers' model folders:
 - :mod:`.modeling`: :class:`EDTFormerConfig` (the parent config that derives the bridge's
   widths from the encoders and the LLM) and :class:`EDTFormer` (SMILES + chat -> molecule tokens
   in the frozen LLM);
+- :mod:`.processing`: :class:`~.processing.MoleculeProcessor` (SMILES records -> encoder
+  streams, patch ids and stereo codes on the canonical atom order, padded into a batch);
+- :mod:`.outputs`: ``ChatBatch``, ``EDTFormerOutput``, ``Answer``;
 - :mod:`.checkpoint`: the model folder format (``config.json`` + ``model.safetensors`` with a
   checked format version), :func:`~.checkpoint.default_bridge_dir`.
 
@@ -17,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edtformer.llm.batch import Answer, ChatBatch, EDTFormerOutput
     from edtformer.model.modeling import MAX_NEW_TOKENS, EDTFormer, EDTFormerConfig
+    from edtformer.model.outputs import Answer, ChatBatch, EDTFormerOutput
 
 
 def __getattr__(name: str) -> Any:

@@ -23,8 +23,8 @@ from edtformer.errors import CheckpointError
 from edtformer.utils.io import atomic_dir, atomic_write_json
 
 if TYPE_CHECKING:
-    from edtformer.bridge.processor import MoleculeProcessor
     from edtformer.model.modeling import EDTFormer
+    from edtformer.model.processing import MoleculeProcessor
 
 #: Bumped on any incompatible change of the folder layout or tensor names.
 FORMAT_VERSION = 1

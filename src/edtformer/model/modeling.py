@@ -25,10 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge import BridgeConfig, BridgeOutput, build_connector, smol
-from edtformer.bridge.processor import MoleculeBatch, MoleculeProcessor, default_patcher
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
-from edtformer.llm.batch import Answer, ChatBatch, EDTFormerOutput
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import DEFAULT_LLM, load_llm
 from edtformer.llm.prefix import PrefixCache
@@ -40,6 +38,8 @@ from edtformer.llm.tokens import (
     merge_molecule_tokens,
 )
 from edtformer.llm.trainable import ParameterCounts, TrainableConfig, add_lora, count_parameters
+from edtformer.model.outputs import Answer, ChatBatch, EDTFormerOutput
+from edtformer.model.processing import MoleculeBatch, MoleculeProcessor, default_patcher
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from transformers.generation.streamers import BaseStreamer
 
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
-from edtformer.llm.batch import ChatBatch
 from edtformer.llm.prompt import Message
+from edtformer.model.outputs import ChatBatch
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

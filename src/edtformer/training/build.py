@@ -32,9 +32,9 @@ def build_processor(cfg: TrainConfig, uses_patches: bool) -> tuple[Any, str]:
     Returns:
         ``(MoleculeProcessor, patch rule actually used)``.
     """
-    from edtformer.bridge.processor import MoleculeProcessor, default_patcher
     from edtformer.encoders import get_encoder
     from edtformer.encoders.cache import CachedEncoder
+    from edtformer.model.processing import MoleculeProcessor, default_patcher
 
     names = [n.strip() for n in cfg.model.encoders if n.strip()]
     if not names:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edtformer.bridge.processor import MoleculeBatch
+from edtformer.model.processing import MoleculeBatch
 from edtformer.training.text_tower import TextTower
 
 logger = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ class Stage1Collator:
     """``[(smiles, text), ...]`` -> :class:`Stage1Batch` (molecules processed, text tokenised).
 
     Args:
-        processor: a :class:`~edtformer.bridge.processor.MoleculeProcessor` (frozen encoders + patches).
+        processor: a :class:`~edtformer.model.processing.MoleculeProcessor` (frozen encoders + patches).
         vocab: the compact text vocabulary (:class:`TextVocab`).
     """
 

@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 
 from edtformer.bridge.dqt import BridgeOutput
-from edtformer.bridge.processor import MoleculeBatch
 from edtformer.llm.prompt import Message
+from edtformer.model.processing import MoleculeBatch
 
 
 @dataclass
