@@ -227,21 +227,19 @@ def load_model(
     ``cache_dir`` defaults to ``$EDT_CACHE/features`` (the cache training fills); ``device`` and
     ``dtype`` (the frozen LLM's weights, e.g. ``torch.bfloat16``) place the model.
     """
-    from edtformer.encoders import get_encoder
-    from edtformer.encoders.cache import CachedEncoder
     from edtformer.llm.loading import cache_root, load_llm
     from edtformer.model import EDTFormer, EDTFormerConfig
     from edtformer.model.checkpoint import read_config
-    from edtformer.model.processing import MoleculeProcessor, default_patcher
+    from edtformer.model.processing import build_processor
 
     config = EDTFormerConfig.from_dict(read_config(path)["config"])
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "features"
-    encoders = [CachedEncoder(get_encoder(n), root) for n in config.encoders]
-    patcher = default_patcher(config.patch_rule)[0] if config.bridge.uses_dynamic else None
+    processor, _ = build_processor(
+        config.encoders, config.patch_rule, config.bridge.uses_dynamic, root
+    )
     llm = tok = None
     if dtype is not None and dtype != torch.float32:
         llm, tok = load_llm(config.llm, dtype=dtype)
-    processor = MoleculeProcessor(encoders, patcher)
     model = EDTFormer.from_pretrained(path, processor=processor, llm=llm, tokenizer=tok)
     return model.to(device).eval()
 

@@ -39,7 +39,7 @@ from edtformer.llm.tokens import (
 )
 from edtformer.llm.trainable import ParameterCounts, TrainableConfig, add_lora, count_parameters
 from edtformer.model.outputs import Answer, ChatBatch, EDTFormerOutput
-from edtformer.model.processing import MoleculeBatch, MoleculeProcessor, default_patcher
+from edtformer.model.processing import MoleculeBatch, MoleculeProcessor, build_processor
 
 logger = logging.getLogger(__name__)
 
@@ -172,12 +172,10 @@ class EDTFormer(nn.Module):
             llm, tokenizer = load_llm(config.llm)
         rule = config.patch_rule
         if processor is None:
-            from edtformer.encoders import get_encoder
-
-            patcher = None
-            if config.bridge.uses_dynamic:
-                patcher, rule = default_patcher(config.patch_rule)
-            processor = MoleculeProcessor([get_encoder(n) for n in config.encoders], patcher)
+            processor, used = build_processor(
+                config.encoders, config.patch_rule, config.bridge.uses_dynamic
+            )
+            rule = used if config.bridge.uses_dynamic else rule
         bridge = replace(
             config.bridge, encoder_widths=processor.widths, llm_width=int(llm.config.hidden_size)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -173,3 +174,37 @@ class MoleculeProcessor:
 
         stereo = pad_stereo(records, int(node_mask.shape[1]))  # [M, N, 3]
         return MoleculeBatch([s.h for s in streams], node_mask, patch_ids, given, stereo)
+
+
+def build_processor(
+    encoders: Sequence[str],
+    patch_rule: str = "combine",
+    uses_patches: bool = True,
+    cache_dir: str | Path | None = None,
+) -> tuple[MoleculeProcessor, str]:
+    """The one way to build a :class:`MoleculeProcessor` from names.
+
+    Args:
+        encoders: registry names of the frozen encoders (one stream each).
+        patch_rule: the patching rule (``brics`` is used, with a warning, when the entropy
+            model is missing).
+        uses_patches: False for connectors without dynamic tokens (no patcher; rule ``none``).
+        cache_dir: read node features through the on-disk feature cache in this folder.
+
+    Returns:
+        ``(processor, the patch rule actually used)``.
+    """
+    from edtformer.encoders import get_encoder
+
+    names = [n.strip() for n in encoders if n.strip()]
+    if not names:
+        raise EdtError("no encoder given (set model.encoders=NAME[,NAME])")
+    streams: list[Any] = [get_encoder(n) for n in names]
+    if cache_dir is not None:
+        from edtformer.encoders.cache import CachedEncoder
+
+        streams = [CachedEncoder(e, cache_dir) for e in streams]
+    patcher, rule = (None, "none")
+    if uses_patches:
+        patcher, rule = default_patcher(patch_rule)
+    return MoleculeProcessor(streams, patcher), rule

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from edtformer.errors import DataError, EdtError
+from edtformer.errors import DataError
 from edtformer.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -32,19 +32,9 @@ def build_processor(cfg: TrainConfig, uses_patches: bool) -> tuple[Any, str]:
     Returns:
         ``(MoleculeProcessor, patch rule actually used)``.
     """
-    from edtformer.encoders import get_encoder
-    from edtformer.encoders.cache import CachedEncoder
-    from edtformer.model.processing import MoleculeProcessor, default_patcher
+    from edtformer.model.processing import build_processor as build
 
-    names = [n.strip() for n in cfg.model.encoders if n.strip()]
-    if not names:
-        raise EdtError("no encoder given (set model.encoders=NAME[,NAME])")
-    cache = feature_cache_dir(cfg)
-    encoders = [CachedEncoder(get_encoder(n), cache) for n in names]
-    patcher, rule = (None, "none")
-    if uses_patches:
-        patcher, rule = default_patcher(cfg.model.patch_rule)
-    return MoleculeProcessor(encoders, patcher), rule
+    return build(cfg.model.encoders, cfg.model.patch_rule, uses_patches, feature_cache_dir(cfg))
 
 
 def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: str) -> list[dict]:
