@@ -142,3 +142,57 @@ def load_model(
             if k.startswith("llm."):
                 params[k.removeprefix("llm.")].copy_(v)
     return model
+
+
+#: A stage-1 bridge folder (no LLM part): ``bridge_config.json`` + ``bridge.safetensors``.
+BRIDGE_CONFIG_FILE = "bridge_config.json"
+BRIDGE_WEIGHTS_FILE = "bridge.safetensors"
+BRIDGE_FORMAT_VERSION = 1
+
+
+def save_bridge(connector: Any, folder: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Write a connector alone (stage 1's output): config + checksummed weights, atomically."""
+    from edtformer.utils.io import save_tensors
+
+    state = {k: v.detach().cpu().contiguous() for k, v in connector.state_dict().items()}
+    payload = {
+        "format_version": BRIDGE_FORMAT_VERSION,
+        "bridge": connector.config.to_dict(),
+        **meta,
+    }
+    with atomic_dir(folder) as tmp:
+        save_tensors(
+            tmp / BRIDGE_WEIGHTS_FILE, state, {"format_version": str(BRIDGE_FORMAT_VERSION)}
+        )
+        atomic_write_json(tmp / BRIDGE_CONFIG_FILE, payload)
+    return Path(folder)
+
+
+def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> None:
+    """Load connector weights from a stage-1 bridge folder or a whole-model folder (format
+    version and checksum checked; shapes must match exactly)."""
+    from edtformer.utils.io import load_tensors, read_checkpoint_config
+
+    folder = Path(folder)
+    if (folder / BRIDGE_WEIGHTS_FILE).is_file():
+        read_checkpoint_config(
+            folder, BRIDGE_CONFIG_FILE, BRIDGE_WEIGHTS_FILE, BRIDGE_FORMAT_VERSION, "bridge folder"
+        )
+        state = load_tensors(folder / BRIDGE_WEIGHTS_FILE, "bridge weights")
+    elif (folder / WEIGHTS_FILE).is_file():
+        read_config(folder)
+        full = load_tensors(folder / WEIGHTS_FILE, "model weights")
+        state = {k[len("connector.") :]: v for k, v in full.items() if k.startswith("connector.")}
+    else:
+        raise CheckpointError(
+            f"no bridge weights in {folder} (expected {BRIDGE_WEIGHTS_FILE} of a stage-1 run or "
+            f"{WEIGHTS_FILE} of a model folder)"
+        )
+    own = connector.state_dict()
+    bad = [k for k in state if k in own and own[k].shape != state[k].shape]
+    if bad or set(state) != set(own):
+        raise CheckpointError(
+            f"{folder} does not fit this bridge: shape mismatches {bad[:3]}, "
+            f"missing {sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}"
+        )
+    connector.load_state_dict(state)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from edtformer.errors import CheckpointError
+from edtformer.model.checkpoint import load_connector_weights, save_bridge
 from edtformer.training.build import (
     STAGE1_TASKS,
     build_processor,
@@ -21,11 +21,8 @@ from edtformer.training.build import (
 )
 from edtformer.training.config import TrainConfig
 from edtformer.training.engine import FitHooks, FitResult, fit, load_trainable_state, make_fabric
-from edtformer.utils.io import atomic_dir
 
 logger = logging.getLogger(__name__)
-
-BRIDGE_FORMAT_VERSION = 1
 
 
 #: ``model.*`` training options that override bridge preset fields (for ablations).
@@ -45,37 +42,6 @@ def _bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
-
-
-def save_bridge(connector: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
-    """Write a connector (config + weights) atomically: ``bridge_config.json`` + ``bridge.safetensors``."""
-    from safetensors.torch import save_file
-
-    cfg: Any = connector.config
-    with atomic_dir(folder) as tmp:
-        state = {k: v.detach().cpu().contiguous() for k, v in connector.state_dict().items()}
-        save_file(state, tmp / "bridge.safetensors")
-        payload = {"format_version": BRIDGE_FORMAT_VERSION, "bridge": cfg.to_dict(), **meta}
-        (tmp / "bridge_config.json").write_text(json.dumps(payload, indent=2, sort_keys=True))
-    return folder
-
-
-def load_bridge_weights(connector: nn.Module, folder: Path) -> None:
-    """Load connector weights saved by :func:`save_bridge` (shapes must match exactly)."""
-    from safetensors.torch import load_file
-
-    path = Path(folder) / "bridge.safetensors"
-    if not path.is_file():
-        raise CheckpointError(f"no bridge weights at {path} (expected a stage-1 'final' folder)")
-    state = load_file(path)
-    own = connector.state_dict()
-    bad = [k for k in state if k in own and own[k].shape != state[k].shape]
-    if bad or set(state) != set(own):
-        raise CheckpointError(
-            f"{path} does not fit this bridge: shape mismatches {bad[:3]}, "
-            f"missing {sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}"
-        )
-    connector.load_state_dict(state)
 
 
 def run_stage1(
@@ -103,7 +69,7 @@ def run_stage1(
     )
     connector = build_connector(bridge_cfg)
     if cfg.model.init_from:
-        load_bridge_weights(connector, Path(cfg.model.init_from))
+        load_connector_weights(connector, Path(cfg.model.init_from))
     bad = warm_feature_cache(processor, [s for s, _ in pairs], progress=progress)
     pairs = [(s, t) for s, t in pairs if s not in bad]
     s1 = cfg.stage1
@@ -179,16 +145,7 @@ def build_stage2_model(
     model = EDTFormer.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
     if cfg.model.init_from:
         init = Path(cfg.model.init_from)
-        if (init / "bridge.safetensors").is_file():
-            load_bridge_weights(model.connector, init)
-        else:
-            from safetensors.torch import load_file
-
-            state = load_file(init / "model.safetensors")
-            conn = {
-                k[len("connector.") :]: v for k, v in state.items() if k.startswith("connector.")
-            }
-            model.connector.load_state_dict(conn)
+        load_connector_weights(model.connector, init)
         logger.info("stage 2 starts from the bridge in %s", init)
     return model
 
