@@ -141,7 +141,8 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     assert warm["steps"] == 3 and len(warm["loss_every_20"]) == 1
     record = json.loads((run / "final" / "training.json").read_text())
     assert record["seed"] == 0 and record["samples"] == 28
-    assert record["training_mode"].startswith("bridge only") and "recipe" in record["command"]
+    assert record["training_mode"] == "bridge (frozen LLM), frozen graph encoder(s)"
+    assert "recipe" in record["command"]
 
 
 def test_print_config_shows_the_resolved_nested_config(

@@ -141,3 +141,13 @@ def test_format_1_run_config_still_reads() -> None:
     with pytest.raises(EdtError, match="unknown training option 'bogus'"):
         TrainConfig.from_dict({"bogus": 1, "format_version": 1})
     assert not math.isnan(cfg.optim.min_lr_ratio)
+
+
+def test_training_mode_has_one_wording() -> None:
+    from edtformer.llm.trainable import LoraSettings, TrainableConfig
+
+    assert TrainableConfig().describe() == "bridge (frozen LLM)"
+    lora = TrainableConfig(lora=LoraSettings(r=8))
+    assert lora.describe() == "bridge + LoRA r=8 (alpha 16) on the LLM's q_proj, v_proj"
+    assert lora.describe(text_only=True).startswith("LoRA r=8")
+    assert TrainableConfig(bridge_trainable=False).describe() == "zero-shot (nothing trained)"

@@ -245,11 +245,8 @@ def load_model(
 
 
 def training_mode(model: Any) -> str:
-    """What was trained, for reports: e.g. ``bridge (frozen LLM)``, ``lora (LLM adapters)``."""
-    mode = str(model.config.trainable.mode)
-    if getattr(model, "text_only", False):
-        mode = mode.replace("bridge", "").strip("+") or "zero-shot"
-    return mode if "lora" in mode else f"{mode} (frozen LLM)"
+    """What was trained, for reports (:meth:`TrainableConfig.describe`)."""
+    return str(model.config.trainable.describe(text_only=getattr(model, "text_only", False)))
 
 
 def evaluate_records(

@@ -48,13 +48,13 @@ class Variant:
     description: str = ""
 
     def training_mode(self) -> str:
-        """What trains in this row."""
+        """What trains in this row (:meth:`TrainableConfig.describe`)."""
+        from edtformer.llm.trainable import LoraSettings, TrainableConfig
+
         if not self.train:
-            return "zero-shot (nothing trained)"
-        if self.lora_r:
-            parts = f"LoRA r={self.lora_r} on the LLM"
-            return parts if self.connector == "none" else f"bridge + {parts}"
-        return "bridge (frozen LLM)"
+            return TrainableConfig(bridge_trainable=False).describe()
+        lora = LoraSettings(r=self.lora_r) if self.lora_r else None
+        return TrainableConfig(lora=lora).describe(text_only=self.connector == "none")
 
 
 #: The ablation rows, in table order.

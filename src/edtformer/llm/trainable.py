@@ -67,6 +67,23 @@ class TrainableConfig:
             parts.append("lora")
         return "+".join(parts) or "frozen"
 
+    def describe(self, text_only: bool = False) -> str:
+        """The training mode in words, the one wording every report uses: ``bridge (frozen
+        LLM)``, ``bridge + LoRA r=8 (alpha 16) on the LLM's q_proj, v_proj``, ``LoRA r=8 ...``
+        for a SMILES-only model (``text_only``: no bridge reaches the LLM), ``zero-shot``."""
+        parts = []
+        if self.bridge_trainable and not text_only:
+            parts.append("bridge")
+        if self.new_token_rows_trainable:
+            parts.append("new token rows")
+        if self.lora is not None:
+            targets = ", ".join(self.lora.target_modules)
+            parts.append(f"LoRA r={self.lora.r} (alpha {self.lora.alpha}) on the LLM's {targets}")
+        if not parts:
+            return "zero-shot (nothing trained)"
+        text = " + ".join(parts)
+        return text if self.lora is not None else f"{text} (frozen LLM)"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         d = asdict(self)

@@ -391,19 +391,6 @@ def run_recipe(
     )
 
 
-def describe_training_mode(model: Any) -> str:
-    """What trained, in words: ``bridge only (frozen graph encoder, frozen LLM)`` or, with
-    adapters, ``bridge + LoRA r=8 on the LLM's q_proj, v_proj (...)``."""
-    lora = model.config.trainable.lora
-    if lora is None:
-        return "bridge only (frozen graph encoder, frozen LLM)"
-    targets = ", ".join(lora.target_modules)
-    return (
-        f"bridge + LoRA r={lora.r} (alpha {lora.alpha}) on the LLM's {targets} "
-        "(graph encoder and the LLM's own weights frozen)"
-    )
-
-
 def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: float) -> None:
     """``training.json`` beside the model: command, data, seed, training mode, time, curve end."""
     import platform
@@ -418,7 +405,7 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "what": "edt train recipe: balanced question stream, instruction-aware queries, token "
         "norm matched to the LLM, fact heads; one stage, frozen encoders",
         "command": "edt " + " ".join(sys.argv[1:]),
-        "training_mode": describe_training_mode(model),
+        "training_mode": model.config.trainable.describe() + ", frozen graph encoder(s)",
         "encoders": list(model.config.encoders),
         "llm": model.config.llm,
         "data": {
