@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -124,10 +124,109 @@ def _draft(
     }
 
 
+def _name_drafts(molecules: Sequence[Any]) -> list[Draft]:
+    """IUPAC-name questions for every named molecule (first name wins)."""
+    named: dict[str, tuple[str, str]] = {}
+    for m in molecules:
+        if m.name and m.smiles not in named:
+            named[m.smiles] = (m.name, m.source)
+    q = _single("What is the IUPAC name of this molecule?")
+    return [
+        _draft([smi], q, name, "text", "Structure", source) for smi, (name, source) in named.items()
+    ]
+
+
+def _property_drafts(
+    b3db: Sequence[Any], freesolv: Sequence[Any], solubility: Sequence[Any]
+) -> dict[str, list[Draft]]:
+    """BBB permeation, logBB, hydration free energy and solubility questions."""
+    out: dict[str, list[Draft]] = {"bbbp": [], "logbb": [], "freesolv": [], "solubility": []}
+    for m in b3db:
+        answer = "yes" if m.labels["bbb"] == "BBB+" else "no"
+        q = _single("Can this molecule cross the blood-brain barrier?")
+        out["bbbp"].append(_draft([m.smiles], q, answer, "yesno", "Property", "b3db"))
+        if "logbb" in m.labels:
+            q = _single("What is the logBB (log brain/blood ratio) of this molecule?")
+            value = f"{m.labels['logbb']:.2f}"
+            out["logbb"].append(_draft([m.smiles], q, value, "number", "Property", "b3db"))
+    for m in freesolv:
+        q = _single("What is the hydration free energy of this molecule in kcal/mol?")
+        value = f"{m.labels['dg_hyd']:.2f}"
+        meta = {"unit": "kcal/mol"}
+        out["freesolv"].append(_draft([m.smiles], q, value, "number", "Property", "freesolv", meta))
+    seen: set[str] = set()
+    for m in solubility:
+        if m.smiles in seen:
+            continue
+        seen.add(m.smiles)
+        q = _single("What is the aqueous solubility of this molecule as log S (mol/L)?")
+        value, meta = f"{m.labels['logs']:.2f}", {"unit": "log mol/L"}
+        out["solubility"].append(
+            _draft([m.smiles], q, value, "number", "Property", "solubility", meta)
+        )
+    return out
+
+
+def _structure_drafts(
+    pool: dict[str, str], cfg: BuildConfig, tick: Callable[[str, int, int], None]
+) -> dict[str, list[Draft]]:
+    """RDKit-fact questions (description, short answers, multiple choice, stereo) per molecule."""
+    out: dict[str, list[Draft]] = {
+        "text_description": [], "struct_text": [], "struct_mc": [], "stereo": [],
+    }  # fmt: skip
+    k = cfg.questions_per_molecule
+    for i, (smi, source) in enumerate(pool.items()):
+        if i % 500 == 0:
+            tick("structure questions", i, len(pool))
+        facts = molecule_facts(Chem.MolFromSmiles(smi))
+        rng = _rng(cfg.seed, "struct", smi)
+        q = _single("Describe the structure of this molecule.")
+        out["text_description"].append(
+            _draft([smi], q, describe(facts), "text", "Structure", source)
+        )
+        for task, drafts in (
+            ("struct_text", structure_text_drafts(smi, facts, rng, k)),
+            ("struct_mc", structure_mc_drafts(smi, facts, rng, k)),
+        ):
+            out[task].extend({**d, "source": source} for d in drafts)
+        has_stereo = facts["n_stereocentres"] or facts["n_ez_bonds"]
+        if has_stereo or rng.random() < cfg.no_stereo_rate:
+            out["stereo"].extend({**d, "source": source} for d in stereo_drafts(smi, facts, rng))
+    tick("structure questions", len(pool), len(pool))
+    return out
+
+
+def _reaction_drafts(
+    products: list[str], cfg: BuildConfig, tick: Callable[[str, int, int], None]
+) -> dict[str, list[Draft]]:
+    """Forward (reactants -> product) and retro (product -> reactants) template reactions."""
+    out: dict[str, list[Draft]] = {"forward": [], "retro": []}
+    done = [0]
+
+    def rx_tick(n: int) -> None:
+        done[0] += n
+        if done[0] % 200 == 0:
+            tick("reactions", done[0], len(products))
+
+    for r in template_reactions(products, src.load_templates(), cfg.per_template, progress=rx_tick):
+        meta = {"template": r.template, "reaction": r.name}
+        slots = " + ".join([MOL_TOKEN] * len(r.reactants))
+        q = f"Reactants: {slots}\nWhat is the product?"
+        out["forward"].append(
+            _draft(list(r.reactants), q, r.product, "smiles", "Reaction", "moses", meta)
+        )
+        q = _single("Which reactants give this product in one step?")
+        answer = ".".join(r.reactants)
+        out["retro"].append(_draft([r.product], q, answer, "smiles", "Reaction", "moses", meta))
+    tick("reactions", len(products), len(products))
+    return out
+
+
 def draft_tasks(
     cfg: BuildConfig, progress: Progress | None = None
 ) -> tuple[dict[str, list[Draft]], dict[str, int]]:
-    """All drafts per task (no ids or splits yet) and the number of molecules per source."""
+    """All drafts per task (no ids or splits yet) and the number of molecules per source:
+    the sources are read once, then one builder per task family drafts its questions."""
     cap = cfg.max_per_source
 
     def tick(stage: str, done: int, total: int) -> None:
@@ -151,139 +250,13 @@ def draft_tasks(
         "moses": len(moses),
     }
     tasks: dict[str, list[Draft]] = {t: [] for t in TASKS}
-
-    named: dict[str, tuple[str, str]] = {}
-    for m in [*b3db, *freesolv]:
-        if m.name and m.smiles not in named:
-            named[m.smiles] = (m.name, m.source)
-    for smi, (name, source) in named.items():
-        tasks["text_iupac"].append(
-            _draft(
-                [smi],
-                _single("What is the IUPAC name of this molecule?"),
-                name,
-                "text",
-                "Structure",
-                source,
-            )
-        )
-
-    for m in b3db:
-        answer = "yes" if m.labels["bbb"] == "BBB+" else "no"
-        tasks["bbbp"].append(
-            _draft(
-                [m.smiles],
-                _single("Can this molecule cross the blood-brain barrier?"),
-                answer,
-                "yesno",
-                "Property",
-                "b3db",
-            )
-        )
-        if "logbb" in m.labels:
-            tasks["logbb"].append(
-                _draft(
-                    [m.smiles],
-                    _single("What is the logBB (log brain/blood ratio) of this molecule?"),
-                    f"{m.labels['logbb']:.2f}",
-                    "number",
-                    "Property",
-                    "b3db",
-                )
-            )
-    seen: set[str] = set()
-    for m in freesolv:
-        tasks["freesolv"].append(
-            _draft(
-                [m.smiles],
-                _single("What is the hydration free energy of this molecule in kcal/mol?"),
-                f"{m.labels['dg_hyd']:.2f}",
-                "number",
-                "Property",
-                "freesolv",
-                {"unit": "kcal/mol"},
-            )
-        )
-    for m in solubility:
-        if m.smiles in seen:
-            continue
-        seen.add(m.smiles)
-        tasks["solubility"].append(
-            _draft(
-                [m.smiles],
-                _single("What is the aqueous solubility of this molecule as log S (mol/L)?"),
-                f"{m.labels['logs']:.2f}",
-                "number",
-                "Property",
-                "solubility",
-                {"unit": "log mol/L"},
-            )
-        )
-
+    tasks["text_iupac"] = _name_drafts([*b3db, *freesolv])
+    tasks.update(_property_drafts(b3db, freesolv, solubility))
     pool: dict[str, str] = {}
     for m in [*b3db, *drugs, *freesolv, *solubility, *moses[cfg.moses_molecules :]]:
         pool.setdefault(m.smiles, m.source)
-    k = cfg.questions_per_molecule
-    for i, (smi, source) in enumerate(pool.items()):
-        if i % 500 == 0:
-            tick("structure questions", i, len(pool))
-        facts = molecule_facts(Chem.MolFromSmiles(smi))
-        rng = _rng(cfg.seed, "struct", smi)
-        tasks["text_description"].append(
-            _draft(
-                [smi],
-                _single("Describe the structure of this molecule."),
-                describe(facts),
-                "text",
-                "Structure",
-                source,
-            )
-        )
-        for task, drafts in (
-            ("struct_text", structure_text_drafts(smi, facts, rng, k)),
-            ("struct_mc", structure_mc_drafts(smi, facts, rng, k)),
-        ):
-            for d in drafts:
-                tasks[task].append({**d, "source": source})
-        has_stereo = facts["n_stereocentres"] or facts["n_ez_bonds"]
-        if has_stereo or rng.random() < cfg.no_stereo_rate:
-            tasks["stereo"].extend({**d, "source": source} for d in stereo_drafts(smi, facts, rng))
-    tick("structure questions", len(pool), len(pool))
-
-    products = [m.smiles for m in moses[: cfg.moses_molecules]]
-    done = [0]
-
-    def rx_tick(n: int) -> None:
-        done[0] += n
-        if done[0] % 200 == 0:
-            tick("reactions", done[0], len(products))
-
-    for r in template_reactions(products, src.load_templates(), cfg.per_template, progress=rx_tick):
-        meta = {"template": r.template, "reaction": r.name}
-        slots = " + ".join([MOL_TOKEN] * len(r.reactants))
-        tasks["forward"].append(
-            _draft(
-                list(r.reactants),
-                f"Reactants: {slots}\nWhat is the product?",
-                r.product,
-                "smiles",
-                "Reaction",
-                "moses",
-                meta,
-            )
-        )
-        tasks["retro"].append(
-            _draft(
-                [r.product],
-                _single("Which reactants give this product in one step?"),
-                ".".join(r.reactants),
-                "smiles",
-                "Reaction",
-                "moses",
-                meta,
-            )
-        )
-    tick("reactions", len(products), len(products))
+    tasks.update(_structure_drafts(pool, cfg, tick))
+    tasks.update(_reaction_drafts([m.smiles for m in moses[: cfg.moses_molecules]], cfg, tick))
     return tasks, counts
 
 
