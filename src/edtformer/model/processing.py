@@ -98,9 +98,7 @@ def make_patcher(rule: str = "combine", scorer: Any = None, **options: Any) -> P
         # records arrive in canonical atom order (MoleculeProcessor), so no second remapping:
         # for symmetric molecules it would renumber patches by an automorphism
         _, results = patch_molecules(records, rule=rule, scorer=scorer, canonical=False, **options)
-        if rule == "combine":
-            return [np.stack([r.patch_ids, np.asarray(r.brics_ids)]) for r in results]
-        return [r.patch_ids for r in results]
+        return [r.partitions if rule == "combine" else r.patch_ids for r in results]
 
     return patch
 

@@ -66,6 +66,13 @@ class PatchResult:
         return int(self.patch_ids.max()) + 1 if len(self.patch_ids) else 0
 
     @property
+    def partitions(self) -> np.ndarray:
+        """Every partition as one ``int64 [G, n_atoms]`` array (``combine``: entropy patches
+        then BRICS fragments, ``G = 2``; other rules ``G = 1``) -- what the bridge pools."""
+        rows = [self.patch_ids] if self.brics_ids is None else [self.patch_ids, self.brics_ids]
+        return np.stack([np.asarray(r, dtype=np.int64) for r in rows])
+
+    @property
     def n_brics(self) -> int:
         """Number of BRICS fragments (0 when not computed)."""
         return 0 if self.brics_ids is None else int(self.brics_ids.max()) + 1
