@@ -86,7 +86,7 @@ def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path
         ax.set_xlabel("training samples seen")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle(
-        "Valid-split learning curves (SmolLM2-135M frozen, MiniMol frozen; dashed: test target)"
+        "Valid-split learning curves (SmolLM2-135M-Instruct, frozen encoders; LLM frozen unless the run says LoRA; dashed: test target)"
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
