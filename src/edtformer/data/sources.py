@@ -73,12 +73,12 @@ def quiet_rdkit() -> Iterator[None]:
 
 
 def canonical(smiles: str) -> str | None:
-    """RDKit canonical isomeric SMILES, or ``None`` if RDKit cannot parse ``smiles``."""
+    """RDKit canonical isomeric SMILES through the strict front end
+    (:func:`edtformer.chem.canonical_smiles`), or ``None`` when it is invalid or refused."""
+    from edtformer.chem import canonical_smiles
+
     with rdBase.BlockLogs():
-        mol = Chem.MolFromSmiles(smiles)
-    if mol is None or mol.GetNumAtoms() == 0:
-        return None
-    return str(Chem.MolToSmiles(mol))
+        return canonical_smiles(smiles)
 
 
 def _package_dir(module: str) -> Path:
