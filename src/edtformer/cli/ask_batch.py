@@ -90,6 +90,15 @@ class AnswerWriter:
         self.fh.close()
 
 
+def answer_row(row: Any, question: Any, answer: Any) -> dict[str, Any]:
+    """One output row: the input's columns, then the question and the answer or its error
+    (``answer`` is an :class:`~edtformer.model.outputs.Answer`, an error, or an error text)."""
+    base = {**row.fields, "line": row.line, "smiles": row.smiles, "question": question}
+    if isinstance(answer, EdtError | str):
+        return {**base, "answer": "", "truncated": "", "error": str(answer)}
+    return {**base, "answer": answer.answer, "truncated": answer.truncated, "error": ""}
+
+
 def run_batch(args: argparse.Namespace, load_model: Any) -> int:
     """The batch mode of ``edt ask``; returns 2 if any row failed, else 0."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -123,7 +132,6 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
     failed: list[dict[str, Any]] = []
     for r in todo:
         question = args.question if args.question is not None else r.fields.get(qcol)
-        base = {**r.fields, "line": r.line, "smiles": r.smiles, "question": question}
         error = r.error
         if error is None and not question:
             error = f"no question (give --question or a {qcol!r} column)"
@@ -135,7 +143,7 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
         if error is not None:
             n_bad += 1
             print(f"edt ask: {args.input}:{r.line}: {error}", file=sys.stderr)
-            failed.append({**base, "answer": "", "truncated": "", "error": error})
+            failed.append(answer_row(r, question, error))
         else:
             ready.append((r, str(question)))
     print(
@@ -168,22 +176,10 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
                     )
                     out_rows = []
                     for (r, q), ans in zip(chunk, answers, strict=True):
-                        base = {**r.fields, "line": r.line, "smiles": r.smiles, "question": q}
                         if isinstance(ans, EdtError):
                             n_bad += 1
                             print(f"edt ask: {args.input}:{r.line}: {ans}", file=sys.stderr)
-                            out_rows.append(
-                                {**base, "answer": "", "truncated": "", "error": str(ans)}
-                            )
-                        else:
-                            out_rows.append(
-                                {
-                                    **base,
-                                    "answer": ans.answer,
-                                    "truncated": ans.truncated,
-                                    "error": "",
-                                }
-                            )
+                        out_rows.append(answer_row(r, q, ans))
                     writer.write(out_rows)
                     bar.advance(task, len(chunk))
     finally:
