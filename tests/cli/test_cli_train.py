@@ -127,6 +127,7 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
         workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "7",
         "--set", "recipe.eval_every=3", "--set", "recipe.eval_per_kind=2", "--no-progress",
         "--set", "recipe.warmup_bridge_steps=3", "--set", "recipe.warmup_bridge_batch=4",
+        "--set", "recipe.slot_weight=0.5", "--set", "recipe.instruction_queries=true",
     )  # fmt: skip
     assert "recipe: 7 steps" in out.stdout
     rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
@@ -135,6 +136,9 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     assert {"struct_text", "stereo", "struct_mc", "bbbp"} <= set(rows[-1]["metrics"])
     cfg = json.loads((run / "final" / "config.json").read_text())["config"]
     assert cfg["bridge"]["instruction_aware"] is True and cfg["bridge"]["token_norm"] > 0
+    assert cfg["bridge"]["instruction_queries"] is True
+    header = (run / "metrics" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "slot_loss" in header and "fact_loss" in header
     losses = _losses(run)
     assert len(losses) == 7 and all(x == x for x in losses)  # finite, logged every step
     warm = json.loads((run / "bridge_warmup.json").read_text())

@@ -170,6 +170,34 @@ def test_requests_that_arrive_together_are_batched(live_server: BackgroundServer
     assert all(a["choices"][0]["finish_reason"] == "length" for a in answers)
 
 
+def test_streaming_requests_that_arrive_together_are_batched(live_server: BackgroundServer) -> None:
+    import httpx
+
+    questions = [f"Question {k}?" for k in range(6)]
+
+    async def stream_one(http: Any, q: str) -> list[dict[str, Any]]:
+        body = {"model": MODEL_NAME, "messages": first_turn(q), "max_tokens": 4, "stream": True}
+        events = []
+        async with http.stream("POST", "/v1/chat/completions", json=body) as r:
+            assert r.status_code == 200
+            async for line in r.aiter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    events.append(json.loads(line[6:]))
+        return events
+
+    async def stream_all() -> list[list[dict[str, Any]]]:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=120) as http:
+            return list(await asyncio.gather(*(stream_one(http, q) for q in questions)))
+
+    worker = live_server.server.config.app.state.worker
+    before = worker.batches_run
+    streams = asyncio.run(stream_all())
+    assert worker.batches_run - before < len(questions)  # fewer generate calls than requests
+    for events in streams:
+        text = "".join(e["choices"][0]["delta"].get("content", "") for e in events)
+        assert text and events[-1]["choices"][0]["finish_reason"] == "length"
+
+
 # -- TestClient -----------------------------------------------------------------------------------
 def test_malformed_json_and_wrong_types(test_client: Any) -> None:
     r = test_client.post(

@@ -78,3 +78,22 @@ def test_streamed_deltas_add_up_to_the_stripped_answer() -> None:
     assert sink.ids[0] == [1, 2, 3, 4, 5, 6, 7] and sink.ids[1] == [2]
     sink.cancelled = True
     assert sink.stopper()(torch.zeros(3, 1), None).all()
+
+
+def test_each_streaming_row_gets_its_own_text_and_can_leave_alone() -> None:
+    from edtformer.serve.worker import Listener
+
+    pieces = {1: "a", 2: "b", 3: "c"}
+    got: list[list[str]] = [[], [], []]
+    rows = [Listener(got[0].append), None, Listener(got[2].append)]
+    sink = TokenSink(3, {0}, lambda ids: "".join(pieces[i] for i in ids), rows)
+    sink.put(torch.tensor([1, 2, 3]))
+    stop = sink.stopper()
+    assert not stop(torch.zeros(3, 1), None).any()
+    rows[2].cancelled = True  # row 2's client went away: only its row ends
+    assert stop(torch.zeros(3, 1), None).tolist() == [False, False, True]
+    sink.put(torch.tensor([2, 1, 1]))
+    sink.put(torch.tensor([0, 0, 0]))
+    sink.end()
+    assert got == [["a", "b"], [], ["c"]]
+    assert sink.ids == [[1, 2], [2, 1], [3, 1]]

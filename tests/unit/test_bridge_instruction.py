@@ -54,3 +54,41 @@ def test_instruction_aware_needs_a_query_transformer() -> None:
         bridge_preset("tiny", connector="mlp", instruction_aware=True)
     with pytest.raises(EdtError, match="token_norm"):
         bridge_preset("tiny", token_norm=-1.0)
+
+
+def test_question_words_as_queries_change_the_tokens_but_not_their_count() -> None:
+    feats, mask, patches = _inputs()
+    q = torch.randn(2, 4, 8)
+    qmask = torch.tensor([[True] * 4, [True, True, False, False]])
+    keys_only = _conn(instruction_aware=True)
+    as_queries = _conn(instruction_aware=True, instruction_queries=True)
+    a = keys_only(feats, mask, patches, instruction=q, instruction_mask=qmask)
+    b = as_queries(feats, mask, patches, instruction=q, instruction_mask=qmask)
+    assert a.tokens.shape == b.tokens.shape and torch.equal(a.mask, b.mask)
+    assert not torch.allclose(a.tokens, b.tokens)
+    # padded question words are masked: changing them changes nothing
+    q2 = q.clone()
+    q2[1, 2:] = torch.randn(2, 8)
+    c = as_queries(feats, mask, patches, instruction=q2, instruction_mask=qmask)
+    assert torch.allclose(b.tokens, c.tokens, atol=1e-6)
+    with pytest.raises(EdtError, match="instruction_queries"):
+        bridge_preset("tiny", instruction_queries=True)
+
+
+def test_answer_slot_loss_reads_the_first_molecule_token_of_each_prompt() -> None:
+    import torch.nn.functional as F
+
+    from edtformer.training.recipe import answer_slot_loss
+
+    table = torch.eye(6) * 5  # [V=6, d=6]
+    tokens = torch.zeros(3, 2, 6)  # [M=3 molecules, Q=2, d]
+    tokens[0, 0, 4] = 1.0  # prompt 0's first molecule names token 4
+    tokens[2, 0, 1] = 1.0  # prompt 1 starts at molecule 2 and names token 1
+    labels = torch.full((2, 5), -100)
+    labels[0, 2:4] = torch.tensor([4, 3])  # answer starts with 4
+    labels[1, 1] = 1
+    got = answer_slot_loss(tokens, torch.tensor([0, 2]), labels, table)
+    logits = torch.stack([tokens[0, 0], tokens[2, 0]]) @ table.T
+    assert torch.allclose(got, F.cross_entropy(logits, torch.tensor([4, 1])))
+    wrong = answer_slot_loss(tokens, torch.tensor([1, 2]), labels, table)
+    assert wrong > got  # molecule 1 is not prompt 0's answer slot

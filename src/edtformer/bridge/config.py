@@ -57,6 +57,11 @@ class BridgeConfig:
     embeddings are projected to the bridge width, their mean is added to every query and they
     join the node features as cross-attention keys, so the tokens can carry the asked-for fact.
     Off in the paper preset (the paper's queries see only the molecule)."""
+    instruction_queries: bool = False
+    """With ``instruction_aware``: the projected question tokens also join the queries (as the
+    instruction tokens of InstructBLIP's Q-Former join its query tokens): they self-attend with
+    the anchors and dynamic tokens and cross-attend to the nodes in every layer, so a question
+    word (a group name) can look up its own atoms; they are dropped before the LLM projection."""
     token_norm: float = 0.0
     """If > 0, every molecule token is rescaled to this L2 norm times one learned scalar gain
     (set it to the LLM's mean input-embedding norm so soft tokens sit at the scale the frozen
@@ -88,6 +93,8 @@ class BridgeConfig:
             raise EdtError(
                 f"instruction_aware needs a query-transformer connector, not {self.connector!r}"
             )
+        if self.instruction_queries and not self.instruction_aware:
+            raise EdtError("instruction_queries needs instruction_aware=True")
         if self.token_norm < 0:
             raise EdtError(f"token_norm must be >= 0 (0 = off), got {self.token_norm}")
         if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:

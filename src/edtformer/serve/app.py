@@ -249,7 +249,22 @@ def create_app(
                 "usage": usage(done),
                 "edt": molecule_counts(done),
             }
-        batch = await on_model(worker.run, worker.prepare, [job], param="messages")
+        # the first delta (or the error of bad input) comes before the response starts, so that
+        # bad input is a 4xx, not an error event after a 200
+        final: list[Completion] = []
+        deltas = worker.stream(job, final)
+
+        async def first_delta() -> str | None:
+            try:
+                return await anext(deltas)
+            except StopAsyncIteration:
+                return None
+
+        try:
+            first = await on_model(first_delta, param="messages")
+        except BaseException:
+            await deltas.aclose()
+            raise
         include_usage = bool((req.stream_options or {}).get("include_usage"))
 
         def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
@@ -265,10 +280,11 @@ def create_app(
 
         async def events() -> AsyncIterator[str]:
             yield chunk({"role": "assistant", "content": ""}, None)
-            final: list[Completion] = []
             try:
-                async with aclosing(worker.stream(job, batch, final)) as deltas:
-                    async for delta in deltas:  # leaving early (a disconnect) stops generating
+                async with aclosing(deltas):  # leaving early (a disconnect) ends this row
+                    if first is not None:
+                        yield chunk({"content": first}, None)
+                    async for delta in deltas:
                         yield chunk({"content": delta}, None)
             except Exception as exc:  # after the 200 went out: an error event, then the end
                 logger.exception("streaming failed")

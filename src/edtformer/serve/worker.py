@@ -2,11 +2,12 @@
 
 Torch calls on one model are not made from several threads at once: every forward (prepare,
 generate, score, patch) runs on a single worker thread, so the event loop stays free to accept
-requests and stream tokens. Non-streaming chat requests wait in a queue for up to
+requests and stream tokens. Chat requests, streaming or not, wait in one queue for up to
 ``batch_wait_s`` (a few ms) and are answered together, one ``generate`` per group of requests
 with the same generation settings (up to ``max_batch_size`` prompts): while a batch runs, the
-next requests gather and go together. A streaming request is generated alone (its tokens are
-sent as they come); it takes its turn on the same thread.
+next requests gather and go together. A streaming request's row of the batch sends its text as
+each token comes; a client that leaves ends its own row only (the others go on), and the
+``generate`` stops early once every row is finished or abandoned.
 """
 
 from __future__ import annotations
@@ -61,24 +62,46 @@ class Completion:
     n_dynamic_tokens: int
 
 
+class Listener:
+    """Where one streaming row's text goes: ``send(delta)`` (called on the model thread) and a
+    :attr:`cancelled` flag the client side sets when it leaves."""
+
+    def __init__(self, send: Callable[[str], None]) -> None:
+        self.send = send
+        self.cancelled = False
+
+
 class TokenSink(BaseStreamer):  # type: ignore[misc]
     """A ``generate`` streamer for a batch: keeps each row's new ids up to its end of sequence,
-    calls ``on_delta`` with new text of row 0 as it grows, and stops generation once
-    :attr:`cancelled` is set (the client went away)."""
+    sends each listening row's new text as it grows, and ends a row once its listener is
+    cancelled (the client went away); :attr:`cancelled` ends every row.
+
+    Args:
+        n_rows: rows of the batch.
+        eos_ids: ids that end a row.
+        decode: token ids -> text.
+        on_delta: one callable (row 0's text) or one :class:`Listener` / ``None`` per row.
+    """
 
     def __init__(
         self,
         n_rows: int,
         eos_ids: set[int],
         decode: Callable[[list[int]], str],
-        on_delta: Callable[[str], None] | None = None,
+        on_delta: Callable[[str], None] | Sequence[Listener | None] | None = None,
     ) -> None:
         self.ids: list[list[int]] = [[] for _ in range(n_rows)]
         self.done = [False] * n_rows
         self.eos_ids = eos_ids
         self.decode = decode
-        self.on_delta = on_delta
-        self.sent = ""
+        if on_delta is None or isinstance(on_delta, Sequence):
+            rows = list(on_delta or [None] * n_rows)
+        else:
+            rows = [Listener(on_delta)] + [None] * (n_rows - 1)
+        if len(rows) != n_rows:
+            raise EdtError(f"TokenSink: {len(rows)} listeners for {n_rows} rows")
+        self.listeners: list[Listener | None] = rows
+        self.sent = [""] * n_rows
         self.cancelled = False
 
     def put(self, value: torch.Tensor) -> None:
@@ -91,35 +114,44 @@ class TokenSink(BaseStreamer):  # type: ignore[misc]
                 self.done[b] = True
             else:
                 self.ids[b].append(int(t))
-        if self.on_delta is not None:
-            self._emit(self.decode(self.ids[0]), final=False)
+                self._emit(b, final=False)
 
     def end(self) -> None:
-        if self.on_delta is not None:
-            self._emit(self.decode(self.ids[0]), final=True)
+        for b in range(len(self.ids)):
+            self._emit(b, final=True)
 
-    def _emit(self, text: str, final: bool) -> None:
-        """Send the text not sent yet; trailing spaces and half characters wait for more, so that
-        the deltas add up to the stripped answer."""
-        visible = text.strip()
+    def _emit(self, b: int, final: bool) -> None:
+        """Send row ``b``'s text not sent yet; trailing spaces and half characters wait for more,
+        so that the deltas add up to the stripped answer."""
+        listener = self.listeners[b]
+        if listener is None or listener.cancelled:
+            return
+        visible = self.decode(self.ids[b]).strip()
         if not final and visible.endswith("\ufffd"):
             return
-        if visible.startswith(self.sent) and len(visible) > len(self.sent):
-            assert self.on_delta is not None
-            self.on_delta(visible[len(self.sent) :])
-            self.sent = visible
+        if visible.startswith(self.sent[b]) and len(visible) > len(self.sent[b]):
+            listener.send(visible[len(self.sent[b]) :])
+            self.sent[b] = visible
 
     def stopper(self) -> StoppingCriteria:
-        """A stopping criterion that ends every row once :attr:`cancelled` is set."""
+        """A stopping criterion that ends a row once its listener is cancelled (every row once
+        :attr:`cancelled` is set)."""
         sink = self
 
         class _Cancelled(StoppingCriteria):  # type: ignore[misc]
             def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-                return torch.full(
-                    (input_ids.shape[0],), sink.cancelled, dtype=torch.bool, device=input_ids.device
-                )
+                rows = [
+                    sink.cancelled or (lst is not None and lst.cancelled) for lst in sink.listeners
+                ]
+                if len(rows) != input_ids.shape[0]:
+                    rows = [sink.cancelled] * input_ids.shape[0]
+                return torch.tensor(rows, dtype=torch.bool, device=input_ids.device)
 
         return _Cancelled()
+
+
+QueueItem = tuple[GenerationJob, "asyncio.Future[Any]", Listener | None]
+"""A waiting chat request: the job, its answer's future, its stream listener (None: not streamed)."""
 
 
 class ModelWorker:
@@ -138,13 +170,13 @@ class ModelWorker:
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edt-model")
-        self.queue: asyncio.Queue[tuple[GenerationJob, asyncio.Future[Any]]] | None = None
+        self.queue: asyncio.Queue[QueueItem] | None = None
         self._task: asyncio.Task[None] | None = None
         eos = model.llm.generation_config.eos_token_id
         eos = model.tokenizer.eos_token_id if eos is None else eos
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.batches_run = 0
-        """Number of ``generate`` calls for non-streaming requests (for tests and /health)."""
+        """Number of batched ``generate`` calls for chat requests (for tests and /health)."""
 
     # -- life cycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -221,18 +253,28 @@ class ModelWorker:
             lo = hi
         return out
 
-    def answer(self, jobs: Sequence[GenerationJob]) -> list[Completion | EdtError]:
-        """Answers of jobs batched together; when the batch fails on bad input, each job alone
-        (so one bad request never fails the others)."""
+    def answer(
+        self, jobs: Sequence[GenerationJob], listeners: Sequence[Listener | None] | None = None
+    ) -> list[Completion | EdtError]:
+        """Answers of jobs batched together (streaming rows send their text to ``listeners``);
+        when the batch fails on bad input, each job alone (so one bad request never fails the
+        others)."""
+        rows: list[Listener | None] = (
+            list(listeners) if listeners is not None else [None] * len(jobs)
+        )
+
+        def sink(ls: list[Listener | None]) -> TokenSink:
+            return TokenSink(len(ls), self.eos_ids, self.model.prompts.decode, ls)
+
         try:
-            return list(self.generate(jobs, self.prepare(jobs)))
+            return list(self.generate(jobs, self.prepare(jobs), sink(rows)))
         except EdtError as exc:
             if len(jobs) == 1:
                 return [exc]
         out: list[Completion | EdtError] = []
-        for job in jobs:
+        for job, listener in zip(jobs, rows, strict=True):
             try:
-                out += self.generate([job], self.prepare([job]))
+                out += self.generate([job], self.prepare([job]), sink([listener]))
             except EdtError as exc:
                 out.append(exc)
         return out
@@ -241,7 +283,7 @@ class ModelWorker:
         """The answer of a non-streaming request (batched with requests that arrive with it)."""
         assert self.queue is not None, "ModelWorker.start() was not called"
         fut: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
-        await self.queue.put((job, fut))
+        await self.queue.put((job, fut, None))
         return await fut
 
     async def _batch_loop(self) -> None:
@@ -263,21 +305,23 @@ class ModelWorker:
                     jobs.append(await asyncio.wait_for(self.queue.get(), left))
                 except TimeoutError:
                     break
-            groups: dict[tuple[Any, ...], list[tuple[GenerationJob, asyncio.Future[Any]]]] = {}
+            groups: dict[tuple[Any, ...], list[QueueItem]] = {}
             for item in jobs:
                 groups.setdefault(item[0].key, []).append(item)
             for group in groups.values():
-                live = [(j, f) for j, f in group if not f.done()]  # a client may have left
+                live = [(j, f, lst) for j, f, lst in group if not f.done()]  # a client left
                 if not live:
                     continue
                 results: list[Any]
                 try:
-                    results = await self.run(self.answer, [j for j, _ in live])
+                    results = await self.run(
+                        self.answer, [j for j, _, _ in live], [lst for _, _, lst in live]
+                    )
                     self.batches_run += 1
                 except Exception as exc:  # a bug: every request of the batch gets it
                     logger.exception("batch of %d failed", len(live))
                     results = [exc] * len(live)
-                for (_, fut), res in zip(live, results, strict=True):
+                for (_, fut, _), res in zip(live, results, strict=True):
                     if fut.done():
                         continue
                     if isinstance(res, BaseException):
@@ -286,22 +330,27 @@ class ModelWorker:
                         fut.set_result(res)
 
     async def stream(
-        self, job: GenerationJob, batch: ChatBatch, final: list[Completion]
+        self, job: GenerationJob, final: list[Completion]
     ) -> AsyncGenerator[str, None]:
-        """Text deltas of one answer as they are generated; the :class:`Completion` is appended
-        to ``final`` at the end. Leaving the iteration early stops the generation."""
+        """Text deltas of one answer as they are generated (batched with the chat requests that
+        arrive with it); the :class:`Completion` is appended to ``final`` at the end. Leaving the
+        iteration early ends this answer's row of the batch."""
+        assert self.queue is not None, "ModelWorker.start() was not called"
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue[str | None] = asyncio.Queue()
 
         def send(delta: str) -> None:  # on the model thread
             loop.call_soon_threadsafe(deltas.put_nowait, delta)
 
-        sink = TokenSink(1, self.eos_ids, self.model.prompts.decode, send)
-        task = asyncio.ensure_future(self.run(self.generate, [job], batch, sink))
-        task.add_done_callback(lambda _: deltas.put_nowait(None))
+        listener = Listener(send)
+        fut: asyncio.Future[Completion] = loop.create_future()
+        fut.add_done_callback(lambda _: deltas.put_nowait(None))
+        await self.queue.put((job, fut, listener))
         try:
             while (delta := await deltas.get()) is not None:
                 yield delta
-            final += await task
+            final.append(await fut)
         finally:
-            sink.cancelled = True
+            listener.cancelled = True
+            if not fut.done():
+                fut.cancel()

@@ -173,10 +173,16 @@ class RecipeSection:
 
     instruction_aware: bool = True
     """Query transformer reads the question's frozen LLM token embeddings."""
+    instruction_queries: bool = False
+    """With ``instruction_aware``: the question's words also join the queries
+    (``BridgeConfig.instruction_queries``)."""
     token_norm: str = "auto"
     """Molecule-token norm: ``auto`` (the LLM's mean input-embedding norm), a number, 0 = off."""
     aux_weight: float = 0.5
     """Weight of the fact-head loss (0: no fact heads)."""
+    slot_weight: float = 0.0
+    """Weight of the answer-slot loss during the LLM stage: each prompt's first molecule token,
+    read through the LLM's embedding matrix, names the answer's first token (0: off)."""
     eval_every: int = 200
     """Score the valid curve every N steps (0: never)."""
     eval_per_kind: int = 32

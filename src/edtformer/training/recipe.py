@@ -122,18 +122,36 @@ def fact_loss(logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tenso
     return torch.stack(losses).mean()
 
 
-class RecipeModule(nn.Module):
-    """EDTFormer's answer loss through the frozen LLM + ``aux_weight`` x :func:`fact_loss`."""
+def answer_slot_loss(tokens: Tensor, first: Tensor, labels: Tensor, table: Tensor) -> Tensor:
+    """Cross-entropy of each prompt's first molecule token, read through the LLM's (frozen)
+    input-embedding matrix as logits ``t @ E^T``, against the first token of its answer.
 
-    def __init__(self, model: Any, aux_weight: float) -> None:
+    Shapes:
+        - tokens: ``[M, Q, d]`` molecule tokens; first: int64 ``[B]``: each prompt's first molecule
+        - labels: int64 ``[B, L]`` (``-100`` off the answer); table: ``[V, d]``
+    """
+    has = labels != -100  # [B, L]
+    pos = has.to(torch.long).argmax(dim=1)  # [B]: first answer token
+    target = labels.gather(1, pos.unsqueeze(1)).squeeze(1)  # [B]
+    slot = tokens[first.to(tokens.device), 0]  # [B, d]
+    logits = slot.float() @ table.float().T  # [B, V]
+    return F.cross_entropy(logits[has.any(1)], target[has.any(1)])
+
+
+class RecipeModule(nn.Module):
+    """EDTFormer's answer loss through the LLM + ``aux_weight`` x :func:`fact_loss`
+    + ``slot_weight`` x :func:`answer_slot_loss`."""
+
+    def __init__(self, model: Any, aux_weight: float, slot_weight: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.aux_weight = aux_weight
+        self.slot_weight = slot_weight
         width = int(model.config.bridge.width)
         self.facts = FactHeads(width) if aux_weight > 0 else None
 
-    def forward(self, batch: tuple[Any, Tensor, Tensor]) -> dict[str, Tensor]:
-        chat, groups, counts = batch
+    def forward(self, batch: tuple[Any, Tensor, Tensor, Tensor]) -> dict[str, Tensor]:
+        chat, groups, counts, first = batch
         out = self.model(chat)
         if out.loss is None:
             raise ValueError("recipe batch has no assistant tokens to learn from")
@@ -144,20 +162,27 @@ class RecipeModule(nn.Module):
                 groups.to(out.loss.device),
                 counts.to(out.loss.device),
             )
-            logs["loss"] = out.loss + self.aux_weight * aux
+            logs["loss"] = logs["loss"] + self.aux_weight * aux
             logs["fact_loss"] = aux.detach()
+        if self.slot_weight > 0 and out.bridge is not None:
+            table = self.model.llm.get_input_embeddings().weight.detach()  # [V, d]
+            slot = answer_slot_loss(out.bridge.tokens, first, chat.labels, table)
+            logs["loss"] = logs["loss"] + self.slot_weight * slot
+            logs["slot_loss"] = slot.detach()
         return logs
 
 
 class RecipeCollator(Stage2Collator):
-    """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets)``:
-    stage 2's batch plus the fact-head targets of every molecule in it."""
+    """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets,
+    first molecule of each prompt)``: stage 2's batch plus the fact-head targets of every
+    molecule in it and the index ``[B]`` of each prompt's first molecule (the answer slot)."""
 
     def __call__(  # type: ignore[override]
         self, items: Sequence[tuple[list[str], str, str]]
-    ) -> tuple[Any, Tensor, Tensor]:
+    ) -> tuple[Any, Tensor, Tensor, Tensor]:
         groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
-        return super().__call__(items), groups, counts
+        first = torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)  # [B]
+        return super().__call__(items), groups, counts, first
 
 
 def warm_up_bridge(
@@ -324,7 +349,11 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         norm = float(llm.get_input_embeddings().weight.norm(dim=-1).mean())
     else:
         norm = float(cfg.recipe.token_norm)
-    overrides = {"instruction_aware": cfg.recipe.instruction_aware, "token_norm": norm}
+    overrides = {
+        "instruction_aware": cfg.recipe.instruction_aware,
+        "instruction_queries": cfg.recipe.instruction_aware and cfg.recipe.instruction_queries,
+        "token_norm": norm,
+    }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
 
@@ -351,7 +380,7 @@ def run_recipe(
     if not resume:
         (out_dir / "curve.jsonl").unlink(missing_ok=True)
     torch.manual_seed(cfg.run.seed)
-    module = RecipeModule(model, rc.aux_weight)
+    module = RecipeModule(model, rc.aux_weight, rc.slot_weight)
     if fabric.is_global_zero:
         logger.info(
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
@@ -436,6 +465,7 @@ __all__ = [
     "RecipeCollator",
     "RecipeModule",
     "ValidCurve",
+    "answer_slot_loss",
     "build_recipe_model",
     "curve_records",
     "fact_labels",
