@@ -47,18 +47,20 @@ ablations: $(STAMP)
 	$(PY) benchmarks/bridge_probe.py --data data_out --seeds 0,1 --threads 1
 
 # The shipped default bridge from a clean checkout (about 2 h on a 2-core CPU): data, node
-# features, `edt train recipe` (seed 0, frozen MiniMol + frozen SmolLM2-135M-Instruct, bridge
-# only), the scaffold-test evaluation, then the model folder is copied into the package.
+# features, `edt train recipe` (seed 0, frozen MiniMol + RDKit descriptor encoders, frozen
+# SmolLM2-135M-Instruct with LoRA r=8 adapters), the scaffold-test evaluation, the model card,
+# then the model folder is copied into the package.
 MODEL_RUN ?= runs/default
 model: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
 	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN) --seed 0 --no-progress \
 		--encoder minimol,rdkit --set lora.r=8 --max-steps 1200
 	$(VENV)/bin/edt eval --model $(MODEL_RUN)/final --data data_out --split test --cloze --batch-size 16 \
-		--task struct_text,stereo,struct_mc,bbbp --out $(MODEL_RUN)/test_eval.json --no-progress
+		--task struct_text,stereo,struct_mc,bbbp --out $(MODEL_RUN)/final/test_eval.json --no-progress
 	$(PY) benchmarks/learning_curves.py $(MODEL_RUN):recipe --out $(MODEL_RUN)/learning_curve
 	cp $(MODEL_RUN)/final/config.json $(MODEL_RUN)/final/model.safetensors $(MODEL_RUN)/final/training.json \
-		src/edtformer/assets/bridge/default/
+		$(MODEL_RUN)/final/test_eval.json src/edtformer/assets/bridge/default/
+	$(PY) -m edtformer.model.card src/edtformer/assets/bridge/default --name "edtformer default bridge"
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

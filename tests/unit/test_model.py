@@ -144,7 +144,7 @@ def test_save_load_round_trip_is_exact(llm_dir: Path, tmp_path: Path) -> None:
     model.eval()
     model.save_pretrained(tmp_path / "ckpt")
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
-    assert files == ["config.json", "model.safetensors"]
+    assert files == ["README.md", "config.json", "model.safetensors"]  # README: the model card
     loaded = EDTFormer.from_pretrained(tmp_path / "ckpt").eval()
     a, b = model.trained_state_dict(), loaded.trained_state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -256,3 +256,31 @@ def test_ask_many_matches_ask_and_names_bad_rows(llm_dir: Path) -> None:
     assert all(a.truncated for a in out if not isinstance(a, EdtError))  # 3 tokens: cut
     same_q = model.ask_many(["CCO", "CCN"], "Is it an alcohol?", max_new_tokens=2)
     assert len(same_q) == 2
+
+
+def test_model_card_says_only_what_the_folder_records(llm_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from edtformer.model.card import write_model_card
+
+    folder = tmp_path / "m"
+    _model(llm_dir).save_pretrained(folder)
+    card = (folder / "README.md").read_text()
+    assert "# m: an EDT-Former molecule bridge" in card and "arXiv:2602.02742" in card
+    assert "No `training.json`" in card and "not evaluated here" in card
+    assert "Intended use and limits" in card
+    (folder / "training.json").write_text(json.dumps({
+        "command": "edt train recipe --seed 3", "seed": 3, "steps": 10, "batch_size": 4,
+        "samples": 40, "lr": 0.001, "training_mode": "bridge (frozen LLM)",
+        "data": {"dir": "data_out", "split": "train (scaffold split)"},
+        "valid_curve_last": {"step": 10, "n_rings_exact": 0.5},
+    }))  # fmt: skip
+    (folder / "test_eval.json").write_text(json.dumps({"reports": [
+        {"task": "struct_text", "split": "test", "n": 12,
+         "metrics": {"n_rings/exact_accuracy": 0.25, "n_rings/n": 12}},
+    ]}))  # fmt: skip
+    card = write_model_card(folder).read_text()
+    assert "`edt train recipe --seed 3`" in card and "seed 3, 10 steps x batch 4 = 40" in card
+    assert "n_rings_exact 0.500" in card
+    assert "| struct_text | test | 12 | n_rings/exact_accuracy | 0.250 |" in card
+    assert "n_rings/n |" not in card

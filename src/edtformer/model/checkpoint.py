@@ -42,6 +42,7 @@ def _encoder_info(encoder: Any) -> dict[str, Any]:
 def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
     """Write ``model``'s trained tensors and config to the folder ``path`` (atomically)."""
     from edtformer import __version__
+    from edtformer.model.card import write_model_card
     from edtformer.utils.io import save_tensors
 
     counts = model.parameter_counts()
@@ -60,6 +61,7 @@ def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
     with atomic_dir(path) as tmp:
         save_tensors(tmp / WEIGHTS_FILE, tensors, {"format_version": str(FORMAT_VERSION)})
         atomic_write_json(tmp / CONFIG_FILE, meta)
+        write_model_card(tmp, name=Path(path).name)
     return Path(path)
 
 

@@ -454,6 +454,9 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         f"{torch.get_num_threads()} thread(s)",
     }
     atomic_write_json(out / "training.json", record)
+    from edtformer.model.card import write_model_card
+
+    write_model_card(out)
 
 
 __all__ = [
