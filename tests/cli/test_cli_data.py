@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,12 @@ def test_build_and_stats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["data", "stats", str(out), "--check"]) == 0
     text = capsys.readouterr().out
     assert "struct_mc" in text and "no leak" in text
+    assert main(["data", "stats", str(out), "--check", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSONL
+    tasks = {r["task"]: r for r in rows if "task" in r}
+    mc = tasks["struct_mc"]
+    assert mc["total"] == mc["train"] + mc["valid"] + mc["test"] > 0 and isinstance(mc["test"], int)
+    assert rows[-1]["split_check"] == "ok" and rows[-1]["train_held_out"] == 0
 
 
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,9 @@ from edtformer.cli.main import main
 
 def test_encoders_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["encoders", "--json"]) == 0
-    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    lines = capsys.readouterr().out.splitlines()
+    rows = {r["name"]: r for r in map(json.loads, lines)}  # JSONL: one encoder per line
+    assert len(rows) == len(lines) > 3
     assert rows["minimol"]["default"] and rows["minimol"]["width"] == 512
     assert "TDC:BBB_Martins" in rows["chemprop"]["trained_on"]
     assert main(["encoders"]) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -35,6 +36,9 @@ def register(sub: Any) -> None:
     s.add_argument("dir", help="a folder made by `edt data build`")
     s.add_argument(
         "--check", action="store_true", help="recompute scaffolds and check for split leaks"
+    )
+    s.add_argument(
+        "--json", action="store_true", help="one JSON object per task and line (+ the split check)"
     )
     s.set_defaults(func=_stats)
 
@@ -113,12 +117,25 @@ def _stats(args: argparse.Namespace) -> int:
     from edtformer.data.loader import read_manifest
 
     console = Console()
-    _print_table(console, read_manifest(args.dir))
+    manifest = read_manifest(args.dir)
+    if args.json:
+        for task, counts in manifest["counts"].items():
+            stage = manifest.get("tasks", {}).get(task, {}).get("stage")
+            row = {s: int(counts.get(s, 0)) for s in ("train", "valid", "test")}
+            print(json.dumps({"task": task, "stage": stage, **row, "total": sum(row.values())}))
+    else:
+        _print_table(console, manifest)
     if not args.check:
         return 0
     from edtformer.data.audit import audit_splits
 
     report = audit_splits(args.dir)
+    if args.json:
+        keys = ("train_held_out", "unseen_free", "missing_keys")
+        print(json.dumps({"split_check": "ok" if report["ok"] else "failed",
+                          "scaffolds": report.get("scaffolds"),
+                          **{k: len(report.get(k, [])) for k in keys}}, default=str))  # fmt: skip
+        return 0 if report["ok"] else 1
     if report["ok"]:
         console.print(f"split check: no leak (distinct scaffolds per split: {report['scaffolds']})")
         return 0

@@ -19,7 +19,7 @@ from typing import Any
 def register(sub: Any) -> None:
     """Add the ``encoders`` and ``encode`` commands."""
     ls = sub.add_parser("encoders", help="list the frozen graph encoders")
-    ls.add_argument("--json", action="store_true", help="print a JSON list")
+    ls.add_argument("--json", action="store_true", help="one JSON object per encoder and line")
     ls.set_defaults(func=_list)
 
     enc = sub.add_parser("encode", help="compute node features into the on-disk cache")
@@ -39,11 +39,8 @@ def _list(args: argparse.Namespace) -> int:
 
     infos = list_encoders()
     if args.json:
-        print(
-            json.dumps(
-                [i.to_dict() | {"default": i.name == DEFAULT_ENCODER} for i in infos], indent=2
-            )
-        )
+        for i in infos:
+            print(json.dumps(i.to_dict() | {"default": i.name == DEFAULT_ENCODER}))
         return 0
     print(f"{'name':<10} {'width':>5}  {'pretrained':<10}  {'licence':<12}  source / trained on")
     for i in infos:
