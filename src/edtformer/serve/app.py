@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +92,99 @@ class LimitBody:
 
 def _too_large(limit: int) -> ApiError:
     return ApiError(f"request body over {limit:,} bytes", 413, "body_too_large")
+
+
+def chat_job(req: ChatRequest, system_prompt: str | None, limits: ServeLimits) -> GenerationJob:
+    """The generation job of a chat request, or an :class:`ApiError` naming what is wrong."""
+    if req.n not in (None, 1):
+        raise ApiError("only n=1 is supported", param="n", code="invalid_value")
+    if req.stop:
+        raise ApiError("stop sequences are not supported", param="stop", code="invalid_value")
+    n_tokens = req.max_completion_tokens or req.max_tokens or limits.default_max_tokens
+    if not 1 <= n_tokens <= limits.max_tokens:
+        raise ApiError(
+            f"max_tokens must be 1 to {limits.max_tokens:,}, got {n_tokens}",
+            param="max_tokens",
+            code="max_tokens_out_of_range",
+        )
+    mols, messages = build_conversation(req, system_prompt, limits.max_molecules)
+    sampling: dict[str, Any] = {}
+    if req.temperature:
+        sampling = {"do_sample": True, "temperature": req.temperature, "top_p": req.top_p or 1.0}
+    return GenerationJob(mols, messages, n_tokens, sampling)
+
+
+@dataclass(frozen=True)
+class ChunkHead:
+    """What every body of one chat completion repeats: its id, creation time and model name."""
+
+    id: str
+    created: int
+    model: str
+
+
+def completion_body(head: ChunkHead, done: Completion) -> dict[str, Any]:
+    """The ``chat.completion`` object of a finished, non-streamed answer."""
+    return {
+        "id": head.id,
+        "object": "chat.completion",
+        "created": head.created,
+        "model": head.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": done.text},
+                "finish_reason": done.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage(done),
+        "edt": molecule_counts(done),
+    }
+
+
+def sse_chunk(head: ChunkHead, delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+    """One ``chat.completion.chunk`` server-sent event."""
+    body = {
+        "id": head.id,
+        "object": "chat.completion.chunk",
+        "created": head.created,
+        "model": head.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+async def sse_events(
+    head: ChunkHead,
+    first: str | None,
+    deltas: AsyncGenerator[str, None],
+    final: list[Completion],
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    """The event stream of one answer: role, ``first`` and the other deltas, the finish reason
+    (and usage), ``[DONE]``; an error after the 200 went out is an error event, then the end."""
+    yield sse_chunk(head, {"role": "assistant", "content": ""}, None)
+    try:
+        async with aclosing(deltas):  # leaving early (a disconnect) ends this row
+            if first is not None:
+                yield sse_chunk(head, {"content": first}, None)
+            async for delta in deltas:
+                yield sse_chunk(head, {"content": delta}, None)
+    except Exception as exc:
+        logger.exception("streaming failed")
+        err = from_edt_error(exc) if isinstance(exc, EdtError) else None
+        body = (err or ApiError("internal server error", 500, None, None, "server_error")).body()
+        yield f"data: {json.dumps(body)}\n\n"
+        return
+    done = final[0]
+    yield sse_chunk(head, {}, done.finish_reason, edt=molecule_counts(done))
+    if include_usage:
+        body = {"id": head.id, "object": "chat.completion.chunk", "created": head.created,
+                "model": head.model, "choices": [], "usage": usage(done)}  # fmt: skip
+        yield f"data: {json.dumps(body)}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def create_app(
@@ -210,45 +303,11 @@ def create_app(
     async def chat(request: Request) -> Any:
         req = await parse_body(request, ChatRequest)
         check_model(req.model)
-        if req.n not in (None, 1):
-            raise ApiError("only n=1 is supported", param="n", code="invalid_value")
-        if req.stop:
-            raise ApiError("stop sequences are not supported", param="stop", code="invalid_value")
-        n_tokens = req.max_completion_tokens or req.max_tokens or limits.default_max_tokens
-        if not 1 <= n_tokens <= limits.max_tokens:
-            raise ApiError(
-                f"max_tokens must be 1 to {limits.max_tokens:,}, got {n_tokens}",
-                param="max_tokens",
-                code="max_tokens_out_of_range",
-            )
-        mols, messages = build_conversation(req, model.config.system_prompt, limits.max_molecules)
-        sampling: dict[str, Any] = {}
-        if req.temperature:
-            sampling = {
-                "do_sample": True,
-                "temperature": req.temperature,
-                "top_p": req.top_p or 1.0,
-            }
-        job = GenerationJob(mols, messages, n_tokens, sampling)
-        rid, now = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        job = chat_job(req, model.config.system_prompt, limits)
+        head = ChunkHead(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model_name)
         if not req.stream:
             done: Completion = await on_model(worker.complete, job, param="messages")
-            return {
-                "id": rid,
-                "object": "chat.completion",
-                "created": now,
-                "model": model_name,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": done.text},
-                        "finish_reason": done.finish_reason,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": usage(done),
-                "edt": molecule_counts(done),
-            }
+            return completion_body(head, done)
         # the first delta (or the error of bad input) comes before the response starts, so that
         # bad input is a 4xx, not an error event after a 200
         final: list[Completion] = []
@@ -266,44 +325,10 @@ def create_app(
             await deltas.aclose()
             raise
         include_usage = bool((req.stream_options or {}).get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
-            body = {
-                "id": rid,
-                "object": "chat.completion.chunk",
-                "created": now,
-                "model": model_name,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                **extra,
-            }
-            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-        async def events() -> AsyncIterator[str]:
-            yield chunk({"role": "assistant", "content": ""}, None)
-            try:
-                async with aclosing(deltas):  # leaving early (a disconnect) ends this row
-                    if first is not None:
-                        yield chunk({"content": first}, None)
-                    async for delta in deltas:
-                        yield chunk({"content": delta}, None)
-            except Exception as exc:  # after the 200 went out: an error event, then the end
-                logger.exception("streaming failed")
-                err = from_edt_error(exc) if isinstance(exc, EdtError) else None
-                body = (
-                    err or ApiError("internal server error", 500, None, None, "server_error")
-                ).body()
-                yield f"data: {json.dumps(body)}\n\n"
-                return
-            done = final[0]
-            yield chunk({}, done.finish_reason, edt=molecule_counts(done))
-            if include_usage:
-                body = {"id": rid, "object": "chat.completion.chunk", "created": now,
-                        "model": model_name, "choices": [], "usage": usage(done)}  # fmt: skip
-                yield f"data: {json.dumps(body)}\n\n"
-            yield "data: [DONE]\n\n"
-
         return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            sse_events(head, first, deltas, final, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
         )
 
     @app.post("/v1/score")
