@@ -11,7 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_licence_file_matches_the_declared_licence() -> None:
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]["text"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["license"]
+    assert project["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text()
     assert declared == "Apache-2.0"
     assert "Apache License" in text and "Version 2.0, January 2004" in text
@@ -21,7 +23,7 @@ def test_citation_file_cites_the_paper() -> None:
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert cff["cff-version"] == "1.2.0" and cff["version"] == meta["version"]
-    assert cff["license"] == meta["license"]["text"]
+    assert cff["license"] == meta["license"]
     paper = cff["preferred-citation"]
     assert paper["title"].startswith("Entropy-Guided Dynamic Tokens")
     assert paper["year"] == 2026 and paper["authors"][0]["family-names"] == "Jing"
