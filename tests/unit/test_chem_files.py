@@ -46,7 +46,8 @@ def test_tsv_jsonl_and_gzip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("b.smi", b"\xff\xfeC\x00C\n", "binary file"),
+        ("b.smi", b"C\x00C\n", "binary file"),
+        ("u16.smi", "CCO\n".encode("utf-16"), "UTF-16 text"),
         ("l.smi", "CCO caf\xe9\n".encode("latin-1"), "not UTF-8 text (byte 0xe9 at offset 7)"),
         ("x.sdf", b"CCO\n", "unknown molecule file type"),
         ("n.csv", b"id,name\n1,x\n", "no column 'smiles'"),

@@ -79,6 +79,8 @@ def read_text(path: str | Path) -> str:
         )
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: UTF-16 text (byte-order mark); save it as UTF-8")
     nul = data.find(b"\x00", 0, 1 << 16)
     if nul >= 0:
         raise DataError(f"{path}: binary file (NUL byte at offset {nul}), expected UTF-8 text")

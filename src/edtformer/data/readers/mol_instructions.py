@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edtformer.chem.files import read_text
 from edtformer.data.readers._common import (
     _number,
     _resolve_split,
@@ -50,7 +51,7 @@ def read_mol_instructions(
     if not path.is_file():
         raise DataError(f"{path}: no such Mol-Instructions file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg})") from exc
     if not isinstance(data, list):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edtformer.chem.files import read_text
 from edtformer.data.readers._common import (
     _CATEGORIES,
     _lower_keys,
@@ -111,7 +112,7 @@ def read_moleculeqa(
     default_cat = category or folder or "Structure"
     cids = {str(k): v for k, v in (cid_to_smiles or {}).items()}
     items: list[tuple[str, dict[str, Any]]] = []
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if path.suffix in (".txt", ".tsv"):
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
         header = next(reader, [])

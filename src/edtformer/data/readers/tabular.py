@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from edtformer.chem.files import read_text
 from edtformer.data.readers._common import _number, _resolve_split, _split_from_name
 from edtformer.data.schema import MOL_TOKEN, Record, make_record
 from edtformer.data.sources import canonical
@@ -46,8 +48,18 @@ def read_csv_dataset(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such CSV file")
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    table_rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
+    fields = table_rows[0] if table_rows else []
+    rows: list[dict[str, str]] = []
+    for n, cells in enumerate(table_rows[1:], start=2):
+        if not cells:
+            continue  # a blank line
+        if len(cells) != len(fields):
+            raise DataError(
+                f"{path} line {n}: {len(cells)} cells, the header has {len(fields)} "
+                "(a ragged row; quote cells that hold commas)"
+            )
+        rows.append(dict(zip(fields, cells, strict=True)))
     header = list(rows[0]) if rows else []
     smiles_column = smiles_column or next(
         (c for c in ("Drug", "smiles", "SMILES", "Smiles") if c in header), None
