@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,50 @@ def make_fabric(cfg: TrainConfig) -> Any:
     )
 
 
+def _restore(
+    out_dir: Path, module: nn.Module, optimizer: Any, scheduler: Any, rank: int
+) -> TrainPosition:
+    """Load the latest checkpoint of ``out_dir`` into the module, optimiser, scheduler and RNGs;
+    returns its position."""
+    ckpt_dir = latest_checkpoint(out_dir)
+    if ckpt_dir is None:
+        raise EdtError(f"--resume: no checkpoint under {out_dir / 'checkpoints'}")
+    ckpt = load_checkpoint(ckpt_dir)
+    load_trainable_state(module, ckpt.trainable, f"--resume: checkpoint {ckpt_dir}")
+    optimizer.load_state_dict(ckpt.optimizer_state)
+    scheduler.load_state_dict({**ckpt.scheduler_state, "lr_lambdas": [None]})
+    restore_rng(ckpt, rank)
+    logger.info("resumed from %s (step %d)", ckpt_dir, ckpt.position.step)
+    return ckpt.position
+
+
+def _accumulate(
+    fabric: Any,
+    wrapped: Any,
+    batches: Iterator[tuple[int, int, list[int]]],
+    dataset: Sequence[Any],
+    collate: Callable[[list[Any]], Any],
+    grad_accum: int,
+    position: TrainPosition,
+) -> tuple[dict[str, float], int]:
+    """Forward + backward of ``grad_accum`` micro-batches (gradients summed, no optimiser step);
+    advances ``position`` past them. Returns the mean of each scalar output and the samples used."""
+    logs: dict[str, float] = {}
+    samples = 0
+    for micro in range(grad_accum):
+        epoch, b, idx = next(batches)
+        batch = collate([dataset[i] for i in idx])
+        samples += len(idx)
+        with fabric.no_backward_sync(wrapped, enabled=micro < grad_accum - 1):
+            out = wrapped(batch)
+            fabric.backward(out["loss"] / grad_accum)
+        for k, v in out.items():
+            if isinstance(v, torch.Tensor) and v.numel() == 1:
+                logs[k] = logs.get(k, 0.0) + float(v.detach()) / grad_accum
+        position.epoch, position.batch_in_epoch = epoch, b + 1
+    return logs, samples
+
+
 def fit(
     fabric: Any,
     cfg: TrainConfig,
@@ -193,20 +237,10 @@ def fit(
         optimizer,
         cosine_schedule(cfg.optim.warmup_steps, cfg.optim.max_steps, cfg.optim.min_lr_ratio),
     )
-    position = TrainPosition()
-    resumed_from = None
+    position, resumed_from = TrainPosition(), None
     if resume:
-        ckpt_dir = latest_checkpoint(out_dir)
-        if ckpt_dir is None:
-            raise EdtError(f"--resume: no checkpoint under {out_dir / 'checkpoints'}")
-        ckpt = load_checkpoint(ckpt_dir)
-        load_trainable_state(module, ckpt.trainable, f"--resume: checkpoint {ckpt_dir}")
-        optimizer.load_state_dict(ckpt.optimizer_state)
-        scheduler.load_state_dict({**ckpt.scheduler_state, "lr_lambdas": [None]})
-        position = ckpt.position
-        restore_rng(ckpt, rank)
+        position = _restore(out_dir, module, optimizer, scheduler, rank)
         resumed_from = position.step
-        logger.info("resumed from %s (step %d)", ckpt_dir, position.step)
     set_gather = getattr(module, "set_gather", None)
     if callable(set_gather):
         set_gather(lambda t: fabric.all_gather(t, sync_grads=True), rank)
@@ -227,20 +261,11 @@ def fit(
     start, samples = time.perf_counter(), 0
     wrapped.train()
     while position.step < cfg.optim.max_steps:
-        logs: dict[str, float] = {}
         optimizer.zero_grad(set_to_none=True)
-        for micro in range(cfg.optim.grad_accum):
-            epoch, b, idx = next(batches)
-            batch = collate([dataset[i] for i in idx])
-            samples += len(idx)
-            is_last = micro == cfg.optim.grad_accum - 1
-            with fabric.no_backward_sync(wrapped, enabled=not is_last):
-                out = wrapped(batch)
-                fabric.backward(out["loss"] / cfg.optim.grad_accum)
-            for k, v in out.items():
-                if isinstance(v, torch.Tensor) and v.numel() == 1:
-                    logs[k] = logs.get(k, 0.0) + float(v.detach()) / cfg.optim.grad_accum
-            position.epoch, position.batch_in_epoch = epoch, b + 1
+        logs, n = _accumulate(
+            fabric, wrapped, batches, dataset, collate, cfg.optim.grad_accum, position
+        )
+        samples += n
         if cfg.optim.grad_clip > 0:
             fabric.clip_gradients(
                 wrapped, optimizer, max_norm=cfg.optim.grad_clip, error_if_nonfinite=False
