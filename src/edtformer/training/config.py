@@ -180,6 +180,8 @@ class RecipeSection:
     """Molecule-token norm: ``auto`` (the LLM's mean input-embedding norm), a number, 0 = off."""
     aux_weight: float = 0.5
     """Weight of the fact-head loss (0: no fact heads)."""
+    fact_group_weight: float = 1.0
+    """Weight of the functional-group BCE inside the fact-head loss (each count's CE has 1)."""
     slot_weight: float = 0.0
     """Weight of the answer-slot loss during the LLM stage: each prompt's first molecule token,
     read through the LLM's embedding matrix, names the answer's first token (0: off)."""

@@ -114,12 +114,15 @@ class FactHeads(nn.Module):
         return self.groups(pooled), [head(pooled) for head in self.counts]
 
 
-def fact_loss(logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor) -> Tensor:
-    """Mean of the group BCE and the count cross-entropies."""
+def fact_loss(
+    logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor, group_weight: float = 1.0
+) -> Tensor:
+    """Weighted mean of the group BCE (weight ``group_weight``) and the count cross-entropies
+    (weight 1 each)."""
     group_logits, count_logits = logits
-    losses = [F.binary_cross_entropy_with_logits(group_logits, groups)]
+    losses = [group_weight * F.binary_cross_entropy_with_logits(group_logits, groups)]
     losses += [F.cross_entropy(lg, counts[:, c]) for c, lg in enumerate(count_logits)]
-    return torch.stack(losses).mean()
+    return torch.stack(losses).sum() / (group_weight + len(count_logits))
 
 
 def answer_slot_loss(tokens: Tensor, first: Tensor, labels: Tensor, table: Tensor) -> Tensor:
@@ -142,10 +145,13 @@ class RecipeModule(nn.Module):
     """EDTFormer's answer loss through the LLM + ``aux_weight`` x :func:`fact_loss`
     + ``slot_weight`` x :func:`answer_slot_loss`."""
 
-    def __init__(self, model: Any, aux_weight: float, slot_weight: float = 0.0) -> None:
+    def __init__(
+        self, model: Any, aux_weight: float, slot_weight: float = 0.0, group_weight: float = 1.0
+    ) -> None:
         super().__init__()
         self.model = model
         self.aux_weight = aux_weight
+        self.group_weight = group_weight
         self.slot_weight = slot_weight
         width = int(model.config.bridge.width)
         self.facts = FactHeads(width) if aux_weight > 0 else None
@@ -161,6 +167,7 @@ class RecipeModule(nn.Module):
                 self.facts(out.bridge.query_states, out.bridge.mask),
                 groups.to(out.loss.device),
                 counts.to(out.loss.device),
+                self.group_weight,
             )
             logs["loss"] = logs["loss"] + self.aux_weight * aux
             logs["fact_loss"] = aux.detach()
@@ -380,7 +387,7 @@ def run_recipe(
     if not resume:
         (out_dir / "curve.jsonl").unlink(missing_ok=True)
     torch.manual_seed(cfg.run.seed)
-    module = RecipeModule(model, rc.aux_weight, rc.slot_weight)
+    module = RecipeModule(model, rc.aux_weight, rc.slot_weight, rc.fact_group_weight)
     if fabric.is_global_zero:
         logger.info(
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
