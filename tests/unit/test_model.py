@@ -284,3 +284,34 @@ def test_model_card_says_only_what_the_folder_records(llm_dir: Path, tmp_path: P
     assert "n_rings_exact 0.500" in card
     assert "| struct_text | test | 12 | n_rings/exact_accuracy | 0.250 |" in card
     assert "n_rings/n |" not in card
+
+
+def test_from_pretrained_takes_a_hub_id(
+    llm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    folder = tmp_path / "snapshot"
+    model = _model(llm_dir).eval()
+    model.save_pretrained(folder)
+    calls: list[tuple[str, str | None]] = []
+
+    def fake_download(repo_id: str, revision: str | None = None, **kw: object) -> str:
+        calls.append((repo_id, revision))
+        assert "model.safetensors" in kw["allow_patterns"]  # type: ignore[operator]
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    loaded = EDTFormer.from_pretrained("someone/edt-bridge@v1").eval()
+    assert calls == [("someone/edt-bridge", "v1")]
+    a, b = model.trained_state_dict(), loaded.trained_state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    def offline(repo_id: str, **kw: object) -> str:
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(CheckpointError, match="downloading it from the Hugging Face hub failed"):
+        EDTFormer.from_pretrained("someone/other-bridge")
+    with pytest.raises(CheckpointError):  # neither a folder nor a hub id: a local-path error
+        EDTFormer.from_pretrained(tmp_path / "not" / "here")

@@ -70,7 +70,7 @@ def load_cli_model(
     import torch
 
     from edtformer.model import EDTFormer, EDTFormerConfig
-    from edtformer.model.checkpoint import default_bridge_dir, read_config
+    from edtformer.model.checkpoint import default_bridge_dir, read_config, resolve_model_path
 
     _quiet_transformers()
     if threads:
@@ -85,6 +85,7 @@ def load_cli_model(
         )
         torch.manual_seed(0)
         return EDTFormer.build(EDTFormerConfig()).to(dev).eval(), "untrained"
+    folder = resolve_model_path(folder)  # a hub id is downloaded once
     llm = tok = None
     if torch_dtype != torch.float32:
         from edtformer.llm.loading import load_llm

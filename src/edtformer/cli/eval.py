@@ -67,10 +67,10 @@ def register(sub: Any) -> None:
 
 def _model_dir(arg: str | None) -> tuple[Path, str]:
     from edtformer.errors import EdtError
-    from edtformer.model.checkpoint import default_bridge_dir
+    from edtformer.model.checkpoint import default_bridge_dir, resolve_model_path
 
     if arg is not None:
-        return Path(arg), str(arg)
+        return resolve_model_path(arg), str(arg)
     folder = default_bridge_dir()
     if not (folder / "config.json").is_file():
         raise EdtError(NO_MODEL_HINT)

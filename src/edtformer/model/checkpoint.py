@@ -14,6 +14,7 @@ the widths the bridge was trained for. Both files are written inside one atomic 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,42 @@ def default_bridge_dir() -> Path:
     return Path(str(resources.files("edtformer").joinpath(DEFAULT_BRIDGE_SUBDIR)))
 
 
+#: A Hugging Face hub model id (``owner/name``, optionally ``@revision``).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}(@[\w./-]+)?$")
+
+
+def resolve_model_path(path: str | os.PathLike[str]) -> Path:
+    """A local folder for ``path``: ``"default"`` (the shipped bridge), an existing folder, or a
+    Hugging Face hub id ``owner/name[@revision]`` (downloaded once into the hub cache; only the
+    model's own small files, the frozen LLM and encoders come from their own ids).
+
+    Raises:
+        CheckpointError: not a folder and not a hub id, or the download failed (offline, no
+            such repository).
+    """
+    text = str(path)
+    if text == "default":
+        return default_bridge_dir()
+    local = Path(path)
+    if local.exists() or not _HUB_ID.match(text):
+        return local
+    repo, _, revision = text.partition("@")
+    try:
+        from huggingface_hub import snapshot_download
+
+        folder = snapshot_download(
+            repo,
+            revision=revision or None,
+            allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, "training.json", "README.md"],
+        )
+    except Exception as exc:  # network, auth, missing repo: one line for the user
+        raise CheckpointError(
+            f"{text}: no such local folder, and downloading it from the Hugging Face hub failed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})"
+        ) from None
+    return Path(folder)
+
+
 def load_model(
     cls: type[EDTFormer],
     path: str | os.PathLike[str],
@@ -99,8 +136,7 @@ def load_model(
     from edtformer.model.modeling import EDTFormerConfig
     from edtformer.utils.io import load_tensors
 
-    if str(path) == "default":
-        path = default_bridge_dir()
+    path = resolve_model_path(path)
     meta = read_config(path)
     config = EDTFormerConfig.from_dict(meta["config"])
     model = cls.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
