@@ -105,7 +105,7 @@ def main() -> None:
         model = load_bridge(Path(run), int(step or 0))
         feats = features(model, mols)
         for where, x in feats.items():
-            if where == "input" and rows:
+            if where == "input" and any(r["where"] == "input" for r in rows):
                 continue  # the same inputs for every run
             row = {"run": run if where != "input" else "(inputs)", "step": int(step or 0)}
             row["where"] = where
