@@ -9,7 +9,7 @@ import torch
 from tests.fixtures.llm.tiny import make_tiny_llm
 
 from edtformer.bridge import tiny
-from edtformer.errors import CheckpointError
+from edtformer.errors import CheckpointError, EdtError
 from edtformer.llm.tokens import MoleculeTokenCountError
 from edtformer.llm.trainable import LoraSettings, TrainableConfig
 from edtformer.model import EDTFormer, EDTFormerConfig
@@ -180,6 +180,27 @@ def test_lora_trains_only_adapters_and_round_trips(llm_dir: Path, tmp_path: Path
     loaded = EDTFormer.from_pretrained(tmp_path / "lora")
     a, b = model.trained_state_dict(), loaded.trained_state_dict()
     assert any("lora_" in k for k in a) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lora_model_uses_the_prefix_cache_at_inference_only(llm_dir: Path) -> None:
+    model = _model(llm_dir, lora=LoraSettings(r=2, alpha=4, dropout=0.0))
+    batch = model.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, generation=True)
+    model.eval()
+    with torch.no_grad():
+        assert model._prefix_kwargs(batch, None)[0] == batch.n_prefix > 0
+        cached = model.score(batch, ["Yes", "No"]).logprobs
+        full = model.score(batch, ["Yes", "No"], use_prefix_cache=False).logprobs
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-5)
+    model.train()
+    with pytest.raises(EdtError, match="inference only"):
+        model._prefix_kwargs(batch, True)
+    _step(model, model.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, ["Yes", "No"]))
+    model.eval()
+    with torch.no_grad():  # the adapters changed: the cache is rebuilt, still exact
+        after = model.score(batch, ["Yes", "No"]).logprobs
+        after_full = model.score(batch, ["Yes", "No"], use_prefix_cache=False).logprobs
+    torch.testing.assert_close(after, after_full, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(after, cached)
 
 
 def test_score_generate_and_ask(llm_dir: Path) -> None:

@@ -5,7 +5,8 @@ token. :class:`PrefixCache` runs them once without gradients and hands a fresh b
 cache to each forward, so training and scoring only pay for molecule tokens, question and answer.
 
 The cache is valid only while the LLM's weights do not change: with LoRA (or any trainable LLM
-parameter) :meth:`EDTFormer.forward <edtformer.model.EDTFormer.forward>` does not use it.
+parameter) :class:`~edtformer.model.EDTFormer` uses it only at inference (no gradients, eval
+mode) and rebuilds it whenever those weights were updated since it was built.
 """
 
 from __future__ import annotations

@@ -150,6 +150,7 @@ class EDTFormer(nn.Module):
         if config.trainable.lora is not None:
             add_lora(self.llm, config.trainable.lora)
         self._prefix: PrefixCache | None = None
+        self._prefix_version: tuple[int, ...] = ()
         logger.info(
             "EDTFormer [%s, connector %s, mode %s]: %s",
             config.llm,
@@ -333,16 +334,27 @@ class EDTFormer(nn.Module):
 
     def _prefix_kwargs(self, batch: ChatBatch, use: bool | None) -> tuple[int, dict[str, Any]]:
         """``(prefix length skipped, cache kwargs)`` for a forward over ``batch``."""
-        allowed = batch.n_prefix > 0 and not any(p.requires_grad for p in self.llm.parameters())
+        trainable = [p for p in self.llm.parameters() if p.requires_grad]
+        # with trainable LLM weights (LoRA) the cache is valid only at inference (no gradients,
+        # eval mode), and only for the weights it was built with (their in-place version counts)
+        inference = not torch.is_grad_enabled() and not self.llm.training
+        allowed = batch.n_prefix > 0 and (not trainable or inference)
         if use and not allowed:
             raise EdtError(
-                "the prefix KV cache needs a shared prompt prefix and a frozen LLM (no LoRA)"
+                "the prefix KV cache needs a shared prompt prefix and a frozen LLM (with LoRA: "
+                "inference only, under torch.no_grad() in eval mode)"
             )
         if not (allowed if use is None else use):
             return 0, {}
         prefix = batch.input_ids[0, : batch.n_prefix].tolist()
-        if self._prefix is None or list(self._prefix.prefix_ids) != prefix:
+        version = tuple(p._version for p in trainable)
+        if (
+            self._prefix is None
+            or list(self._prefix.prefix_ids) != prefix
+            or self._prefix_version != version
+        ):
             self._prefix = PrefixCache(self.llm, prefix)
+            self._prefix_version = version
         return batch.n_prefix, {
             **self._prefix.for_batch(batch.input_ids.shape[0]),
             "use_cache": True,
