@@ -50,19 +50,33 @@ def main() -> None:
     groups = list(FUNCTIONAL_GROUPS)
     questions = [f"Does this molecule contain a {rng.choice(groups)}?" for _ in mols]
     model.ask_many(mols[:4], questions[:4], max_new_tokens=3)  # warm-up (features cached)
-    batched, single = [], []
+    model.score_many(mols[:4], questions[:4], ["yes", "no"])
+    batched, single, scored = [], [], []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         out = model.ask_many(mols, questions, max_new_tokens=3, batch_size=args.batch_size)
         batched.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
+        probs = model.score_many(mols, questions, ["yes", "no"], batch_size=args.batch_size)
+        scored.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
         for m, q in zip(mols, questions, strict=True):
             model.ask(m, q, max_new_tokens=3)
         single.append(time.perf_counter() - t0)
-    errors = sum(isinstance(a, Exception) for a in out)
-    b, s = statistics.median(batched), statistics.median(single)
+    errors = sum(isinstance(a, Exception) for a in out) + sum(
+        isinstance(p, Exception) for p in probs
+    )
+    agree = sum(
+        not isinstance(a, Exception)
+        and isinstance(p, dict)
+        and a.answer.strip().lower().startswith(max(p, key=p.__getitem__))
+        for a, p in zip(out, probs, strict=True)
+    )
+    b, s, c = statistics.median(batched), statistics.median(single), statistics.median(scored)
     result = {
-        "what": "yes/no answers per second: ask_many (batched) vs ask (one by one), same process",
+        "what": "yes/no answers per second: ask_many (batched generation), score_many (batched "
+        "yes/no scoring, one forward, `edt ask --input --choices yes,no`) and ask (one by one), "
+        "same process",
         "model": args.model,
         "questions": f"{args.n} 'Does this molecule contain a <group>?' on {args.data} "
         "struct_text scaffold-test molecules, up to 3 new tokens",
@@ -70,7 +84,10 @@ def main() -> None:
         "threads": args.threads,
         "answers_per_s_batched": round(args.n / b, 2),
         "answers_per_s_one_by_one": round(args.n / s, 2),
+        "answers_per_s_scored": round(args.n / c, 2),
         "speedup": round(s / b, 2),
+        "speedup_scored": round(s / c, 2),
+        "scored_agrees_with_generated": f"{agree}/{args.n}",
         "errors": errors,
         "repeats": args.repeats,
         "hardware": f"{platform.machine()} CPU, torch {torch.__version__}",

@@ -138,6 +138,36 @@ def test_ask_batch_jsonl_one_question_for_all(model_dir: Path, tmp_path: Path) -
     assert main(["ask", "--input", str(inp), "--out", str(tmp_path / "x.txt")]) == 2
 
 
+def test_ask_choices_scores_options_instead_of_generating(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edtformer.model import EDTFormer
+
+    inp = tmp_path / "mols.smi"
+    inp.write_text("CCO ethanol\nC1CC broken\nCCN ethylamine\n")
+    out = tmp_path / "a.jsonl"
+    argv = ["ask", "--input", str(inp), "--question", "Is it an alcohol?", "--out", str(out),
+            "--model", str(model_dir), "--choices", "yes,no"]  # fmt: skip
+    assert main(argv) == 2  # the broken row is named, the others scored
+    rows = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+    model = EDTFormer.from_pretrained(model_dir).eval()
+    want = model.score_many(["CCO", "CCN"], "Is it an alcohol?", ["yes", "no"])
+    for name, probs in zip(("ethanol", "ethylamine"), want, strict=True):
+        row = rows[name]
+        assert isinstance(probs, dict) and row["error"] == ""
+        assert row["p_yes"] == pytest.approx(probs["yes"], abs=1e-5)
+        assert row["p_yes"] + row["p_no"] == pytest.approx(1.0, abs=1e-5)
+        assert row["answer"] == max(probs, key=probs.__getitem__)
+    assert rows["broken"]["error"].startswith("invalid SMILES") and rows["broken"]["p_yes"] == ""
+    capsys.readouterr()
+    assert main(["ask", "CCO", "Is it an alcohol?", "--model", str(model_dir),
+                 "--choices", "yes,no", "--json"]) == 0  # fmt: skip
+    one = json.loads(capsys.readouterr().out)
+    assert one["probabilities"]["yes"] == pytest.approx(rows["ethanol"]["p_yes"], abs=1e-5)
+    assert main(["ask", "CCO", "q?", "--model", str(model_dir), "--choices", "yes"]) == 2
+    assert "two or more distinct" in capsys.readouterr().err
+
+
 def test_ask_device_and_dtype(model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["ask", "CCO", "What is it?", "--model", str(model_dir), "--max-new-tokens", "2"]
     assert main([*argv, "--dtype", "bfloat16", "--json"]) == 0

@@ -142,7 +142,23 @@ def run(args: argparse.Namespace) -> int:
         raise EdtError("give SMILES and QUESTION, or --input FILE --out FILE")
     parse_smiles(args.smiles)  # bad input fails fast, before any model loads
     PromptBuilder.user_text(args.question, 1)  # so does an over-long question
+    from edtformer.cli.ask_batch import parse_choices
+
+    choices = parse_choices(args.choices)
     model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
+    if choices is not None:  # scored options, no generation
+        scored = model.score_many([args.smiles], [args.question], choices)[0]
+        if isinstance(scored, EdtError):
+            raise scored
+        best = max(scored, key=scored.__getitem__)
+        if args.json:
+            row = {"smiles": args.smiles, "question": args.question, "answer": best,
+                   "probabilities": scored, "model": name}  # fmt: skip
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(best + "  (" + ", ".join(f"{c} {p:.3f}" for c, p in scored.items()) + ")")
+        sys.stdout.flush()
+        return 0
     ans = model.ask(args.smiles, args.question, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps(answer_dict(ans, name), ensure_ascii=False))
@@ -172,6 +188,12 @@ def register(subparsers: Any) -> None:
     b.add_argument("--smiles-column", help="the input column with the SMILES (default smiles)")
     b.add_argument("--batch-size", type=int, default=16, help="prompts per forward (16)")
     b.add_argument("--resume", action="store_true", help="skip rows already in --out")
+    p.add_argument(
+        "--choices",
+        help="score these comma-separated options instead of generating (e.g. yes,no or "
+        "A,B,C,D): the most probable and each one's probability (with --input: p_<option> "
+        "columns, one forward per batch)",
+    )
     p.add_argument(
         "--model", default=None, help="trained model folder (default: the shipped bridge)"
     )

@@ -3,7 +3,10 @@
 Rows come from :func:`edtformer.chem.files.read_molecule_rows` (``.smi``/``.csv``/``.tsv``/
 ``.jsonl``, optionally ``.gz``); every input column is kept in the output (ids, names, ...),
 followed by ``question``, ``answer``, ``truncated`` and ``error``. The question is ``--question``
-for every row, or each row's ``--question-column`` (default ``question``).
+for every row, or each row's ``--question-column`` (default ``question``). With ``--choices
+yes,no`` (or ``A,B,C,D``) nothing is generated: each prompt's options are scored in one forward
+per batch, ``answer`` is the most probable option and ``p_<option>`` columns hold the
+probabilities (renormalised over the options).
 
 The output (``.csv`` or ``.jsonl``, by extension) is appended batch by batch and flushed, so a
 killed run loses at most one batch; ``--resume`` skips the input lines already in the output
@@ -90,13 +93,33 @@ class AnswerWriter:
         self.fh.close()
 
 
-def answer_row(row: Any, question: Any, answer: Any) -> dict[str, Any]:
+def answer_row(
+    row: Any, question: Any, answer: Any, choices: list[str] | None = None
+) -> dict[str, Any]:
     """One output row: the input's columns, then the question and the answer or its error
-    (``answer`` is an :class:`~edtformer.model.outputs.Answer`, an error, or an error text)."""
+    (``answer`` is an :class:`~edtformer.model.outputs.Answer`, ``{option: probability}`` when
+    ``choices`` are scored, an error, or an error text)."""
     base = {**row.fields, "line": row.line, "smiles": row.smiles, "question": question}
+    probs = {f"p_{c}": "" for c in choices or []}
     if isinstance(answer, EdtError | str):
-        return {**base, "answer": "", "truncated": "", "error": str(answer)}
-    return {**base, "answer": answer.answer, "truncated": answer.truncated, "error": ""}
+        return {**base, "answer": "", "truncated": "", "error": str(answer), **probs}
+    if isinstance(answer, dict):  # scored options
+        best = max(answer, key=answer.__getitem__)
+        probs = {f"p_{c}": round(p, 6) for c, p in answer.items()}
+        return {**base, "answer": best, "truncated": False, "error": "", **probs}
+    return {**base, "answer": answer.answer, "truncated": answer.truncated, "error": "", **probs}
+
+
+def parse_choices(text: str | None) -> list[str] | None:
+    """``--choices yes,no`` -> ``["yes", "no"]`` (at least two, distinct, non-empty)."""
+    if text is None:
+        return None
+    options = [c.strip() for c in text.split(",")]
+    if len(options) < 2 or any(not c for c in options) or len(set(options)) != len(options):
+        raise EdtError(
+            f"--choices: give two or more distinct comma-separated options, got {text!r}"
+        )
+    return options
 
 
 def run_batch(args: argparse.Namespace, load_model: Any) -> int:
@@ -123,7 +146,8 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
         fields += [k for k in r.fields if k not in fields and k not in ANSWER_COLUMNS]
     if args.question is None:
         fields = [f for f in fields if f != qcol]
-    columns = fields + list(ANSWER_COLUMNS)
+    choices = parse_choices(getattr(args, "choices", None))
+    columns = fields + list(ANSWER_COLUMNS) + [f"p_{c}" for c in choices or []]
     if out.is_file() and kind == ".csv" and out.stat().st_size:
         with out.open(encoding="utf-8", newline="") as fh:
             columns = next(csv.reader(fh))  # keep the existing file's columns
@@ -143,7 +167,7 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
         if error is not None:
             n_bad += 1
             print(f"edt ask: {args.input}:{r.line}: {error}", file=sys.stderr)
-            failed.append(answer_row(r, question, error))
+            failed.append(answer_row(r, question, error, choices))
         else:
             ready.append((r, str(question)))
     print(
@@ -168,18 +192,27 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
                 task = bar.add_task("answering", total=len(ready))
                 for start in range(0, len(ready), args.batch_size):
                     chunk = ready[start : start + args.batch_size]
-                    answers = model.ask_many(
-                        [r.smiles for r, _ in chunk],
-                        [q for _, q in chunk],
-                        max_new_tokens=args.max_new_tokens,
-                        batch_size=args.batch_size,
-                    )
+                    answers: list[Any]
+                    if choices is not None:  # one forward per batch, no generation
+                        answers = model.score_many(
+                            [r.smiles for r, _ in chunk],
+                            [q for _, q in chunk],
+                            choices,
+                            batch_size=args.batch_size,
+                        )
+                    else:
+                        answers = model.ask_many(
+                            [r.smiles for r, _ in chunk],
+                            [q for _, q in chunk],
+                            max_new_tokens=args.max_new_tokens,
+                            batch_size=args.batch_size,
+                        )
                     out_rows = []
                     for (r, q), ans in zip(chunk, answers, strict=True):
                         if isinstance(ans, EdtError):
                             n_bad += 1
                             print(f"edt ask: {args.input}:{r.line}: {ans}", file=sys.stderr)
-                        out_rows.append(answer_row(r, q, ans))
+                        out_rows.append(answer_row(r, q, ans, choices))
                     writer.write(out_rows)
                     bar.advance(task, len(chunk))
     finally:

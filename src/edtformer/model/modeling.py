@@ -584,6 +584,55 @@ class EDTFormer(nn.Module):
                 progress(len(chunk))
         return out
 
+    @torch.no_grad()
+    def score_many(
+        self,
+        molecules: Sequence[str | Sequence[str]],
+        questions: str | Sequence[str],
+        choices: Sequence[str],
+        batch_size: int = 16,
+    ) -> list[dict[str, float] | EdtError]:
+        """Option probabilities for many questions: one forward per ``batch_size`` prompts, no
+        generation (``choices`` such as ``["yes", "no"]`` or ``["A", "B", "C", "D"]``, told apart
+        by their first token, renormalised over the options as :meth:`score` does).
+
+        Returns:
+            One ``{option: probability}`` per input, in order, or the :class:`EdtError` that input
+            raised (an invalid SMILES, a question too long, ...).
+        """
+        from edtformer.llm.generation import choice_token_ids
+
+        qs = [questions] * len(molecules) if isinstance(questions, str) else list(questions)
+        if len(qs) != len(molecules):
+            raise EdtError(f"got {len(molecules)} molecules and {len(qs)} questions")
+        if batch_size < 1:
+            raise EdtError(f"batch_size must be at least 1, got {batch_size}")
+        options = [str(c) for c in choices]
+        if len(options) < 2:
+            raise EdtError(f"give at least two options to score, got {options}")
+        choice_token_ids(self.tokenizer, options)  # options must differ in their first token
+        out: list[dict[str, float] | EdtError] = [EdtError("not scored")] * len(qs)
+        ready: list[tuple[int, list[MolRecord], list[Message]]] = []
+        for i, (mol, q) in enumerate(zip(molecules, qs, strict=True)):
+            smiles = [mol] if isinstance(mol, str) else list(mol)
+            try:
+                records = [parse_smiles(s) for s in smiles]
+                ready.append((i, records, self.prompts.messages(q, len(records))))
+            except EdtError as exc:
+                out[i] = exc
+        for start in range(0, len(ready), batch_size):
+            chunk = ready[start : start + batch_size]
+            try:
+                batch = self.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
+                probs = self.score(batch, options).probs.tolist()  # [B, C]
+            except EdtError as exc:
+                for i, *_ in chunk:
+                    out[i] = exc
+                continue
+            for (i, *_), row in zip(chunk, probs, strict=True):
+                out[i] = dict(zip(options, (float(p) for p in row), strict=True))
+        return out
+
     # -- saving -------------------------------------------------------------------------------
     def trained_state_dict(self) -> dict[str, Tensor]:
         """What a checkpoint holds: connector, new token rows, LoRA adapters (never the frozen parts)."""
