@@ -1,8 +1,9 @@
 """Bounded loopback load test of ``edt serve``: N concurrent clients (1, 4, 16 by default).
 
 Starts ``edt serve --model DIR`` as a subprocess on a free 127.0.0.1 port, waits for
-``/health``, then for each concurrency level sends a fixed number of streaming chat requests
-(each client sends its next request when its previous answer ends) under a time limit, and
+``/health``, warms it up with one round at the largest concurrency, then for each concurrency
+level sends a fixed number of streaming chat requests (each client sends its next request when
+its previous answer ends) under a time limit, and
 records requests/s, p50/p95 latency, p50/p95 time to first token, errors and the server's peak
 RSS (sampled every 50 ms; before and after each level, to see whether it stays flat).
 
@@ -185,7 +186,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         startup = wait_healthy(url, proc, args.startup_timeout)
         with RssSampler(proc.pid) as rss:
-            warm = asyncio.run(run_level(url, name, 1, 2, args.max_tokens, args.time_limit))
+            # warm-up at the largest concurrency: the biggest batch's buffers exist before timing
+            top = max(args.clients)
+            warm = asyncio.run(run_level(url, name, top, top, args.max_tokens, args.time_limit))
             rss_after_warmup = rss.now()
             levels = []
             for n in args.clients:
