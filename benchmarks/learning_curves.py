@@ -84,11 +84,17 @@ def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("training samples seen")
-    axes.flat[0].legend(fontsize=8)
+    handles: dict[str, object] = {}
+    for ax in axes.flat:  # one legend entry per run, below the grid (a run may miss a panel)
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    n_rows = max(1, (len(handles) + 2) // 3)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=9)
     fig.suptitle(
         "Valid-split learning curves (SmolLM2-135M-Instruct, frozen encoders; LLM frozen unless the run says LoRA; dashed: test target)"
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03 + 0.025 * n_rows, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
