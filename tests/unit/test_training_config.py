@@ -151,3 +151,32 @@ def test_training_mode_has_one_wording() -> None:
     assert lora.describe() == "bridge + LoRA r=8 (alpha 16) on the LLM's q_proj, v_proj"
     assert lora.describe(text_only=True).startswith("LoRA r=8")
     assert TrainableConfig(bridge_trainable=False).describe() == "zero-shot (nothing trained)"
+
+
+def test_bridge_lr_scale_splits_the_optimizer_groups() -> None:
+    import torch
+    from torch import nn
+
+    from edtformer.training.engine import param_groups
+
+    class Toy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = nn.Module()
+            self.model.connector = nn.Linear(2, 2)
+            self.model.llm = nn.Linear(2, 2)
+            self.facts = nn.Linear(2, 1)
+            self.frozen = nn.Linear(2, 2).requires_grad_(False)
+
+    toy = Toy()
+    groups = param_groups(toy, 1e-3, 0.3)
+    assert [g["lr"] for g in groups] == [pytest.approx(3e-4), 1e-3]
+    bridge = {id(p) for p in groups[0]["params"]}
+    assert bridge == {id(p) for m in (toy.model.connector, toy.facts) for p in m.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in toy.model.llm.parameters()}
+    one = param_groups(toy, 1e-3, 1.0)
+    assert len(one) == 1 and len(one[0]["params"]) == 6  # the frozen layer is left out
+    opt = torch.optim.AdamW(groups, lr=1e-3)
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(3e-4), 1e-3]
+    with pytest.raises(EdtError, match="bridge_lr_scale"):
+        build_config("recipe", "tiny", overrides=["optim.bridge_lr_scale=0"])

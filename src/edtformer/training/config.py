@@ -91,6 +91,10 @@ class OptimSection:
     """Micro-batches accumulated per optimizer step."""
     lr: float = 1e-4
     """Peak learning rate (AdamW)."""
+    bridge_lr_scale: float = 1.0
+    """The bridge's (connector and fact heads') learning rate is ``lr`` times this; LoRA adapters
+    and new token rows keep ``lr``. Below 1 keeps the bridge closer to its inputs (see README,
+    "What training does to the bridge's states")."""
     weight_decay: float = 0.05
     """AdamW weight decay."""
     warmup_steps: int = 50
@@ -483,6 +487,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
                 out.append(f"{key} must be >= {low:g}, got {value}")
     if math.isfinite(cfg.optim.lr) and not cfg.optim.lr > 0:
         out.append(f"optim.lr must be > 0, got {cfg.optim.lr}")
+    if math.isfinite(cfg.optim.bridge_lr_scale) and not cfg.optim.bridge_lr_scale > 0:
+        out.append(f"optim.bridge_lr_scale must be > 0, got {cfg.optim.bridge_lr_scale}")
     if not cfg.model.encoders:
         out.append("model.encoders is empty (set model.encoders=NAME[,NAME])")
     bad_loggers = sorted(set(cfg.run.loggers) - {"csv", "tensorboard"})

@@ -154,6 +154,22 @@ def make_fabric(cfg: TrainConfig) -> Any:
     )
 
 
+def param_groups(module: nn.Module, lr: float, bridge_scale: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: the bridge (parameters named ``connector.`` or ``facts.`` at any
+    depth) at ``lr * bridge_scale``, every other trainable parameter at ``lr``; empty groups
+    are left out."""
+    bridge: list[nn.Parameter] = []
+    rest: list[nn.Parameter] = []
+    for name, p in module.named_parameters():
+        if p.requires_grad:
+            parts = name.split(".")
+            (bridge if "connector" in parts or "facts" in parts else rest).append(p)
+    if bridge_scale == 1.0:
+        return [{"params": bridge + rest, "lr": lr}]
+    groups = [{"params": bridge, "lr": lr * bridge_scale}, {"params": rest, "lr": lr}]
+    return [g for g in groups if g["params"]]
+
+
 def _restore(
     out_dir: Path, module: nn.Module, optimizer: Any, scheduler: Any, rank: int
 ) -> TrainPosition:
@@ -232,7 +248,11 @@ def fit(
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise EdtError("nothing to train: the module has no parameter with requires_grad")
-    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    optimizer = torch.optim.AdamW(
+        param_groups(module, cfg.optim.lr, cfg.optim.bridge_lr_scale),
+        lr=cfg.optim.lr,
+        weight_decay=cfg.optim.weight_decay,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         cosine_schedule(cfg.optim.warmup_steps, cfg.optim.max_steps, cfg.optim.min_lr_ratio),
