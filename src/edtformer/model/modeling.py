@@ -519,6 +519,30 @@ class EDTFormer(nn.Module):
         )
 
     @torch.no_grad()
+    def _many_prompts(
+        self,
+        molecules: Sequence[str | Sequence[str]],
+        questions: str | Sequence[str],
+        batch_size: int,
+    ) -> tuple[list[str], list[tuple[int, list[MolRecord], list[Message]]], dict[int, EdtError]]:
+        """The questions (one per molecule), the parsed prompts ``(index, records, messages)``
+        and the error of each input that could not be parsed (:meth:`ask_many`, :meth:`score_many`)."""
+        qs = [questions] * len(molecules) if isinstance(questions, str) else list(questions)
+        if len(qs) != len(molecules):
+            raise EdtError(f"got {len(molecules)} molecules and {len(qs)} questions")
+        if batch_size < 1:
+            raise EdtError(f"batch_size must be at least 1, got {batch_size}")
+        ready: list[tuple[int, list[MolRecord], list[Message]]] = []
+        errors: dict[int, EdtError] = {}
+        for i, (mol, q) in enumerate(zip(molecules, qs, strict=True)):
+            smiles = [mol] if isinstance(mol, str) else list(mol)
+            try:
+                records = [parse_smiles(s) for s in smiles]
+                ready.append((i, records, self.prompts.messages(q, len(records))))
+            except EdtError as exc:
+                errors[i] = exc
+        return qs, ready, errors
+
     def ask_many(
         self,
         molecules: Sequence[str | Sequence[str]],
@@ -539,20 +563,10 @@ class EDTFormer(nn.Module):
             One :class:`Answer` per input, in order, or the :class:`EdtError` that input raised
             (an invalid SMILES, a question too long, ...): one bad row never stops the others.
         """
-        qs = [questions] * len(molecules) if isinstance(questions, str) else list(questions)
-        if len(qs) != len(molecules):
-            raise EdtError(f"got {len(molecules)} molecules and {len(qs)} questions")
-        if batch_size < 1:
-            raise EdtError(f"batch_size must be at least 1, got {batch_size}")
+        qs, ready, errors = self._many_prompts(molecules, questions, batch_size)
         out: list[Answer | EdtError] = [EdtError("not answered")] * len(qs)
-        ready: list[tuple[int, list[MolRecord], list[Message]]] = []
-        for i, (mol, q) in enumerate(zip(molecules, qs, strict=True)):
-            smiles = [mol] if isinstance(mol, str) else list(mol)
-            try:
-                records = [parse_smiles(s) for s in smiles]
-                ready.append((i, records, self.prompts.messages(q, len(records))))
-            except EdtError as exc:
-                out[i] = exc
+        for i, exc in errors.items():
+            out[i] = exc
         for start in range(0, len(ready), batch_size):
             chunk = ready[start : start + batch_size]
             try:
@@ -602,24 +616,14 @@ class EDTFormer(nn.Module):
         """
         from edtformer.llm.generation import choice_token_ids
 
-        qs = [questions] * len(molecules) if isinstance(questions, str) else list(questions)
-        if len(qs) != len(molecules):
-            raise EdtError(f"got {len(molecules)} molecules and {len(qs)} questions")
-        if batch_size < 1:
-            raise EdtError(f"batch_size must be at least 1, got {batch_size}")
         options = [str(c) for c in choices]
         if len(options) < 2:
             raise EdtError(f"give at least two options to score, got {options}")
         choice_token_ids(self.tokenizer, options)  # options must differ in their first token
+        qs, ready, errors = self._many_prompts(molecules, questions, batch_size)
         out: list[dict[str, float] | EdtError] = [EdtError("not scored")] * len(qs)
-        ready: list[tuple[int, list[MolRecord], list[Message]]] = []
-        for i, (mol, q) in enumerate(zip(molecules, qs, strict=True)):
-            smiles = [mol] if isinstance(mol, str) else list(mol)
-            try:
-                records = [parse_smiles(s) for s in smiles]
-                ready.append((i, records, self.prompts.messages(q, len(records))))
-            except EdtError as exc:
-                out[i] = exc
+        for i, exc in errors.items():
+            out[i] = exc
         for start in range(0, len(ready), batch_size):
             chunk = ready[start : start + batch_size]
             try:
