@@ -336,3 +336,25 @@ def test_from_pretrained_takes_a_hub_id(
         EDTFormer.from_pretrained("someone/other-bridge")
     with pytest.raises(CheckpointError):  # neither a folder nor a hub id: a local-path error
         EDTFormer.from_pretrained(tmp_path / "not" / "here")
+
+
+def test_batched_answering_and_scoring_run_without_gradients(
+    llm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _model(llm_dir).eval()
+    seen: list[bool] = []
+    real_generate, real_score = model._generate, model.score
+
+    def spy_generate(*a: object, **kw: object) -> object:
+        seen.append(torch.is_grad_enabled())
+        return real_generate(*a, **kw)  # type: ignore[arg-type]
+
+    def spy_score(*a: object, **kw: object) -> object:
+        seen.append(torch.is_grad_enabled())
+        return real_score(*a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "_generate", spy_generate)
+    monkeypatch.setattr(model, "score", spy_score)
+    model.ask_many(SMILES[:2], "Is it an alcohol?", max_new_tokens=2)
+    model.score_many(SMILES[:2], "Is it an alcohol?", ["Yes", "No"])
+    assert seen == [False, False]

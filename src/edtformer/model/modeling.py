@@ -518,7 +518,6 @@ class EDTFormer(nn.Module):
             truncated=cut,
         )
 
-    @torch.no_grad()
     def _many_prompts(
         self,
         molecules: Sequence[str | Sequence[str]],
@@ -543,6 +542,7 @@ class EDTFormer(nn.Module):
                 errors[i] = exc
         return qs, ready, errors
 
+    @torch.no_grad()
     def ask_many(
         self,
         molecules: Sequence[str | Sequence[str]],
@@ -614,8 +614,6 @@ class EDTFormer(nn.Module):
             One ``{option: probability}`` per input, in order, or the :class:`EdtError` that input
             raised (an invalid SMILES, a question too long, ...).
         """
-        from edtformer.llm.generation import choice_token_ids
-
         options = [str(c) for c in choices]
         if len(options) < 2:
             raise EdtError(f"give at least two options to score, got {options}")
