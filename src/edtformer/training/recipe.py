@@ -179,6 +179,11 @@ class RecipeModule(nn.Module):
         return logs
 
 
+def first_molecules(items: Sequence[tuple[list[str], str, str]]) -> Tensor:
+    """Index of each prompt's first molecule among all molecules of ``items``, int64 ``[B]``."""
+    return torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)
+
+
 class RecipeCollator(Stage2Collator):
     """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets,
     first molecule of each prompt)``: stage 2's batch plus the fact-head targets of every
@@ -188,8 +193,7 @@ class RecipeCollator(Stage2Collator):
         self, items: Sequence[tuple[list[str], str, str]]
     ) -> tuple[Any, Tensor, Tensor, Tensor]:
         groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
-        first = torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)  # [B]
-        return super().__call__(items), groups, counts, first
+        return super().__call__(items), groups, counts, first_molecules(items)
 
 
 def warm_up_bridge(
@@ -222,8 +226,9 @@ def warm_up_bridge(
         convs = [model.prompts.messages(q, len(smi)) for smi, q, _ in items]
         chat = model.prepare([smi for smi, _, _ in items], convs, generation=True)
         _, bridge = model.embed(chat)
-        first = torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)  # [B]
-        slot = bridge.tokens[first, 0]  # [B, d]: the first molecule token of each prompt
+        slot = bridge.tokens[
+            first_molecules(items), 0
+        ]  # [B, d]: each prompt's first molecule token
         target = torch.tensor([tok(a, add_special_tokens=False)["input_ids"][0] for *_, a in items])
         loss = F.cross_entropy(slot @ table.T, target)
         if module.facts is not None:
@@ -480,6 +485,7 @@ __all__ = [
     "curve_records",
     "fact_labels",
     "fact_loss",
+    "first_molecules",
     "headline",
     "recipe_stream",
     "run_recipe",
