@@ -66,6 +66,10 @@ class BridgeConfig:
     """If > 0, every molecule token is rescaled to this L2 norm times one learned scalar gain
     (set it to the LLM's mean input-embedding norm so soft tokens sit at the scale the frozen
     LLM expects). 0: unscaled (the paper's linear projection)."""
+    fact_tokens: bool = False
+    """The bridge also writes the RDKit facts it predicts (functional groups, ring / donor /
+    acceptor / heavy-atom / stereocentre counts) as the LLM's own word embeddings, after the
+    query tokens (:class:`~edtformer.bridge.facts.FactWriter`). Off in the paper preset."""
     encoder_widths: tuple[int, ...] = (64,)
     """Node-feature width of each encoder stream. Derived by the parent config."""
     llm_width: int = 576
@@ -95,6 +99,8 @@ class BridgeConfig:
             )
         if self.instruction_queries and not self.instruction_aware:
             raise EdtError("instruction_queries needs instruction_aware=True")
+        if self.fact_tokens and self.connector not in ("edt", "anchors_only", "dynamic_only"):
+            raise EdtError(f"fact_tokens needs a query-transformer connector, not {self.connector!r}")
         if self.token_norm < 0:
             raise EdtError(f"token_norm must be >= 0 (0 = off), got {self.token_norm}")
         if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:

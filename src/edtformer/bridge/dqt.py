@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge.config import BridgeConfig
+from edtformer.bridge.facts import FactWriter, n_fact_slots
 from edtformer.bridge.layers import QueryLayer, StreamBlender
 from edtformer.bridge.stereo import StereoEmbedding
 from edtformer.errors import InvalidShapeError
@@ -42,6 +43,9 @@ class BridgeOutput:
         n_anchors: anchors per molecule (same for all molecules).
         n_dynamic: int64 ``[B]``; real dynamic tokens (or atom tokens for ``mlp``) per molecule.
         n_dropped: int64 ``[B]``; patches cut by ``max_dynamic_tokens``.
+        fact_logits: with ``fact_tokens``: the fact writer's group logits ``[B, G]`` and count
+            logits (one ``[B, n_c]`` per written count); its ``F`` tokens are the last of
+            ``tokens`` (``Q`` then counts them; ``query_states`` has only the query slots).
     """
 
     tokens: Tensor
@@ -50,6 +54,12 @@ class BridgeOutput:
     n_anchors: int
     n_dynamic: Tensor
     n_dropped: Tensor
+    fact_logits: tuple[Tensor, list[Tensor]] | None = None
+
+    @property
+    def state_mask(self) -> Tensor:
+        """bool ``[B, Q_states]``: the mask of :attr:`query_states` (without fact tokens)."""
+        return self.mask[:, : self.query_states.shape[1]]
 
     @property
     def n_tokens(self) -> Tensor:
@@ -125,6 +135,9 @@ class DynamicQueryTransformer(nn.Module):
             nn.Parameter(torch.zeros(w)) if config.instruction_queries else None
         )  # tells question-word queries from molecule queries
         self.token_gain = nn.Parameter(torch.ones(1)) if config.token_norm > 0 else None
+        self.facts = (
+            FactWriter(config.encoder_widths, config.llm_width) if config.fact_tokens else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -143,6 +156,8 @@ class DynamicQueryTransformer(nn.Module):
         if self.config.uses_dynamic:
             assert patch_ids is not None, "dynamic connectors need patch_ids"
             n = n + count_patches(patch_ids, node_mask).clamp(max=self.config.max_dynamic_tokens)
+        if self.facts is not None:
+            n = n + n_fact_slots()
         return n
 
     def forward(
@@ -223,7 +238,18 @@ class DynamicQueryTransformer(nn.Module):
         if self.token_gain is not None:
             tokens = F.normalize(tokens, dim=-1) * (cfg.token_norm * self.token_gain)
         tokens = tokens * query_mask.unsqueeze(-1).to(x.dtype)
-        return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
+        if self.facts is None:
+            return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
+        words, group_logits, count_logits = self.facts(node_feats, node_mask)  # [B, F, d_llm]
+        return BridgeOutput(
+            torch.cat([tokens, words.to(tokens.dtype)], dim=1),
+            torch.cat([query_mask, query_mask.new_ones(b, words.shape[1])], dim=1),
+            states,
+            cfg.anchors,
+            n_dynamic,
+            n_dropped,
+            fact_logits=(group_logits, count_logits),
+        )
 
     def _instruction(
         self, instruction: Tensor | None, mask: Tensor | None, b: int

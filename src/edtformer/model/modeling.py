@@ -133,6 +133,9 @@ class EDTFormer(nn.Module):
         self.connector = build_connector(config.bridge).requires_grad_(
             config.trainable.bridge_trainable
         )
+        writer = getattr(self.connector, "facts", None)
+        if writer is not None:  # fact tokens are the LLM's own (frozen) word embeddings
+            writer.set_vocabulary(llm.get_input_embeddings(), tokenizer)
         self.new_tokens = NewTokenEmbedding(
             llm.get_input_embeddings(),
             self.mol_ids.new_ids,

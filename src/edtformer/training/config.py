@@ -189,6 +189,13 @@ class RecipeSection:
     slot_weight: float = 0.0
     """Weight of the answer-slot loss during the LLM stage: each prompt's first molecule token,
     read through the LLM's embedding matrix, names the answer's first token (0: off)."""
+    fact_tokens: bool = False
+    """The bridge also writes its predicted RDKit facts as LLM word embeddings
+    (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first
+    (``fact_fit_steps``) and keeps learning from its own fact loss."""
+    fact_fit_steps: int = 3000
+    """LLM-free steps (64 molecules each, on pooled encoder features) fitting the fact writer
+    before the answer loss (with ``fact_tokens``)."""
     eval_every: int = 200
     """Score the valid curve every N steps (0: never)."""
     eval_per_kind: int = 32

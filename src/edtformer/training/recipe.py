@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edtformer.bridge.facts import WRITTEN_COUNTS
+from edtformer.chem import parse_smiles
 from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.errors import EdtError
 from edtformer.training.build import load_records, warm_feature_cache
@@ -125,6 +127,14 @@ def fact_loss(
     return torch.stack(losses).sum() / (group_weight + len(count_logits))
 
 
+def writer_loss(logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor) -> Tensor:
+    """:func:`fact_loss` of the bridge's fact writer (``BridgeOutput.fact_logits``): its counts are
+    the :data:`~edtformer.bridge.facts.WRITTEN_COUNTS` columns of ``counts`` ``[M, C]``; the
+    group BCE weighs as much as all counts together."""
+    cols = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
+    return fact_loss(logits, groups, counts[:, cols], group_weight=float(len(WRITTEN_COUNTS)))
+
+
 def answer_slot_loss(tokens: Tensor, first: Tensor, labels: Tensor, table: Tensor) -> Tensor:
     """Cross-entropy of each prompt's first molecule token, read through the LLM's (frozen)
     input-embedding matrix as logits ``t @ E^T``, against the first token of its answer.
@@ -164,13 +174,19 @@ class RecipeModule(nn.Module):
         logs = {"loss": out.loss, "answer_loss": out.loss.detach()}
         if self.facts is not None and out.bridge is not None:
             aux = fact_loss(
-                self.facts(out.bridge.query_states, out.bridge.mask),
+                self.facts(out.bridge.query_states, out.bridge.state_mask),
                 groups.to(out.loss.device),
                 counts.to(out.loss.device),
                 self.group_weight,
             )
             logs["loss"] = logs["loss"] + self.aux_weight * aux
             logs["fact_loss"] = aux.detach()
+        if out.bridge is not None and out.bridge.fact_logits is not None:
+            written = writer_loss(
+                out.bridge.fact_logits, groups.to(out.loss.device), counts.to(out.loss.device)
+            )
+            logs["loss"] = logs["loss"] + written
+            logs["writer_loss"] = written.detach()
         if self.slot_weight > 0 and out.bridge is not None:
             table = self.model.llm.get_input_embeddings().weight.detach()  # [V, d]
             slot = answer_slot_loss(out.bridge.tokens, first, chat.labels, table)
@@ -233,7 +249,7 @@ def warm_up_bridge(
         loss = F.cross_entropy(slot @ table.T, target)
         if module.facts is not None:
             groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
-            loss = loss + fact_loss(module.facts(bridge.query_states, bridge.mask), groups, counts)
+            loss = loss + fact_loss(module.facts(bridge.query_states, bridge.state_mask), groups, counts)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -245,6 +261,74 @@ def warm_up_bridge(
             logger.info("bridge warm-up step %d/%d: loss %.4f", step + 1, steps, losses[-1])
             window = []
     return losses
+
+
+#: The fact writer's LLM-free fit: learning rate and molecules per step.
+FACT_FIT_LR, FACT_FIT_BATCH = 3e-3, 64
+
+
+@torch.no_grad()
+def pooled_features(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
+    """The fact writer's input for ``smiles``: pooled frozen encoder streams ``[M, sum D_s]``."""
+    out = []
+    for i in range(0, len(smiles), batch_size):
+        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
+        feats, mask, *_ = model.processor(records).inputs()
+        out.append(model.connector.facts.pool(feats, mask))
+    return torch.cat(out)
+
+
+def fit_fact_writer(
+    model: Any, molecules: Sequence[str], valid: Sequence[str], steps: int, seed: int
+) -> dict[str, Any]:
+    """LLM-free fit of the bridge's :class:`~edtformer.bridge.facts.FactWriter` on the RDKit facts
+    of train ``molecules``: their encoder features are pooled once, then ``steps`` batches of
+    :data:`FACT_FIT_BATCH` train the small MLP, so that the fact tokens the LLM reads from its
+    first step are mostly right. Returns the loss every 100 steps and the writer's exact
+    accuracy per fact on ``valid`` molecules."""
+    writer = model.connector.facts
+    t0 = time.time()
+    x_train, x_valid = pooled_features(model, molecules), pooled_features(model, valid)
+    groups, counts = fact_labels(molecules)
+    logger.info("fact writer: pooled %d molecules in %.0f s", len(molecules), time.time() - t0)
+    params = [p for p in writer.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=FACT_FIT_LR, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.05, 1 - i / max(steps, 1)))
+    gen = torch.Generator().manual_seed(seed)
+    writer.train()
+    losses, window = [], []
+    for step in range(steps):
+        idx = torch.randint(0, len(molecules), (FACT_FIT_BATCH,), generator=gen)
+        loss = writer_loss(writer.readout(x_train[idx]), groups[idx], counts[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        window.append(float(loss.detach()))
+        if len(window) == 100 or step == steps - 1:
+            losses.append(round(sum(window) / len(window), 4))
+            window = []
+    logger.info("fact writer fit: %d steps, loss %s", steps, losses[-1] if losses else None)
+    with torch.no_grad():
+        valid_acc = writer_accuracy(writer.readout(x_valid), *fact_labels(valid))
+    return {"steps": steps, "loss_every_100": losses, "valid": valid_acc}
+
+
+def writer_accuracy(
+    logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor
+) -> dict[str, float]:
+    """Exact accuracy of fact-writer ``logits`` against :func:`fact_labels` targets: the whole
+    group set, each group (mean over groups), and each written count."""
+    group_logits, count_logits = logits
+    pred = (group_logits > 0).float()
+    out = {
+        "group_set": float((pred == groups).all(1).float().mean()),
+        "group_each": float((pred == groups).float().mean()),
+    }
+    cols = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
+    for name, c, lg in zip(WRITTEN_COUNTS, cols, count_logits, strict=True):
+        out[name] = float((lg.argmax(-1) == counts[:, c]).float().mean())
+    return {k: round(v, 4) for k, v in out.items()}
 
 
 def curve_records(data_dir: str, per_kind: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
@@ -365,6 +449,7 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "instruction_aware": cfg.recipe.instruction_aware,
         "instruction_queries": cfg.recipe.instruction_aware and cfg.recipe.instruction_queries,
         "token_norm": norm,
+        "fact_tokens": cfg.recipe.fact_tokens,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
@@ -408,6 +493,13 @@ def run_recipe(
             out_dir / "bridge_warmup.json",
             {"steps": warm, "loss_every_20": w_losses, "seconds": round(time.time() - t0, 1)},
         )
+    if rc.fact_tokens and not resume:
+        t0 = time.time()
+        valid = sorted({s for recs in curve.values() for r in recs for s in r["smiles"]})
+        report = fit_fact_writer(model, stream.molecules, valid, rc.fact_fit_steps, cfg.run.seed)
+        report["seconds"] = round(time.time() - t0, 1)
+        logger.info("fact writer on %d valid molecules: %s", len(valid), report["valid"])
+        atomic_write_json(out_dir / "fact_writer.json", report)
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
@@ -485,8 +577,12 @@ __all__ = [
     "curve_records",
     "fact_labels",
     "fact_loss",
+    "fit_fact_writer",
+    "pooled_features",
     "first_molecules",
     "headline",
+    "writer_accuracy",
+    "writer_loss",
     "recipe_stream",
     "run_recipe",
 ]

@@ -1,0 +1,164 @@
+"""Fact tokens: the bridge also writes the RDKit facts it reads as the LLM's own word embeddings.
+
+The query transformer's soft tokens carry the molecule's structure (a linear probe reads every
+functional group from them, ``benchmarks/state_probe.py``), yet a frozen 135M LLM does not learn
+to pick the *asked-for* group out of them in a CPU budget (DESIGN.md section 7). A frozen LLM
+does one thing well without training: copy and match words it sees. :class:`FactWriter` is a
+small head on the frozen encoders' pooled node features that predicts the molecule's functional
+groups and counts (trained against RDKit, :func:`edtformer.training.recipe.fact_labels`) and
+writes its prediction as a fixed-length row of vocabulary embeddings, e.g.::
+
+    benzene ring | ester | carboxylic acid | none ... | rings 1 | aromatic rings 1 | ... |
+    heavy atoms 1 3 | stereocentres 0
+
+(each group name is one token: the mean of its word embeddings). The tokens are hard (the
+arg-max / threshold of the head, no gradient through them), so what the LLM reads at training
+time is exactly what it reads at inference, and ``edt``'s users can print it
+(:meth:`FactWriter.describe`). The query transformer's anchors and dynamic tokens are unchanged;
+the fact tokens follow them. Off in the paper preset (``BridgeConfig.fact_tokens``).
+
+Shapes: ``S`` streams ``[B, N, D_s]`` + node mask ``[B, N]`` -> tokens ``[B, F, d_llm]``,
+group logits ``[B, G]``, one ``[B, n_c]`` logit tensor per written count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from edtformer.data.facts import FUNCTIONAL_GROUPS
+
+#: Group slots per molecule (present groups in :data:`FUNCTIONAL_GROUPS` order; more are cut).
+GROUP_SLOTS = 8
+
+#: Counts the writer predicts and writes: fact name -> (label words, classes; larger values clip).
+WRITTEN_COUNTS: dict[str, tuple[str, int]] = {
+    "n_rings": ("rings", 8),
+    "n_aromatic_rings": ("aromatic rings", 6),
+    "n_aliphatic_rings": ("aliphatic rings", 6),
+    "hbd": ("donors", 8),
+    "hba": ("acceptors", 14),
+    "heavy_atoms": ("heavy atoms", 64),
+    "n_stereocentres": ("stereocentres", 10),
+}
+
+#: Word written in an unused group slot, and in the tens slot of a one-digit count.
+NO_GROUP, NO_TENS = "none", ":"
+
+
+def _two_digit(n_classes: int) -> bool:
+    return n_classes > 10
+
+
+def n_fact_slots() -> int:
+    """Fact tokens per molecule: the group slots, then per count its label, (tens,) units."""
+    return GROUP_SLOTS + sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
+
+
+def vocabulary_words() -> list[str]:
+    """Rows of :attr:`FactWriter.vocab`: group names, count labels, digits 0-9, the two fillers."""
+    return [
+        *FUNCTIONAL_GROUPS,
+        *(label for label, _ in WRITTEN_COUNTS.values()),
+        *(str(d) for d in range(10)),
+        NO_GROUP,
+        NO_TENS,
+    ]
+
+
+class FactWriter(nn.Module):
+    """Predicts RDKit facts from the pooled encoder streams and writes them as word embeddings.
+
+    Shapes:
+        - node_feats: ``S`` streams ``[B, N, D_s]``; node_mask: bool ``[B, N]``
+        - output: ``(tokens [B, F, d_llm], group logits [B, G], [count logits [B, n_c]] per count)``
+    """
+
+    def __init__(self, encoder_widths: Sequence[int], llm_width: int, hidden: int = 256) -> None:
+        super().__init__()
+        width = int(sum(encoder_widths))
+        self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU())
+        self.groups = nn.Linear(hidden, len(FUNCTIONAL_GROUPS))
+        self.counts = nn.ModuleList(nn.Linear(hidden, n) for _, n in WRITTEN_COUNTS.values())
+        # the LLM's (frozen) embeddings of vocabulary_words(); filled by set_vocabulary(), not saved
+        self.register_buffer(
+            "vocab", torch.zeros(len(vocabulary_words()), llm_width), persistent=False
+        )
+        self.has_vocabulary = False
+
+    def set_vocabulary(self, embeddings: nn.Module, tokenizer: Any) -> None:
+        """Fill :attr:`vocab` from the LLM's input embeddings: each word's row is the mean of the
+        embeddings of its tokens (written with a leading space, as inside a sentence)."""
+        weight = embeddings.weight  # type: ignore[union-attr]
+        rows = []
+        for word in vocabulary_words():
+            text = word if word == NO_TENS else f" {word}"
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if word.isdigit():  # digits are single tokens without the space
+                ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+            rows.append(weight[torch.tensor(ids, device=weight.device)].float().mean(0))
+        self.vocab = torch.stack(rows).to(self.vocab.device)
+        self.has_vocabulary = True
+
+    @staticmethod
+    def pool(node_feats: Sequence[Tensor], node_mask: Tensor) -> Tensor:
+        """Masked mean of every stream over the atoms, concatenated: ``[B, sum D_s]``."""
+        m = node_mask.unsqueeze(-1).float()  # [B, N, 1]
+        return torch.cat(
+            [(h.float() * m).sum(1) / m.sum(1).clamp_min(1.0) for h in node_feats], dim=-1
+        )
+
+    def readout(self, pooled: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Group logits ``[B, G]`` and count logits (one ``[B, n_c]`` per written count) from
+        :meth:`pool`'s output."""
+        x = self.head(pooled)
+        return self.groups(x), [head(x) for head in self.counts]
+
+    def predict(
+        self, node_feats: Sequence[Tensor], node_mask: Tensor
+    ) -> tuple[Tensor, list[Tensor]]:
+        """:meth:`readout` of :meth:`pool`."""
+        return self.readout(self.pool(node_feats, node_mask))
+
+    def word_ids(self, group_logits: Tensor, count_logits: Sequence[Tensor]) -> Tensor:
+        """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""
+        words = {w: i for i, w in enumerate(vocabulary_words())}
+        b, g = group_logits.shape
+        present = group_logits > 0  # [B, G]
+        # present groups first (in group order), then the filler
+        order = torch.where(present, torch.arange(g, device=present.device), g + 1)
+        slots = order.sort(dim=1).values[:, :GROUP_SLOTS]  # [B, GROUP_SLOTS]
+        slots = torch.where(slots < g, slots, words[NO_GROUP])
+        cols = [slots]
+        for (label, n), lg in zip(WRITTEN_COUNTS.values(), count_logits, strict=True):
+            value = lg.argmax(dim=-1)  # [B]
+            cols.append(torch.full_like(value, words[label]).unsqueeze(1))
+            if _two_digit(n):
+                tens = torch.where(value >= 10, words["0"] + value // 10, words[NO_TENS])
+                cols.append(tens.unsqueeze(1))
+            cols.append((words["0"] + value % 10).unsqueeze(1))
+        return torch.cat(cols, dim=1)
+
+    def forward(
+        self, node_feats: Sequence[Tensor], node_mask: Tensor
+    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        if not self.has_vocabulary:
+            raise RuntimeError("FactWriter.set_vocabulary() was not called (the LLM is needed)")
+        group_logits, count_logits = self.predict(node_feats, node_mask)
+        with torch.no_grad():
+            ids = self.word_ids(group_logits, count_logits)  # [B, F]
+        return self.vocab[ids], group_logits, count_logits
+
+    @staticmethod
+    def describe(ids: Tensor) -> list[str]:
+        """The fact tokens ``[B, F]`` as text, one string per molecule."""
+        words = vocabulary_words()
+        out = []
+        for row in ids.tolist():
+            text = " ".join(words[i] for i in row[:GROUP_SLOTS] if words[i] != NO_GROUP)
+            rest = " ".join(words[i] for i in row[GROUP_SLOTS:] if words[i] != NO_TENS)
+            out.append(f"{text or NO_GROUP} | {rest}")
+        return out
