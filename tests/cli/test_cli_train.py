@@ -154,7 +154,7 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     whose bridge writes the same fact tokens after loading."""
     import torch
 
-    from edtformer.bridge.facts import n_fact_slots
+    from edtformer.bridge.facts import n_fact_slots, vocabulary_words
     from edtformer.model import EDTFormer
 
     run = workdir / "recipe_facts"
@@ -167,10 +167,11 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     report = json.loads((run / "fact_writer.json").read_text())
     assert report["steps"] == 4 and len(report["loss_every_100"]) == 1
     assert 0.0 <= report["valid"]["group_each"] <= 1.0 and "heavy_atoms" in report["valid"]
+    assert "rs_per_centre" in report["valid"]  # stereo slots are on by default
     header = (run / "metrics" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "writer_loss" in header
     cfg = json.loads((run / "final" / "config.json").read_text())["config"]
-    assert cfg["bridge"]["fact_tokens"] is True
+    assert cfg["bridge"]["fact_tokens"] is True and cfg["bridge"]["fact_stereo"] is True
     model = EDTFormer.from_pretrained(run / "final").eval()
     batch = model.prepare_qa(["CC(=O)Oc1ccccc1C(=O)O"], ["<mol>\nHow many rings?"], generation=True)
     with torch.no_grad():
@@ -178,10 +179,13 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     assert bridge is not None and bridge.fact_logits is not None
     writer = model.connector.facts
     table = model.llm.get_input_embeddings().weight
-    assert torch.allclose(writer.vocab[-2], table[model.tokenizer(" none")["input_ids"]].mean(0))
-    facts = bridge.tokens[0, -n_fact_slots() :]  # [F, d]: rows of the writer's vocabulary
+    none = vocabulary_words().index("none")
+    assert torch.allclose(writer.vocab[none], table[model.tokenizer(" none")["input_ids"]].mean(0))
+    facts = bridge.tokens[0, -n_fact_slots(stereo=True) :]  # [F, d]: the writer's vocabulary
     assert torch.cdist(facts.float(), writer.vocab.float()).min(1).values.max() < 1e-2
-    assert int(bridge.n_tokens[0]) == int(model.connector.num_tokens(*batch.molecules.inputs()[1:3])[0])
+    assert int(bridge.n_tokens[0]) == int(
+        model.connector.num_tokens(*batch.molecules.inputs()[1:3])[0]
+    )
 
 
 def test_print_config_shows_the_resolved_nested_config(

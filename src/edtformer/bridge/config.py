@@ -70,6 +70,9 @@ class BridgeConfig:
     """The bridge also writes the RDKit facts it predicts (functional groups, ring / donor /
     acceptor / heavy-atom / stereocentre counts) as the LLM's own word embeddings, after the
     query tokens (:class:`~edtformer.bridge.facts.FactWriter`). Off in the paper preset."""
+    fact_stereo: bool = False
+    """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
+    and the E/Z labels of the stereo double bonds (a per-atom head)."""
     encoder_widths: tuple[int, ...] = (64,)
     """Node-feature width of each encoder stream. Derived by the parent config."""
     llm_width: int = 576
@@ -100,7 +103,11 @@ class BridgeConfig:
         if self.instruction_queries and not self.instruction_aware:
             raise EdtError("instruction_queries needs instruction_aware=True")
         if self.fact_tokens and self.connector not in ("edt", "anchors_only", "dynamic_only"):
-            raise EdtError(f"fact_tokens needs a query-transformer connector, not {self.connector!r}")
+            raise EdtError(
+                f"fact_tokens needs a query-transformer connector, not {self.connector!r}"
+            )
+        if self.fact_stereo and not self.fact_tokens:
+            raise EdtError("fact_stereo needs fact_tokens=True")
         if self.token_norm < 0:
             raise EdtError(f"token_norm must be >= 0 (0 = off), got {self.token_norm}")
         if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:

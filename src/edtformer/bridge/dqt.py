@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge.config import BridgeConfig
-from edtformer.bridge.facts import FactWriter, n_fact_slots
+from edtformer.bridge.facts import FactLogits, FactWriter, n_fact_slots
 from edtformer.bridge.layers import QueryLayer, StreamBlender
 from edtformer.bridge.stereo import StereoEmbedding
 from edtformer.errors import InvalidShapeError
@@ -43,8 +43,8 @@ class BridgeOutput:
         n_anchors: anchors per molecule (same for all molecules).
         n_dynamic: int64 ``[B]``; real dynamic tokens (or atom tokens for ``mlp``) per molecule.
         n_dropped: int64 ``[B]``; patches cut by ``max_dynamic_tokens``.
-        fact_logits: with ``fact_tokens``: the fact writer's group logits ``[B, G]`` and count
-            logits (one ``[B, n_c]`` per written count); its ``F`` tokens are the last of
+        fact_logits: with ``fact_tokens``: the fact writer's predictions
+            (:class:`~edtformer.bridge.facts.FactLogits`); its ``F`` tokens are the last of
             ``tokens`` (``Q`` then counts them; ``query_states`` has only the query slots).
     """
 
@@ -54,7 +54,7 @@ class BridgeOutput:
     n_anchors: int
     n_dynamic: Tensor
     n_dropped: Tensor
-    fact_logits: tuple[Tensor, list[Tensor]] | None = None
+    fact_logits: FactLogits | None = None
 
     @property
     def state_mask(self) -> Tensor:
@@ -136,7 +136,9 @@ class DynamicQueryTransformer(nn.Module):
         )  # tells question-word queries from molecule queries
         self.token_gain = nn.Parameter(torch.ones(1)) if config.token_norm > 0 else None
         self.facts = (
-            FactWriter(config.encoder_widths, config.llm_width) if config.fact_tokens else None
+            FactWriter(config.encoder_widths, config.llm_width, stereo=config.fact_stereo)
+            if config.fact_tokens
+            else None
         )
         self.reset_parameters()
 
@@ -157,7 +159,7 @@ class DynamicQueryTransformer(nn.Module):
             assert patch_ids is not None, "dynamic connectors need patch_ids"
             n = n + count_patches(patch_ids, node_mask).clamp(max=self.config.max_dynamic_tokens)
         if self.facts is not None:
-            n = n + n_fact_slots()
+            n = n + n_fact_slots(self.config.fact_stereo)
         return n
 
     def forward(
@@ -240,7 +242,7 @@ class DynamicQueryTransformer(nn.Module):
         tokens = tokens * query_mask.unsqueeze(-1).to(x.dtype)
         if self.facts is None:
             return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
-        words, group_logits, count_logits = self.facts(node_feats, node_mask)  # [B, F, d_llm]
+        words, fact_logits = self.facts(node_feats, node_mask)  # [B, F, d_llm]
         return BridgeOutput(
             torch.cat([tokens, words.to(tokens.dtype)], dim=1),
             torch.cat([query_mask, query_mask.new_ones(b, words.shape[1])], dim=1),
@@ -248,7 +250,7 @@ class DynamicQueryTransformer(nn.Module):
             cfg.anchors,
             n_dynamic,
             n_dropped,
-            fact_logits=(group_logits, count_logits),
+            fact_logits=fact_logits,
         )
 
     def _instruction(

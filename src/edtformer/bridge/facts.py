@@ -24,7 +24,7 @@ group logits ``[B, G]``, one ``[B, n_c]`` logit tensor per written count.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -45,45 +45,107 @@ WRITTEN_COUNTS: dict[str, tuple[str, int]] = {
     "n_stereocentres": ("stereocentres", 10),
 }
 
-#: Word written in an unused group slot, and in the tens slot of a one-digit count.
+#: With ``stereo``: CIP labels of the first specified stereocentres in atom order, and of the
+#: first specified stereo double bonds (ordered by their lower atom index).
+RS_SLOTS, EZ_SLOTS = 8, 3
+
+#: Per-atom classes of the stereo head: CIP ("-": not a specified centre) and E/Z (on a stereo
+#: double bond's lower-index atom).
+CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
+
+#: Word written in an unused group slot, and in an unused tens / stereo slot.
 NO_GROUP, NO_TENS = "none", ":"
+
+#: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
+_BARE = {":", "R", "S", "E", "Z", *(str(d) for d in range(10))}
+
+
+class FactLogits(NamedTuple):
+    """The fact writer's predictions: group logits ``[B, G]``, one ``[B, n_c]`` tensor per
+    written count, and (with ``stereo``) per-atom logits ``[B, N, 6]`` (3 CIP, 3 E/Z classes)."""
+
+    groups: Tensor
+    counts: list[Tensor]
+    atoms: Tensor | None = None
 
 
 def _two_digit(n_classes: int) -> bool:
     return n_classes > 10
 
 
-def n_fact_slots() -> int:
-    """Fact tokens per molecule: the group slots, then per count its label, (tens,) units."""
-    return GROUP_SLOTS + sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
+def n_fact_slots(stereo: bool = False) -> int:
+    """Fact tokens per molecule: the group slots, per count its label and (tens,) units, then
+    (with ``stereo``) the R/S and E/Z slots."""
+    n = GROUP_SLOTS + sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
+    return n + (RS_SLOTS + EZ_SLOTS if stereo else 0)
 
 
 def vocabulary_words() -> list[str]:
-    """Rows of :attr:`FactWriter.vocab`: group names, count labels, digits 0-9, the two fillers."""
+    """Rows of :attr:`FactWriter.vocab`: group names, count labels, digits 0-9, the two fillers,
+    then R, S, E, Z."""
     return [
         *FUNCTIONAL_GROUPS,
         *(label for label, _ in WRITTEN_COUNTS.values()),
         *(str(d) for d in range(10)),
         NO_GROUP,
         NO_TENS,
+        "R",
+        "S",
+        "E",
+        "Z",
     ]
 
 
+def _first_labelled(labels: Tensor, slots: int, first_word: int, filler: int) -> Tensor:
+    """Word ids ``[B, slots]`` of the first atoms whose class is > 0 in atom order (class ``c``
+    -> word ``first_word + c - 1``); ``filler`` where there are fewer. labels: int64 ``[B, N]``."""
+    b, n = labels.shape
+    if n < slots:
+        labels = torch.cat([labels, labels.new_zeros(b, slots - n)], dim=1)
+        n = slots
+    pos = torch.arange(n, device=labels.device)
+    order = torch.where(labels > 0, pos, n + pos).argsort(dim=1)[:, :slots]  # [B, slots]
+    picked = labels.gather(1, order)
+    return torch.where(picked > 0, first_word + picked - 1, filler)
+
+
 class FactWriter(nn.Module):
-    """Predicts RDKit facts from the pooled encoder streams and writes them as word embeddings.
+    """Predicts RDKit facts from the frozen encoder streams and writes them as word embeddings.
+
+    Groups and counts are read from the streams pooled over the atoms; with ``stereo``, a
+    per-atom head labels each atom's CIP code and stereo double bond (the R/S answer lists
+    centres "in SMILES atom order", which is the canonical node order the bridge sees).
 
     Shapes:
         - node_feats: ``S`` streams ``[B, N, D_s]``; node_mask: bool ``[B, N]``
-        - output: ``(tokens [B, F, d_llm], group logits [B, G], [count logits [B, n_c]] per count)``
+        - output: ``(tokens [B, F, d_llm], FactLogits)``
     """
 
-    def __init__(self, encoder_widths: Sequence[int], llm_width: int, hidden: int = 256) -> None:
+    def __init__(
+        self,
+        encoder_widths: Sequence[int],
+        llm_width: int,
+        hidden: int = 256,
+        stereo: bool = False,
+    ) -> None:
         super().__init__()
         width = int(sum(encoder_widths))
+        self.stereo = stereo
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU())
         self.groups = nn.Linear(hidden, len(FUNCTIONAL_GROUPS))
         self.counts = nn.ModuleList(nn.Linear(hidden, n) for _, n in WRITTEN_COUNTS.values())
+        self.atom_head = (
+            nn.Sequential(
+                nn.LayerNorm(width),
+                nn.Linear(width, 64),
+                nn.GELU(),
+                nn.Linear(64, len(CIP_CLASSES) + len(EZ_CLASSES)),
+            )
+            if stereo
+            else None
+        )
         # the LLM's (frozen) embeddings of vocabulary_words(); filled by set_vocabulary(), not saved
+        self.vocab: Tensor
         self.register_buffer(
             "vocab", torch.zeros(len(vocabulary_words()), llm_width), persistent=False
         )
@@ -91,15 +153,14 @@ class FactWriter(nn.Module):
 
     def set_vocabulary(self, embeddings: nn.Module, tokenizer: Any) -> None:
         """Fill :attr:`vocab` from the LLM's input embeddings: each word's row is the mean of the
-        embeddings of its tokens (written with a leading space, as inside a sentence)."""
-        weight = embeddings.weight  # type: ignore[union-attr]
+        embeddings of its tokens (written with a leading space, as inside a sentence; digits,
+        letters and the filler bare)."""
+        weight: Tensor = embeddings.weight  # type: ignore[assignment]
         rows = []
         for word in vocabulary_words():
-            text = word if word == NO_TENS else f" {word}"
+            text = word if word in _BARE else f" {word}"
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if word.isdigit():  # digits are single tokens without the space
-                ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-            rows.append(weight[torch.tensor(ids, device=weight.device)].float().mean(0))
+            rows.append(weight.detach()[torch.tensor(ids, device=weight.device)].float().mean(0))
         self.vocab = torch.stack(rows).to(self.vocab.device)
         self.has_vocabulary = True
 
@@ -117,16 +178,25 @@ class FactWriter(nn.Module):
         x = self.head(pooled)
         return self.groups(x), [head(x) for head in self.counts]
 
-    def predict(
-        self, node_feats: Sequence[Tensor], node_mask: Tensor
-    ) -> tuple[Tensor, list[Tensor]]:
-        """:meth:`readout` of :meth:`pool`."""
-        return self.readout(self.pool(node_feats, node_mask))
+    def atom_readout(self, atoms: Tensor) -> Tensor:
+        """Per-atom stereo logits ``[B, N, 6]`` from the concatenated streams ``[B, N, sum D_s]``."""
+        assert self.atom_head is not None
+        return self.atom_head(atoms.float())  # type: ignore[no-any-return]
 
-    def word_ids(self, group_logits: Tensor, count_logits: Sequence[Tensor]) -> Tensor:
+    def predict(self, node_feats: Sequence[Tensor], node_mask: Tensor) -> FactLogits:
+        """Every prediction of the writer (see :class:`FactLogits`)."""
+        groups, counts = self.readout(self.pool(node_feats, node_mask))
+        atoms = None
+        if self.atom_head is not None:
+            atoms = self.atom_readout(torch.cat([h.float() for h in node_feats], dim=-1))
+            atoms = atoms * node_mask.unsqueeze(-1).to(atoms.dtype)  # padding atoms: all zero
+        return FactLogits(groups, counts, atoms)
+
+    def word_ids(self, logits: FactLogits, node_mask: Tensor | None = None) -> Tensor:
         """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""
         words = {w: i for i, w in enumerate(vocabulary_words())}
-        b, g = group_logits.shape
+        group_logits, count_logits = logits.groups, logits.counts
+        g = group_logits.shape[1]
         present = group_logits > 0  # [B, G]
         # present groups first (in group order), then the filler
         order = torch.where(present, torch.arange(g, device=present.device), g + 1)
@@ -140,17 +210,24 @@ class FactWriter(nn.Module):
                 tens = torch.where(value >= 10, words["0"] + value // 10, words[NO_TENS])
                 cols.append(tens.unsqueeze(1))
             cols.append((words["0"] + value % 10).unsqueeze(1))
+        if self.stereo:
+            if logits.atoms is None:
+                raise ValueError("a stereo fact writer needs per-atom logits")
+            atoms = logits.atoms
+            mask = node_mask if node_mask is not None else torch.ones_like(atoms[..., 0]).bool()
+            cip = atoms[..., : len(CIP_CLASSES)].argmax(-1) * mask  # [B, N]
+            ez = atoms[..., len(CIP_CLASSES) :].argmax(-1) * mask  # [B, N]
+            cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
+            cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS]))
         return torch.cat(cols, dim=1)
 
-    def forward(
-        self, node_feats: Sequence[Tensor], node_mask: Tensor
-    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+    def forward(self, node_feats: Sequence[Tensor], node_mask: Tensor) -> tuple[Tensor, FactLogits]:
         if not self.has_vocabulary:
             raise RuntimeError("FactWriter.set_vocabulary() was not called (the LLM is needed)")
-        group_logits, count_logits = self.predict(node_feats, node_mask)
+        logits = self.predict(node_feats, node_mask)
         with torch.no_grad():
-            ids = self.word_ids(group_logits, count_logits)  # [B, F]
-        return self.vocab[ids], group_logits, count_logits
+            ids = self.word_ids(logits, node_mask)  # [B, F]
+        return self.vocab[ids], logits
 
     @staticmethod
     def describe(ids: Tensor) -> list[str]:

@@ -193,6 +193,9 @@ class RecipeSection:
     """The bridge also writes its predicted RDKit facts as LLM word embeddings
     (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first
     (``fact_fit_steps``) and keeps learning from its own fact loss."""
+    fact_stereo: bool = True
+    """With ``fact_tokens``: the writer also writes R/S labels of the stereocentres and E/Z
+    labels of the stereo double bonds (``BridgeConfig.fact_stereo``)."""
     fact_fit_steps: int = 3000
     """LLM-free steps (64 molecules each, on pooled encoder features) fitting the fact writer
     before the answer loss (with ``fact_tokens``)."""

@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edtformer.bridge.facts import WRITTEN_COUNTS
-from edtformer.chem import parse_smiles
-from edtformer.data.facts import FUNCTIONAL_GROUPS
+from edtformer.bridge.facts import CIP_CLASSES, EZ_CLASSES, WRITTEN_COUNTS, FactLogits
+from edtformer.chem import canonical_order, parse_smiles
+from edtformer.data.facts import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
 from edtformer.errors import EdtError
 from edtformer.training.build import load_records, warm_feature_cache
 from edtformer.training.config import RecipeSection, TrainConfig
@@ -127,12 +127,43 @@ def fact_loss(
     return torch.stack(losses).sum() / (group_weight + len(count_logits))
 
 
-def writer_loss(logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor) -> Tensor:
+def writer_loss(
+    logits: FactLogits, groups: Tensor, counts: Tensor, atoms: Tensor | None = None
+) -> Tensor:
     """:func:`fact_loss` of the bridge's fact writer (``BridgeOutput.fact_logits``): its counts are
     the :data:`~edtformer.bridge.facts.WRITTEN_COUNTS` columns of ``counts`` ``[M, C]``; the
-    group BCE weighs as much as all counts together."""
+    group BCE weighs as much as all counts together. With a stereo writer, plus the per-atom
+    CIP and E/Z cross-entropies against ``atoms`` int64 ``[M, N, 2]`` (:func:`atom_labels`)."""
     cols = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
-    return fact_loss(logits, groups, counts[:, cols], group_weight=float(len(WRITTEN_COUNTS)))
+    loss = fact_loss(
+        (logits.groups, logits.counts), groups, counts[:, cols], float(len(WRITTEN_COUNTS))
+    )
+    if logits.atoms is not None and atoms is not None:
+        n = min(logits.atoms.shape[1], atoms.shape[1])
+        lg, tg = logits.atoms[:, :n].float(), atoms[:, :n].to(logits.atoms.device)
+        k = len(CIP_CLASSES)
+        cip = F.cross_entropy(lg[..., :k].reshape(-1, k), tg[..., 0].reshape(-1), ignore_index=-100)
+        ez = F.cross_entropy(lg[..., k:].reshape(-1, k), tg[..., 1].reshape(-1), ignore_index=-100)
+        loss = loss + cip + ez
+    return loss
+
+
+def atom_labels(smiles: Sequence[str], n_max: int | None = None) -> Tensor:
+    """Per-atom stereo targets of molecules in the bridge's canonical atom order, int64
+    ``[M, N_max, 2]``: CIP class (index into ``CIP_CLASSES``) and E/Z class (on each specified
+    stereo double bond's lower-index atom); ``-100`` on padding."""
+    mols = [canonical_order(parse_smiles(x))[0].mol for x in smiles]
+    n = max([m.GetNumAtoms() for m in mols] + [n_max or 0])
+    out = torch.full((len(mols), n, 2), -100, dtype=torch.long)
+    for i, mol in enumerate(mols):
+        out[i, : mol.GetNumAtoms()] = 0
+        for atom, label in stereocentres(mol):
+            if label in CIP_CLASSES[1:]:
+                out[i, atom, 0] = CIP_CLASSES.index(label)
+        for begin, end, label in ez_bonds(mol):
+            if label in EZ_CLASSES[1:]:
+                out[i, min(begin, end), 1] = EZ_CLASSES.index(label)
+    return out
 
 
 def answer_slot_loss(tokens: Tensor, first: Tensor, labels: Tensor, table: Tensor) -> Tensor:
@@ -166,8 +197,10 @@ class RecipeModule(nn.Module):
         width = int(model.config.bridge.width)
         self.facts = FactHeads(width) if aux_weight > 0 else None
 
-    def forward(self, batch: tuple[Any, Tensor, Tensor, Tensor]) -> dict[str, Tensor]:
-        chat, groups, counts, first = batch
+    def forward(
+        self, batch: tuple[Any, Tensor, Tensor, Tensor, Tensor | None]
+    ) -> dict[str, Tensor]:
+        chat, groups, counts, first, atoms = batch
         out = self.model(chat)
         if out.loss is None:
             raise ValueError("recipe batch has no assistant tokens to learn from")
@@ -183,7 +216,10 @@ class RecipeModule(nn.Module):
             logs["fact_loss"] = aux.detach()
         if out.bridge is not None and out.bridge.fact_logits is not None:
             written = writer_loss(
-                out.bridge.fact_logits, groups.to(out.loss.device), counts.to(out.loss.device)
+                out.bridge.fact_logits,
+                groups.to(out.loss.device),
+                counts.to(out.loss.device),
+                atoms,
             )
             logs["loss"] = logs["loss"] + written
             logs["writer_loss"] = written.detach()
@@ -202,14 +238,17 @@ def first_molecules(items: Sequence[tuple[list[str], str, str]]) -> Tensor:
 
 class RecipeCollator(Stage2Collator):
     """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets,
-    first molecule of each prompt)``: stage 2's batch plus the fact-head targets of every
-    molecule in it and the index ``[B]`` of each prompt's first molecule (the answer slot)."""
+    first molecule of each prompt, per-atom stereo targets or None)``: stage 2's batch plus the
+    fact-head targets of every molecule in it, the index ``[B]`` of each prompt's first molecule
+    (the answer slot) and, for a stereo fact writer, :func:`atom_labels`."""
 
     def __call__(  # type: ignore[override]
         self, items: Sequence[tuple[list[str], str, str]]
-    ) -> tuple[Any, Tensor, Tensor, Tensor]:
-        groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
-        return super().__call__(items), groups, counts, first_molecules(items)
+    ) -> tuple[Any, Tensor, Tensor, Tensor, Tensor | None]:
+        smiles = [s for smi, _, _ in items for s in smi]
+        groups, counts = fact_labels(smiles)
+        atoms = atom_labels(smiles) if self.model.config.bridge.fact_stereo else None
+        return super().__call__(items), groups, counts, first_molecules(items), atoms
 
 
 def warm_up_bridge(
@@ -249,7 +288,9 @@ def warm_up_bridge(
         loss = F.cross_entropy(slot @ table.T, target)
         if module.facts is not None:
             groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
-            loss = loss + fact_loss(module.facts(bridge.query_states, bridge.state_mask), groups, counts)
+            loss = loss + fact_loss(
+                module.facts(bridge.query_states, bridge.state_mask), groups, counts
+            )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -268,29 +309,48 @@ FACT_FIT_LR, FACT_FIT_BATCH = 3e-3, 64
 
 
 @torch.no_grad()
-def pooled_features(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
-    """The fact writer's input for ``smiles``: pooled frozen encoder streams ``[M, sum D_s]``."""
-    out = []
+def writer_inputs(
+    model: Any, smiles: Sequence[str], batch_size: int = 64
+) -> tuple[Tensor, list[Tensor]]:
+    """The fact writer's inputs for ``smiles``: pooled frozen encoder streams ``[M, sum D_s]``
+    and (for a stereo writer, else empty) each molecule's concatenated atom rows ``[n_m, sum D_s]``."""
+    writer = model.connector.facts
+    pooled, atoms = [], []
     for i in range(0, len(smiles), batch_size):
         records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
         feats, mask, *_ = model.processor(records).inputs()
-        out.append(model.connector.facts.pool(feats, mask))
-    return torch.cat(out)
+        pooled.append(writer.pool(feats, mask))
+        if writer.stereo:
+            rows = torch.cat([h.float() for h in feats], dim=-1)  # [B, N, sum D_s]
+            atoms += [r[m] for r, m in zip(rows, mask, strict=True)]
+    return torch.cat(pooled), atoms
+
+
+def _atom_batch(rows: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Pad atom rows ``[n_m, D]`` to ``[M, N, D]`` and a mask ``[M, N]``."""
+    n = max(r.shape[0] for r in rows)
+    x = rows[0].new_zeros(len(rows), n, rows[0].shape[1])
+    mask = torch.zeros(len(rows), n, dtype=torch.bool)
+    for i, r in enumerate(rows):
+        x[i, : r.shape[0]], mask[i, : r.shape[0]] = r, True
+    return x, mask
 
 
 def fit_fact_writer(
     model: Any, molecules: Sequence[str], valid: Sequence[str], steps: int, seed: int
 ) -> dict[str, Any]:
     """LLM-free fit of the bridge's :class:`~edtformer.bridge.facts.FactWriter` on the RDKit facts
-    of train ``molecules``: their encoder features are pooled once, then ``steps`` batches of
-    :data:`FACT_FIT_BATCH` train the small MLP, so that the fact tokens the LLM reads from its
+    of train ``molecules``: their encoder features are read once, then ``steps`` batches of
+    :data:`FACT_FIT_BATCH` train the small heads, so that the fact tokens the LLM reads from its
     first step are mostly right. Returns the loss every 100 steps and the writer's exact
     accuracy per fact on ``valid`` molecules."""
     writer = model.connector.facts
     t0 = time.time()
-    x_train, x_valid = pooled_features(model, molecules), pooled_features(model, valid)
+    x_train, a_train = writer_inputs(model, molecules)
+    x_valid, a_valid = writer_inputs(model, valid)
     groups, counts = fact_labels(molecules)
-    logger.info("fact writer: pooled %d molecules in %.0f s", len(molecules), time.time() - t0)
+    stereo = atom_labels(molecules) if writer.stereo else None
+    logger.info("fact writer: read %d molecules in %.0f s", len(molecules), time.time() - t0)
     params = [p for p in writer.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=FACT_FIT_LR, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.05, 1 - i / max(steps, 1)))
@@ -299,7 +359,13 @@ def fit_fact_writer(
     losses, window = [], []
     for step in range(steps):
         idx = torch.randint(0, len(molecules), (FACT_FIT_BATCH,), generator=gen)
-        loss = writer_loss(writer.readout(x_train[idx]), groups[idx], counts[idx])
+        logits = FactLogits(*writer.readout(x_train[idx]))
+        targets = None
+        if stereo is not None:
+            rows, _ = _atom_batch([a_train[i] for i in idx.tolist()])
+            logits = logits._replace(atoms=writer.atom_readout(rows))
+            targets = stereo[idx][:, : rows.shape[1]]
+        loss = writer_loss(logits, groups[idx], counts[idx], targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -310,24 +376,39 @@ def fit_fact_writer(
             window = []
     logger.info("fact writer fit: %d steps, loss %s", steps, losses[-1] if losses else None)
     with torch.no_grad():
-        valid_acc = writer_accuracy(writer.readout(x_valid), *fact_labels(valid))
+        logits = FactLogits(*writer.readout(x_valid))
+        if writer.stereo:
+            rows, mask = _atom_batch(a_valid)
+            atoms = writer.atom_readout(rows) * mask.unsqueeze(-1)
+            logits = logits._replace(atoms=atoms)
+        valid_acc = writer_accuracy(
+            logits, *fact_labels(valid), atom_labels(valid) if writer.stereo else None
+        )
     return {"steps": steps, "loss_every_100": losses, "valid": valid_acc}
 
 
 def writer_accuracy(
-    logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor
+    logits: FactLogits, groups: Tensor, counts: Tensor, atoms: Tensor | None = None
 ) -> dict[str, float]:
     """Exact accuracy of fact-writer ``logits`` against :func:`fact_labels` targets: the whole
-    group set, each group (mean over groups), and each written count."""
-    group_logits, count_logits = logits
-    pred = (group_logits > 0).float()
+    group set, each group (mean over groups), each written count, and with ``atoms``
+    (:func:`atom_labels`) the R/S label per specified centre and E/Z per stereo bond."""
+    pred = (logits.groups > 0).float()
     out = {
         "group_set": float((pred == groups).all(1).float().mean()),
         "group_each": float((pred == groups).float().mean()),
     }
     cols = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
-    for name, c, lg in zip(WRITTEN_COUNTS, cols, count_logits, strict=True):
+    for name, c, lg in zip(WRITTEN_COUNTS, cols, logits.counts, strict=True):
         out[name] = float((lg.argmax(-1) == counts[:, c]).float().mean())
+    if logits.atoms is not None and atoms is not None:
+        n = min(logits.atoms.shape[1], atoms.shape[1])
+        lg, tg = logits.atoms[:, :n], atoms[:, :n]
+        k = len(CIP_CLASSES)
+        for name, part, col in (("rs_per_centre", lg[..., :k], 0), ("ez_per_bond", lg[..., k:], 1)):
+            real = tg[..., col] > 0
+            hits = part.argmax(-1)[real] == tg[..., col][real]
+            out[name] = float(hits.float().mean()) if bool(real.any()) else float("nan")
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -450,6 +531,7 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "instruction_queries": cfg.recipe.instruction_aware and cfg.recipe.instruction_queries,
         "token_norm": norm,
         "fact_tokens": cfg.recipe.fact_tokens,
+        "fact_stereo": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
@@ -573,16 +655,17 @@ __all__ = [
     "RecipeModule",
     "ValidCurve",
     "answer_slot_loss",
+    "atom_labels",
     "build_recipe_model",
     "curve_records",
     "fact_labels",
     "fact_loss",
-    "fit_fact_writer",
-    "pooled_features",
     "first_molecules",
+    "fit_fact_writer",
     "headline",
-    "writer_accuracy",
-    "writer_loss",
     "recipe_stream",
     "run_recipe",
+    "writer_accuracy",
+    "writer_inputs",
+    "writer_loss",
 ]

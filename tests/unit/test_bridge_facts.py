@@ -1,0 +1,164 @@
+"""Fact tokens: the writer's layout, its vocabulary, and the bridge that appends them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from edtformer.bridge import build_connector, tiny
+from edtformer.bridge.facts import (
+    EZ_SLOTS,
+    GROUP_SLOTS,
+    RS_SLOTS,
+    WRITTEN_COUNTS,
+    FactLogits,
+    FactWriter,
+    n_fact_slots,
+    vocabulary_words,
+)
+from edtformer.data.facts import FUNCTIONAL_GROUPS
+from edtformer.errors import EdtError
+
+D = 16
+GROUPS = list(FUNCTIONAL_GROUPS)
+
+
+class _WordTokenizer:
+    """Splits on spaces; one id per distinct piece (digits without their space)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        pieces = text.split() if text.strip() else [text]
+        return {"input_ids": [self.ids.setdefault(p, len(self.ids)) for p in pieces]}
+
+
+def _writer(
+    llm_width: int = 8, stereo: bool = False
+) -> tuple[FactWriter, _WordTokenizer, nn.Embedding]:
+    torch.manual_seed(0)
+    writer = FactWriter((D, 4), llm_width, hidden=12, stereo=stereo)
+    tok, emb = _WordTokenizer(), nn.Embedding(200, llm_width)
+    writer.set_vocabulary(emb, tok)
+    return writer, tok, emb
+
+
+def _logits(groups: list[str], counts: dict[str, int]) -> FactLogits:
+    g = torch.full((1, len(GROUPS)), -5.0)
+    for name in groups:
+        g[0, GROUPS.index(name)] = 5.0
+    cs = []
+    for name, (_, n) in WRITTEN_COUNTS.items():
+        c = torch.zeros(1, n)
+        c[0, counts.get(name, 0)] = 9.0
+        cs.append(c)
+    return FactLogits(g, cs)
+
+
+def test_layout_reads_as_text() -> None:
+    writer, _, _ = _writer()
+    ids = writer.word_ids(
+        _logits(["benzene ring", "ester", "carboxylic acid"], {"n_rings": 1, "heavy_atoms": 13})
+    )
+    assert ids.shape == (1, n_fact_slots()) == (1, GROUP_SLOTS + 5 * 2 + 2 * 3)
+    text = FactWriter.describe(ids)[0]
+    # groups in FUNCTIONAL_GROUPS order, then each count's label and digits
+    assert text.startswith("carboxylic acid ester benzene ring | rings 1 aromatic rings 0")
+    assert "acceptors 0" in text and "heavy atoms 1 3" in text and text.endswith("stereocentres 0")
+
+
+def test_no_groups_and_too_many_groups() -> None:
+    writer, _, _ = _writer()
+    assert FactWriter.describe(writer.word_ids(_logits([], {})))[0].startswith("none |")
+    ids = writer.word_ids(_logits(GROUPS[:12], {}))
+    words = [vocabulary_words()[i] for i in ids[0, :GROUP_SLOTS].tolist()]
+    assert words == GROUPS[:GROUP_SLOTS]  # the first GROUP_SLOTS present groups are kept
+
+
+def test_vocabulary_rows_are_mean_word_embeddings() -> None:
+    writer, tok, emb = _writer()
+    row = vocabulary_words().index("carboxylic acid")
+    expected = emb.weight[[tok.ids["carboxylic"], tok.ids["acid"]]].mean(0)
+    assert torch.allclose(writer.vocab[row], expected)
+    assert "vocab" not in writer.state_dict()  # rebuilt from the LLM, never saved
+    fresh = FactWriter((D, 4), 8, hidden=12)
+    with pytest.raises(RuntimeError, match="set_vocabulary"):
+        fresh([torch.zeros(1, 3, D), torch.zeros(1, 3, 4)], torch.ones(1, 3, dtype=torch.bool))
+
+
+def test_tokens_are_hard_but_the_logits_learn() -> None:
+    writer, _, _ = _writer()
+    feats = [torch.randn(2, 5, D, requires_grad=True), torch.randn(2, 5, 4)]
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    tokens, logits = writer(feats, mask)
+    group_logits = logits.groups
+    assert tokens.shape == (2, n_fact_slots(), 8) and not tokens.requires_grad
+    assert group_logits.requires_grad and len(logits.counts) == len(WRITTEN_COUNTS)
+    # every token is one vocabulary row
+    assert (tokens.reshape(-1, 1, 8) == writer.vocab).all(-1).any(-1).all()
+    # padding atoms do not change the prediction
+    padded = [torch.cat([f, torch.randn(2, 2, f.shape[2])], dim=1) for f in feats]
+    mask2 = torch.cat([mask, torch.zeros(2, 2, dtype=torch.bool)], dim=1)
+    assert torch.allclose(writer.predict(padded, mask2).groups, group_logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("stereo", [False, True])
+def test_bridge_appends_fact_tokens_after_the_queries(stereo: bool) -> None:
+    cfg = tiny(fact_tokens=True, fact_stereo=stereo, encoder_widths=(D,), llm_width=8)
+    bridge = build_connector(cfg).eval()
+    assert bridge.facts is not None
+    bridge.facts.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
+    feats = [torch.randn(2, 6, D)]
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    patch = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 1, 2, -1, -1]])
+    out = bridge(feats, mask, patch)
+    n_q = out.query_states.shape[1]
+    assert out.tokens.shape[1] == n_q + n_fact_slots(stereo)
+    assert out.state_mask.shape == (2, n_q) and out.fact_logits is not None
+    assert torch.equal(out.n_tokens, bridge.num_tokens(mask, patch))
+    unpadded = out.unpad()
+    f = n_fact_slots(stereo)
+    assert all(torch.equal(t[-f:], out.tokens[b, n_q:]) for b, t in enumerate(unpadded))
+
+
+def test_fact_tokens_need_a_query_transformer() -> None:
+    with pytest.raises(EdtError, match="fact_tokens needs a query-transformer"):
+        tiny(connector="mlp", fact_tokens=True)
+    with pytest.raises(EdtError, match="fact_stereo needs fact_tokens"):
+        tiny(fact_stereo=True)
+
+
+def test_stereo_slots_list_centres_in_atom_order() -> None:
+    writer, _, _ = _writer(stereo=True)
+    atoms = torch.zeros(2, 12, 6)
+    atoms[..., 0] = atoms[..., 3] = 1.0  # every atom: not a centre, no E/Z bond
+    for a, c in ((2, 1), (5, 2), (9, 1)):  # molecule 0: R at 2, S at 5, R at 9
+        atoms[0, a, c] = 5.0
+    atoms[0, 4, 5] = 5.0  # Z bond starting at atom 4
+    atoms[1, 11, 2] = 5.0  # molecule 1: S on a padding atom, which must not count
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 10:] = False
+    logits = _logits([], {"n_stereocentres": 3})
+    logits = FactLogits(logits.groups.expand(2, -1), [c.expand(2, -1) for c in logits.counts], atoms)
+    ids = writer.word_ids(logits, mask)
+    assert ids.shape == (2, n_fact_slots(stereo=True))
+    assert n_fact_slots(stereo=True) == n_fact_slots() + RS_SLOTS + EZ_SLOTS
+    texts = FactWriter.describe(ids)
+    assert texts[0].endswith("stereocentres 3 R S R Z") and texts[1].endswith("stereocentres 3")
+
+
+def test_atom_labels_follow_the_canonical_order() -> None:
+    from edtformer.bridge.facts import CIP_CLASSES, EZ_CLASSES
+    from edtformer.training.recipe import atom_labels
+
+    # L-alanine written two ways, and an E double bond
+    labels = atom_labels(["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O", "C/C=C/C"])
+    assert labels.shape[0] == 3 and labels.shape[2] == 2
+    assert torch.equal(labels[0], labels[1])  # writing-invariant
+    assert [CIP_CLASSES[int(c)] for c in labels[0, :, 0] if c > 0] == ["S"]
+    assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E"]
+    assert int((labels[2, :, 0] == -100).sum()) == labels.shape[1] - 4  # 4 atoms, rest padding
