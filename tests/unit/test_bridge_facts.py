@@ -93,7 +93,8 @@ def test_tokens_are_hard_but_the_logits_learn() -> None:
     feats = [torch.randn(2, 5, D, requires_grad=True), torch.randn(2, 5, 4)]
     mask = torch.ones(2, 5, dtype=torch.bool)
     mask[1, 3:] = False
-    tokens, logits = writer(feats, mask)
+    tokens, logits, ids = writer(feats, mask)
+    assert torch.equal(tokens, writer.vocab[ids])
     group_logits = logits.groups
     assert tokens.shape == (2, n_fact_slots(), 8) and not tokens.requires_grad
     assert group_logits.requires_grad and len(logits.counts) == len(WRITTEN_COUNTS)
@@ -143,7 +144,9 @@ def test_stereo_slots_list_centres_in_atom_order() -> None:
     mask = torch.ones(2, 12, dtype=torch.bool)
     mask[1, 10:] = False
     logits = _logits([], {"n_stereocentres": 3})
-    logits = FactLogits(logits.groups.expand(2, -1), [c.expand(2, -1) for c in logits.counts], atoms)
+    logits = FactLogits(
+        logits.groups.expand(2, -1), [c.expand(2, -1) for c in logits.counts], atoms
+    )
     ids = writer.word_ids(logits, mask)
     assert ids.shape == (2, n_fact_slots(stereo=True))
     assert n_fact_slots(stereo=True) == n_fact_slots() + RS_SLOTS + EZ_SLOTS

@@ -46,6 +46,8 @@ class BridgeOutput:
         fact_logits: with ``fact_tokens``: the fact writer's predictions
             (:class:`~edtformer.bridge.facts.FactLogits`); its ``F`` tokens are the last of
             ``tokens`` (``Q`` then counts them; ``query_states`` has only the query slots).
+        fact_ids: with ``fact_tokens``: int64 ``[B, F]``, the words the fact tokens are
+            (:meth:`~edtformer.bridge.facts.FactWriter.describe` prints them).
     """
 
     tokens: Tensor
@@ -55,6 +57,7 @@ class BridgeOutput:
     n_dynamic: Tensor
     n_dropped: Tensor
     fact_logits: FactLogits | None = None
+    fact_ids: Tensor | None = None
 
     @property
     def state_mask(self) -> Tensor:
@@ -242,7 +245,7 @@ class DynamicQueryTransformer(nn.Module):
         tokens = tokens * query_mask.unsqueeze(-1).to(x.dtype)
         if self.facts is None:
             return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
-        words, fact_logits = self.facts(node_feats, node_mask)  # [B, F, d_llm]
+        words, fact_logits, fact_ids = self.facts(node_feats, node_mask)  # [B, F, d_llm]
         return BridgeOutput(
             torch.cat([tokens, words.to(tokens.dtype)], dim=1),
             torch.cat([query_mask, query_mask.new_ones(b, words.shape[1])], dim=1),
@@ -251,6 +254,7 @@ class DynamicQueryTransformer(nn.Module):
             n_dynamic,
             n_dropped,
             fact_logits=fact_logits,
+            fact_ids=fact_ids,
         )
 
     def _instruction(

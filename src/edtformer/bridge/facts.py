@@ -118,7 +118,7 @@ class FactWriter(nn.Module):
 
     Shapes:
         - node_feats: ``S`` streams ``[B, N, D_s]``; node_mask: bool ``[B, N]``
-        - output: ``(tokens [B, F, d_llm], FactLogits)``
+        - output: ``(tokens [B, F, d_llm], FactLogits, word ids int64 [B, F])``
     """
 
     def __init__(
@@ -221,13 +221,16 @@ class FactWriter(nn.Module):
             cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS]))
         return torch.cat(cols, dim=1)
 
-    def forward(self, node_feats: Sequence[Tensor], node_mask: Tensor) -> tuple[Tensor, FactLogits]:
+    def forward(
+        self, node_feats: Sequence[Tensor], node_mask: Tensor
+    ) -> tuple[Tensor, FactLogits, Tensor]:
+        """``(tokens [B, F, d_llm], logits, word ids [B, F])``."""
         if not self.has_vocabulary:
             raise RuntimeError("FactWriter.set_vocabulary() was not called (the LLM is needed)")
         logits = self.predict(node_feats, node_mask)
         with torch.no_grad():
             ids = self.word_ids(logits, node_mask)  # [B, F]
-        return self.vocab[ids], logits
+        return self.vocab[ids], logits, ids
 
     @staticmethod
     def describe(ids: Tensor) -> list[str]:

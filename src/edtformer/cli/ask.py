@@ -105,6 +105,7 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
         "n_anchor_tokens": ans.n_anchor_tokens,
         "n_dynamic_tokens": ans.n_dynamic_tokens,
         "n_dropped_patches": ans.n_dropped_patches,
+        **({"facts": ans.facts} if ans.facts is not None else {}),
         "model": model_name,
     }
 
@@ -164,6 +165,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(answer_dict(ans, name), ensure_ascii=False))
     else:
         print(ans.answer)
+        if args.show_facts:
+            print(
+                "facts the bridge wrote: " + " || ".join(ans.facts)
+                if ans.facts is not None
+                else "facts the bridge wrote: none (this bridge writes no fact tokens)"
+            )
     sys.stdout.flush()
     return 0
 
@@ -198,6 +205,12 @@ def register(subparsers: Any) -> None:
         "--model", default=None, help="trained model folder (default: the shipped bridge)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--show-facts",
+        action="store_true",
+        help="also print the facts the bridge wrote into the prompt as words (bridges with "
+        "fact tokens; --json always includes them)",
+    )
     p.add_argument(
         "--max-new-tokens", type=int, default=64, help="answer length limit (default 64)"
     )

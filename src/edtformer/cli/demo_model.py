@@ -142,5 +142,9 @@ def step_ask(ctx: Any) -> dict[str, Any]:
             continue
         ans = model.ask(smiles[name], question, max_new_tokens=96)
         ctx.console.print(f"[bold]{name}[/] — {question}\n  → {ans.answer}")
-        answers.append({"drug": name, "question": question, "answer": ans.answer})
+        row = {"drug": name, "question": question, "answer": ans.answer}
+        if ans.facts is not None:  # what the bridge wrote for the LLM, in words
+            ctx.console.print(f"  [dim]bridge wrote: {ans.facts[0]}[/]", highlight=False)
+            row["facts"] = ans.facts[0]
+        answers.append(row)
     return {"answers": answers}

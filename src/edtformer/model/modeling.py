@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge import BridgeConfig, BridgeOutput, build_connector, smol
+from edtformer.bridge.facts import FactWriter
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
@@ -507,6 +508,9 @@ class EDTFormer(nn.Module):
         [text], bridge, [cut] = self._generate(batch, max_new_tokens, **kwargs)
         if cut:
             logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
+        facts = None
+        if bridge is not None and bridge.fact_ids is not None:
+            facts = FactWriter.describe(bridge.fact_ids)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(
@@ -519,6 +523,7 @@ class EDTFormer(nn.Module):
             n_dropped_patches=int(bridge.n_dropped.sum()) if bridge is not None else 0,
             messages=[*messages, {"role": "assistant", "content": text}],
             truncated=cut,
+            facts=facts,
         )
 
     def _many_prompts(

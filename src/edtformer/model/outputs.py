@@ -87,3 +87,6 @@ class Answer:
     messages: list[Message]
     truncated: bool = False
     """True when the answer stopped at ``max_new_tokens`` rather than at its end."""
+    facts: list[str] | None = None
+    """With a fact-writing bridge (``BridgeConfig.fact_tokens``): per molecule, the facts it
+    wrote into the prompt as words (e.g. ``"ester benzene ring | rings 1 ..."``)."""
