@@ -139,7 +139,8 @@ def test_stereo_slots_list_centres_in_atom_order() -> None:
     atoms[..., 0] = atoms[..., 3] = 1.0  # every atom: not a centre, no E/Z bond
     for a, c in ((2, 1), (5, 2), (9, 1)):  # molecule 0: R at 2, S at 5, R at 9
         atoms[0, a, c] = 5.0
-    atoms[0, 4, 5] = 5.0  # Z bond starting at atom 4
+    atoms[0, [4, 6], 5] = 5.0  # Z bond 4=6 and E bond 7=8, labelled on both ends
+    atoms[0, [7, 8], 4] = 5.0
     atoms[1, 11, 2] = 5.0  # molecule 1: S on a padding atom, which must not count
     mask = torch.ones(2, 12, dtype=torch.bool)
     mask[1, 10:] = False
@@ -151,7 +152,7 @@ def test_stereo_slots_list_centres_in_atom_order() -> None:
     assert ids.shape == (2, n_fact_slots(stereo=True))
     assert n_fact_slots(stereo=True) == n_fact_slots() + RS_SLOTS + EZ_SLOTS
     texts = FactWriter.describe(ids)
-    assert texts[0].endswith("stereocentres 3 R S R Z") and texts[1].endswith("stereocentres 3")
+    assert texts[0].endswith("stereocentres 3 R S R Z E") and texts[1].endswith("stereocentres 3")
 
 
 def test_atom_labels_follow_the_canonical_order() -> None:
@@ -163,5 +164,5 @@ def test_atom_labels_follow_the_canonical_order() -> None:
     assert labels.shape[0] == 3 and labels.shape[2] == 2
     assert torch.equal(labels[0], labels[1])  # writing-invariant
     assert [CIP_CLASSES[int(c)] for c in labels[0, :, 0] if c > 0] == ["S"]
-    assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E"]
+    assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E", "E"]  # both ends
     assert int((labels[2, :, 0] == -100).sum()) == labels.shape[1] - 4  # 4 atoms, rest padding

@@ -46,11 +46,12 @@ WRITTEN_COUNTS: dict[str, tuple[str, int]] = {
 }
 
 #: With ``stereo``: CIP labels of the first specified stereocentres in atom order, and of the
-#: first specified stereo double bonds (ordered by their lower atom index).
+#: first specified stereo double bonds (ordered by their first atom).
 RS_SLOTS, EZ_SLOTS = 8, 3
 
-#: Per-atom classes of the stereo head: CIP ("-": not a specified centre) and E/Z (on a stereo
-#: double bond's lower-index atom).
+#: Per-atom classes of the stereo head: CIP ("-": not a specified centre) and E/Z (on both atoms
+#: of a specified stereo double bond; the writer reads every other labelled atom, which orders
+#: the bonds by their first atom: 605/605 E/Z answers of the small build's train split).
 CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
 
 #: Word written in an unused group slot, and in an unused tens / stereo slot.
@@ -96,15 +97,19 @@ def vocabulary_words() -> list[str]:
     ]
 
 
-def _first_labelled(labels: Tensor, slots: int, first_word: int, filler: int) -> Tensor:
+def _first_labelled(
+    labels: Tensor, slots: int, first_word: int, filler: int, stride: int = 1
+) -> Tensor:
     """Word ids ``[B, slots]`` of the first atoms whose class is > 0 in atom order (class ``c``
-    -> word ``first_word + c - 1``); ``filler`` where there are fewer. labels: int64 ``[B, N]``."""
+    -> word ``first_word + c - 1``), every ``stride``-th of them (2 for bonds labelled on both
+    ends); ``filler`` where there are fewer. labels: int64 ``[B, N]``."""
     b, n = labels.shape
-    if n < slots:
-        labels = torch.cat([labels, labels.new_zeros(b, slots - n)], dim=1)
-        n = slots
+    need = slots * stride
+    if n < need:
+        labels = torch.cat([labels, labels.new_zeros(b, need - n)], dim=1)
+        n = need
     pos = torch.arange(n, device=labels.device)
-    order = torch.where(labels > 0, pos, n + pos).argsort(dim=1)[:, :slots]  # [B, slots]
+    order = torch.where(labels > 0, pos, n + pos).argsort(dim=1)[:, :need:stride]  # [B, slots]
     picked = labels.gather(1, order)
     return torch.where(picked > 0, first_word + picked - 1, filler)
 
@@ -218,7 +223,7 @@ class FactWriter(nn.Module):
             cip = atoms[..., : len(CIP_CLASSES)].argmax(-1) * mask  # [B, N]
             ez = atoms[..., len(CIP_CLASSES) :].argmax(-1) * mask  # [B, N]
             cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
-            cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS]))
+            cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS], stride=2))
         return torch.cat(cols, dim=1)
 
     def forward(

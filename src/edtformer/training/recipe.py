@@ -150,8 +150,8 @@ def writer_loss(
 
 def atom_labels(smiles: Sequence[str], n_max: int | None = None) -> Tensor:
     """Per-atom stereo targets of molecules in the bridge's canonical atom order, int64
-    ``[M, N_max, 2]``: CIP class (index into ``CIP_CLASSES``) and E/Z class (on each specified
-    stereo double bond's lower-index atom); ``-100`` on padding."""
+    ``[M, N_max, 2]``: CIP class (index into ``CIP_CLASSES``) and E/Z class (on both atoms of
+    each specified stereo double bond); ``-100`` on padding."""
     mols = [canonical_order(parse_smiles(x))[0].mol for x in smiles]
     n = max([m.GetNumAtoms() for m in mols] + [n_max or 0])
     out = torch.full((len(mols), n, 2), -100, dtype=torch.long)
@@ -162,7 +162,7 @@ def atom_labels(smiles: Sequence[str], n_max: int | None = None) -> Tensor:
                 out[i, atom, 0] = CIP_CLASSES.index(label)
         for begin, end, label in ez_bonds(mol):
             if label in EZ_CLASSES[1:]:
-                out[i, min(begin, end), 1] = EZ_CLASSES.index(label)
+                out[i, [begin, end], 1] = EZ_CLASSES.index(label)
     return out
 
 
@@ -405,8 +405,8 @@ def writer_accuracy(
         n = min(logits.atoms.shape[1], atoms.shape[1])
         lg, tg = logits.atoms[:, :n], atoms[:, :n]
         k = len(CIP_CLASSES)
-        for name, part, col in (("rs_per_centre", lg[..., :k], 0), ("ez_per_bond", lg[..., k:], 1)):
-            real = tg[..., col] > 0
+        for name, part, col in (("rs_per_centre", lg[..., :k], 0), ("ez_per_bond_end", lg[..., k:], 1)):
+            real = tg[..., col] > 0  # per centre / per bond end
             hits = part.argmax(-1)[real] == tg[..., col][real]
             out[name] = float(hits.float().mean()) if bool(real.any()) else float("nan")
     return {k: round(v, 4) for k, v in out.items()}
