@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.benchmarks import load_benchmark
 
 
@@ -61,3 +63,19 @@ def test_learning_curve_table_and_plot(tmp_path: Path) -> None:
     assert "| full | 80 |" in md and "0.90" in md and "0.60" in md
     mod.plot(runs, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_merge_reports_joins_two_processes_and_refuses_overlaps(tmp_path: Path) -> None:
+    merge = load_benchmark("merge_reports")
+    both = json.loads(_report(tmp_path / "all.json").read_text())["reports"]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"reports": both[:1]}))
+    b.write_text(json.dumps({"reports": both[1:]}))
+    assert merge.merge([a, b]) == {"reports": both}
+    assert merge.merge([b, a])["reports"][0]["task"] == "struct_mc"
+    with pytest.raises(ValueError, match="more than one file"):
+        merge.merge([a, a])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"reports": [{**both[1], "task": "stereo", "model": "n"}]}))
+    with pytest.raises(ValueError, match="disagree on 'model'"):
+        merge.merge([a, other])
