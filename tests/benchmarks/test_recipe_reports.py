@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.fixtures.benchmarks import load_benchmark
 
 
