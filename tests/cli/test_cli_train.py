@@ -172,6 +172,8 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     assert "writer_loss" in header
     cfg = json.loads((run / "final" / "config.json").read_text())["config"]
     assert cfg["bridge"]["fact_tokens"] is True and cfg["bridge"]["fact_stereo"] is True
+    card = (run / "final" / "README.md").read_text()
+    assert "**fact tokens**" in card and "the R/S and E/Z labels" in card
     model = EDTFormer.from_pretrained(run / "final").eval()
     batch = model.prepare_qa(["CC(=O)Oc1ccccc1C(=O)O"], ["<mol>\nHow many rings?"], generation=True)
     with torch.no_grad():

@@ -115,7 +115,14 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         f"up to {bridge.get('max_dynamic_tokens', '?')} dynamic tokens, "
         f"{bridge.get('n_layers', '?')} layers of width {bridge.get('width', '?')}"
         + (", instruction-aware queries" if bridge.get("instruction_aware") else "")
-        + (" (question words as queries)" if bridge.get("instruction_queries") else ""),
+        + (" (question words as queries)" if bridge.get("instruction_queries") else "")
+        + (
+            "; **fact tokens**: it also writes the functional groups and counts it predicts"
+            + (", the R/S and E/Z labels" if bridge.get("fact_stereo") else "")
+            + " as the LLM's own word embeddings (`edt ask --show-facts` prints them)"
+            if bridge.get("fact_tokens")
+            else ""
+        ),
         f"- patching rule: `{cfg.get('patch_rule', '?')}`",
         f"- training mode: {training.get('training_mode') if training else meta.get('training_mode', '?')}",
         f"- parameters: {_fmt(params.get('trainable', 0))} trained, "

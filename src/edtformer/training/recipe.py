@@ -405,7 +405,10 @@ def writer_accuracy(
         n = min(logits.atoms.shape[1], atoms.shape[1])
         lg, tg = logits.atoms[:, :n], atoms[:, :n]
         k = len(CIP_CLASSES)
-        for name, part, col in (("rs_per_centre", lg[..., :k], 0), ("ez_per_bond_end", lg[..., k:], 1)):
+        for name, part, col in (
+            ("rs_per_centre", lg[..., :k], 0),
+            ("ez_per_bond_end", lg[..., k:], 1),
+        ):
             real = tg[..., col] > 0  # per centre / per bond end
             hits = part.argmax(-1)[real] == tg[..., col][real]
             out[name] = float(hits.float().mean()) if bool(real.any()) else float("nan")
