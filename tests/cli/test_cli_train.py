@@ -154,7 +154,7 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     whose bridge writes the same fact tokens after loading."""
     import torch
 
-    from edtformer.bridge.facts import n_fact_slots, vocabulary_words
+    from edtformer.bridge.facts import n_fact_slots
     from edtformer.model import EDTFormer
 
     run = workdir / "recipe_facts"
@@ -172,6 +172,7 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     assert "writer_loss" in header
     cfg = json.loads((run / "final" / "config.json").read_text())["config"]
     assert cfg["bridge"]["fact_tokens"] is True and cfg["bridge"]["fact_stereo"] is True
+    assert cfg["bridge"]["fact_groups"][:2] == ["halogen", "fluorine"]  # saved with the model
     card = (run / "final" / "README.md").read_text()
     assert "**fact tokens**" in card and "the R/S and E/Z labels" in card
     model = EDTFormer.from_pretrained(run / "final").eval()
@@ -181,7 +182,7 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     assert bridge is not None and bridge.fact_logits is not None
     writer = model.connector.facts
     table = model.llm.get_input_embeddings().weight
-    none = vocabulary_words().index("none")
+    none = writer.words.index("none")
     assert torch.allclose(writer.vocab[none], table[model.tokenizer(" none")["input_ids"]].mean(0))
     facts = bridge.tokens[0, -n_fact_slots(stereo=True) :]  # [F, d]: the writer's vocabulary
     assert torch.cdist(facts.float(), writer.vocab.float()).min(1).values.max() < 1e-2

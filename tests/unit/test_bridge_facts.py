@@ -15,7 +15,6 @@ from edtformer.bridge.facts import (
     FactLogits,
     FactWriter,
     n_fact_slots,
-    vocabulary_words,
 )
 from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.errors import EdtError
@@ -39,7 +38,7 @@ def _writer(
     llm_width: int = 8, stereo: bool = False
 ) -> tuple[FactWriter, _WordTokenizer, nn.Embedding]:
     torch.manual_seed(0)
-    writer = FactWriter((D, 4), llm_width, hidden=12, stereo=stereo)
+    writer = FactWriter((D, 4), llm_width, GROUPS, hidden=12, stereo=stereo)
     tok, emb = _WordTokenizer(), nn.Embedding(200, llm_width)
     writer.set_vocabulary(emb, tok)
     return writer, tok, emb
@@ -63,7 +62,7 @@ def test_layout_reads_as_text() -> None:
         _logits(["benzene ring", "ester", "carboxylic acid"], {"n_rings": 1, "heavy_atoms": 13})
     )
     assert ids.shape == (1, n_fact_slots()) == (1, GROUP_SLOTS + 5 * 2 + 2 * 3)
-    text = FactWriter.describe(ids)[0]
+    text = writer.describe(ids)[0]
     # groups in FUNCTIONAL_GROUPS order, then each count's label and digits
     assert text.startswith("carboxylic acid ester benzene ring | rings 1 aromatic rings 0")
     assert "acceptors 0" in text and "heavy atoms 1 3" in text and text.endswith("stereocentres 0")
@@ -71,19 +70,19 @@ def test_layout_reads_as_text() -> None:
 
 def test_no_groups_and_too_many_groups() -> None:
     writer, _, _ = _writer()
-    assert FactWriter.describe(writer.word_ids(_logits([], {})))[0].startswith("none |")
+    assert writer.describe(writer.word_ids(_logits([], {})))[0].startswith("none |")
     ids = writer.word_ids(_logits(GROUPS[:12], {}))
-    words = [vocabulary_words()[i] for i in ids[0, :GROUP_SLOTS].tolist()]
+    words = [writer.words[i] for i in ids[0, :GROUP_SLOTS].tolist()]
     assert words == GROUPS[:GROUP_SLOTS]  # the first GROUP_SLOTS present groups are kept
 
 
 def test_vocabulary_rows_are_mean_word_embeddings() -> None:
     writer, tok, emb = _writer()
-    row = vocabulary_words().index("carboxylic acid")
+    row = writer.words.index("carboxylic acid")
     expected = emb.weight[[tok.ids["carboxylic"], tok.ids["acid"]]].mean(0)
     assert torch.allclose(writer.vocab[row], expected)
     assert "vocab" not in writer.state_dict()  # rebuilt from the LLM, never saved
-    fresh = FactWriter((D, 4), 8, hidden=12)
+    fresh = FactWriter((D, 4), 8, GROUPS, hidden=12)
     with pytest.raises(RuntimeError, match="set_vocabulary"):
         fresh([torch.zeros(1, 3, D), torch.zeros(1, 3, 4)], torch.ones(1, 3, dtype=torch.bool))
 
@@ -108,7 +107,13 @@ def test_tokens_are_hard_but_the_logits_learn() -> None:
 
 @pytest.mark.parametrize("stereo", [False, True])
 def test_bridge_appends_fact_tokens_after_the_queries(stereo: bool) -> None:
-    cfg = tiny(fact_tokens=True, fact_stereo=stereo, encoder_widths=(D,), llm_width=8)
+    cfg = tiny(
+        fact_tokens=True,
+        fact_stereo=stereo,
+        fact_groups=tuple(GROUPS),
+        encoder_widths=(D,),
+        llm_width=8,
+    )
     bridge = build_connector(cfg).eval()
     assert bridge.facts is not None
     bridge.facts.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
@@ -129,6 +134,8 @@ def test_bridge_appends_fact_tokens_after_the_queries(stereo: bool) -> None:
 def test_fact_tokens_need_a_query_transformer() -> None:
     with pytest.raises(EdtError, match="fact_tokens needs a query-transformer"):
         tiny(connector="mlp", fact_tokens=True)
+    with pytest.raises(ValueError, match="functional-group names"):
+        FactWriter((D,), 8, ())
     with pytest.raises(EdtError, match="fact_stereo needs fact_tokens"):
         tiny(fact_stereo=True)
 
@@ -151,7 +158,7 @@ def test_stereo_slots_list_centres_in_atom_order() -> None:
     ids = writer.word_ids(logits, mask)
     assert ids.shape == (2, n_fact_slots(stereo=True))
     assert n_fact_slots(stereo=True) == n_fact_slots() + RS_SLOTS + EZ_SLOTS
-    texts = FactWriter.describe(ids)
+    texts = writer.describe(ids)
     assert texts[0].endswith("stereocentres 3 R S R Z E") and texts[1].endswith("stereocentres 3")
 
 

@@ -73,6 +73,9 @@ class BridgeConfig:
     fact_stereo: bool = False
     """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
     and the E/Z labels of the stereo double bonds (a per-atom head)."""
+    fact_groups: tuple[str, ...] = ()
+    """With ``fact_tokens``: the functional-group names the writer predicts, in order. Derived
+    by the parent config (``edtformer.data.facts.FUNCTIONAL_GROUPS``) and saved with the model."""
     encoder_widths: tuple[int, ...] = (64,)
     """Node-feature width of each encoder stream. Derived by the parent config."""
     llm_width: int = 576
@@ -80,6 +83,7 @@ class BridgeConfig:
 
     def __post_init__(self) -> None:
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
+        self.fact_groups = tuple(str(g) for g in self.fact_groups)
         self.validate()
 
     def validate(self) -> None:
@@ -137,6 +141,7 @@ class BridgeConfig:
         """JSON-ready dictionary (tuples become lists)."""
         d = asdict(self)
         d["encoder_widths"] = list(self.encoder_widths)
+        d["fact_groups"] = list(self.fact_groups)
         return d
 
     @classmethod

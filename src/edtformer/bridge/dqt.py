@@ -139,7 +139,12 @@ class DynamicQueryTransformer(nn.Module):
         )  # tells question-word queries from molecule queries
         self.token_gain = nn.Parameter(torch.ones(1)) if config.token_norm > 0 else None
         self.facts = (
-            FactWriter(config.encoder_widths, config.llm_width, stereo=config.fact_stereo)
+            FactWriter(
+                config.encoder_widths,
+                config.llm_width,
+                config.fact_groups,
+                stereo=config.fact_stereo,
+            )
             if config.fact_tokens
             else None
         )

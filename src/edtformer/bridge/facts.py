@@ -29,9 +29,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from edtformer.data.facts import FUNCTIONAL_GROUPS
-
-#: Group slots per molecule (present groups in :data:`FUNCTIONAL_GROUPS` order; more are cut).
+#: Group slots per molecule (present groups in the writer's group order; more are cut).
 GROUP_SLOTS = 8
 
 #: Counts the writer predicts and writes: fact name -> (label words, classes; larger values clip).
@@ -81,11 +79,11 @@ def n_fact_slots(stereo: bool = False) -> int:
     return n + (RS_SLOTS + EZ_SLOTS if stereo else 0)
 
 
-def vocabulary_words() -> list[str]:
-    """Rows of :attr:`FactWriter.vocab`: group names, count labels, digits 0-9, the two fillers,
-    then R, S, E, Z."""
+def vocabulary_words(groups: Sequence[str]) -> list[str]:
+    """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
+    fillers, then R, S, E, Z."""
     return [
-        *FUNCTIONAL_GROUPS,
+        *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
         *(str(d) for d in range(10)),
         NO_GROUP,
@@ -130,14 +128,19 @@ class FactWriter(nn.Module):
         self,
         encoder_widths: Sequence[int],
         llm_width: int,
+        groups: Sequence[str],
         hidden: int = 256,
         stereo: bool = False,
     ) -> None:
         super().__init__()
+        if not groups:
+            raise ValueError("FactWriter needs the functional-group names it writes")
         width = int(sum(encoder_widths))
         self.stereo = stereo
+        self.group_names = tuple(groups)
+        self.words = vocabulary_words(self.group_names)
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU())
-        self.groups = nn.Linear(hidden, len(FUNCTIONAL_GROUPS))
+        self.groups = nn.Linear(hidden, len(self.group_names))
         self.counts = nn.ModuleList(nn.Linear(hidden, n) for _, n in WRITTEN_COUNTS.values())
         self.atom_head = (
             nn.Sequential(
@@ -151,9 +154,7 @@ class FactWriter(nn.Module):
         )
         # the LLM's (frozen) embeddings of vocabulary_words(); filled by set_vocabulary(), not saved
         self.vocab: Tensor
-        self.register_buffer(
-            "vocab", torch.zeros(len(vocabulary_words()), llm_width), persistent=False
-        )
+        self.register_buffer("vocab", torch.zeros(len(self.words), llm_width), persistent=False)
         self.has_vocabulary = False
 
     def set_vocabulary(self, embeddings: nn.Module, tokenizer: Any) -> None:
@@ -162,7 +163,7 @@ class FactWriter(nn.Module):
         letters and the filler bare)."""
         weight: Tensor = embeddings.weight  # type: ignore[assignment]
         rows = []
-        for word in vocabulary_words():
+        for word in self.words:
             text = word if word in _BARE else f" {word}"
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
             rows.append(weight.detach()[torch.tensor(ids, device=weight.device)].float().mean(0))
@@ -199,7 +200,7 @@ class FactWriter(nn.Module):
 
     def word_ids(self, logits: FactLogits, node_mask: Tensor | None = None) -> Tensor:
         """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""
-        words = {w: i for i, w in enumerate(vocabulary_words())}
+        words = {w: i for i, w in enumerate(self.words)}
         group_logits, count_logits = logits.groups, logits.counts
         g = group_logits.shape[1]
         present = group_logits > 0  # [B, G]
@@ -237,10 +238,9 @@ class FactWriter(nn.Module):
             ids = self.word_ids(logits, node_mask)  # [B, F]
         return self.vocab[ids], logits, ids
 
-    @staticmethod
-    def describe(ids: Tensor) -> list[str]:
+    def describe(self, ids: Tensor) -> list[str]:
         """The fact tokens ``[B, F]`` as text, one string per molecule."""
-        words = vocabulary_words()
+        words = self.words
         out = []
         for row in ids.tolist():
             text = " ".join(words[i] for i in row[:GROUP_SLOTS] if words[i] != NO_GROUP)

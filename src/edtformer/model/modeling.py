@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge import BridgeConfig, BridgeOutput, build_connector, smol
-from edtformer.bridge.facts import FactWriter
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
@@ -126,6 +125,13 @@ class EDTFormer(nn.Module):
         if config.bridge.llm_width != llm.config.hidden_size:
             raise EdtError(
                 f"bridge.llm_width {config.bridge.llm_width} != LLM hidden size {llm.config.hidden_size}"
+            )
+        if config.bridge.fact_tokens and not config.bridge.fact_groups:
+            # the fact writer's groups: the dataset's curated list (saved with the config)
+            from edtformer.data.facts import FUNCTIONAL_GROUPS
+
+            config = replace(
+                config, bridge=replace(config.bridge, fact_groups=tuple(FUNCTIONAL_GROUPS))
             )
         self.config = config
         self.llm = llm.eval().requires_grad_(False)
@@ -509,8 +515,9 @@ class EDTFormer(nn.Module):
         if cut:
             logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
         facts = None
-        if bridge is not None and bridge.fact_ids is not None:
-            facts = FactWriter.describe(bridge.fact_ids)
+        writer = getattr(self.connector, "facts", None)
+        if writer is not None and bridge is not None and bridge.fact_ids is not None:
+            facts = writer.describe(bridge.fact_ids)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(

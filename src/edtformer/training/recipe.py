@@ -345,6 +345,8 @@ def fit_fact_writer(
     first step are mostly right. Returns the loss every 100 steps and the writer's exact
     accuracy per fact on ``valid`` molecules."""
     writer = model.connector.facts
+    if writer.group_names != GROUP_NAMES:
+        raise EdtError("the fact writer's groups differ from the training targets' groups")
     t0 = time.time()
     x_train, a_train = writer_inputs(model, molecules)
     x_valid, a_valid = writer_inputs(model, valid)
