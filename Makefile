@@ -54,9 +54,16 @@ MODEL_RUN ?= runs/default
 model: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
 	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN) --seed 0 --no-progress \
-		--encoder minimol,rdkit --set lora.r=8 --max-steps 1200
-	$(VENV)/bin/edt eval --model $(MODEL_RUN)/final --data data_out --split test --cloze --batch-size 16 \
-		--task struct_text,stereo,struct_mc,bbbp --out $(MODEL_RUN)/final/test_eval.json --no-progress
+		--encoder minimol,rdkit --set lora.r=8 --set optim.bridge_lr_scale=0.3 --set recipe.slot_weight=1.0 \
+		--set recipe.fact_tokens=true --set recipe.eval_every=300 --max-steps 900
+	# the scaffold-test evaluation, one process per core
+	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/final --data data_out --split test --batch-size 16 \
+		--task struct_text --out $(MODEL_RUN)/final/test_eval_a.json --no-progress & a=$$!; \
+	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/final --data data_out --split test --batch-size 16 \
+		--cloze --task stereo,struct_mc,bbbp --out $(MODEL_RUN)/final/test_eval_b.json --no-progress & b=$$!; \
+	wait $$a && wait $$b
+	$(PY) benchmarks/merge_reports.py $(MODEL_RUN)/final/test_eval_a.json $(MODEL_RUN)/final/test_eval_b.json \
+		--out $(MODEL_RUN)/final/test_eval.json
 	$(PY) benchmarks/learning_curves.py $(MODEL_RUN):recipe --out $(MODEL_RUN)/learning_curve
 	cp $(MODEL_RUN)/final/config.json $(MODEL_RUN)/final/model.safetensors $(MODEL_RUN)/final/training.json \
 		$(MODEL_RUN)/final/test_eval.json src/edtformer/assets/bridge/default/
