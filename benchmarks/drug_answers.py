@@ -81,6 +81,7 @@ def main() -> None:
                 "question": question,
                 "answer": text,
                 "expected": expected(smiles, question),
+                **({"facts": ans.facts[0]} if getattr(ans, "facts", None) else {}),
             }
         )
         print(f"{drug}: {question}\n  model: {text}\n  RDKit: {rows[-1]['expected']}")

@@ -514,10 +514,7 @@ class EDTFormer(nn.Module):
         [text], bridge, [cut] = self._generate(batch, max_new_tokens, **kwargs)
         if cut:
             logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
-        facts = None
-        writer = getattr(self.connector, "facts", None)
-        if writer is not None and bridge is not None and bridge.fact_ids is not None:
-            facts = writer.describe(bridge.fact_ids)
+        facts = self._facts_text(bridge)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(
@@ -532,6 +529,13 @@ class EDTFormer(nn.Module):
             truncated=cut,
             facts=facts,
         )
+
+    def _facts_text(self, bridge: BridgeOutput | None) -> list[str] | None:
+        """The facts a fact-writing bridge wrote, one string per molecule (None otherwise)."""
+        writer = getattr(self.connector, "facts", None)
+        if writer is None or bridge is None or bridge.fact_ids is None:
+            return None
+        return writer.describe(bridge.fact_ids)  # type: ignore[no-any-return]
 
     def _many_prompts(
         self,
@@ -593,6 +597,7 @@ class EDTFormer(nn.Module):
                 continue
             n_mols = [len(r) for _, r, _ in chunk]
             ends = torch.tensor(n_mols).cumsum(0).tolist()
+            facts = self._facts_text(bridge)
             for k, ((i, records, msgs), text, cut) in enumerate(
                 zip(chunk, texts, cuts, strict=True)
             ):
@@ -608,6 +613,7 @@ class EDTFormer(nn.Module):
                     n_dropped_patches=0 if bridge is None else int(bridge.n_dropped[lo:hi].sum()),
                     messages=[*msgs, {"role": "assistant", "content": text}],
                     truncated=cut,
+                    facts=None if facts is None else facts[lo:hi],
                 )
             if progress is not None:
                 progress(len(chunk))
