@@ -358,3 +358,26 @@ def test_batched_answering_and_scoring_run_without_gradients(
     model.ask_many(SMILES[:2], "Is it an alcohol?", max_new_tokens=2)
     model.score_many(SMILES[:2], "Is it an alcohol?", ["Yes", "No"])
     assert seen == [False, False]
+
+
+def test_bf16_storage_halves_the_file_and_loads_back(llm_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from edtformer.model.checkpoint import main as convert_main
+
+    model = _model(llm_dir)
+    model.save_pretrained(tmp_path / "fp32")
+    (tmp_path / "fp32" / "training.json").write_text(json.dumps({"seed": 0}))
+    assert convert_main([str(tmp_path / "fp32"), str(tmp_path / "bf16")]) == 0
+    small = (tmp_path / "bf16" / "model.safetensors").stat().st_size
+    assert small < 0.6 * (tmp_path / "fp32" / "model.safetensors").stat().st_size
+    meta = json.loads((tmp_path / "bf16" / "config.json").read_text())
+    assert meta["stored_dtype"] == "bfloat16"
+    assert (tmp_path / "bf16" / "training.json").is_file()
+    assert not (tmp_path / "bf16" / "test_eval.json").exists()
+    back = EDTFormer.from_pretrained(tmp_path / "bf16")
+    for name, value in model.trained_state_dict().items():
+        got = back.trained_state_dict()[name]
+        assert got.dtype == value.dtype  # cast back to the model's dtype
+        expected = value.to(torch.bfloat16).to(value.dtype) if value.is_floating_point() else value
+        assert torch.equal(got, expected), name

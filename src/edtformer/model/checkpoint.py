@@ -40,8 +40,11 @@ def _encoder_info(encoder: Any) -> dict[str, Any]:
     )
 
 
-def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
-    """Write ``model``'s trained tensors and config to the folder ``path`` (atomically)."""
+def save_model(
+    model: EDTFormer, path: str | os.PathLike[str], dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``model``'s trained tensors and config to the folder ``path`` (atomically);
+    floating-point tensors in ``dtype`` when given (``config.json`` records it)."""
     from edtformer import __version__
     from edtformer.model.card import write_model_card
     from edtformer.utils.io import save_tensors
@@ -59,6 +62,9 @@ def save_model(model: EDTFormer, path: str | os.PathLike[str]) -> Path:
         "parameters": {"trainable": counts.trainable, "frozen": counts.frozen},
     }
     tensors = model.trained_state_dict()
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        meta["stored_dtype"] = str(dtype).removeprefix("torch.")
     with atomic_dir(path) as tmp:
         save_tensors(tmp / WEIGHTS_FILE, tensors, {"format_version": str(FORMAT_VERSION)})
         atomic_write_json(tmp / CONFIG_FILE, meta)
@@ -162,6 +168,8 @@ def load_model(
             f"{path}: tensors do not match the model (missing {missing[:5]}, unexpected {extra[:5]})"
         )
     for name, t in tensors.items():
+        if t.is_floating_point() != expected[name].is_floating_point():
+            raise CheckpointError(f"{path}: {name} is stored as {t.dtype}, expected floating point")
         if t.shape != expected[name].shape:
             raise CheckpointError(
                 f"{path}: {name} has shape {tuple(t.shape)}, expected {tuple(expected[name].shape)}"
@@ -234,3 +242,43 @@ def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> No
             f"missing {sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}"
         )
     connector.load_state_dict(state)
+
+
+def convert_model(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], dtype: torch.dtype
+) -> Path:
+    """Re-save the model folder ``src`` to ``dst`` with its trained tensors stored in ``dtype``.
+    ``training.json`` is copied; ``test_eval.json`` is not: rounding can change an answer, so
+    evaluate ``dst`` itself before shipping it."""
+    import shutil
+
+    from edtformer.model.modeling import EDTFormer
+
+    model = EDTFormer.from_pretrained(src)
+    save_model(model, dst, dtype=dtype)
+    for extra in ("training.json",):
+        if (Path(src) / extra).is_file():
+            shutil.copy2(Path(src) / extra, Path(dst) / extra)
+    from edtformer.model.card import write_model_card
+
+    write_model_card(dst)
+    return Path(dst)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edtformer.model.checkpoint SRC DST --dtype bfloat16``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="store a saved model's trained tensors in a dtype")
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    args = ap.parse_args(argv)
+    out = convert_model(args.src, args.dst, getattr(torch, args.dtype))
+    size = (out / WEIGHTS_FILE).stat().st_size / 1e6
+    print(f"{out / WEIGHTS_FILE}: {size:.1f} MB ({args.dtype})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

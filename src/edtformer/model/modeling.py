@@ -665,11 +665,14 @@ class EDTFormer(nn.Module):
             state.update({f"llm.{n}": p for n, p in self.llm.named_parameters() if "lora_" in n})
         return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
-    def save_pretrained(self, path: Any) -> None:
-        """Write ``config.json`` + ``model.safetensors`` atomically (see :mod:`edtformer.model.checkpoint`)."""
+    def save_pretrained(self, path: Any, dtype: torch.dtype | None = None) -> None:
+        """Write ``config.json`` + ``model.safetensors`` atomically (see :mod:`edtformer.model.checkpoint`).
+
+        ``dtype`` (e.g. ``torch.bfloat16``): store the trained floating-point tensors in it (half
+        the file; they are cast back to the model's dtype on loading)."""
         from edtformer.model.checkpoint import save_model
 
-        save_model(self, path)
+        save_model(self, path, dtype=dtype)
 
     @classmethod
     def from_pretrained(
