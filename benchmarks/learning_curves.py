@@ -69,11 +69,22 @@ def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
+    # one colour per run (tab20 has 20) and the last run, the newest, drawn bold
+    colours = plt.get_cmap("tab20").colors
     for ax, (col, title, higher, target) in zip(axes.flat, COLUMNS, strict=True):
-        for label, rows, _ in runs:
+        for i, (label, rows, _) in enumerate(runs):
             pts = [(r["samples"], r[col]) for r in rows if col in r]
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, label=label)
+                last = i == len(runs) - 1
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    marker="o",
+                    ms=4 if last else 3,
+                    lw=2.5 if last else 1.2,
+                    color=colours[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20],
+                    label=label,
+                    zorder=3 if last else 2,
+                )
         if target is not None:
             ax.axhline(target, ls="--", c="grey", lw=1)
         if not higher:  # an error: a few unparseable huge numbers would flatten a linear axis
