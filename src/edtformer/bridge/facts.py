@@ -139,6 +139,7 @@ class FactWriter(nn.Module):
         self.stereo = stereo
         self.group_names = tuple(groups)
         self.words = vocabulary_words(self.group_names)
+        self._index = {w: i for i, w in enumerate(self.words)}  # word -> row of vocab
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU())
         self.groups = nn.Linear(hidden, len(self.group_names))
         self.counts = nn.ModuleList(nn.Linear(hidden, n) for _, n in WRITTEN_COUNTS.values())
@@ -184,23 +185,27 @@ class FactWriter(nn.Module):
         x = self.head(pooled)
         return self.groups(x), [head(x) for head in self.counts]
 
-    def atom_readout(self, atoms: Tensor) -> Tensor:
-        """Per-atom stereo logits ``[B, N, 6]`` from the concatenated streams ``[B, N, sum D_s]``."""
+    def atom_readout(self, atoms: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Per-atom stereo logits ``[B, N, 6]`` from the concatenated streams ``[B, N, sum D_s]``;
+        all zero on the atoms ``mask`` ``[B, N]`` leaves out (padding)."""
         assert self.atom_head is not None
-        return self.atom_head(atoms.float())  # type: ignore[no-any-return]
+        logits: Tensor = self.atom_head(atoms.float())
+        if mask is not None:
+            logits = logits * mask.unsqueeze(-1).to(logits.dtype)
+        return logits
 
     def predict(self, node_feats: Sequence[Tensor], node_mask: Tensor) -> FactLogits:
         """Every prediction of the writer (see :class:`FactLogits`)."""
         groups, counts = self.readout(self.pool(node_feats, node_mask))
         atoms = None
         if self.atom_head is not None:
-            atoms = self.atom_readout(torch.cat([h.float() for h in node_feats], dim=-1))
-            atoms = atoms * node_mask.unsqueeze(-1).to(atoms.dtype)  # padding atoms: all zero
+            rows = torch.cat([h.float() for h in node_feats], dim=-1)  # [B, N, sum D_s]
+            atoms = self.atom_readout(rows, node_mask)
         return FactLogits(groups, counts, atoms)
 
     def word_ids(self, logits: FactLogits, node_mask: Tensor | None = None) -> Tensor:
         """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""
-        words = {w: i for i, w in enumerate(self.words)}
+        words = self._index
         group_logits, count_logits = logits.groups, logits.counts
         g = group_logits.shape[1]
         present = group_logits > 0  # [B, G]

@@ -252,16 +252,14 @@ def convert_model(
     evaluate ``dst`` itself before shipping it."""
     import shutil
 
+    from edtformer.model.card import write_model_card
     from edtformer.model.modeling import EDTFormer
 
-    model = EDTFormer.from_pretrained(src)
-    save_model(model, dst, dtype=dtype)
-    for extra in ("training.json",):
-        if (Path(src) / extra).is_file():
-            shutil.copy2(Path(src) / extra, Path(dst) / extra)
-    from edtformer.model.card import write_model_card
-
-    write_model_card(dst)
+    folder = resolve_model_path(src)
+    save_model(EDTFormer.from_pretrained(folder), dst, dtype=dtype)
+    if (folder / "training.json").is_file():
+        shutil.copy2(folder / "training.json", Path(dst) / "training.json")
+        write_model_card(dst)  # the card reads training.json
     return Path(dst)
 
 

@@ -27,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ COUNT_FACTS: dict[str, int] = {
     "n_ez_bonds": 4,
 }
 GROUP_NAMES: tuple[str, ...] = tuple(FUNCTIONAL_GROUPS)
+#: Columns of :func:`fact_labels`' counts that the bridge's fact writer predicts, in its order.
+WRITTEN_COLUMNS: list[int] = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
 
 #: Valid-split scoring of the learning curve: task -> the question kinds scored.
 CURVE_TASKS: dict[str, tuple[str, ...]] = {
@@ -134,9 +137,11 @@ def writer_loss(
     the :data:`~edtformer.bridge.facts.WRITTEN_COUNTS` columns of ``counts`` ``[M, C]``; the
     group BCE weighs as much as all counts together. With a stereo writer, plus the per-atom
     CIP and E/Z cross-entropies against ``atoms`` int64 ``[M, N, 2]`` (:func:`atom_labels`)."""
-    cols = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
     loss = fact_loss(
-        (logits.groups, logits.counts), groups, counts[:, cols], float(len(WRITTEN_COUNTS))
+        (logits.groups, logits.counts),
+        groups,
+        counts[:, WRITTEN_COLUMNS],
+        float(len(WRITTEN_COUNTS)),
     )
     if logits.atoms is not None and atoms is not None:
         n = min(logits.atoms.shape[1], atoms.shape[1])
@@ -148,21 +153,40 @@ def writer_loss(
     return loss
 
 
-def atom_labels(smiles: Sequence[str], n_max: int | None = None) -> Tensor:
+@lru_cache(maxsize=65536)
+def _stereo_atoms(
+    smiles: str,
+) -> tuple[int, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """``(atoms, ((atom, CIP class), ...), ((atom, E/Z class), ...))`` of one molecule in the
+    bridge's canonical atom order (cached: the collator asks for the same molecules every epoch)."""
+    mol = canonical_order(parse_smiles(smiles))[0].mol
+    cip = tuple(
+        (atom, CIP_CLASSES.index(label))
+        for atom, label in stereocentres(mol)
+        if label in CIP_CLASSES[1:]
+    )
+    ez = tuple(
+        (atom, EZ_CLASSES.index(label))
+        for begin, end, label in ez_bonds(mol)
+        if label in EZ_CLASSES[1:]
+        for atom in (begin, end)
+    )
+    return mol.GetNumAtoms(), cip, ez
+
+
+def atom_labels(smiles: Sequence[str]) -> Tensor:
     """Per-atom stereo targets of molecules in the bridge's canonical atom order, int64
     ``[M, N_max, 2]``: CIP class (index into ``CIP_CLASSES``) and E/Z class (on both atoms of
     each specified stereo double bond); ``-100`` on padding."""
-    mols = [canonical_order(parse_smiles(x))[0].mol for x in smiles]
-    n = max([m.GetNumAtoms() for m in mols] + [n_max or 0])
-    out = torch.full((len(mols), n, 2), -100, dtype=torch.long)
-    for i, mol in enumerate(mols):
-        out[i, : mol.GetNumAtoms()] = 0
-        for atom, label in stereocentres(mol):
-            if label in CIP_CLASSES[1:]:
-                out[i, atom, 0] = CIP_CLASSES.index(label)
-        for begin, end, label in ez_bonds(mol):
-            if label in EZ_CLASSES[1:]:
-                out[i, [begin, end], 1] = EZ_CLASSES.index(label)
+    facts = [_stereo_atoms(x) for x in smiles]
+    n_max = max((n for n, _, _ in facts), default=0)
+    out = torch.full((len(facts), n_max, 2), -100, dtype=torch.long)
+    for i, (n, cip, ez) in enumerate(facts):
+        out[i, :n] = 0
+        for atom, c in cip:
+            out[i, atom, 0] = c
+        for atom, c in ez:
+            out[i, atom, 1] = c
     return out
 
 
@@ -281,9 +305,7 @@ def warm_up_bridge(
         convs = [model.prompts.messages(q, len(smi)) for smi, q, _ in items]
         chat = model.prepare([smi for smi, _, _ in items], convs, generation=True)
         _, bridge = model.embed(chat)
-        slot = bridge.tokens[
-            first_molecules(items), 0
-        ]  # [B, d]: each prompt's first molecule token
+        slot = bridge.tokens[first_molecules(items), 0]  # [B, d]: each prompt's first token
         target = torch.tensor([tok(a, add_special_tokens=False)["input_ids"][0] for *_, a in items])
         loss = F.cross_entropy(slot @ table.T, target)
         if module.facts is not None:
@@ -381,8 +403,7 @@ def fit_fact_writer(
         logits = FactLogits(*writer.readout(x_valid))
         if writer.stereo:
             rows, mask = _atom_batch(a_valid)
-            atoms = writer.atom_readout(rows) * mask.unsqueeze(-1)
-            logits = logits._replace(atoms=atoms)
+            logits = logits._replace(atoms=writer.atom_readout(rows, mask))
         valid_acc = writer_accuracy(
             logits, *fact_labels(valid), atom_labels(valid) if writer.stereo else None
         )
@@ -400,8 +421,7 @@ def writer_accuracy(
         "group_set": float((pred == groups).all(1).float().mean()),
         "group_each": float((pred == groups).float().mean()),
     }
-    cols = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
-    for name, c, lg in zip(WRITTEN_COUNTS, cols, logits.counts, strict=True):
+    for name, c, lg in zip(WRITTEN_COUNTS, WRITTEN_COLUMNS, logits.counts, strict=True):
         out[name] = float((lg.argmax(-1) == counts[:, c]).float().mean())
     if logits.atoms is not None and atoms is not None:
         n = min(logits.atoms.shape[1], atoms.shape[1])
