@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,6 +190,51 @@ def test_recipe_with_fact_tokens_fits_the_writer_and_ships_it(workdir: Path) -> 
     assert int(bridge.n_tokens[0]) == int(
         model.connector.num_tokens(*batch.molecules.inputs()[1:3])[0]
     )
+
+
+def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> None:
+    """`--init-from` a model folder loads its bridge *and* LoRA adapters; the continued model
+    spells its groups in sub-word tokens (`recipe.fact_group_tokens`); another rank is refused."""
+    from safetensors.torch import load_file
+
+    from edtformer.bridge.facts import n_fact_slots
+    from edtformer.model import EDTFormer
+
+    common = ["--preset", "tiny", "--llm", str(workdir / "llm"), "--data", str(workdir / "data"),
+              "--no-progress", "--set", "recipe.eval_every=0", "--set", "recipe.fact_tokens=true"]  # fmt: skip
+    first, second = workdir / "lora_a", workdir / "lora_b"
+    _edt(workdir, "train", "recipe", *common, "--out", str(first), "--max-steps", "2",
+         "--set", "lora.r=2", "--set", "recipe.fact_fit_steps=2")  # fmt: skip
+    proc = _edt(
+        workdir, "-v", "train", "recipe", *common, "--out", str(second), "--max-steps", "1",
+        "--init-from", str(first / "final"), "--set", "lora.r=2", "--lr", "1e-9",
+        "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=0",
+        "--set", "recipe.fact_bbb=true",
+    )  # fmt: skip
+    assert "LoRA tensors in" in proc.stderr
+    assert not (second / "fact_writer.json").exists()  # the writer was not refitted
+    bbb = json.loads((second / "bbb_head.json").read_text())  # the new read-out was fitted
+    assert bbb["n"]["train"] > 0 and set(bbb) >= {"C", "valid_roc_auc", "valid_roc_auc_by_C"}
+    a = load_file(first / "final" / "model.safetensors")
+    b = load_file(second / "final" / "model.safetensors")
+    lora = [k for k in a if "lora_" in k]
+    assert lora and all(torch.allclose(a[k], b[k], atol=1e-6) for k in lora)  # loaded, kept
+    model = EDTFormer.from_pretrained(second / "final").eval()
+    assert model.config.bridge.fact_group_tokens == 12 and model.config.bridge.fact_bbb
+    batch = model.prepare_qa(["CC(=O)Oc1ccccc1C(=O)O"], ["<mol>\nHow many rings?"], generation=True)
+    with torch.no_grad():
+        _, bridge = model.embed(batch)
+    assert bridge is not None and bridge.fact_ids is not None
+    assert bridge.fact_ids.shape[1] == n_fact_slots(stereo=True, group_tokens=12, bbb=True)
+    text = model.connector.facts.describe(bridge.fact_ids)[0]
+    assert re.search(r"\| .* blood-brain barrier \d$", text), text
+    bbb_b = {k: v for k, v in b.items() if ".bbb" in k}
+    assert set(bbb_b) == {f"connector.facts.bbb{x}" for x in ("_mean", "_std", ".weight", ".bias")}
+    proc = _edt(
+        workdir, "train", "recipe", *common, "--out", str(workdir / "lora_c"), "--max-steps", "1",
+        "--init-from", str(first / "final"), "--set", "lora.r=4", rc=2,
+    )  # fmt: skip
+    assert "LoRA adapters do not fit this model" in proc.stderr
 
 
 def test_print_config_shows_the_resolved_nested_config(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -32,6 +35,25 @@ class _WordTokenizer:
     def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
         pieces = text.split() if text.strip() else [text]
         return {"input_ids": [self.ids.setdefault(p, len(self.ids)) for p in pieces]}
+
+
+class _SubwordTokenizer:
+    """Cuts each space-led word into pieces of at most 4 characters (" carboxylic" ->
+    " car", "boxy", "lic"); ``decode`` gives a piece back."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        pieces = []
+        for i, word in enumerate(text.split(" ")):
+            word = f" {word}" if i else word
+            pieces += [word[k : k + 4] for k in range(0, len(word), 4)]
+        return {"input_ids": [self.ids.setdefault(p, len(self.ids)) for p in pieces if p]}
+
+    def decode(self, ids: list[int]) -> str:
+        back = {i: p for p, i in self.ids.items()}
+        return "".join(back[i] for i in ids)
 
 
 def _writer(
@@ -105,30 +127,84 @@ def test_tokens_are_hard_but_the_logits_learn() -> None:
     assert torch.allclose(writer.predict(padded, mask2).groups, group_logits, atol=1e-5)
 
 
-@pytest.mark.parametrize("stereo", [False, True])
-def test_bridge_appends_fact_tokens_after_the_queries(stereo: bool) -> None:
+@pytest.mark.parametrize(("stereo", "spelled"), [(False, 0), (True, 0), (True, 12)])
+def test_bridge_appends_fact_tokens_after_the_queries(stereo: bool, spelled: int) -> None:
     cfg = tiny(
         fact_tokens=True,
         fact_stereo=stereo,
+        fact_group_tokens=spelled,
         fact_groups=tuple(GROUPS),
         encoder_widths=(D,),
         llm_width=8,
     )
     bridge = build_connector(cfg).eval()
     assert bridge.facts is not None
-    bridge.facts.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
+    bridge.facts.set_vocabulary(nn.Embedding(300, 8), _SubwordTokenizer())
     feats = [torch.randn(2, 6, D)]
     mask = torch.ones(2, 6, dtype=torch.bool)
     mask[1, 4:] = False
     patch = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 1, 2, -1, -1]])
     out = bridge(feats, mask, patch)
     n_q = out.query_states.shape[1]
-    assert out.tokens.shape[1] == n_q + n_fact_slots(stereo)
+    assert out.tokens.shape[1] == n_q + n_fact_slots(stereo, spelled)
     assert out.state_mask.shape == (2, n_q) and out.fact_logits is not None
     assert torch.equal(out.n_tokens, bridge.num_tokens(mask, patch))
     unpadded = out.unpad()
-    f = n_fact_slots(stereo)
+    f = n_fact_slots(stereo, spelled)
     assert all(torch.equal(t[-f:], out.tokens[b, n_q:]) for b, t in enumerate(unpadded))
+
+
+def test_spelled_groups_are_the_llms_own_subword_rows() -> None:
+    torch.manual_seed(0)
+    writer = FactWriter((D, 4), 8, GROUPS, hidden=12, group_tokens=16)
+    tok, emb = _SubwordTokenizer(), nn.Embedding(300, 8)
+    writer.set_vocabulary(emb, tok)
+    ids = writer.word_ids(_logits(["ester", "carboxylic acid", "benzene ring"], {"n_rings": 1}))
+    assert ids.shape == (1, n_fact_slots(group_tokens=16)) == (1, 16 + 5 * 2 + 2 * 3)
+    text = writer.describe(ids)[0]
+    assert text.startswith("benzene ring, carboxylic acid, ester | rings 1 ")  # alphabetical
+    # the slots are exactly the LLM's rows of each name's tokens and of ","
+    want = [
+        i
+        for t in (" benzene ring", ",", " carboxylic acid", ",", " ester")
+        for i in tok(t)["input_ids"]
+    ]
+    n = len(want)
+    assert torch.equal(writer.vocab[ids[0, :n]], emb.weight.detach()[want])
+    assert writer.describe(writer.word_ids(_logits([], {})))[0].startswith("none |")
+    # more groups than fit: only whole names, in alphabetical order
+    text = writer.describe(writer.word_ids(_logits(GROUPS, {})))[0].split(" | ")[0]
+    names = text.split(", ")
+    assert names == sorted(GROUPS)[: len(names)] and 1 <= len(names) < len(GROUPS)
+    fresh = FactWriter((D,), 8, GROUPS, group_tokens=16)
+    with pytest.raises(RuntimeError, match="set_vocabulary"):
+        fresh.word_ids(_logits(["ester"], {}))
+    with pytest.raises(EdtError, match="fact_group_tokens needs fact_tokens"):
+        tiny(fact_group_tokens=8)
+
+
+def test_bbb_estimate_is_written_as_a_decile() -> None:
+    torch.manual_seed(0)
+    writer = FactWriter((D, 4), 8, GROUPS, hidden=12, bbb=True)
+    writer.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
+    feats = [torch.randn(3, 5, D), torch.randn(3, 5, 4)]
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[2, 3:] = False
+    pooled = writer.pool_mean_max(feats, mask)
+    assert pooled.shape == (3, 2 * (D + 4))
+    # the max ignores padding atoms
+    assert torch.allclose(pooled[2, D + 4 : 2 * D + 4], feats[0][2, :3].amax(0))
+    logits = writer.predict(feats, mask)
+    assert logits.bbb is not None and logits.bbb.shape == (3,)
+    base = _logits([], {})
+    for logit, digit in ((-9.0, "0"), (0.1, "5"), (9.0, "9")):
+        ids = writer.word_ids(base._replace(bbb=torch.tensor([logit])))
+        assert ids.shape == (1, n_fact_slots(bbb=True)) == (1, n_fact_slots() + 2)
+        assert writer.describe(ids)[0].endswith(f"blood-brain barrier {digit}")
+    with pytest.raises(ValueError, match="blood-brain-barrier logit"):
+        writer.word_ids(base)
+    with pytest.raises(EdtError, match="fact_bbb needs fact_tokens"):
+        tiny(fact_bbb=True)
 
 
 def test_fact_tokens_need_a_query_transformer() -> None:
@@ -173,3 +249,68 @@ def test_atom_labels_follow_the_canonical_order() -> None:
     assert [CIP_CLASSES[int(c)] for c in labels[0, :, 0] if c > 0] == ["S"]
     assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E", "E"]  # both ends
     assert int((labels[2, :, 0] == -100).sum()) == labels.shape[1] - 4  # 4 atoms, rest padding
+
+
+def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -> None:
+    """fit_bbb_head: standardised mean + max features, C chosen by valid ROC-AUC, copied into
+    the writer, frozen; the writer's logits are the regression's decision function."""
+    import json
+    from types import SimpleNamespace
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from edtformer.chem import parse_smiles
+    from edtformer.training.recipe import BBB_C_GRID, fit_bbb_head
+
+    # a molecule's "encoder features": its number of N and O atoms decide its label
+    def smiles(i: int) -> str:
+        return "C" * (1 + i % 7) + "N" * (i % 3) + "O" * (i % 2)
+
+    def label(s: str) -> str:
+        return "yes" if s.count("N") + s.count("O") < 2 else "no"
+
+    for split, ids in (("train", range(60)), ("valid", range(60, 90))):
+        (tmp_path / "bbbp").mkdir(exist_ok=True)
+        rows = [
+            {"id": f"bbbp-{i}", "task": "bbbp", "split": split, "smiles": [smiles(i)],
+             "question": "<mol>\nCan this molecule cross the blood-brain barrier?",
+             "answer": label(smiles(i)), "choices": None, "answer_type": "yesno",
+             "category": "Property", "source": "test", "meta": {}}
+            for i in ids
+        ]  # fmt: skip
+        (tmp_path / "bbbp" / f"{split}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
+
+    class Batch:
+        def __init__(self, mols: list[Any]) -> None:
+            self.mols = mols
+
+        def inputs(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+            n = max(m.GetNumAtoms() for m in self.mols)
+            h = torch.zeros(len(self.mols), n, D)
+            mask = torch.zeros(len(self.mols), n, dtype=torch.bool)
+            for b, m in enumerate(self.mols):
+                for a in m.GetAtoms():
+                    h[b, a.GetIdx(), a.GetAtomicNum() % D] = 1.0
+                    mask[b, a.GetIdx()] = True
+            return [h], mask
+
+    writer = FactWriter((D,), 8, GROUPS, hidden=12, bbb=True)
+    model = SimpleNamespace(
+        connector=SimpleNamespace(facts=writer),
+        processor=lambda recs: Batch([r.mol for r in recs]),  # MolRecord -> RDKit mol
+    )
+    report = fit_bbb_head(model, tmp_path, seed=0)
+    assert report["C"] in BBB_C_GRID and report["valid_roc_auc"] > 0.9
+    assert set(report["valid_roc_auc_by_C"]) == {str(c) for c in BBB_C_GRID}
+    assert writer.bbb is not None and not writer.bbb.weight.requires_grad  # frozen
+    # the writer's logit is sklearn's decision function on the standardised features
+    train = [smiles(i) for i in range(60)]
+    x = writer.pool_mean_max(*Batch([parse_smiles(s).mol for s in train]).inputs())
+    z = ((x - writer.bbb_mean) / writer.bbb_std).double().numpy()
+    y = np.array([label(s) == "yes" for s in train], dtype=int)
+    clf = LogisticRegression(C=report["C"], max_iter=3000, random_state=0).fit(z, y)
+    got = writer.bbb_readout(x).detach().double().numpy()
+    assert np.allclose(got, clf.decision_function(z), atol=1e-3)

@@ -73,6 +73,13 @@ class BridgeConfig:
     fact_stereo: bool = False
     """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
     and the E/Z labels of the stereo double bonds (a per-atom head)."""
+    fact_group_tokens: int = 0
+    """With ``fact_tokens``: if > 0, the present functional groups are spelled out in the LLM's
+    own sub-word tokens (alphabetically, comma-separated) in this many slots, instead of one
+    mean-embedding token per group in 8 slots (0)."""
+    fact_bbb: bool = False
+    """With ``fact_tokens``: also write a blood-brain-barrier estimate ("blood-brain barrier 7":
+    the decile of a logistic read-out of the pooled streams, fitted on BBBP train labels)."""
     fact_groups: tuple[str, ...] = ()
     """With ``fact_tokens``: the functional-group names the writer predicts, in order. Derived
     by the parent config (``edtformer.data.facts.FUNCTIONAL_GROUPS``) and saved with the model."""
@@ -112,6 +119,12 @@ class BridgeConfig:
             )
         if self.fact_stereo and not self.fact_tokens:
             raise EdtError("fact_stereo needs fact_tokens=True")
+        if self.fact_group_tokens and not self.fact_tokens:
+            raise EdtError("fact_group_tokens needs fact_tokens=True")
+        if self.fact_bbb and not self.fact_tokens:
+            raise EdtError("fact_bbb needs fact_tokens=True")
+        if self.fact_group_tokens < 0:
+            raise EdtError(f"fact_group_tokens must be >= 0, got {self.fact_group_tokens}")
         if self.token_norm < 0:
             raise EdtError(f"token_norm must be >= 0 (0 = off), got {self.token_norm}")
         if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:

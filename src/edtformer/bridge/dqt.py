@@ -144,6 +144,8 @@ class DynamicQueryTransformer(nn.Module):
                 config.llm_width,
                 config.fact_groups,
                 stereo=config.fact_stereo,
+                group_tokens=config.fact_group_tokens,
+                bbb=config.fact_bbb,
             )
             if config.fact_tokens
             else None
@@ -167,7 +169,9 @@ class DynamicQueryTransformer(nn.Module):
             assert patch_ids is not None, "dynamic connectors need patch_ids"
             n = n + count_patches(patch_ids, node_mask).clamp(max=self.config.max_dynamic_tokens)
         if self.facts is not None:
-            n = n + n_fact_slots(self.config.fact_stereo)
+            n = n + n_fact_slots(
+                self.config.fact_stereo, self.config.fact_group_tokens, self.config.fact_bbb
+            )
         return n
 
     def forward(

@@ -11,7 +11,12 @@ writes its prediction as a fixed-length row of vocabulary embeddings, e.g.::
     benzene ring | ester | carboxylic acid | none ... | rings 1 | aromatic rings 1 | ... |
     heavy atoms 1 3 | stereocentres 0
 
-(each group name is one token: the mean of its word embeddings). The tokens are hard (the
+(each group name is one token: the mean of its word embeddings; with ``group_tokens`` the
+present groups are spelled out in the LLM's own sub-word tokens instead, alphabetically and
+comma-separated as in a group-list answer, so that a question's group name is found verbatim
+among the molecule's tokens; with ``bbb``, a last pair "blood-brain barrier 7" is the
+decile of a logistic read-out of the pooled streams fitted on BBBP labels, the evidence a
+specialist on the same frozen features would give). The tokens are hard (the
 arg-max / threshold of the head, no gradient through them), so what the LLM reads at training
 time is exactly what it reads at inference, and ``edt``'s users can print it
 (:meth:`FactWriter.describe`). The query transformer's anchors and dynamic tokens are unchanged;
@@ -52,6 +57,9 @@ RS_SLOTS, EZ_SLOTS = 8, 3
 #: the bonds by their first atom: 605/605 E/Z answers of the small build's train split).
 CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
 
+#: Label of the blood-brain-barrier estimate (with ``bbb``); its digit is the decile of P(BBB+).
+BBB_LABEL = "blood-brain barrier"
+
 #: Word written in an unused group slot, and in an unused tens / stereo slot.
 NO_GROUP, NO_TENS = "none", ":"
 
@@ -61,27 +69,31 @@ _BARE = {":", "R", "S", "E", "Z", *(str(d) for d in range(10))}
 
 class FactLogits(NamedTuple):
     """The fact writer's predictions: group logits ``[B, G]``, one ``[B, n_c]`` tensor per
-    written count, and (with ``stereo``) per-atom logits ``[B, N, 6]`` (3 CIP, 3 E/Z classes)."""
+    written count, (with ``stereo``) per-atom logits ``[B, N, 6]`` (3 CIP, 3 E/Z classes) and
+    (with ``bbb``) the blood-brain-barrier logit ``[B]``."""
 
     groups: Tensor
     counts: list[Tensor]
     atoms: Tensor | None = None
+    bbb: Tensor | None = None
 
 
 def _two_digit(n_classes: int) -> bool:
     return n_classes > 10
 
 
-def n_fact_slots(stereo: bool = False) -> int:
-    """Fact tokens per molecule: the group slots, per count its label and (tens,) units, then
-    (with ``stereo``) the R/S and E/Z slots."""
-    n = GROUP_SLOTS + sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
-    return n + (RS_SLOTS + EZ_SLOTS if stereo else 0)
+def n_fact_slots(stereo: bool = False, group_tokens: int = 0, bbb: bool = False) -> int:
+    """Fact tokens per molecule: the group slots (``group_tokens`` sub-word slots when the
+    names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
+    (with ``stereo``) the R/S and E/Z slots and (with ``bbb``) a label and a digit."""
+    n = group_tokens or GROUP_SLOTS
+    n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
+    return n + (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
 
 
 def vocabulary_words(groups: Sequence[str]) -> list[str]:
     """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
-    fillers, then R, S, E, Z."""
+    fillers, R, S, E, Z, then the blood-brain-barrier label."""
     return [
         *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
@@ -92,6 +104,7 @@ def vocabulary_words(groups: Sequence[str]) -> list[str]:
         "S",
         "E",
         "Z",
+        BBB_LABEL,
     ]
 
 
@@ -131,15 +144,26 @@ class FactWriter(nn.Module):
         groups: Sequence[str],
         hidden: int = 256,
         stereo: bool = False,
+        group_tokens: int = 0,
+        bbb: bool = False,
     ) -> None:
         super().__init__()
         if not groups:
             raise ValueError("FactWriter needs the functional-group names it writes")
+        if group_tokens < 0:
+            raise ValueError(f"group_tokens must be >= 0, got {group_tokens}")
         width = int(sum(encoder_widths))
         self.stereo = stereo
+        self.group_tokens = group_tokens
         self.group_names = tuple(groups)
         self.words = vocabulary_words(self.group_names)
         self._index = {w: i for i, w in enumerate(self.words)}  # word -> row of vocab
+        # spelled groups (group_tokens > 0), filled by set_vocabulary(): the text of each vocab
+        # row after self.words (one sub-word token each), each group's rows, the separator's row
+        self.pieces: list[str] = []
+        self._spelled: list[list[int]] = []
+        self._separator = -1
+        self._alphabetical = sorted(range(len(self.group_names)), key=self.group_names.__getitem__)
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU())
         self.groups = nn.Linear(hidden, len(self.group_names))
         self.counts = nn.ModuleList(nn.Linear(hidden, n) for _, n in WRITTEN_COUNTS.values())
@@ -153,6 +177,14 @@ class FactWriter(nn.Module):
             if stereo
             else None
         )
+        # blood-brain barrier: logistic read-out of the standardised mean + max pooled streams,
+        # fitted LLM-free on BBBP labels (edtformer.training.recipe.fit_bbb_head), then frozen
+        self.bbb: nn.Linear | None = nn.Linear(2 * width, 1) if bbb else None
+        self.bbb_mean: Tensor
+        self.bbb_std: Tensor
+        if bbb:  # feature standardisation of the read-out, saved with it
+            self.register_buffer("bbb_mean", torch.zeros(2 * width))
+            self.register_buffer("bbb_std", torch.ones(2 * width))
         # the LLM's (frozen) embeddings of vocabulary_words(); filled by set_vocabulary(), not saved
         self.vocab: Tensor
         self.register_buffer("vocab", torch.zeros(len(self.words), llm_width), persistent=False)
@@ -161,13 +193,33 @@ class FactWriter(nn.Module):
     def set_vocabulary(self, embeddings: nn.Module, tokenizer: Any) -> None:
         """Fill :attr:`vocab` from the LLM's input embeddings: each word's row is the mean of the
         embeddings of its tokens (written with a leading space, as inside a sentence; digits,
-        letters and the filler bare)."""
-        weight: Tensor = embeddings.weight  # type: ignore[assignment]
+        letters and the filler bare). With ``group_tokens``, one more row per distinct sub-word
+        token of the group names (and of the separator ","), each exactly the LLM's row."""
+        weight: Tensor = embeddings.weight.detach()  # type: ignore[union-attr,operator]
+
+        def token_ids(text: str) -> list[int]:
+            return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
         rows = []
         for word in self.words:
-            text = word if word in _BARE else f" {word}"
-            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            rows.append(weight.detach()[torch.tensor(ids, device=weight.device)].float().mean(0))
+            ids = token_ids(word if word in _BARE else f" {word}")
+            rows.append(weight[torch.tensor(ids, device=weight.device)].float().mean(0))
+        self.pieces, self._spelled = [], []
+        if self.group_tokens:
+            row_of: dict[int, int] = {}  # LLM token id -> vocab row
+
+            def rows_for(text: str) -> list[int]:
+                out = []
+                for t in token_ids(text):
+                    if t not in row_of:
+                        row_of[t] = len(rows)
+                        rows.append(weight[t].float())
+                        self.pieces.append(str(tokenizer.decode([t])))
+                    out.append(row_of[t])
+                return out
+
+            self._spelled = [rows_for(f" {name}") for name in self.group_names]
+            (self._separator,) = rows_for(",")[:1]
         self.vocab = torch.stack(rows).to(self.vocab.device)
         self.has_vocabulary = True
 
@@ -178,6 +230,20 @@ class FactWriter(nn.Module):
         return torch.cat(
             [(h.float() * m).sum(1) / m.sum(1).clamp_min(1.0) for h in node_feats], dim=-1
         )
+
+    @staticmethod
+    def pool_mean_max(node_feats: Sequence[Tensor], node_mask: Tensor) -> Tensor:
+        """Masked mean then masked max of every stream over the atoms: ``[B, 2 sum D_s]``."""
+        m = node_mask.unsqueeze(-1)  # [B, N, 1]
+        peak = [h.float().masked_fill(~m, float("-inf")).amax(1) for h in node_feats]
+        peak = [torch.where(torch.isfinite(x), x, torch.zeros_like(x)) for x in peak]
+        return torch.cat([FactWriter.pool(node_feats, node_mask), *peak], dim=-1)
+
+    def bbb_readout(self, pooled2: Tensor) -> Tensor:
+        """Blood-brain-barrier logits ``[B]`` from :meth:`pool_mean_max`'s output."""
+        assert self.bbb is not None
+        x = (pooled2.float() - self.bbb_mean) / self.bbb_std
+        return self.bbb(x)[:, 0]
 
     def readout(self, pooled: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Group logits ``[B, G]`` and count logits (one ``[B, n_c]`` per written count) from
@@ -201,19 +267,17 @@ class FactWriter(nn.Module):
         if self.atom_head is not None:
             rows = torch.cat([h.float() for h in node_feats], dim=-1)  # [B, N, sum D_s]
             atoms = self.atom_readout(rows, node_mask)
-        return FactLogits(groups, counts, atoms)
+        bbb = None
+        if self.bbb is not None:
+            bbb = self.bbb_readout(self.pool_mean_max(node_feats, node_mask))
+        return FactLogits(groups, counts, atoms, bbb)
 
     def word_ids(self, logits: FactLogits, node_mask: Tensor | None = None) -> Tensor:
         """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""
         words = self._index
         group_logits, count_logits = logits.groups, logits.counts
-        g = group_logits.shape[1]
         present = group_logits > 0  # [B, G]
-        # present groups first (in group order), then the filler
-        order = torch.where(present, torch.arange(g, device=present.device), g + 1)
-        slots = order.sort(dim=1).values[:, :GROUP_SLOTS]  # [B, GROUP_SLOTS]
-        slots = torch.where(slots < g, slots, words[NO_GROUP])
-        cols = [slots]
+        cols = [self._spell(present) if self.group_tokens else self._group_slots(present)]
         for (label, n), lg in zip(WRITTEN_COUNTS.values(), count_logits, strict=True):
             value = lg.argmax(dim=-1)  # [B]
             cols.append(torch.full_like(value, words[label]).unsqueeze(1))
@@ -230,7 +294,41 @@ class FactWriter(nn.Module):
             ez = atoms[..., len(CIP_CLASSES) :].argmax(-1) * mask  # [B, N]
             cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
             cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS], stride=2))
+        if self.bbb is not None:
+            if logits.bbb is None:
+                raise ValueError("a fact writer with bbb needs the blood-brain-barrier logit")
+            decile = (torch.sigmoid(logits.bbb.float()) * 10).long().clamp(0, 9)  # [B]
+            cols.append(torch.full_like(decile, words[BBB_LABEL]).unsqueeze(1))
+            cols.append((words["0"] + decile).unsqueeze(1))
         return torch.cat(cols, dim=1)
+
+    def _group_slots(self, present: Tensor) -> Tensor:
+        """One word per present group, in group order, then the filler: ``[B, GROUP_SLOTS]``."""
+        g = present.shape[1]
+        order = torch.where(present, torch.arange(g, device=present.device), g + 1)
+        slots = order.sort(dim=1).values[:, :GROUP_SLOTS]  # [B, GROUP_SLOTS]
+        return torch.where(slots < g, slots, self._index[NO_GROUP])
+
+    def _spell(self, present: Tensor) -> Tensor:
+        """The present groups' sub-word rows, alphabetically, "," between them, then the filler
+        (``none`` first when no group is present): ``[B, group_tokens]``. A group that does not
+        fit whole is left out."""
+        if not self._spelled:
+            raise RuntimeError("FactWriter.set_vocabulary() was not called (the LLM is needed)")
+        out = torch.full(
+            (present.shape[0], self.group_tokens), self._index[NO_TENS], dtype=torch.long
+        )
+        for b, row in enumerate(present.tolist()):
+            seq: list[int] = []
+            for g in self._alphabetical:
+                if row[g]:
+                    add = [self._separator] * bool(seq) + self._spelled[g]
+                    if len(seq) + len(add) > self.group_tokens:
+                        break
+                    seq += add
+            seq = seq or [self._index[NO_GROUP]]
+            out[b, : len(seq)] = torch.tensor(seq)
+        return out.to(present.device)
 
     def forward(
         self, node_feats: Sequence[Tensor], node_mask: Tensor
@@ -245,10 +343,15 @@ class FactWriter(nn.Module):
 
     def describe(self, ids: Tensor) -> list[str]:
         """The fact tokens ``[B, F]`` as text, one string per molecule."""
-        words = self.words
+        words = [*self.words, *self.pieces]
+        k = self.group_tokens or GROUP_SLOTS
         out = []
         for row in ids.tolist():
-            text = " ".join(words[i] for i in row[:GROUP_SLOTS] if words[i] != NO_GROUP)
-            rest = " ".join(words[i] for i in row[GROUP_SLOTS:] if words[i] != NO_TENS)
+            if self.group_tokens:  # sub-words carry their own spaces
+                text = "".join(words[i] for i in row[:k] if words[i] not in (NO_GROUP, NO_TENS))
+                text = text.strip()
+            else:
+                text = " ".join(words[i] for i in row[:k] if words[i] != NO_GROUP)
+            rest = " ".join(words[i] for i in row[k:] if words[i] != NO_TENS)
             out.append(f"{text or NO_GROUP} | {rest}")
         return out

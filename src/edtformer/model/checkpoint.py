@@ -13,6 +13,7 @@ the widths the bridge was trained for. Both files are written inside one atomic 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -26,6 +27,8 @@ from edtformer.utils.io import atomic_dir, atomic_write_json
 if TYPE_CHECKING:
     from edtformer.model.modeling import EDTFormer
     from edtformer.model.processing import MoleculeProcessor
+
+logger = logging.getLogger(__name__)
 
 #: Bumped on any incompatible change of the folder layout or tensor names.
 FORMAT_VERSION = 1
@@ -214,9 +217,15 @@ def save_bridge(connector: Any, folder: str | os.PathLike[str], meta: dict[str, 
     return Path(folder)
 
 
+#: Connector parts a recipe fits itself, so a folder trained without them still initialises
+#: the rest of the bridge (the blood-brain-barrier read-out of the fact writer).
+FITTED_PARTS = ("facts.bbb",)
+
+
 def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> None:
     """Load connector weights from a stage-1 bridge folder or a whole-model folder (format
-    version and checksum checked; shapes must match exactly)."""
+    version and checksum checked; shapes must match exactly; only the parts in
+    :data:`FITTED_PARTS` may be missing from the folder)."""
     from edtformer.utils.io import load_tensors, read_checkpoint_config
 
     folder = Path(folder)
@@ -236,12 +245,50 @@ def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> No
         )
     own = connector.state_dict()
     bad = [k for k in state if k in own and own[k].shape != state[k].shape]
+    fitted = {k for k in set(own) - set(state) if k.startswith(FITTED_PARTS)}
+    if fitted:
+        state = {**state, **{k: own[k] for k in fitted}}
+        logger.info("%s has no %s: left to the recipe", folder, sorted(fitted))
     if bad or set(state) != set(own):
         raise CheckpointError(
             f"{folder} does not fit this bridge: shape mismatches {bad[:3]}, "
             f"missing {sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]}"
         )
     connector.load_state_dict(state)
+
+
+def load_adapter_weights(model: Any, folder: str | os.PathLike[str]) -> int:
+    """Load the LoRA adapters and new token rows of the model folder ``folder`` into ``model``
+    (an :class:`~edtformer.model.EDTFormer` with adapters of the same rank), so that a recipe can
+    continue a trained model. A stage-1 bridge folder has none: nothing is loaded.
+
+    Returns: the number of tensors loaded. Raises: CheckpointError (other rank / other LLM).
+    """
+    from edtformer.utils.io import load_tensors
+
+    folder = Path(folder)
+    if not (folder / WEIGHTS_FILE).is_file():
+        return 0
+    full = load_tensors(folder / WEIGHTS_FILE, "model weights")
+    params = dict(model.llm.named_parameters())
+    wanted = {k: v for k, v in full.items() if k.startswith("llm.") and "lora_" in k}
+    if not wanted:
+        return 0
+    own = {k.removeprefix("llm."): params.get(k.removeprefix("llm.")) for k in wanted}
+    bad = [k for k, p in own.items() if p is None or p.shape != wanted[f"llm.{k}"].shape]
+    if bad:
+        raise CheckpointError(
+            f"{folder}: its LoRA adapters do not fit this model (e.g. {bad[:2]}; other rank, "
+            "target modules or LLM?)"
+        )
+    with torch.no_grad():
+        for k, p in own.items():
+            assert p is not None
+            p.copy_(wanted[f"llm.{k}"].to(p.dtype))
+        rows = full.get("new_tokens.rows")
+        if rows is not None and rows.shape == model.new_tokens.rows.shape:
+            model.new_tokens.rows.copy_(rows.to(model.new_tokens.rows.dtype))
+    return len(wanted)
 
 
 def convert_model(

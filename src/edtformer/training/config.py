@@ -196,6 +196,13 @@ class RecipeSection:
     fact_stereo: bool = True
     """With ``fact_tokens``: the writer also writes R/S labels of the stereocentres and E/Z
     labels of the stereo double bonds (``BridgeConfig.fact_stereo``)."""
+    fact_group_tokens: int = 0
+    """With ``fact_tokens``: spell the present groups in the LLM's sub-word tokens in this many
+    slots (``BridgeConfig.fact_group_tokens``; 0: one mean-embedding token per group)."""
+    fact_bbb: bool = False
+    """With ``fact_tokens``: the writer also writes a blood-brain-barrier estimate, a logistic
+    read-out of the pooled streams fitted LLM-free on the BBBP train labels
+    (``BridgeConfig.fact_bbb``)."""
     fact_fit_steps: int = 3000
     """LLM-free steps (64 molecules each, on pooled encoder features) fitting the fact writer
     before the answer loss (with ``fact_tokens``)."""

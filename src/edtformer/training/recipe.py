@@ -410,6 +410,81 @@ def fit_fact_writer(
     return {"steps": steps, "loss_every_100": losses, "valid": valid_acc}
 
 
+#: Inverse L2 strengths tried for the blood-brain-barrier read-out (chosen on the valid split).
+BBB_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+
+
+@torch.no_grad()
+def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
+    """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``."""
+    writer = model.connector.facts
+    out = []
+    for i in range(0, len(smiles), batch_size):
+        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
+        feats, mask, *_ = model.processor(records).inputs()
+        out.append(writer.pool_mean_max(feats, mask))
+    return torch.cat(out)
+
+
+def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
+    """Fit the fact writer's blood-brain-barrier read-out LLM-free: logistic regression on the
+    standardised mean + max pooled streams of the BBBP *train* molecules, its L2 strength chosen
+    by valid ROC-AUC (as ``benchmarks/bbbp_specialist.py`` does), copied into
+    ``FactWriter.bbb`` and frozen (the LLM stage does not move it). Returns the valid ROC-AUC per
+    ``C`` and the chosen ``C``."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from edtformer.data import load_task
+
+    writer = model.connector.facts
+    if writer is None or writer.bbb is None:
+        raise EdtError("this bridge's fact writer has no blood-brain-barrier read-out")
+    splits = {k: load_task(data_dir, "bbbp", k) for k in ("train", "valid")}
+    x = {k: bbb_inputs(model, [r["smiles"][0] for r in v]) for k, v in splits.items()}
+    y = {k: np.array([r["answer"] == "yes" for r in v], dtype=int) for k, v in splits.items()}
+    if len(y["train"]) == 0:
+        raise EdtError(f"fact_bbb needs BBBP train records; {data_dir} has none")
+    mean, std = x["train"].mean(0), x["train"].std(0).clamp_min(1e-6)
+    z = {k: ((v - mean) / std).double().numpy() for k, v in x.items()}
+    n = {k: len(v) for k, v in splits.items()}
+    report: dict[str, Any] = {
+        "model": "logistic regression on the standardised mean + max pooled encoder streams",
+        "n": n,
+    }
+    weight, bias = torch.zeros_like(writer.bbb.weight), torch.zeros_like(writer.bbb.bias)
+    if len(set(y["train"].tolist())) < 2:  # a toy build: the base rate, no read-out
+        rate = float(np.clip(y["train"].mean(), 0.01, 0.99))
+        bias.fill_(float(np.log(rate / (1 - rate))))
+        logger.warning("BBBP train labels are all one class: the read-out writes the base rate")
+        report.update(C=None, valid_roc_auc=None, valid_roc_auc_by_C={})
+    else:
+        auc: dict[float, float] = {}
+        fitted = {}
+        for c in BBB_C_GRID:
+            clf = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+            fitted[c] = clf.fit(z["train"], y["train"])
+            if len(set(y["valid"].tolist())) == 2:
+                auc[c] = float(roc_auc_score(y["valid"], clf.decision_function(z["valid"])))
+        best = max(auc, key=auc.__getitem__) if auc else 1e-3  # 1e-3: the specialist's choice
+        weight.copy_(torch.as_tensor(fitted[best].coef_, dtype=torch.float32))
+        bias.copy_(torch.as_tensor(fitted[best].intercept_, dtype=torch.float32))
+        report.update(
+            C=best,
+            valid_roc_auc=round(auc[best], 4) if auc else None,
+            valid_roc_auc_by_C={str(c): round(a, 4) for c, a in auc.items()},
+        )
+        logger.info("blood-brain-barrier read-out: C=%g, valid ROC-AUC %s", best, auc.get(best))
+    with torch.no_grad():
+        writer.bbb_mean.copy_(mean)
+        writer.bbb_std.copy_(std)
+        writer.bbb.weight.copy_(weight)
+        writer.bbb.bias.copy_(bias)
+    writer.bbb.requires_grad_(False)
+    return report
+
+
 def writer_accuracy(
     logits: FactLogits, groups: Tensor, counts: Tensor, atoms: Tensor | None = None
 ) -> dict[str, float]:
@@ -557,6 +632,8 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "token_norm": norm,
         "fact_tokens": cfg.recipe.fact_tokens,
         "fact_stereo": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo,
+        "fact_group_tokens": cfg.recipe.fact_group_tokens if cfg.recipe.fact_tokens else 0,
+        "fact_bbb": cfg.recipe.fact_tokens and cfg.recipe.fact_bbb,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
@@ -600,13 +677,18 @@ def run_recipe(
             out_dir / "bridge_warmup.json",
             {"steps": warm, "loss_every_20": w_losses, "seconds": round(time.time() - t0, 1)},
         )
-    if rc.fact_tokens and not resume:
+    if rc.fact_tokens and not resume and rc.fact_fit_steps > 0:
         t0 = time.time()
         valid = sorted({s for recs in curve.values() for r in recs for s in r["smiles"]})
         report = fit_fact_writer(model, stream.molecules, valid, rc.fact_fit_steps, cfg.run.seed)
         report["seconds"] = round(time.time() - t0, 1)
         logger.info("fact writer on %d valid molecules: %s", len(valid), report["valid"])
         atomic_write_json(out_dir / "fact_writer.json", report)
+    if model.config.bridge.fact_bbb:  # deterministic: refitted on resume too (it is frozen)
+        t0 = time.time()
+        report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
+        report["seconds"] = round(time.time() - t0, 1)
+        atomic_write_json(out_dir / "bbb_head.json", report)
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from edtformer.errors import CheckpointError
-from edtformer.model.checkpoint import load_connector_weights, save_bridge
+from edtformer.model.checkpoint import load_adapter_weights, load_connector_weights, save_bridge
 from edtformer.training.build import (
     STAGE1_TASKS,
     build_processor,
@@ -146,7 +146,10 @@ def build_stage2_model(
     if cfg.model.init_from:
         init = Path(cfg.model.init_from)
         load_connector_weights(model.connector, init)
-        logger.info("stage 2 starts from the bridge in %s", init)
+        n = load_adapter_weights(model, init) if trainable.lora is not None else 0
+        logger.info(
+            "stage 2 starts from the bridge%s in %s", f" and {n} LoRA tensors" * bool(n), init
+        )
     return model
 
 
