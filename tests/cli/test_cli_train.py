@@ -215,6 +215,12 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     assert not (second / "fact_writer.json").exists()  # the writer was not refitted
     bbb = json.loads((second / "bbb_head.json").read_text())  # the new read-out was fitted
     assert bbb["n"]["train"] > 0 and set(bbb) >= {"C", "valid_roc_auc", "valid_roc_auc_by_C"}
+    record = json.loads((second / "final" / "training.json").read_text())
+    first_record = json.loads((first / "final" / "training.json").read_text())
+    assert record["continues"][0]["command"] == first_record["command"]
+    assert record["total"]["samples"] == record["samples"] + first_record["samples"]
+    card = (second / "final" / "README.md").read_text()
+    assert "continues training stage 1" in card and "blood-brain-barrier estimate" in card
     a = load_file(first / "final" / "model.safetensors")
     b = load_file(second / "final" / "model.safetensors")
     lora = [k for k in a if "lora_" in k]

@@ -119,7 +119,18 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         + (
             "; **fact tokens**: it also writes the functional groups and counts it predicts"
             + (", the R/S and E/Z labels" if bridge.get("fact_stereo") else "")
-            + " as the LLM's own word embeddings (`edt ask --show-facts` prints them)"
+            + (
+                ", a blood-brain-barrier estimate (decile of a logistic read-out)"
+                if bridge.get("fact_bbb")
+                else ""
+            )
+            + " as the LLM's own word embeddings"
+            + (
+                " (group names spelled in its sub-word tokens)"
+                if bridge.get("fact_group_tokens")
+                else ""
+            )
+            + " (`edt ask --show-facts` prints them)"
             if bridge.get("fact_tokens")
             else ""
         ),
@@ -148,6 +159,18 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
             f"- hardware: {training.get('hardware', '?')}; "
             f"{_fmt(round(float(training.get('train_seconds', 0))))} s of training",
         ]
+        for i, before in enumerate(training.get("continues") or []):
+            out.append(
+                f"- continues training stage {i + 1}: `{before.get('command', '?')}` "
+                f"({_fmt(before.get('samples', '?'))} samples, "
+                f"{_fmt(round(float(before.get('train_seconds', 0))))} s)"
+            )
+        total = training.get("total") or {}
+        if total:
+            out.append(
+                f"- in all: {_fmt(total.get('samples', '?'))} samples, "
+                f"{_fmt(round(float(total.get('train_seconds', 0))))} s of training"
+            )
         curve = training.get("valid_curve_last") or {}
         if curve:
             shown = {k: v for k, v in curve.items() if k not in ("step", "eval_seconds")}

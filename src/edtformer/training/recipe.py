@@ -741,11 +741,26 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "samples": cfg.optim.max_steps * cfg.optim.batch_size * cfg.optim.grad_accum,
         "lr": cfg.optim.lr,
         "extra": {k: getattr(cfg.recipe, k) for k in RECIPE_DEFAULTS},
+        "kind_weights": dict(cfg.recipe.kind_weights),
         "train_seconds": round(seconds, 1),
         "valid_curve_last": {k: v for k, v in json.loads(last).items() if k != "metrics"},
         "hardware": f"{platform.machine()} CPU, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s)",
     }
+    parent = Path(cfg.model.init_from or "") / "training.json"
+    if cfg.model.init_from and parent.is_file():  # a continued model: its whole history
+        before = json.loads(parent.read_text())
+        chain = [
+            *before.get("continues", []),
+            {k: v for k, v in before.items() if k != "continues"},
+        ]
+        record["continues"] = chain
+        record["total"] = {
+            "samples": record["samples"] + sum(int(r.get("samples", 0)) for r in chain),
+            "train_seconds": round(
+                seconds + sum(float(r.get("train_seconds", 0)) for r in chain), 1
+            ),
+        }
     atomic_write_json(out / "training.json", record)
     from edtformer.model.card import write_model_card
 
