@@ -244,11 +244,12 @@ def test_atom_labels_follow_the_canonical_order() -> None:
 
     # L-alanine written two ways, and an E double bond
     labels = atom_labels(["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O", "C/C=C/C"])
-    assert labels.shape[0] == 3 and labels.shape[2] == 2
+    assert labels.shape[0] == 3 and labels.shape[2] == 4
     assert torch.equal(labels[0], labels[1])  # writing-invariant
     assert [CIP_CLASSES[int(c)] for c in labels[0, :, 0] if c > 0] == ["S"]
     assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E", "E"]  # both ends
     assert int((labels[2, :, 0] == -100).sum()) == labels.shape[1] - 4  # 4 atoms, rest padding
+    assert (labels[0, :6, 2] >= 0).all() and int(labels[0, :6, 3].sum()) == 7  # alanine: 7 H
 
 
 def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -> None:
@@ -314,3 +315,65 @@ def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -
     clf = LogisticRegression(C=report["C"], max_iter=3000, random_state=0).fit(z, y)
     got = writer.bbb_readout(x).detach().double().numpy()
     assert np.allclose(got, clf.decision_function(z), atol=1e-3)
+
+
+FORMULA_MOLECULES = (
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",  # ibuprofen
+    "CC(=O)Oc1ccccc1C(=O)O",  # aspirin
+    "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",  # caffeine
+    "ClC(Cl)(Cl)Br",  # no H: carbon first, then alphabetical
+    "C[Si](C)(C)OC",
+    "O",  # no carbon: alphabetical with H
+    "OB(O)" + "C" * 70 + "C(Cl)(Br)[Si](C)(C)OSN(F)CP(=O)(O)CI",  # C75H153BBrClFINO5PSSi
+)
+
+
+def test_formula_and_weight_are_the_sums_of_atom_labels() -> None:
+    """From exact per-atom element / hydrogen logits the writer writes RDKit's Hill formula and
+    average weight, in the tokens an answer uses; writer_accuracy's formula is 1.0."""
+    import torch.nn.functional as F
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors, rdMolDescriptors
+
+    from edtformer.bridge.facts import ELEMENT_CLASSES, FORMULA_SLOTS, H_CLASSES
+    from edtformer.training.recipe import atom_labels, fact_labels, writer_accuracy
+
+    writer = FactWriter((D,), 8, GROUPS, hidden=12, formula=True)
+    writer.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
+    labels = atom_labels(list(FORMULA_MOLECULES))
+    mask = labels[..., 2] >= 0
+    elements = torch.cat(
+        [
+            F.one_hot(labels[..., 2].clamp_min(0), len(ELEMENT_CLASSES)),
+            F.one_hot(labels[..., 3].clamp_min(0), H_CLASSES),
+        ],
+        dim=-1,
+    ).float()
+    b = len(FORMULA_MOLECULES)
+    base = _logits([], {})
+    logits = FactLogits(
+        base.groups.expand(b, -1), [c.expand(b, -1) for c in base.counts], elements=elements
+    )
+    ids = writer.word_ids(logits, mask)
+    assert (
+        ids.shape == (b, n_fact_slots(formula=True)) == (b, n_fact_slots() + 2 + FORMULA_SLOTS + 7)
+    )
+    for smi, text in zip(FORMULA_MOLECULES[:-1], writer.describe(ids), strict=False):
+        mol = Chem.MolFromSmiles(smi)
+        want = f"formula {rdMolDescriptors.CalcMolFormula(mol)} weight {Descriptors.MolWt(mol):.2f}"
+        assert text.endswith(want), (text, want)
+    # a formula longer than its slots keeps whole elements only
+    long = writer.describe(ids)[-1].split("formula ")[1].split(" weight")[0]
+    assert long == "C75H153BBrClFINO5P"  # 16 slots: S and Si do not fit
+    groups, counts = fact_labels(list(FORMULA_MOLECULES))
+    acc = writer_accuracy(logits, groups, counts, labels)
+    assert acc["formula"] == 1.0
+    wrong = elements.clone()
+    wrong[0, 0] = 0.0
+    wrong[0, 0, ELEMENT_CLASSES.index("N")] = 1.0  # ibuprofen's first atom read as nitrogen
+    acc = writer_accuracy(logits._replace(elements=wrong), groups, counts, labels)
+    assert acc["formula"] == pytest.approx((b - 1) / b, abs=1e-4)
+    with pytest.raises(ValueError, match="per-atom element logits"):
+        writer.word_ids(base, mask[:1])
+    with pytest.raises(EdtError, match="fact_formula needs fact_tokens"):
+        tiny(fact_formula=True)

@@ -80,6 +80,9 @@ class BridgeConfig:
     fact_bbb: bool = False
     """With ``fact_tokens``: also write a blood-brain-barrier estimate ("blood-brain barrier 7":
     the decile of a logistic read-out of the pooled streams, fitted on BBBP train labels)."""
+    fact_formula: bool = False
+    """With ``fact_tokens``: also write the molecular formula and average weight, summed from a
+    per-atom head's element and hydrogen-count predictions ("formula C9H8O4 weight 180.16")."""
     fact_groups: tuple[str, ...] = ()
     """With ``fact_tokens``: the functional-group names the writer predicts, in order. Derived
     by the parent config (``edtformer.data.facts.FUNCTIONAL_GROUPS``) and saved with the model."""
@@ -121,6 +124,8 @@ class BridgeConfig:
             raise EdtError("fact_stereo needs fact_tokens=True")
         if self.fact_group_tokens and not self.fact_tokens:
             raise EdtError("fact_group_tokens needs fact_tokens=True")
+        if self.fact_formula and not self.fact_tokens:
+            raise EdtError("fact_formula needs fact_tokens=True")
         if self.fact_bbb and not self.fact_tokens:
             raise EdtError("fact_bbb needs fact_tokens=True")
         if self.fact_group_tokens < 0:

@@ -146,6 +146,7 @@ class DynamicQueryTransformer(nn.Module):
                 stereo=config.fact_stereo,
                 group_tokens=config.fact_group_tokens,
                 bbb=config.fact_bbb,
+                formula=config.fact_formula,
             )
             if config.fact_tokens
             else None
@@ -170,7 +171,10 @@ class DynamicQueryTransformer(nn.Module):
             n = n + count_patches(patch_ids, node_mask).clamp(max=self.config.max_dynamic_tokens)
         if self.facts is not None:
             n = n + n_fact_slots(
-                self.config.fact_stereo, self.config.fact_group_tokens, self.config.fact_bbb
+                self.config.fact_stereo,
+                self.config.fact_group_tokens,
+                self.config.fact_bbb,
+                self.config.fact_formula,
             )
         return n
 

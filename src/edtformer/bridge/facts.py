@@ -16,7 +16,9 @@ present groups are spelled out in the LLM's own sub-word tokens instead, alphabe
 comma-separated as in a group-list answer, so that a question's group name is found verbatim
 among the molecule's tokens; with ``bbb``, a last pair "blood-brain barrier 7" is the
 decile of a logistic read-out of the pooled streams fitted on BBBP labels, the evidence a
-specialist on the same frozen features would give). The tokens are hard (the
+specialist on the same frozen features would give; with ``formula``, a per-atom head names each
+atom's element and hydrogen count, and their sums are written as the Hill formula and the
+average molecular weight, "formula C13H18O2 weight 206.28", in the tokens an answer uses). The tokens are hard (the
 arg-max / threshold of the head, no gradient through them), so what the LLM reads at training
 time is exactly what it reads at inference, and ``edt``'s users can print it
 (:meth:`FactWriter.describe`). The query transformer's anchors and dynamic tokens are unchanged;
@@ -60,41 +62,65 @@ CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
 #: Label of the blood-brain-barrier estimate (with ``bbb``); its digit is the decile of P(BBB+).
 BBB_LABEL = "blood-brain barrier"
 
+#: With ``formula``: the heavy elements the per-atom head names (any other is "other", which
+#: makes the written formula wrong), hydrogens per heavy atom, and the slots of the formula
+#: (symbol and count digits per element, Hill order; an element that does not fit is left out)
+#: and of the molecular weight ("206.28"; 7 slots up to 9999.99).
+ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se")
+ELEMENT_CLASSES = (*ELEMENTS, "other")
+H_CLASSES = 5
+FORMULA_SLOTS, WEIGHT_SLOTS = 16, 7
+FORMULA_LABEL, WEIGHT_LABEL = "formula", "weight"
+
+#: Average atomic weights as RDKit's periodic table has them (``Descriptors.MolWt`` uses these).
+ATOMIC_WEIGHTS = {
+    "H": 1.008, "C": 12.011, "N": 14.007, "O": 15.999, "S": 32.067, "F": 18.998, "Cl": 35.453,
+    "Br": 79.904, "I": 126.904, "P": 30.974, "B": 10.812, "Si": 28.086, "Se": 78.96,
+}  # fmt: skip
+
 #: Word written in an unused group slot, and in an unused tens / stereo slot.
 NO_GROUP, NO_TENS = "none", ":"
 
 #: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
-_BARE = {":", "R", "S", "E", "Z", *(str(d) for d in range(10))}
+_BARE = {":", ".", "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
 
 
 class FactLogits(NamedTuple):
     """The fact writer's predictions: group logits ``[B, G]``, one ``[B, n_c]`` tensor per
-    written count, (with ``stereo``) per-atom logits ``[B, N, 6]`` (3 CIP, 3 E/Z classes) and
-    (with ``bbb``) the blood-brain-barrier logit ``[B]``."""
+    written count, (with ``stereo``) per-atom logits ``[B, N, 6]`` (3 CIP, 3 E/Z classes),
+    (with ``bbb``) the blood-brain-barrier logit ``[B]`` and (with ``formula``) per-atom element
+    and hydrogen-count logits."""
 
     groups: Tensor
     counts: list[Tensor]
     atoms: Tensor | None = None
     bbb: Tensor | None = None
+    elements: Tensor | None = None
+    """With ``formula``: per-atom logits ``[B, N, len(ELEMENT_CLASSES) + H_CLASSES]``."""
 
 
 def _two_digit(n_classes: int) -> bool:
     return n_classes > 10
 
 
-def n_fact_slots(stereo: bool = False, group_tokens: int = 0, bbb: bool = False) -> int:
+def n_fact_slots(
+    stereo: bool = False, group_tokens: int = 0, bbb: bool = False, formula: bool = False
+) -> int:
     """Fact tokens per molecule: the group slots (``group_tokens`` sub-word slots when the
     names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
-    (with ``stereo``) the R/S and E/Z slots and (with ``bbb``) a label and a digit."""
+    (with ``stereo``) the R/S and E/Z slots, (with ``bbb``) a label and a digit and (with
+    ``formula``) a label and the formula's slots, a label and the weight's slots."""
     n = group_tokens or GROUP_SLOTS
     n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
-    return n + (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
+    n += (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
+    return n + (2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0)
 
 
 def vocabulary_words(groups: Sequence[str]) -> list[str]:
     """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
-    fillers, R, S, E, Z, then the blood-brain-barrier label."""
-    return [
+    fillers, R, S, E, Z, the blood-brain-barrier label, then the formula's words (labels, "H",
+    the element symbols not already there, ".")."""
+    words = [
         *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
         *(str(d) for d in range(10)),
@@ -105,7 +131,13 @@ def vocabulary_words(groups: Sequence[str]) -> list[str]:
         "E",
         "Z",
         BBB_LABEL,
+        FORMULA_LABEL,
+        WEIGHT_LABEL,
+        "H",
+        *ELEMENTS,
+        ".",
     ]
+    return list(dict.fromkeys(words))  # "S" is both a CIP label and sulfur: one row
 
 
 def _first_labelled(
@@ -146,6 +178,7 @@ class FactWriter(nn.Module):
         stereo: bool = False,
         group_tokens: int = 0,
         bbb: bool = False,
+        formula: bool = False,
     ) -> None:
         super().__init__()
         if not groups:
@@ -175,6 +208,17 @@ class FactWriter(nn.Module):
                 nn.Linear(64, len(CIP_CLASSES) + len(EZ_CLASSES)),
             )
             if stereo
+            else None
+        )
+        self.formula = formula
+        self.formula_head = (
+            nn.Sequential(
+                nn.LayerNorm(width),
+                nn.Linear(width, 64),
+                nn.GELU(),
+                nn.Linear(64, len(ELEMENT_CLASSES) + H_CLASSES),
+            )
+            if formula
             else None
         )
         # blood-brain barrier: logistic read-out of the standardised mean + max pooled streams,
@@ -260,17 +304,43 @@ class FactWriter(nn.Module):
             logits = logits * mask.unsqueeze(-1).to(logits.dtype)
         return logits
 
+    @property
+    def atom_level(self) -> bool:
+        """True if a head reads single atoms (stereo labels or the formula)."""
+        return self.stereo or self.formula
+
+    def formula_readout(self, atoms: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Per-atom element and hydrogen-count logits ``[B, N, len(ELEMENT_CLASSES) + H_CLASSES]``
+        from the concatenated streams ``[B, N, sum D_s]``; zero on atoms ``mask`` leaves out."""
+        assert self.formula_head is not None
+        logits: Tensor = self.formula_head(atoms.float())
+        if mask is not None:
+            logits = logits * mask.unsqueeze(-1).to(logits.dtype)
+        return logits
+
+    @staticmethod
+    def element_counts(logits: Tensor, mask: Tensor) -> Tensor:
+        """Atoms per element class and hydrogens, int64 ``[B, len(ELEMENT_CLASSES) + 1]`` (H
+        last), from per-atom :meth:`formula_readout` logits ``[B, N, ...]`` and mask ``[B, N]``."""
+        k = len(ELEMENT_CLASSES)
+        element = logits[..., :k].argmax(-1)  # [B, N]
+        hydrogens = logits[..., k:].argmax(-1) * mask  # [B, N]
+        one_hot = torch.nn.functional.one_hot(element, k) * mask.unsqueeze(-1)  # [B, N, k]
+        return torch.cat([one_hot.sum(1), hydrogens.sum(1, keepdim=True)], dim=1).long()
+
     def predict(self, node_feats: Sequence[Tensor], node_mask: Tensor) -> FactLogits:
         """Every prediction of the writer (see :class:`FactLogits`)."""
         groups, counts = self.readout(self.pool(node_feats, node_mask))
-        atoms = None
-        if self.atom_head is not None:
+        atoms = elements = bbb = None
+        if self.atom_level:
             rows = torch.cat([h.float() for h in node_feats], dim=-1)  # [B, N, sum D_s]
-            atoms = self.atom_readout(rows, node_mask)
-        bbb = None
+            if self.atom_head is not None:
+                atoms = self.atom_readout(rows, node_mask)
+            if self.formula_head is not None:
+                elements = self.formula_readout(rows, node_mask)
         if self.bbb is not None:
             bbb = self.bbb_readout(self.pool_mean_max(node_feats, node_mask))
-        return FactLogits(groups, counts, atoms, bbb)
+        return FactLogits(groups, counts, atoms, bbb, elements)
 
     def word_ids(self, logits: FactLogits, node_mask: Tensor | None = None) -> Tensor:
         """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""
@@ -300,7 +370,42 @@ class FactWriter(nn.Module):
             decile = (torch.sigmoid(logits.bbb.float()) * 10).long().clamp(0, 9)  # [B]
             cols.append(torch.full_like(decile, words[BBB_LABEL]).unsqueeze(1))
             cols.append((words["0"] + decile).unsqueeze(1))
+        if self.formula:
+            if logits.elements is None:
+                raise ValueError("a fact writer with formula needs per-atom element logits")
+            e = logits.elements
+            mask = node_mask if node_mask is not None else torch.ones_like(e[..., 0]).bool()
+            cols.append(self._write_formula(self.element_counts(e, mask)).to(e.device))
         return torch.cat(cols, dim=1)
+
+    def _write_formula(self, counts: Tensor) -> Tensor:
+        """``formula <Hill formula> weight <average weight>`` as word ids ``[B, 2 + FORMULA_SLOTS
+        + WEIGHT_SLOTS]`` from :meth:`element_counts` ``[B, len(ELEMENT_CLASSES) + 1]``."""
+        words = self._index
+        symbols = [*ELEMENTS, "H"]
+        column = {sym: i for i, sym in enumerate(ELEMENT_CLASSES[:-1])} | {
+            "H": len(ELEMENT_CLASSES)
+        }
+        out = []
+        for row in counts.tolist():
+            n = {sym: row[column[sym]] for sym in symbols}
+            carbon = n["C"] > 0
+            order = ["C", "H"] if carbon else []
+            order += sorted(sym for sym in symbols if sym not in order)
+            formula: list[int] = []
+            for sym in order:
+                if n[sym] <= 0:
+                    continue
+                piece = [words[sym]] + ([words[d] for d in str(n[sym])] if n[sym] > 1 else [])
+                if len(formula) + len(piece) > FORMULA_SLOTS:
+                    break
+                formula += piece
+            weight = sum(n[sym] * ATOMIC_WEIGHTS[sym] for sym in symbols)
+            digits = [words[c] for c in f"{min(weight, 9999.99):.2f}"]
+            formula += [words[NO_TENS]] * (FORMULA_SLOTS - len(formula))
+            digits += [words[NO_TENS]] * (WEIGHT_SLOTS - len(digits))
+            out.append([words[FORMULA_LABEL], *formula, words[WEIGHT_LABEL], *digits])
+        return torch.tensor(out, dtype=torch.long)
 
     def _group_slots(self, present: Tensor) -> Tensor:
         """One word per present group, in group order, then the filler: ``[B, GROUP_SLOTS]``."""
@@ -353,5 +458,12 @@ class FactWriter(nn.Module):
             else:
                 text = " ".join(words[i] for i in row[:k] if words[i] != NO_GROUP)
             rest = " ".join(words[i] for i in row[k:] if words[i] != NO_TENS)
+            if self.formula:  # the formula and weight read as one word each
+                head, _, tail = rest.rpartition(f"{FORMULA_LABEL} ")
+                formula, _, weight = tail.partition(f" {WEIGHT_LABEL} ")
+                rest = (
+                    f"{head}{FORMULA_LABEL} {formula.replace(' ', '')} "
+                    f"{WEIGHT_LABEL} {weight.replace(' ', '')}"
+                )
             out.append(f"{text or NO_GROUP} | {rest}")
         return out

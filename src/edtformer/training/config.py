@@ -203,6 +203,9 @@ class RecipeSection:
     """With ``fact_tokens``: the writer also writes a blood-brain-barrier estimate, a logistic
     read-out of the pooled streams fitted LLM-free on the BBBP train labels
     (``BridgeConfig.fact_bbb``)."""
+    fact_formula: bool = False
+    """With ``fact_tokens``: the writer also writes the formula and molecular weight, summed
+    from a per-atom element / hydrogen head (``BridgeConfig.fact_formula``)."""
     fact_fit_steps: int = 3000
     """LLM-free steps (64 molecules each, on pooled encoder features) fitting the fact writer
     before the answer loss (with ``fact_tokens``)."""

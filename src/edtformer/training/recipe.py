@@ -35,7 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edtformer.bridge.facts import CIP_CLASSES, EZ_CLASSES, WRITTEN_COUNTS, FactLogits
+from edtformer.bridge.facts import (
+    CIP_CLASSES,
+    ELEMENT_CLASSES,
+    EZ_CLASSES,
+    H_CLASSES,
+    WRITTEN_COUNTS,
+    FactLogits,
+    FactWriter,
+)
 from edtformer.chem import canonical_order, parse_smiles
 from edtformer.data.facts import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
 from edtformer.errors import EdtError
@@ -136,7 +144,8 @@ def writer_loss(
     """:func:`fact_loss` of the bridge's fact writer (``BridgeOutput.fact_logits``): its counts are
     the :data:`~edtformer.bridge.facts.WRITTEN_COUNTS` columns of ``counts`` ``[M, C]``; the
     group BCE weighs as much as all counts together. With a stereo writer, plus the per-atom
-    CIP and E/Z cross-entropies against ``atoms`` int64 ``[M, N, 2]`` (:func:`atom_labels`)."""
+    CIP and E/Z cross-entropies against ``atoms`` int64 ``[M, N, 4]`` (:func:`atom_labels`);
+    with a formula writer, plus the per-atom element and hydrogen-count cross-entropies."""
     loss = fact_loss(
         (logits.groups, logits.counts),
         groups,
@@ -150,15 +159,29 @@ def writer_loss(
         cip = F.cross_entropy(lg[..., :k].reshape(-1, k), tg[..., 0].reshape(-1), ignore_index=-100)
         ez = F.cross_entropy(lg[..., k:].reshape(-1, k), tg[..., 1].reshape(-1), ignore_index=-100)
         loss = loss + cip + ez
+    if logits.elements is not None and atoms is not None:
+        n = min(logits.elements.shape[1], atoms.shape[1])
+        lg, tg = logits.elements[:, :n].float(), atoms[:, :n].to(logits.elements.device)
+        k = len(ELEMENT_CLASSES)
+        element = F.cross_entropy(
+            lg[..., :k].reshape(-1, k), tg[..., 2].reshape(-1), ignore_index=-100
+        )
+        hydrogens = F.cross_entropy(
+            lg[..., k:].reshape(-1, H_CLASSES), tg[..., 3].reshape(-1), ignore_index=-100
+        )
+        loss = loss + element + hydrogens
     return loss
 
 
 @lru_cache(maxsize=65536)
-def _stereo_atoms(
+def _atom_facts(
     smiles: str,
-) -> tuple[int, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
-    """``(atoms, ((atom, CIP class), ...), ((atom, E/Z class), ...))`` of one molecule in the
-    bridge's canonical atom order (cached: the collator asks for the same molecules every epoch)."""
+) -> tuple[
+    int, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]
+]:
+    """``(atoms, ((atom, CIP class), ...), ((atom, E/Z class), ...), element classes, hydrogen
+    counts)`` of one molecule in the bridge's canonical atom order (cached: the collator asks for
+    the same molecules every epoch)."""
     mol = canonical_order(parse_smiles(smiles))[0].mol
     cip = tuple(
         (atom, CIP_CLASSES.index(label))
@@ -171,18 +194,27 @@ def _stereo_atoms(
         if label in EZ_CLASSES[1:]
         for atom in (begin, end)
     )
-    return mol.GetNumAtoms(), cip, ez
+    other = len(ELEMENT_CLASSES) - 1
+    elements = tuple(
+        ELEMENT_CLASSES.index(a.GetSymbol()) if a.GetSymbol() in ELEMENT_CLASSES[:-1] else other
+        for a in mol.GetAtoms()
+    )
+    hydrogens = tuple(min(a.GetTotalNumHs(), H_CLASSES - 1) for a in mol.GetAtoms())
+    return mol.GetNumAtoms(), cip, ez, elements, hydrogens
 
 
 def atom_labels(smiles: Sequence[str]) -> Tensor:
-    """Per-atom stereo targets of molecules in the bridge's canonical atom order, int64
-    ``[M, N_max, 2]``: CIP class (index into ``CIP_CLASSES``) and E/Z class (on both atoms of
-    each specified stereo double bond); ``-100`` on padding."""
-    facts = [_stereo_atoms(x) for x in smiles]
-    n_max = max((n for n, _, _ in facts), default=0)
-    out = torch.full((len(facts), n_max, 2), -100, dtype=torch.long)
-    for i, (n, cip, ez) in enumerate(facts):
-        out[i, :n] = 0
+    """Per-atom targets of molecules in the bridge's canonical atom order, int64
+    ``[M, N_max, 4]``: CIP class (index into ``CIP_CLASSES``), E/Z class (on both atoms of each
+    specified stereo double bond), element class (``ELEMENT_CLASSES``) and hydrogen count
+    (``< H_CLASSES``); ``-100`` on padding."""
+    facts = [_atom_facts(x) for x in smiles]
+    n_max = max((f[0] for f in facts), default=0)
+    out = torch.full((len(facts), n_max, 4), -100, dtype=torch.long)
+    for i, (n, cip, ez, elements, hydrogens) in enumerate(facts):
+        out[i, :n, :2] = 0
+        out[i, :n, 2] = torch.tensor(elements, dtype=torch.long)
+        out[i, :n, 3] = torch.tensor(hydrogens, dtype=torch.long)
         for atom, c in cip:
             out[i, atom, 0] = c
         for atom, c in ez:
@@ -271,7 +303,8 @@ class RecipeCollator(Stage2Collator):
     ) -> tuple[Any, Tensor, Tensor, Tensor, Tensor | None]:
         smiles = [s for smi, _, _ in items for s in smi]
         groups, counts = fact_labels(smiles)
-        atoms = atom_labels(smiles) if self.model.config.bridge.fact_stereo else None
+        bridge = self.model.config.bridge
+        atoms = atom_labels(smiles) if bridge.fact_stereo or bridge.fact_formula else None
         return super().__call__(items), groups, counts, first_molecules(items), atoms
 
 
@@ -335,14 +368,15 @@ def writer_inputs(
     model: Any, smiles: Sequence[str], batch_size: int = 64
 ) -> tuple[Tensor, list[Tensor]]:
     """The fact writer's inputs for ``smiles``: pooled frozen encoder streams ``[M, sum D_s]``
-    and (for a stereo writer, else empty) each molecule's concatenated atom rows ``[n_m, sum D_s]``."""
+    and (for a stereo or formula writer, else empty) each molecule's concatenated atom rows
+    ``[n_m, sum D_s]``."""
     writer = model.connector.facts
     pooled, atoms = [], []
     for i in range(0, len(smiles), batch_size):
         records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
         feats, mask, *_ = model.processor(records).inputs()
         pooled.append(writer.pool(feats, mask))
-        if writer.stereo:
+        if writer.atom_level:
             rows = torch.cat([h.float() for h in feats], dim=-1)  # [B, N, sum D_s]
             atoms += [r[m] for r, m in zip(rows, mask, strict=True)]
     return torch.cat(pooled), atoms
@@ -373,7 +407,7 @@ def fit_fact_writer(
     x_train, a_train = writer_inputs(model, molecules)
     x_valid, a_valid = writer_inputs(model, valid)
     groups, counts = fact_labels(molecules)
-    stereo = atom_labels(molecules) if writer.stereo else None
+    stereo = atom_labels(molecules) if writer.atom_level else None
     logger.info("fact writer: read %d molecules in %.0f s", len(molecules), time.time() - t0)
     params = [p for p in writer.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=FACT_FIT_LR, weight_decay=0.01)
@@ -387,7 +421,10 @@ def fit_fact_writer(
         targets = None
         if stereo is not None:
             rows, _ = _atom_batch([a_train[i] for i in idx.tolist()])
-            logits = logits._replace(atoms=writer.atom_readout(rows))
+            if writer.stereo:
+                logits = logits._replace(atoms=writer.atom_readout(rows))
+            if writer.formula:
+                logits = logits._replace(elements=writer.formula_readout(rows))
             targets = stereo[idx][:, : rows.shape[1]]
         loss = writer_loss(logits, groups[idx], counts[idx], targets)
         opt.zero_grad(set_to_none=True)
@@ -401,11 +438,14 @@ def fit_fact_writer(
     logger.info("fact writer fit: %d steps, loss %s", steps, losses[-1] if losses else None)
     with torch.no_grad():
         logits = FactLogits(*writer.readout(x_valid))
-        if writer.stereo:
+        if writer.atom_level:
             rows, mask = _atom_batch(a_valid)
-            logits = logits._replace(atoms=writer.atom_readout(rows, mask))
+            if writer.stereo:
+                logits = logits._replace(atoms=writer.atom_readout(rows, mask))
+            if writer.formula:
+                logits = logits._replace(elements=writer.formula_readout(rows, mask))
         valid_acc = writer_accuracy(
-            logits, *fact_labels(valid), atom_labels(valid) if writer.stereo else None
+            logits, *fact_labels(valid), atom_labels(valid) if writer.atom_level else None
         )
     return {"steps": steps, "loss_every_100": losses, "valid": valid_acc}
 
@@ -509,6 +549,22 @@ def writer_accuracy(
             real = tg[..., col] > 0  # per centre / per bond end
             hits = part.argmax(-1)[real] == tg[..., col][real]
             out[name] = float(hits.float().mean()) if bool(real.any()) else float("nan")
+    if logits.elements is not None and atoms is not None:
+        n = min(logits.elements.shape[1], atoms.shape[1])
+        tg = atoms[:, :n]
+        mask = tg[..., 2] >= 0  # [M, N]
+        got = FactWriter.element_counts(logits.elements[:, :n], mask)
+        want = FactWriter.element_counts(
+            torch.cat(
+                [
+                    F.one_hot(tg[..., 2].clamp_min(0), len(ELEMENT_CLASSES)),
+                    F.one_hot(tg[..., 3].clamp_min(0), H_CLASSES),
+                ],
+                dim=-1,
+            ).float(),
+            mask,
+        )
+        out["formula"] = float((got == want).all(1).float().mean())
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -634,6 +690,7 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "fact_stereo": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo,
         "fact_group_tokens": cfg.recipe.fact_group_tokens if cfg.recipe.fact_tokens else 0,
         "fact_bbb": cfg.recipe.fact_tokens and cfg.recipe.fact_bbb,
+        "fact_formula": cfg.recipe.fact_tokens and cfg.recipe.fact_formula,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
