@@ -35,7 +35,23 @@ COLUMNS: tuple[tuple[str, str, bool, float | None], ...] = (
     ("ez_exact", "E/Z, exact", True, 0.85),
     ("struct_mc_acc", "struct MC, letter acc.", True, 0.70),
     ("bbbp_auc", "BBBP ROC-AUC", True, 0.88),
+    ("has_group_auc", "group yes/no, ROC-AUC", True, None),
+    ("groups_exact", "group list, exact set", True, None),
+    ("formula_exact", "formula, exact", True, None),
+    ("rs_exact", "R/S, exact", True, None),
 )
+
+
+def continued_samples(cfg: dict[str, object]) -> int:
+    """Samples the run's starting model had seen (a recipe continued with ``--init-from`` a
+    model folder whose ``training.json`` says so), else 0: its curve is drawn after them."""
+    model = cfg.get("model")
+    init = model.get("init_from") if isinstance(model, dict) else None
+    record = Path(str(init)) / "training.json" if init else None
+    if record is None or not record.is_file():
+        return 0
+    before = json.loads(record.read_text())
+    return int((before.get("total") or {}).get("samples", before.get("samples", 0)))
 
 
 def read_run(spec: str) -> tuple[str, list[dict[str, float]], dict[str, object]]:
@@ -46,6 +62,9 @@ def read_run(spec: str) -> tuple[str, list[dict[str, float]], dict[str, object]]
     for r in rows:
         r.pop("metrics", None)
     cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
+    offset = continued_samples(cfg)
+    for r in rows:
+        r["samples"] += offset
     return label or run.name, rows, cfg
 
 
@@ -62,16 +81,18 @@ def table(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]]) -> 
 
 
 def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path: Path) -> None:
-    """A 3 x 4 grid: one panel per question kind, one line per run, the target dashed."""
+    """A 4 x 4 grid: one panel per question kind, one line per run, the target dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(3, 4, figsize=(16, 10), sharex=True)
+    fig, axes = plt.subplots(4, 4, figsize=(16, 13), sharex=True)
     # one colour per run (tab20 has 20) and the last run, the newest, drawn bold
     colours = plt.get_cmap("tab20").colors
-    for ax, (col, title, higher, target) in zip(axes.flat, COLUMNS, strict=True):
+    for ax in list(axes.flat)[len(COLUMNS) :]:
+        ax.set_visible(False)
+    for ax, (col, title, higher, target) in zip(axes.flat, COLUMNS, strict=False):
         for i, (label, rows, _) in enumerate(runs):
             pts = [(r["samples"], r[col]) for r in rows if col in r]
             if pts:
@@ -93,8 +114,10 @@ def plot(runs: list[tuple[str, list[dict[str, float]], dict[str, object]]], path
             ax.set_ylim(-0.02, 1.02)
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    for ax in axes[-1]:
+    shown = list(axes.flat)[: len(COLUMNS)]
+    for ax in shown[-4:]:  # the lowest panel of each column
         ax.set_xlabel("training samples seen")
+        ax.xaxis.set_tick_params(labelbottom=True)
     handles: dict[str, object] = {}
     for ax in axes.flat:  # one legend entry per run, below the grid (a run may miss a panel)
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):

@@ -62,6 +62,14 @@ def test_learning_curve_table_and_plot(tmp_path: Path) -> None:
     assert "| full | 80 |" in md and "0.90" in md and "0.60" in md
     mod.plot(runs, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
+    # a run that continues a model (--init-from a folder with training.json) is drawn after it
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    (parent / "training.json").write_text(json.dumps({"samples": 7200}))
+    (tmp_path / "b" / "config.json").write_text(json.dumps({"model": {"init_from": str(parent)}}))
+    assert [r["samples"] for r in mod.read_run(str(tmp_path / "b"))[1]] == [7200, 7280]
+    (parent / "training.json").write_text(json.dumps({"samples": 80, "total": {"samples": 9000}}))
+    assert mod.read_run(str(tmp_path / "b"))[1][0]["samples"] == 9000
 
 
 def test_merge_reports_joins_two_processes_and_refuses_overlaps(tmp_path: Path) -> None:
