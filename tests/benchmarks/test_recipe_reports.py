@@ -86,3 +86,17 @@ def test_merge_reports_joins_two_processes_and_refuses_overlaps(tmp_path: Path) 
     other.write_text(json.dumps({"reports": [{**both[1], "task": "stereo", "model": "n"}]}))
     with pytest.raises(ValueError, match="disagree on 'model'"):
         merge.merge([a, other])
+
+
+def test_readme_tables_replace_only_their_blocks(tmp_path: Path) -> None:
+    mod = load_benchmark("readme_tables")
+    readme = "intro\n<!-- targets:start -->\nold\n<!-- targets:end -->\nmid\n<!-- drugs:start -->\n<!-- drugs:end -->\nend\n"
+    text = mod.replace_block(readme, "targets", "| new | table |\n")
+    assert "old" not in text and "| new | table |" in text and text.startswith("intro\n")
+    assert text.endswith("mid\n<!-- drugs:start -->\n<!-- drugs:end -->\nend\n")
+    rows = [{"drug": "Aspirin", "question": "Q?", "answer": "a | b\nc", "expected": "x",
+             "facts": "ester | rings 1"}]  # fmt: skip
+    table = mod.drug_table(rows)
+    assert table.splitlines()[2] == "| Aspirin | Q? | a / b c | x | ester / rings 1 |"
+    with pytest.raises(ValueError, match="no <!-- other:start -->"):
+        mod.replace_block(readme, "other", "x")
