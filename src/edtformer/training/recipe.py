@@ -772,6 +772,25 @@ def run_recipe(
     )
 
 
+def add_history(record: dict[str, Any], init_from: str | Path) -> dict[str, Any]:
+    """``record`` of a model continued from the folder ``init_from``, with that folder's
+    ``training.json`` (and its own history) under ``continues`` and the ``total`` samples and
+    training seconds; unchanged if the folder has no ``training.json``."""
+    parent = Path(init_from) / "training.json"
+    if not parent.is_file():
+        return record
+    before = json.loads(parent.read_text())
+    chain = [*before.get("continues", []), {k: v for k, v in before.items() if k != "continues"}]
+    seconds = float(record.get("train_seconds", 0)) + sum(
+        float(r.get("train_seconds", 0)) for r in chain
+    )
+    total = {
+        "samples": int(record.get("samples", 0)) + sum(int(r.get("samples", 0)) for r in chain),
+        "train_seconds": round(seconds, 1),
+    }
+    return {**record, "continues": chain, "total": total}
+
+
 def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: float) -> None:
     """``training.json`` beside the model: command, data, seed, training mode, time, curve end."""
     import platform
@@ -806,20 +825,8 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "hardware": f"{platform.machine()} CPU, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s)",
     }
-    parent = Path(cfg.model.init_from or "") / "training.json"
-    if cfg.model.init_from and parent.is_file():  # a continued model: its whole history
-        before = json.loads(parent.read_text())
-        chain = [
-            *before.get("continues", []),
-            {k: v for k, v in before.items() if k != "continues"},
-        ]
-        record["continues"] = chain
-        record["total"] = {
-            "samples": record["samples"] + sum(int(r.get("samples", 0)) for r in chain),
-            "train_seconds": round(
-                seconds + sum(float(r.get("train_seconds", 0)) for r in chain), 1
-            ),
-        }
+    if cfg.model.init_from:
+        record = add_history(record, cfg.model.init_from)
     atomic_write_json(out / "training.json", record)
     from edtformer.model.card import write_model_card
 
@@ -835,6 +842,7 @@ __all__ = [
     "RecipeCollator",
     "RecipeModule",
     "ValidCurve",
+    "add_history",
     "answer_slot_loss",
     "atom_labels",
     "build_recipe_model",
