@@ -42,15 +42,21 @@ COLUMNS: tuple[tuple[str, str, bool, float | None], ...] = (
 )
 
 
-def continued_samples(cfg: dict[str, object]) -> int:
-    """Samples the run's starting model had seen (a recipe continued with ``--init-from`` a
-    model folder whose ``training.json`` says so), else 0: its curve is drawn after them."""
+def continued_samples(run: Path, cfg: dict[str, object]) -> int:
+    """Samples the run's starting model had seen (a recipe continued with ``--init-from``), else
+    0: its curve is drawn after them. Read from the run's own ``training.json`` (``total`` minus
+    its own samples; in ``RUN`` or ``RUN/final``), else from the starting folder's."""
+    for own in (run / "training.json", run / "final" / "training.json"):
+        if own.is_file():
+            record = json.loads(own.read_text())
+            if "total" in record:
+                return int(record["total"]["samples"]) - int(record.get("samples", 0))
     model = cfg.get("model")
     init = model.get("init_from") if isinstance(model, dict) else None
-    record = Path(str(init)) / "training.json" if init else None
-    if record is None or not record.is_file():
+    parent = Path(str(init)) / "training.json" if init else None
+    if parent is None or not parent.is_file():
         return 0
-    before = json.loads(record.read_text())
+    before = json.loads(parent.read_text())
     return int((before.get("total") or {}).get("samples", before.get("samples", 0)))
 
 
@@ -62,7 +68,7 @@ def read_run(spec: str) -> tuple[str, list[dict[str, float]], dict[str, object]]
     for r in rows:
         r.pop("metrics", None)
     cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-    offset = continued_samples(cfg)
+    offset = continued_samples(run, cfg)
     for r in rows:
         r["samples"] += offset
     return label or run.name, rows, cfg

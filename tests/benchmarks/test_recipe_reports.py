@@ -70,6 +70,11 @@ def test_learning_curve_table_and_plot(tmp_path: Path) -> None:
     assert [r["samples"] for r in mod.read_run(str(tmp_path / "b"))[1]] == [7200, 7280]
     (parent / "training.json").write_text(json.dumps({"samples": 80, "total": {"samples": 9000}}))
     assert mod.read_run(str(tmp_path / "b"))[1][0]["samples"] == 9000
+    # the run's own record wins (its copy in benchmarks/results has no starting folder)
+    (tmp_path / "b" / "training.json").write_text(
+        json.dumps({"samples": 80, "total": {"samples": 3280}})
+    )
+    assert mod.read_run(str(tmp_path / "b"))[1][0]["samples"] == 3200
 
 
 def test_merge_reports_joins_two_processes_and_refuses_overlaps(tmp_path: Path) -> None:
