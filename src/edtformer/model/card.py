@@ -124,6 +124,7 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
                 if bridge.get("fact_bbb")
                 else ""
             )
+            + (", the formula and molecular weight" if bridge.get("fact_formula") else "")
             + " as the LLM's own word embeddings"
             + (
                 " (group names spelled in its sub-word tokens)"
