@@ -57,21 +57,24 @@ model: $(STAMP)
 	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN)/a --seed 0 --no-progress \
 		--encoder minimol,rdkit --set lora.r=8 --set optim.bridge_lr_scale=0.3 --set recipe.slot_weight=1.0 \
 		--set recipe.fact_tokens=true --set recipe.eval_every=300 --set recipe.eval_at_start=false --max-steps 900
-	# stage B (run G): continues A (bridge + LoRA) with the groups spelled in the LLM's sub-word tokens and a
-	# blood-brain-barrier estimate among the fact tokens, group / BBBP / MC questions drawn more often
+	# stage B (run H): continues A (bridge + LoRA) with the groups spelled in the LLM's sub-word tokens, a
+	# blood-brain-barrier estimate and the formula / weight among the fact tokens (the new writer heads fitted
+	# LLM-free first); group, BBBP, MC, formula and description questions drawn more often
 	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN)/b --seed 1 --no-progress \
 		--encoder minimol,rdkit --init-from $(MODEL_RUN)/a/final --set lora.r=8 --set optim.bridge_lr_scale=0.3 \
 		--set recipe.slot_weight=1.0 --set recipe.fact_tokens=true --set recipe.fact_group_tokens=24 \
-		--set recipe.fact_bbb=true --set recipe.fact_fit_steps=0 --set recipe.eval_every=100 \
-		--set optim.warmup_steps=30 --set recipe.kind_weights.has_group=0.3 --set recipe.kind_weights.groups=0.08 \
-		--set recipe.kind_weights.bbbp=0.15 --set recipe.kind_weights.struct_mc=0.15 --max-steps 400
+		--set recipe.fact_bbb=true --set recipe.fact_formula=true --set recipe.fact_fit_steps=1500 \
+		--set recipe.eval_every=150 --set recipe.eval_at_start=false --set optim.warmup_steps=30 \
+		--set recipe.kind_weights.has_group=0.3 --set recipe.kind_weights.groups=0.08 \
+		--set recipe.kind_weights.bbbp=0.15 --set recipe.kind_weights.struct_mc=0.15 \
+		--set recipe.kind_weights.formula=0.05 --set recipe.kind_weights.description=0.05 --max-steps 300
 	# the shipped weights are stored in bf16; that folder is what the test split scores
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/b/final $(MODEL_RUN)/ship --dtype bfloat16
 	# the scaffold-test evaluation, one process per core
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split test --batch-size 16 \
-		--task struct_text --out $(MODEL_RUN)/ship/test_eval_a.json --no-progress & a=$$!; \
+		--task struct_text,bbbp --out $(MODEL_RUN)/ship/test_eval_a.json --no-progress & a=$$!; \
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split test --batch-size 16 \
-		--cloze --task stereo,struct_mc,bbbp --out $(MODEL_RUN)/ship/test_eval_b.json --no-progress & b=$$!; \
+		--cloze --task stereo,struct_mc --out $(MODEL_RUN)/ship/test_eval_b.json --no-progress & b=$$!; \
 	wait $$a && wait $$b
 	$(PY) benchmarks/merge_reports.py $(MODEL_RUN)/ship/test_eval_a.json $(MODEL_RUN)/ship/test_eval_b.json \
 		--out $(MODEL_RUN)/ship/test_eval.json
