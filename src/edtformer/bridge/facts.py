@@ -157,6 +157,20 @@ def _first_labelled(
     return torch.where(picked > 0, first_word + picked - 1, filler)
 
 
+def _atom_mlp(width: int, n_out: int) -> nn.Sequential:
+    """A per-atom head: ``[..., width] -> [..., n_out]`` logits."""
+    return nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 64), nn.GELU(), nn.Linear(64, n_out))
+
+
+def _per_atom(head: nn.Module, atoms: Tensor, mask: Tensor | None) -> Tensor:
+    """``head`` on every atom row ``[B, N, D]``; all zero on the atoms ``mask`` ``[B, N]``
+    leaves out (padding)."""
+    logits: Tensor = head(atoms.float())
+    if mask is not None:
+        logits = logits * mask.unsqueeze(-1).to(logits.dtype)
+    return logits
+
+
 class FactWriter(nn.Module):
     """Predicts RDKit facts from the frozen encoder streams and writes them as word embeddings.
 
@@ -200,27 +214,9 @@ class FactWriter(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU())
         self.groups = nn.Linear(hidden, len(self.group_names))
         self.counts = nn.ModuleList(nn.Linear(hidden, n) for _, n in WRITTEN_COUNTS.values())
-        self.atom_head = (
-            nn.Sequential(
-                nn.LayerNorm(width),
-                nn.Linear(width, 64),
-                nn.GELU(),
-                nn.Linear(64, len(CIP_CLASSES) + len(EZ_CLASSES)),
-            )
-            if stereo
-            else None
-        )
+        self.atom_head = _atom_mlp(width, len(CIP_CLASSES) + len(EZ_CLASSES)) if stereo else None
         self.formula = formula
-        self.formula_head = (
-            nn.Sequential(
-                nn.LayerNorm(width),
-                nn.Linear(width, 64),
-                nn.GELU(),
-                nn.Linear(64, len(ELEMENT_CLASSES) + H_CLASSES),
-            )
-            if formula
-            else None
-        )
+        self.formula_head = _atom_mlp(width, len(ELEMENT_CLASSES) + H_CLASSES) if formula else None
         # blood-brain barrier: logistic read-out of the standardised mean + max pooled streams,
         # fitted LLM-free on BBBP labels (edtformer.training.recipe.fit_bbb_head), then frozen
         self.bbb: nn.Linear | None = nn.Linear(2 * width, 1) if bbb else None
@@ -299,10 +295,7 @@ class FactWriter(nn.Module):
         """Per-atom stereo logits ``[B, N, 6]`` from the concatenated streams ``[B, N, sum D_s]``;
         all zero on the atoms ``mask`` ``[B, N]`` leaves out (padding)."""
         assert self.atom_head is not None
-        logits: Tensor = self.atom_head(atoms.float())
-        if mask is not None:
-            logits = logits * mask.unsqueeze(-1).to(logits.dtype)
-        return logits
+        return _per_atom(self.atom_head, atoms, mask)
 
     @property
     def atom_level(self) -> bool:
@@ -313,9 +306,17 @@ class FactWriter(nn.Module):
         """Per-atom element and hydrogen-count logits ``[B, N, len(ELEMENT_CLASSES) + H_CLASSES]``
         from the concatenated streams ``[B, N, sum D_s]``; zero on atoms ``mask`` leaves out."""
         assert self.formula_head is not None
-        logits: Tensor = self.formula_head(atoms.float())
-        if mask is not None:
-            logits = logits * mask.unsqueeze(-1).to(logits.dtype)
+        return _per_atom(self.formula_head, atoms, mask)
+
+    def with_atoms(
+        self, logits: FactLogits, rows: Tensor, mask: Tensor | None = None
+    ) -> FactLogits:
+        """``logits`` with the per-atom heads' outputs (stereo, formula) on the atom rows
+        ``[B, N, sum D_s]`` filled in."""
+        if self.atom_head is not None:
+            logits = logits._replace(atoms=self.atom_readout(rows, mask))
+        if self.formula_head is not None:
+            logits = logits._replace(elements=self.formula_readout(rows, mask))
         return logits
 
     @staticmethod
@@ -331,16 +332,14 @@ class FactWriter(nn.Module):
     def predict(self, node_feats: Sequence[Tensor], node_mask: Tensor) -> FactLogits:
         """Every prediction of the writer (see :class:`FactLogits`)."""
         groups, counts = self.readout(self.pool(node_feats, node_mask))
-        atoms = elements = bbb = None
-        if self.atom_level:
-            rows = torch.cat([h.float() for h in node_feats], dim=-1)  # [B, N, sum D_s]
-            if self.atom_head is not None:
-                atoms = self.atom_readout(rows, node_mask)
-            if self.formula_head is not None:
-                elements = self.formula_readout(rows, node_mask)
+        bbb = None
         if self.bbb is not None:
             bbb = self.bbb_readout(self.pool_mean_max(node_feats, node_mask))
-        return FactLogits(groups, counts, atoms, bbb, elements)
+        logits = FactLogits(groups, counts, bbb=bbb)
+        if self.atom_level:
+            rows = torch.cat([h.float() for h in node_feats], dim=-1)  # [B, N, sum D_s]
+            logits = self.with_atoms(logits, rows, node_mask)
+        return logits
 
     def word_ids(self, logits: FactLogits, node_mask: Tensor | None = None) -> Tensor:
         """Rows of :attr:`vocab` the fact tokens are, int64 ``[B, F]`` (hard decisions)."""

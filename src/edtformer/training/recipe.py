@@ -26,7 +26,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -364,6 +364,16 @@ def warm_up_bridge(
 FACT_FIT_LR, FACT_FIT_BATCH = 3e-3, 64
 
 
+def _encoder_batches(
+    model: Any, smiles: Sequence[str], batch_size: int
+) -> Iterator[tuple[list[Tensor], Tensor]]:
+    """The frozen encoder streams of ``smiles`` in batches: ``(S streams [B, N, D_s], mask [B, N])``."""
+    for i in range(0, len(smiles), batch_size):
+        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
+        feats, mask, *_ = model.processor(records).inputs()
+        yield feats, mask
+
+
 @torch.no_grad()
 def writer_inputs(
     model: Any, smiles: Sequence[str], batch_size: int = 64
@@ -373,9 +383,7 @@ def writer_inputs(
     ``[n_m, sum D_s]``."""
     writer = model.connector.facts
     pooled, atoms = [], []
-    for i in range(0, len(smiles), batch_size):
-        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
-        feats, mask, *_ = model.processor(records).inputs()
+    for feats, mask in _encoder_batches(model, smiles, batch_size):
         pooled.append(writer.pool(feats, mask))
         if writer.atom_level:
             rows = torch.cat([h.float() for h in feats], dim=-1)  # [B, N, sum D_s]
@@ -422,10 +430,7 @@ def fit_fact_writer(
         targets = None
         if stereo is not None:
             rows, _ = _atom_batch([a_train[i] for i in idx.tolist()])
-            if writer.stereo:
-                logits = logits._replace(atoms=writer.atom_readout(rows))
-            if writer.formula:
-                logits = logits._replace(elements=writer.formula_readout(rows))
+            logits = writer.with_atoms(logits, rows)
             targets = stereo[idx][:, : rows.shape[1]]
         loss = writer_loss(logits, groups[idx], counts[idx], targets)
         opt.zero_grad(set_to_none=True)
@@ -441,10 +446,7 @@ def fit_fact_writer(
         logits = FactLogits(*writer.readout(x_valid))
         if writer.atom_level:
             rows, mask = _atom_batch(a_valid)
-            if writer.stereo:
-                logits = logits._replace(atoms=writer.atom_readout(rows, mask))
-            if writer.formula:
-                logits = logits._replace(elements=writer.formula_readout(rows, mask))
+            logits = writer.with_atoms(logits, rows, mask)
         valid_acc = writer_accuracy(
             logits, *fact_labels(valid), atom_labels(valid) if writer.atom_level else None
         )
@@ -458,13 +460,10 @@ BBB_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 @torch.no_grad()
 def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
     """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``."""
-    writer = model.connector.facts
-    out = []
-    for i in range(0, len(smiles), batch_size):
-        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
-        feats, mask, *_ = model.processor(records).inputs()
-        out.append(writer.pool_mean_max(feats, mask))
-    return torch.cat(out)
+    pool = model.connector.facts.pool_mean_max
+    return torch.cat(
+        [pool(feats, mask) for feats, mask in _encoder_batches(model, smiles, batch_size)]
+    )
 
 
 def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
