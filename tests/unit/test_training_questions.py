@@ -83,3 +83,35 @@ def test_bad_weights_and_empty_data_are_refused() -> None:
     with pytest.raises(DataError, match="no question kind has data"):
         QuestionStream(list(MOLS), [], 10, weights={"rs": 1.0})
     assert set(KIND_WEIGHTS) >= {"has_group", "struct_mc", "same_stereoisomer", "bbbp"}
+
+
+def _bbbp(smiles: str, answer: str) -> dict:
+    return {**STEREO[1], "smiles": [smiles], "answer": answer}
+
+
+def test_balanced_bbbp_is_yes_half_the_time_however_skewed_the_labels() -> None:
+    records = [_bbbp(s, "yes") for s in MOLS[:9]] + [_bbbp(MOLS[9], "no")]  # 9:1 yes
+    plain = QuestionStream(list(MOLS), records, 4000, seed=3, weights={"bbbp": 1.0})
+    balanced = QuestionStream(
+        list(MOLS), records, 4000, seed=3, weights={"bbbp": 1.0}, balanced=("bbbp",)
+    )
+    rate = {
+        name: sum(s[i][2] == "yes" for i in range(len(s))) / len(s)
+        for name, s in (("plain", plain), ("balanced", balanced))
+    }
+    assert 0.85 < rate["plain"] < 0.95 and 0.45 < rate["balanced"] < 0.55, rate
+    for i in range(200):  # every answer is still the record's own label
+        [smi], _, a = balanced[i]
+        assert a == ("no" if smi == MOLS[9] else "yes")
+    with pytest.raises(DataError, match="not record kinds"):
+        QuestionStream(list(MOLS), records, 10, balanced=("has_group",))
+
+
+def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:
+    assert KIND_WEIGHTS["weight"] == 0.0  # off unless asked for: older runs' streams unchanged
+    stream = _stream(n=200, weights={"weight": 1.0})
+    for i in range(50):
+        [smi], q, a = stream[i]
+        assert q == "<mol>\nWhat is the molecular weight of this molecule in g/mol?"
+        assert a == f"{facts_of(smi)['molecular_weight']:.2f}"
+    assert stream[0][2] != stream[1][2] or stream[0][0] == stream[1][0]

@@ -219,6 +219,9 @@ class RecipeSection:
     """LLM-free bridge warm-up steps before the answer loss (0: none)."""
     warmup_bridge_batch: int = 32
     """Batch size of the bridge warm-up."""
+    balance_bbbp: bool = False
+    """Draw BBBP questions with ``P(yes) = 1/2`` (the train labels are about 3:1 "yes"; drawn at
+    that rate the LLM learns to answer "yes" to every molecule)."""
     kind_weights: dict[str, float] = field(default_factory=dict)
     """Question-kind sampling weights overriding ``questions.KIND_WEIGHTS``
     (``--set recipe.kind_weights.has_group=0.3``)."""

@@ -51,6 +51,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "heavy_atoms": 0.05,
     "groups": 0.05,
     "formula": 0.02,
+    "weight": 0.0,
     "struct_mc": 0.12,
     "description": 0.03,
     "n_stereocentres": 0.06,
@@ -144,6 +145,8 @@ class QuestionStream(Sequence[Sample]):
         length: how many items the stream has (the engine's epoch).
         seed: the stream's seed.
         weights: kind -> rate (default :data:`KIND_WEIGHTS`).
+        balanced: yes/no record kinds (e.g. ``("bbbp",)``) drawn with ``P(yes) = 1/2``: the answer
+            first, then a train record with that answer (BBBP's train labels are about 3:1 yes).
     """
 
     molecules: list[str]
@@ -151,6 +154,7 @@ class QuestionStream(Sequence[Sample]):
     length: int
     seed: int = 0
     weights: dict[str, float] | None = None
+    balanced: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -164,6 +168,19 @@ class QuestionStream(Sequence[Sample]):
                 ):
                     by_kind[kind].append(rec)
         self._records = dict(by_kind)
+        unknown_balanced = sorted(set(self.balanced) - set(RECORD_KINDS))
+        if unknown_balanced:
+            raise DataError(
+                f"balanced kinds {unknown_balanced} are not record kinds {sorted(RECORD_KINDS)}"
+            )
+        #: kind -> answer -> records, for the balanced kinds that have both answers.
+        self._by_answer: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for kind in self.balanced:
+            split: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for rec in self._records.get(kind, []):
+                split[str(rec["answer"]).strip().lower()].append(rec)
+            if len(split) >= 2:
+                self._by_answer[kind] = dict(sorted(split.items()))
         self._with_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         self._without_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         for smi in self.molecules:
@@ -213,7 +230,11 @@ class QuestionStream(Sequence[Sample]):
         rng = random.Random(self.seed * 1_000_003 + i)
         kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
-            rec = rng.choice(self._records[kind])
+            if kind in self._by_answer:
+                answers = self._by_answer[kind]
+                rec = rng.choice(answers[rng.choice(list(answers))])
+            else:
+                rec = rng.choice(self._records[kind])
             question = render_question(rec)  # type: ignore[arg-type]
             if kind in PARAPHRASES and rng.random() < PARAPHRASE_RATE:
                 question = f"{MOL_TOKEN}\n{rng.choice(PARAPHRASES[kind])}"
@@ -237,6 +258,9 @@ class QuestionStream(Sequence[Sample]):
         if kind == "formula":
             q = "What is the molecular formula of this molecule?"
             return [smi], f"{MOL_TOKEN}\n{q}", str(facts["formula"])
+        if kind == "weight":
+            q = "What is the molecular weight of this molecule in g/mol?"
+            return [smi], f"{MOL_TOKEN}\n{q}", f"{facts['molecular_weight']:.2f}"
         if kind == "description":
             q = "Describe the structure of this molecule."
             return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)

@@ -669,7 +669,10 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     weights.update(cfg.recipe.kind_weights)
     opt = cfg.optim
     length = opt.max_steps * opt.batch_size * opt.grad_accum * max(cfg.run.devices, 1)
-    return QuestionStream(molecules, keep, length, seed=cfg.run.seed, weights=weights)
+    balanced = ("bbbp",) if cfg.recipe.balance_bbbp else ()
+    return QuestionStream(
+        molecules, keep, length, seed=cfg.run.seed, weights=weights, balanced=balanced
+    )
 
 
 def build_recipe_model(cfg: TrainConfig) -> Any:
