@@ -79,6 +79,21 @@ def test_choice_scoring_matches_model_score_and_batching(root: Path, model: EDTF
     np.testing.assert_allclose(one.sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_cloze_scores_each_option_as_its_own_answer_whatever_the_batching(
+    root: Path, model: EDTFormer
+) -> None:
+    records = load_eval_records("struct_mc", "test", root / "data", limit=5)
+    one = Evaluator(model, batch_size=1).cloze_probs(records)
+    many = Evaluator(model, batch_size=3).cloze_probs(records)
+    np.testing.assert_allclose(one, many, atol=1e-5)
+    np.testing.assert_allclose(many.sum(axis=1), 1.0, atol=1e-9)
+    r = records[2]  # by hand: each option the answer of its own full prompt (no sharing)
+    convs = [model.prompts.messages(r["question"], len(r["smiles"]), c) for c in r["choices"]]
+    batch = model.prepare([list(r["smiles"])] * len(convs), convs)
+    norm = model.answer_logprobs(batch).double().numpy() / [len(c) for c in r["choices"]]
+    np.testing.assert_allclose(many[2], np.exp(norm) / np.exp(norm).sum(), atol=1e-4)
+
+
 def test_mc_letter_rates_follow_predictions_not_position() -> None:
     recs = [
         make_record(

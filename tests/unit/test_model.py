@@ -234,6 +234,27 @@ def test_answer_logprobs_match_the_training_loss_and_batching(llm_dir: Path) -> 
         assert torch.allclose(both[i], -out.loss * out.n_label_tokens, atol=1e-4)
 
 
+def test_shared_prompt_logprobs_equal_one_prompt_per_option(llm_dir: Path) -> None:
+    model = _model(llm_dir).eval()
+    questions = [("Is it an alcohol?", ["yes", "no", "perhaps not"]),
+                 ("Which functional group does this molecule have, if any?", ["ether", "a", "amine"])]  # fmt: skip
+    mols, convs, groups = [], [], []
+    for g, (smi, (q, options)) in enumerate(zip(SMILES[1:], questions, strict=True)):
+        for opt in options:
+            mols.append([smi])
+            convs.append(model.prompts.messages(q, 1, opt))
+            groups.append(g)
+    batch = model.prepare(mols, convs)
+    each = model.answer_logprobs(batch)  # [6]: every prompt run in full
+    shared = model.shared_prompt_logprobs(batch, groups)
+    torch.testing.assert_close(shared, each, atol=1e-4, rtol=1e-4)
+    assert len(set(each.tolist())) == 6
+    with pytest.raises(EdtError, match="does not share the prompt"):
+        model.shared_prompt_logprobs(batch, [0] * 6)
+    with pytest.raises(EdtError, match="6 rows"):
+        model.shared_prompt_logprobs(batch, [0, 1])
+
+
 def test_instruction_aware_model_reads_the_question(llm_dir: Path) -> None:
     torch.manual_seed(0)
     cfg = EDTFormerConfig(

@@ -158,20 +158,29 @@ class Evaluator:
         Each option's text is scored as the answer to the bare question (no lettered list):
         its summed log-likelihood divided by its length in characters (lm-evaluation-harness's
         ``acc_norm``), softmaxed over the record's options. Options a record lacks get 0.
+        ``batch_size`` records per forward; each record's prompt is run once for all its options
+        (:meth:`~edtformer.model.EDTFormer.shared_prompt_logprobs`).
         """
         n_opt = max(len(r["choices"] or ()) for r in records)
         out = np.zeros((len(records), n_opt))
-        flat = [(i, j, c) for i, r in enumerate(records) for j, c in enumerate(r["choices"] or ())]
         prompts = self.model.prompts
-        for start in range(0, len(flat), self.batch_size):
-            chunk = flat[start : start + self.batch_size]
+        for start in range(0, len(records), self.batch_size):
+            chunk = [
+                (i, j, c)
+                for i in range(start, min(start + self.batch_size, len(records)))
+                for j, c in enumerate(records[i]["choices"] or ())
+            ]
+            if not chunk:
+                continue
             convs = [
                 prompts.messages(records[i]["question"], len(records[i]["smiles"]), c)
                 for i, _, c in chunk
             ]
             mols = [list(records[i]["smiles"]) for i, _, _ in chunk]
-            logp = self.model.answer_logprobs(self.model.prepare(mols, convs)).double().cpu()
-            for (i, j, c), lp in zip(chunk, logp.tolist(), strict=True):
+            batch = self.model.prepare(mols, convs)
+            # a record's options share its prompt: it is run once, then each option's tokens
+            logp = self.model.shared_prompt_logprobs(batch, [i for i, _, _ in chunk])
+            for (i, j, c), lp in zip(chunk, logp.double().cpu().tolist(), strict=True):
                 out[i, j] = lp / max(len(c), 1)
         probs = np.full_like(out, 0.0)
         for i, r in enumerate(records):

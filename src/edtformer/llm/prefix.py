@@ -25,6 +25,13 @@ def cache_kwarg(llm: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
+def returned_cache(out: Any) -> Any:
+    """The KV cache a forward returned (``out.cache`` in transformers >= 5.x, else
+    ``out.past_key_values``; the old name warns there)."""
+    cache = getattr(type(out), "__dataclass_fields__", {}).get("cache")
+    return out.cache if cache is not None else out.past_key_values
+
+
 class PrefixCache:
     """Key/value states of a constant prompt prefix, computed once.
 
@@ -41,7 +48,7 @@ class PrefixCache:
         ids = torch.tensor([self.prefix_ids], dtype=torch.long, device=device)  # [1, T]
         with torch.no_grad():
             out = llm(input_ids=ids, use_cache=True)
-        cache = out.past_key_values
+        cache = returned_cache(out)
         # [(keys [1, H_kv, T, hd], values [1, H_kv, T, hd]) per layer]
         self.layers: list[tuple[Tensor, Tensor]] = [(lay.keys, lay.values) for lay in cache.layers]
 
@@ -57,3 +64,15 @@ class PrefixCache:
             for k, v in self.layers
         ]
         return {self._kwarg: DynamicCache(ddp_cache_data=data, config=self._config)}
+
+
+def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:
+    """Forward keyword arguments carrying a new cache made of ``cache``'s rows ``rows`` (``[B']``).
+
+    Lets several continuations (e.g. the options of one multiple-choice question) reuse one
+    prompt's key/value states: ``rows`` names, for each continuation, the prompt it continues.
+    """
+    from transformers import DynamicCache
+
+    data = [(lay.keys[rows], lay.values[rows]) for lay in cache.layers]
+    return {cache_kwarg(llm): DynamicCache(ddp_cache_data=data, config=llm.config)}

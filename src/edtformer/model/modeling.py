@@ -29,7 +29,7 @@ from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import DEFAULT_LLM, load_llm
-from edtformer.llm.prefix import PrefixCache
+from edtformer.llm.prefix import PrefixCache, cache_rows, returned_cache
 from edtformer.llm.prompt import IGNORE_INDEX, Message, PromptBuilder, pad_samples
 from edtformer.llm.tokens import (
     MOL_TOKEN,
@@ -429,6 +429,71 @@ class EDTFormer(nn.Module):
         tgt = target[:, keep]  # [B, K]
         picked = logp.gather(-1, tgt.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # [B, K]
         return (picked * (tgt != IGNORE_INDEX)).sum(dim=1)
+
+    @torch.no_grad()
+    def shared_prompt_logprobs(self, batch: ChatBatch, groups: Sequence[int]) -> Tensor:
+        """:meth:`answer_logprobs` for rows that share their prompt, float ``[B]``.
+
+        ``groups[i]`` names row ``i``'s prompt: rows of one group (e.g. the options of one
+        multiple-choice question, cloze-scored) must have the same molecules and the same tokens
+        before their answer. Each prompt is run once; its key/value cache is copied to its rows,
+        which then run their answer tokens only. Equal to :meth:`answer_logprobs` up to float error.
+        """
+        if len(groups) != batch.input_ids.shape[0]:
+            raise EdtError(f"got {len(groups)} groups for {batch.input_ids.shape[0]} rows")
+        labelled = batch.labels != IGNORE_INDEX  # [B, L]
+        if not bool(labelled.any(dim=1).all()):
+            raise EdtError("shared_prompt_logprobs: a row has no assistant tokens")
+        first = labelled.int().argmax(dim=1)  # [B]: first answer position = prompt length
+        ends = labelled.shape[1] - labelled.flip(1).int().argmax(dim=1)  # [B]: past the last
+        names = list(dict.fromkeys(groups))
+        leader = torch.tensor([list(groups).index(g) for g in names])  # [G]
+        row_group = torch.tensor([names.index(g) for g in groups])  # [B]
+        plen = first[leader]  # [G]
+        for i, g in enumerate(row_group.tolist()):
+            r, n = int(leader[g]), int(plen[g])
+            if int(first[i]) != n or not torch.equal(
+                batch.input_ids[i, :n], batch.input_ids[r, :n]
+            ):
+                raise EdtError(f"row {i} does not share the prompt of row {r} (its group)")
+        emb, _ = self.embed(batch)  # [B, L, d]
+        p_max = int(plen.max())
+        pos = torch.arange(p_max)
+        mask_p = (pos[None, :] < plen[:, None]).to(batch.attention_mask.dtype)  # [G, P]
+        prompt_batch = replace(batch, input_ids=batch.input_ids[leader, :p_max])
+        skip, kwargs = self._prefix_kwargs(prompt_batch, None)
+        keep = torch.unique(plen - 1 - skip)  # [K]: positions predicting the first answer token
+        out = self.llm(
+            inputs_embeds=emb[leader, skip:p_max],
+            attention_mask=mask_p,
+            logits_to_keep=keep,
+            use_cache=True,
+            **{k: v for k, v in kwargs.items() if k != "use_cache"},
+        )
+        col = torch.searchsorted(keep, plen - 1 - skip)  # [G]
+        first_logp = torch.log_softmax(out.logits[torch.arange(len(leader)), col].float(), -1)
+        # answers: tokens first[i] .. ends[i] of each row, right-padded to T
+        span = ends - first  # [B]
+        t_max = int(span.max())
+        idx = first[:, None] + torch.arange(t_max)[None, :]  # [B, T]
+        valid = torch.arange(t_max)[None, :] < span[:, None]  # [B, T]
+        idx = idx.clamp_max(batch.input_ids.shape[1] - 1)
+        ans_emb = emb.gather(1, idx[..., None].expand(-1, -1, emb.shape[-1]))  # [B, T, d]
+        target = batch.labels.gather(1, idx).masked_fill(~valid, IGNORE_INDEX)  # [B, T]
+        mask = torch.cat([mask_p[row_group], valid.to(mask_p.dtype)], dim=1)  # [B, P + T]
+        positions = first[:, None] + torch.arange(t_max)[None, :]  # [B, T]
+        cont = self.llm(
+            inputs_embeds=ans_emb,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **cache_rows(self.llm, returned_cache(out), row_group),
+        )
+        logp = torch.log_softmax(cont.logits[:, :-1].float(), dim=-1)  # [B, T-1, V]
+        head = first_logp[row_group].gather(-1, target[:, :1].clamp_min(0)).squeeze(-1)  # [B]
+        rest = logp.gather(-1, target[:, 1:].clamp_min(0).unsqueeze(-1)).squeeze(-1)  # [B, T-1]
+        total = head * (target[:, 0] != IGNORE_INDEX)
+        return total + (rest * (target[:, 1:] != IGNORE_INDEX)).sum(dim=1)
 
     @torch.no_grad()
     def score(
