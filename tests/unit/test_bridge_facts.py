@@ -127,16 +127,11 @@ def test_tokens_are_hard_but_the_logits_learn() -> None:
     assert torch.allclose(writer.predict(padded, mask2).groups, group_logits, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("stereo", "spelled", "tags"), [(False, 0, False), (True, 0, False), (True, 12, True)]
-)
-def test_bridge_appends_fact_tokens_after_the_queries(
-    stereo: bool, spelled: int, tags: bool
-) -> None:
+@pytest.mark.parametrize(("stereo", "spelled"), [(False, 0), (True, 0), (True, 12)])
+def test_bridge_appends_fact_tokens_after_the_queries(stereo: bool, spelled: int) -> None:
     cfg = tiny(
         fact_tokens=True,
         fact_stereo=stereo,
-        fact_stereo_tags=tags,
         fact_group_tokens=spelled,
         fact_groups=tuple(GROUPS),
         encoder_widths=(D,),
@@ -151,11 +146,11 @@ def test_bridge_appends_fact_tokens_after_the_queries(
     patch = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 1, 2, -1, -1]])
     out = bridge(feats, mask, patch)
     n_q = out.query_states.shape[1]
-    f = n_fact_slots(stereo, spelled, stereo_tags=tags)
-    assert out.tokens.shape[1] == n_q + f
+    assert out.tokens.shape[1] == n_q + n_fact_slots(stereo, spelled)
     assert out.state_mask.shape == (2, n_q) and out.fact_logits is not None
     assert torch.equal(out.n_tokens, bridge.num_tokens(mask, patch))
     unpadded = out.unpad()
+    f = n_fact_slots(stereo, spelled)
     assert all(torch.equal(t[-f:], out.tokens[b, n_q:]) for b, t in enumerate(unpadded))
 
 
@@ -249,57 +244,12 @@ def test_atom_labels_follow_the_canonical_order() -> None:
 
     # L-alanine written two ways, and an E double bond
     labels = atom_labels(["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O", "C/C=C/C"])
-    assert labels.shape[0] == 3 and labels.shape[2] == 5
+    assert labels.shape[0] == 3 and labels.shape[2] == 4
     assert torch.equal(labels[0], labels[1])  # writing-invariant
     assert [CIP_CLASSES[int(c)] for c in labels[0, :, 0] if c > 0] == ["S"]
     assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E", "E"]  # both ends
     assert int((labels[2, :, 0] == -100).sum()) == labels.shape[1] - 4  # 4 atoms, rest padding
     assert (labels[0, :6, 2] >= 0).all() and int(labels[0, :6, 3].sum()) == 7  # alanine: 7 H
-
-
-def test_chirality_tags_tell_stereoisomers_apart_whatever_the_writing() -> None:
-    """Tags in the bridge's canonical order: equal for two writings of one stereoisomer,
-    different for a flipped centre; the writer writes the first TAG_SLOTS, last."""
-    from edtformer.bridge.facts import TAG_CLASSES, TAG_SLOTS
-    from edtformer.training.recipe import atom_labels, writer_accuracy, writer_loss
-
-    smiles = ["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O", "C[C@@H](N)C(=O)O",
-              "OC[C@@H](O)[C@@H](O)[C@H](O)[C@H](O)CO"]  # fmt: skip
-    labels = atom_labels(smiles)
-    tags = labels[..., 4]
-    assert torch.equal(tags[0], tags[1]) and not torch.equal(tags[0], tags[2])
-    assert int((tags[3] > 0).sum()) == 4 and set(tags[0].tolist()) <= {0, 1, 2, -100}
-    torch.manual_seed(0)
-    writer = FactWriter((D,), 8, GROUPS, hidden=12, stereo=True, stereo_tags=True)
-    writer.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
-    mask = labels[..., 0] >= 0  # [4, N]
-    perfect = torch.nn.functional.one_hot(tags.clamp_min(0), len(TAG_CLASSES)).float() * 9
-    base = _logits([], {})
-    logits = FactLogits(
-        base.groups.expand(4, -1), [c.expand(4, -1) for c in base.counts],
-        torch.zeros(4, tags.shape[1], 6), tags=perfect,
-    )  # fmt: skip
-    ids = writer.word_ids(logits, mask)
-    assert ids.shape == (4, n_fact_slots(stereo=True, stereo_tags=True))
-    assert n_fact_slots(stereo=True, stereo_tags=True) == n_fact_slots(stereo=True) + TAG_SLOTS
-    texts = writer.describe(ids)
-    assert texts[0] == texts[1] != texts[2]
-    assert texts[0].endswith(" tags @") or texts[0].endswith(" tags @@")
-    assert len(texts[3].split(" tags ")[1].split()) == 4
-    assert writer.describe(writer.word_ids(logits._replace(tags=perfect * 0), mask))[0].endswith(
-        " tags none"
-    )
-    assert writer_accuracy(logits, *_fact_targets(smiles), labels)["tag_per_centre"] == 1.0
-    wrong = writer_loss(logits._replace(tags=-perfect), *_fact_targets(smiles), labels)
-    assert wrong > writer_loss(logits, *_fact_targets(smiles), labels) + 5
-    with pytest.raises(EdtError, match="fact_stereo_tags needs fact_stereo"):
-        tiny(fact_tokens=True, fact_stereo_tags=True)
-
-
-def _fact_targets(smiles: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    from edtformer.training.recipe import fact_labels
-
-    return fact_labels(smiles)
 
 
 def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -> None:

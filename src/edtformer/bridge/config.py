@@ -73,10 +73,6 @@ class BridgeConfig:
     fact_stereo: bool = False
     """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
     and the E/Z labels of the stereo double bonds (a per-atom head)."""
-    fact_stereo_tags: bool = False
-    """With ``fact_stereo``: also write the chirality tags ("@" / "@@") of the tagged atoms in
-    the bridge's canonical atom order, last (a per-atom head): equal for two writings of one
-    stereoisomer, different when a centre is flipped (same-stereoisomer questions)."""
     fact_group_tokens: int = 0
     """With ``fact_tokens``: if > 0, the present functional groups are spelled out in the LLM's
     own sub-word tokens (alphabetically, comma-separated) in this many slots, instead of one
@@ -126,8 +122,6 @@ class BridgeConfig:
             )
         if self.fact_stereo and not self.fact_tokens:
             raise EdtError("fact_stereo needs fact_tokens=True")
-        if self.fact_stereo_tags and not self.fact_stereo:
-            raise EdtError("fact_stereo_tags needs fact_stereo=True")
         if self.fact_group_tokens and not self.fact_tokens:
             raise EdtError("fact_group_tokens needs fact_tokens=True")
         if self.fact_formula and not self.fact_tokens:

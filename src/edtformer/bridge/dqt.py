@@ -147,7 +147,6 @@ class DynamicQueryTransformer(nn.Module):
                 group_tokens=config.fact_group_tokens,
                 bbb=config.fact_bbb,
                 formula=config.fact_formula,
-                stereo_tags=config.fact_stereo_tags,
             )
             if config.fact_tokens
             else None
@@ -176,7 +175,6 @@ class DynamicQueryTransformer(nn.Module):
                 self.config.fact_group_tokens,
                 self.config.fact_bbb,
                 self.config.fact_formula,
-                self.config.fact_stereo_tags,
             )
         return n
 

@@ -59,14 +59,6 @@ RS_SLOTS, EZ_SLOTS = 8, 3
 #: the bonds by their first atom: 605/605 E/Z answers of the small build's train split).
 CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
 
-#: With ``stereo_tags``: per-atom chirality tag classes of the bridge's canonical atom order
-#: (RDKit's ``CHI_TETRAHEDRAL_CW`` / ``_CCW``, written "@" / "@@" as in SMILES) and how many of
-#: the tagged atoms are written, last. Two writings of one stereoisomer share the canonical
-#: order and so the tags; a flipped centre changes them (576/578 same-stereoisomer pairs of the
-#: small build's valid split told apart with the E/Z labels).
-TAG_CLASSES = ("-", "@", "@@")
-TAG_SLOTS = 10
-
 #: Label of the blood-brain-barrier estimate (with ``bbb``); its digit is the decile of P(BBB+).
 BBB_LABEL = "blood-brain barrier"
 
@@ -90,18 +82,7 @@ ATOMIC_WEIGHTS = {
 NO_GROUP, NO_TENS = "none", ":"
 
 #: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
-_BARE = {
-    ":",
-    ".",
-    *TAG_CLASSES[1:],
-    "R",
-    "S",
-    "E",
-    "Z",
-    "H",
-    *ELEMENTS,
-    *(str(d) for d in range(10)),
-}
+_BARE = {":", ".", "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
 
 
 class FactLogits(NamedTuple):
@@ -116,8 +97,6 @@ class FactLogits(NamedTuple):
     bbb: Tensor | None = None
     elements: Tensor | None = None
     """With ``formula``: per-atom logits ``[B, N, len(ELEMENT_CLASSES) + H_CLASSES]``."""
-    tags: Tensor | None = None
-    """With ``stereo_tags``: per-atom chirality-tag logits ``[B, N, len(TAG_CLASSES)]``."""
 
 
 def _two_digit(n_classes: int) -> bool:
@@ -125,28 +104,22 @@ def _two_digit(n_classes: int) -> bool:
 
 
 def n_fact_slots(
-    stereo: bool = False,
-    group_tokens: int = 0,
-    bbb: bool = False,
-    formula: bool = False,
-    stereo_tags: bool = False,
+    stereo: bool = False, group_tokens: int = 0, bbb: bool = False, formula: bool = False
 ) -> int:
     """Fact tokens per molecule: the group slots (``group_tokens`` sub-word slots when the
     names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
     (with ``stereo``) the R/S and E/Z slots, (with ``bbb``) a label and a digit and (with
-    ``formula``) a label and the formula's slots, a label and the weight's slots, and (with
-    ``stereo_tags``) the chirality tags."""
+    ``formula``) a label and the formula's slots, a label and the weight's slots."""
     n = group_tokens or GROUP_SLOTS
     n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
     n += (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
-    n += 2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0
-    return n + (TAG_SLOTS if stereo_tags else 0)
+    return n + (2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0)
 
 
 def vocabulary_words(groups: Sequence[str]) -> list[str]:
     """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
     fillers, R, S, E, Z, the blood-brain-barrier label, then the formula's words (labels, "H",
-    the element symbols not already there, "."), then the chirality tags "@", "@@"."""
+    the element symbols not already there, ".")."""
     words = [
         *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
@@ -163,7 +136,6 @@ def vocabulary_words(groups: Sequence[str]) -> list[str]:
         "H",
         *ELEMENTS,
         ".",
-        *TAG_CLASSES[1:],
     ]
     return list(dict.fromkeys(words))  # "S" is both a CIP label and sulfur: one row
 
@@ -221,7 +193,6 @@ class FactWriter(nn.Module):
         group_tokens: int = 0,
         bbb: bool = False,
         formula: bool = False,
-        stereo_tags: bool = False,
     ) -> None:
         super().__init__()
         if not groups:
@@ -246,8 +217,6 @@ class FactWriter(nn.Module):
         self.atom_head = _atom_mlp(width, len(CIP_CLASSES) + len(EZ_CLASSES)) if stereo else None
         self.formula = formula
         self.formula_head = _atom_mlp(width, len(ELEMENT_CLASSES) + H_CLASSES) if formula else None
-        self.stereo_tags = stereo_tags
-        self.tag_head = _atom_mlp(width, len(TAG_CLASSES)) if stereo_tags else None
         # blood-brain barrier: logistic read-out of the standardised mean + max pooled streams,
         # fitted LLM-free on BBBP labels (edtformer.training.recipe.fit_bbb_head), then frozen
         self.bbb: nn.Linear | None = nn.Linear(2 * width, 1) if bbb else None
@@ -330,8 +299,8 @@ class FactWriter(nn.Module):
 
     @property
     def atom_level(self) -> bool:
-        """True if a head reads single atoms (stereo labels, the formula or chirality tags)."""
-        return self.stereo or self.formula or self.stereo_tags
+        """True if a head reads single atoms (stereo labels or the formula)."""
+        return self.stereo or self.formula
 
     def formula_readout(self, atoms: Tensor, mask: Tensor | None = None) -> Tensor:
         """Per-atom element and hydrogen-count logits ``[B, N, len(ELEMENT_CLASSES) + H_CLASSES]``
@@ -348,8 +317,6 @@ class FactWriter(nn.Module):
             logits = logits._replace(atoms=self.atom_readout(rows, mask))
         if self.formula_head is not None:
             logits = logits._replace(elements=self.formula_readout(rows, mask))
-        if self.tag_head is not None:
-            logits = logits._replace(tags=_per_atom(self.tag_head, rows, mask))
         return logits
 
     @staticmethod
@@ -408,13 +375,6 @@ class FactWriter(nn.Module):
             e = logits.elements
             mask = node_mask if node_mask is not None else torch.ones_like(e[..., 0]).bool()
             cols.append(self._write_formula(self.element_counts(e, mask)).to(e.device))
-        if self.stereo_tags:
-            if logits.tags is None:
-                raise ValueError("a fact writer with stereo_tags needs per-atom tag logits")
-            t = logits.tags
-            mask = node_mask if node_mask is not None else torch.ones_like(t[..., 0]).bool()
-            tag = t.argmax(-1) * mask  # [B, N]
-            cols.append(_first_labelled(tag, TAG_SLOTS, words[TAG_CLASSES[1]], words[NO_TENS]))
         return torch.cat(cols, dim=1)
 
     def _write_formula(self, counts: Tensor) -> Tensor:
@@ -496,8 +456,7 @@ class FactWriter(nn.Module):
                 text = text.strip()
             else:
                 text = " ".join(words[i] for i in row[:k] if words[i] != NO_GROUP)
-            body = row[k : len(row) - TAG_SLOTS] if self.stereo_tags else row[k:]
-            rest = " ".join(words[i] for i in body if words[i] != NO_TENS)
+            rest = " ".join(words[i] for i in row[k:] if words[i] != NO_TENS)
             if self.formula:  # the formula and weight read as one word each
                 head, _, tail = rest.rpartition(f"{FORMULA_LABEL} ")
                 formula, _, weight = tail.partition(f" {WEIGHT_LABEL} ")
@@ -505,8 +464,5 @@ class FactWriter(nn.Module):
                     f"{head}{FORMULA_LABEL} {formula.replace(' ', '')} "
                     f"{WEIGHT_LABEL} {weight.replace(' ', '')}"
                 )
-            if self.stereo_tags:
-                tags = [words[i] for i in row[-TAG_SLOTS:] if words[i] != NO_TENS]
-                rest += " tags " + (" ".join(tags) or NO_GROUP)
             out.append(f"{text or NO_GROUP} | {rest}")
         return out

@@ -125,11 +125,6 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
                 else ""
             )
             + (", the formula and molecular weight" if bridge.get("fact_formula") else "")
-            + (
-                ", the chirality tags of its canonical atom order"
-                if bridge.get("fact_stereo_tags")
-                else ""
-            )
             + " as the LLM's own word embeddings"
             + (
                 " (group names spelled in its sub-word tokens)"

@@ -218,10 +218,9 @@ def save_bridge(connector: Any, folder: str | os.PathLike[str], meta: dict[str, 
 
 
 #: Connector parts a recipe fits itself, so a folder trained without them still initialises
-#: the rest of the bridge (the fact writer's blood-brain-barrier read-out, formula head and
-#: chirality-tag head: a
+#: the rest of the bridge (the fact writer's blood-brain-barrier read-out and formula head: a
 #: recipe that continues such a folder fits them, ``recipe.fact_fit_steps``).
-FITTED_PARTS = ("facts.bbb", "facts.formula_head", "facts.tag_head")
+FITTED_PARTS = ("facts.bbb", "facts.formula_head")
 
 
 def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> None:

@@ -40,7 +40,6 @@ from edtformer.bridge.facts import (
     ELEMENT_CLASSES,
     EZ_CLASSES,
     H_CLASSES,
-    TAG_CLASSES,
     WRITTEN_COUNTS,
     FactLogits,
     FactWriter,
@@ -147,8 +146,7 @@ def writer_loss(
     the :data:`~edtformer.bridge.facts.WRITTEN_COUNTS` columns of ``counts`` ``[M, C]``; the
     group BCE weighs as much as all counts together. With a stereo writer, plus the per-atom
     CIP and E/Z cross-entropies against ``atoms`` int64 ``[M, N, 4]`` (:func:`atom_labels`);
-    with a formula writer, plus the per-atom element and hydrogen-count cross-entropies; with
-    chirality tags, plus their per-atom cross-entropy."""
+    with a formula writer, plus the per-atom element and hydrogen-count cross-entropies."""
     loss = fact_loss(
         (logits.groups, logits.counts),
         groups,
@@ -173,11 +171,6 @@ def writer_loss(
             lg[..., k:].reshape(-1, H_CLASSES), tg[..., 3].reshape(-1), ignore_index=-100
         )
         loss = loss + element + hydrogens
-    if logits.tags is not None and atoms is not None:
-        n = min(logits.tags.shape[1], atoms.shape[1])
-        lg, tg = logits.tags[:, :n].float(), atoms[:, :n].to(logits.tags.device)
-        k = len(TAG_CLASSES)
-        loss = loss + F.cross_entropy(lg.reshape(-1, k), tg[..., 4].reshape(-1), ignore_index=-100)
     return loss
 
 
@@ -185,16 +178,11 @@ def writer_loss(
 def _atom_facts(
     smiles: str,
 ) -> tuple[
-    int,
-    tuple[tuple[int, int], ...],
-    tuple[tuple[int, int], ...],
-    tuple[int, ...],
-    tuple[int, ...],
-    tuple[int, ...],
+    int, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]
 ]:
     """``(atoms, ((atom, CIP class), ...), ((atom, E/Z class), ...), element classes, hydrogen
-    counts, chirality-tag classes)`` of one molecule in the bridge's canonical atom order
-    (cached: the collator asks for the same molecules every epoch)."""
+    counts)`` of one molecule in the bridge's canonical atom order (cached: the collator asks for
+    the same molecules every epoch)."""
     mol = canonical_order(parse_smiles(smiles))[0].mol
     cip = tuple(
         (atom, CIP_CLASSES.index(label))
@@ -213,27 +201,21 @@ def _atom_facts(
         for a in mol.GetAtoms()
     )
     hydrogens = tuple(min(a.GetTotalNumHs(), H_CLASSES - 1) for a in mol.GetAtoms())
-    tags = tuple(_TAG_CLASS.get(str(a.GetChiralTag()), 0) for a in mol.GetAtoms())
-    return mol.GetNumAtoms(), cip, ez, elements, hydrogens, tags
-
-
-#: RDKit chiral tag -> index into ``TAG_CLASSES`` (anything else: 0, untagged).
-_TAG_CLASS = {"CHI_TETRAHEDRAL_CW": 1, "CHI_TETRAHEDRAL_CCW": 2}
+    return mol.GetNumAtoms(), cip, ez, elements, hydrogens
 
 
 def atom_labels(smiles: Sequence[str]) -> Tensor:
     """Per-atom targets of molecules in the bridge's canonical atom order, int64
-    ``[M, N_max, 5]``: CIP class (index into ``CIP_CLASSES``), E/Z class (on both atoms of each
-    specified stereo double bond), element class (``ELEMENT_CLASSES``), hydrogen count
-    (``< H_CLASSES``) and chirality tag (``TAG_CLASSES``); ``-100`` on padding."""
+    ``[M, N_max, 4]``: CIP class (index into ``CIP_CLASSES``), E/Z class (on both atoms of each
+    specified stereo double bond), element class (``ELEMENT_CLASSES``) and hydrogen count
+    (``< H_CLASSES``); ``-100`` on padding."""
     facts = [_atom_facts(x) for x in smiles]
     n_max = max((f[0] for f in facts), default=0)
-    out = torch.full((len(facts), n_max, 5), -100, dtype=torch.long)
-    for i, (n, cip, ez, elements, hydrogens, tags) in enumerate(facts):
+    out = torch.full((len(facts), n_max, 4), -100, dtype=torch.long)
+    for i, (n, cip, ez, elements, hydrogens) in enumerate(facts):
         out[i, :n, :2] = 0
         out[i, :n, 2] = torch.tensor(elements, dtype=torch.long)
         out[i, :n, 3] = torch.tensor(hydrogens, dtype=torch.long)
-        out[i, :n, 4] = torch.tensor(tags, dtype=torch.long)
         for atom, c in cip:
             out[i, atom, 0] = c
         for atom, c in ez:
@@ -323,11 +305,7 @@ class RecipeCollator(Stage2Collator):
         smiles = [s for smi, _, _ in items for s in smi]
         groups, counts = fact_labels(smiles)
         bridge = self.model.config.bridge
-        atoms = (
-            atom_labels(smiles)
-            if bridge.fact_stereo or bridge.fact_formula or bridge.fact_stereo_tags
-            else None
-        )
+        atoms = atom_labels(smiles) if bridge.fact_stereo or bridge.fact_formula else None
         return super().__call__(items), groups, counts, first_molecules(items), atoms
 
 
@@ -587,12 +565,6 @@ def writer_accuracy(
             mask,
         )
         out["formula"] = float((got == want).all(1).float().mean())
-    if logits.tags is not None and atoms is not None:
-        n = min(logits.tags.shape[1], atoms.shape[1])
-        tg = atoms[:, :n, 4]
-        real = tg > 0  # per tagged atom
-        hits = logits.tags[:, :n].argmax(-1)[real] == tg[real]
-        out["tag_per_centre"] = float(hits.float().mean()) if bool(real.any()) else float("nan")
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -723,9 +695,6 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "fact_group_tokens": cfg.recipe.fact_group_tokens if cfg.recipe.fact_tokens else 0,
         "fact_bbb": cfg.recipe.fact_tokens and cfg.recipe.fact_bbb,
         "fact_formula": cfg.recipe.fact_tokens and cfg.recipe.fact_formula,
-        "fact_stereo_tags": cfg.recipe.fact_tokens
-        and cfg.recipe.fact_stereo
-        and cfg.recipe.fact_stereo_tags,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
