@@ -210,6 +210,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         "--init-from", str(first / "final"), "--set", "lora.r=2", "--lr", "1e-9",
         "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=2",
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
+        "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
     )  # fmt: skip
     assert "LoRA tensors in" in proc.stderr
     fitted = json.loads((second / "fact_writer.json").read_text())  # new formula head fitted
@@ -217,6 +218,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     bbb = json.loads((second / "bbb_head.json").read_text())  # the new read-out was fitted
     assert bbb["n"]["train"] > 0 and set(bbb) >= {"C", "valid_roc_auc", "valid_roc_auc_by_C"}
     record = json.loads((second / "final" / "training.json").read_text())
+    assert record["extra"]["balance_bbbp"] is True
     first_record = json.loads((first / "final" / "training.json").read_text())
     assert record["continues"][0]["command"] == first_record["command"]
     assert record["total"]["samples"] == record["samples"] + first_record["samples"]
