@@ -153,24 +153,20 @@ def writer_loss(
         counts[:, WRITTEN_COLUMNS],
         float(len(WRITTEN_COUNTS)),
     )
-    if logits.atoms is not None and atoms is not None:
-        n = min(logits.atoms.shape[1], atoms.shape[1])
-        lg, tg = logits.atoms[:, :n].float(), atoms[:, :n].to(logits.atoms.device)
-        k = len(CIP_CLASSES)
-        cip = F.cross_entropy(lg[..., :k].reshape(-1, k), tg[..., 0].reshape(-1), ignore_index=-100)
-        ez = F.cross_entropy(lg[..., k:].reshape(-1, k), tg[..., 1].reshape(-1), ignore_index=-100)
-        loss = loss + cip + ez
-    if logits.elements is not None and atoms is not None:
-        n = min(logits.elements.shape[1], atoms.shape[1])
-        lg, tg = logits.elements[:, :n].float(), atoms[:, :n].to(logits.elements.device)
-        k = len(ELEMENT_CLASSES)
-        element = F.cross_entropy(
-            lg[..., :k].reshape(-1, k), tg[..., 2].reshape(-1), ignore_index=-100
-        )
-        hydrogens = F.cross_entropy(
-            lg[..., k:].reshape(-1, H_CLASSES), tg[..., 3].reshape(-1), ignore_index=-100
-        )
-        loss = loss + element + hydrogens
+    per_atom = (  # (logits [M, N, sum k], class widths, their columns of ``atoms``)
+        (logits.atoms, (len(CIP_CLASSES), len(EZ_CLASSES)), (0, 1)),
+        (logits.elements, (len(ELEMENT_CLASSES), H_CLASSES), (2, 3)),
+    )
+    for lg_all, widths, columns in per_atom:
+        if lg_all is None or atoms is None:
+            continue
+        n = min(lg_all.shape[1], atoms.shape[1])
+        lg, tg = lg_all[:, :n].float(), atoms[:, :n].to(lg_all.device)
+        start = 0
+        for k, col in zip(widths, columns, strict=True):
+            part = lg[..., start : start + k].reshape(-1, k)
+            loss = loss + F.cross_entropy(part, tg[..., col].reshape(-1), ignore_index=-100)
+            start += k
     return loss
 
 
