@@ -211,6 +211,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=2",
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
+        "--set", "recipe.fact_stereo_code=true",
     )  # fmt: skip
     assert "LoRA tensors in" in proc.stderr
     fitted = json.loads((second / "fact_writer.json").read_text())  # new formula head fitted
@@ -230,14 +231,18 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     assert lora and all(torch.allclose(a[k], b[k], atol=1e-6) for k in lora)  # loaded, kept
     model = EDTFormer.from_pretrained(second / "final").eval()
     assert model.config.bridge.fact_group_tokens == 12 and model.config.bridge.fact_bbb
-    assert model.config.bridge.fact_formula
+    assert model.config.bridge.fact_formula and model.config.bridge.fact_stereo_code
     batch = model.prepare_qa(["CC(=O)Oc1ccccc1C(=O)O"], ["<mol>\nHow many rings?"], generation=True)
     with torch.no_grad():
         _, bridge = model.embed(batch)
     assert bridge is not None and bridge.fact_ids is not None
-    assert bridge.fact_ids.shape[1] == n_fact_slots(True, 12, bbb=True, formula=True)
+    assert bridge.fact_ids.shape[1] == n_fact_slots(
+        True, 12, bbb=True, formula=True, stereo_code=True
+    )
     text = model.connector.facts.describe(bridge.fact_ids)[0]
-    assert re.search(r"\| .* blood-brain barrier \d formula \S* weight [\d.]+$", text), text
+    assert re.search(
+        r"\| .* blood-brain barrier \d formula \S* weight [\d.]+ stereo code [A-Z]$", text
+    ), text
     assert any(k.startswith("connector.facts.formula_head.") for k in b)
     bbb_b = {k: v for k, v in b.items() if ".bbb" in k}
     assert set(bbb_b) == {f"connector.facts.bbb{x}" for x in ("_mean", "_std", ".weight", ".bias")}

@@ -73,6 +73,10 @@ class BridgeConfig:
     fact_stereo: bool = False
     """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
     and the E/Z labels of the stereo double bonds (a per-atom head)."""
+    fact_stereo_code: bool = False
+    """With ``fact_stereo``: also write one letter summing up all predicted R/S and E/Z labels in
+    canonical atom order ("stereo code K", last): equal for two writings of one stereoisomer,
+    different (but for 1 in 12) when a centre or bond is flipped."""
     fact_group_tokens: int = 0
     """With ``fact_tokens``: if > 0, the present functional groups are spelled out in the LLM's
     own sub-word tokens (alphabetically, comma-separated) in this many slots, instead of one
@@ -122,6 +126,8 @@ class BridgeConfig:
             )
         if self.fact_stereo and not self.fact_tokens:
             raise EdtError("fact_stereo needs fact_tokens=True")
+        if self.fact_stereo_code and not self.fact_stereo:
+            raise EdtError("fact_stereo_code needs fact_stereo=True")
         if self.fact_group_tokens and not self.fact_tokens:
             raise EdtError("fact_group_tokens needs fact_tokens=True")
         if self.fact_formula and not self.fact_tokens:

@@ -147,6 +147,7 @@ class DynamicQueryTransformer(nn.Module):
                 group_tokens=config.fact_group_tokens,
                 bbb=config.fact_bbb,
                 formula=config.fact_formula,
+                stereo_code=config.fact_stereo_code,
             )
             if config.fact_tokens
             else None
@@ -175,6 +176,7 @@ class DynamicQueryTransformer(nn.Module):
                 self.config.fact_group_tokens,
                 self.config.fact_bbb,
                 self.config.fact_formula,
+                self.config.fact_stereo_code,
             )
         return n
 

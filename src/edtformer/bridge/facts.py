@@ -30,6 +30,7 @@ group logits ``[B, G]``, one ``[B, n_c]`` logit tensor per written count.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -59,6 +60,14 @@ RS_SLOTS, EZ_SLOTS = 8, 3
 #: the bonds by their first atom: 605/605 E/Z answers of the small build's train split).
 CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
 
+#: With ``stereo_code``: one letter summing up the predicted R/S and E/Z labels of all stereo
+#: elements in the bridge's canonical atom order (a hash, like InChI's stereo layer cut to one
+#: token), written last as "stereo code K". Two writings of one stereoisomer get the same letter;
+#: a flipped centre or bond another one, except for 1 in len(CODE_LETTERS) collisions. A same-
+#: stereoisomer question then compares one token per molecule instead of two label lists.
+CODE_LABEL = "stereo code"
+CODE_LETTERS = ("G", "J", "K", "L", "M", "Q", "T", "U", "V", "W", "X", "Y")
+
 #: Label of the blood-brain-barrier estimate (with ``bbb``); its digit is the decile of P(BBB+).
 BBB_LABEL = "blood-brain barrier"
 
@@ -82,7 +91,7 @@ ATOMIC_WEIGHTS = {
 NO_GROUP, NO_TENS = "none", ":"
 
 #: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
-_BARE = {":", ".", "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
+_BARE = {":", ".", *CODE_LETTERS, "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
 
 
 class FactLogits(NamedTuple):
@@ -104,22 +113,28 @@ def _two_digit(n_classes: int) -> bool:
 
 
 def n_fact_slots(
-    stereo: bool = False, group_tokens: int = 0, bbb: bool = False, formula: bool = False
+    stereo: bool = False,
+    group_tokens: int = 0,
+    bbb: bool = False,
+    formula: bool = False,
+    stereo_code: bool = False,
 ) -> int:
     """Fact tokens per molecule: the group slots (``group_tokens`` sub-word slots when the
     names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
     (with ``stereo``) the R/S and E/Z slots, (with ``bbb``) a label and a digit and (with
-    ``formula``) a label and the formula's slots, a label and the weight's slots."""
+    ``formula``) a label and the formula's slots, a label and the weight's slots, and (with
+    ``stereo_code``) a label and the code."""
     n = group_tokens or GROUP_SLOTS
     n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
     n += (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
-    return n + (2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0)
+    n += 2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0
+    return n + (2 if stereo_code else 0)
 
 
 def vocabulary_words(groups: Sequence[str]) -> list[str]:
     """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
     fillers, R, S, E, Z, the blood-brain-barrier label, then the formula's words (labels, "H",
-    the element symbols not already there, ".")."""
+    the element symbols not already there, "."), then the stereo code's label and letters."""
     words = [
         *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
@@ -136,6 +151,8 @@ def vocabulary_words(groups: Sequence[str]) -> list[str]:
         "H",
         *ELEMENTS,
         ".",
+        CODE_LABEL,
+        *CODE_LETTERS,
     ]
     return list(dict.fromkeys(words))  # "S" is both a CIP label and sulfur: one row
 
@@ -193,14 +210,18 @@ class FactWriter(nn.Module):
         group_tokens: int = 0,
         bbb: bool = False,
         formula: bool = False,
+        stereo_code: bool = False,
     ) -> None:
         super().__init__()
+        if stereo_code and not stereo:
+            raise ValueError("stereo_code needs the stereo head (stereo=True)")
         if not groups:
             raise ValueError("FactWriter needs the functional-group names it writes")
         if group_tokens < 0:
             raise ValueError(f"group_tokens must be >= 0, got {group_tokens}")
         width = int(sum(encoder_widths))
         self.stereo = stereo
+        self.stereo_code = stereo_code
         self.group_tokens = group_tokens
         self.group_names = tuple(groups)
         self.words = vocabulary_words(self.group_names)
@@ -347,6 +368,7 @@ class FactWriter(nn.Module):
         group_logits, count_logits = logits.groups, logits.counts
         present = group_logits > 0  # [B, G]
         cols = [self._spell(present) if self.group_tokens else self._group_slots(present)]
+        code: Tensor | None = None
         for (label, n), lg in zip(WRITTEN_COUNTS.values(), count_logits, strict=True):
             value = lg.argmax(dim=-1)  # [B]
             cols.append(torch.full_like(value, words[label]).unsqueeze(1))
@@ -363,6 +385,7 @@ class FactWriter(nn.Module):
             ez = atoms[..., len(CIP_CLASSES) :].argmax(-1) * mask  # [B, N]
             cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
             cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS], stride=2))
+            code = self._stereo_code(cip, ez) if self.stereo_code else None
         if self.bbb is not None:
             if logits.bbb is None:
                 raise ValueError("a fact writer with bbb needs the blood-brain-barrier logit")
@@ -375,7 +398,23 @@ class FactWriter(nn.Module):
             e = logits.elements
             mask = node_mask if node_mask is not None else torch.ones_like(e[..., 0]).bool()
             cols.append(self._write_formula(self.element_counts(e, mask)).to(e.device))
+        if code is not None:
+            cols.append(code)
         return torch.cat(cols, dim=1)
+
+    def _stereo_code(self, cip: Tensor, ez: Tensor) -> Tensor:
+        """``stereo code <letter>`` as word ids ``[B, 2]`` from per-atom CIP and E/Z classes
+        ``[B, N]`` (0 on unlabelled or masked atoms): a CRC-32 of every labelled atom's position
+        and classes, in atom order, picks the letter (the same letters, the same code)."""
+        words = self._index
+        out = []
+        for c_row, e_row in zip(cip.tolist(), ez.tolist(), strict=True):
+            text = ";".join(
+                f"{i}{c}{e}" for i, (c, e) in enumerate(zip(c_row, e_row, strict=True)) if c or e
+            )
+            letter = CODE_LETTERS[zlib.crc32(text.encode()) % len(CODE_LETTERS)]
+            out.append([words[CODE_LABEL], words[letter]])
+        return torch.tensor(out, dtype=torch.long, device=cip.device)
 
     def _write_formula(self, counts: Tensor) -> Tensor:
         """``formula <Hill formula> weight <average weight>`` as word ids ``[B, 2 + FORMULA_SLOTS
@@ -456,7 +495,8 @@ class FactWriter(nn.Module):
                 text = text.strip()
             else:
                 text = " ".join(words[i] for i in row[:k] if words[i] != NO_GROUP)
-            rest = " ".join(words[i] for i in row[k:] if words[i] != NO_TENS)
+            body = row[k:-2] if self.stereo_code else row[k:]
+            rest = " ".join(words[i] for i in body if words[i] != NO_TENS)
             if self.formula:  # the formula and weight read as one word each
                 head, _, tail = rest.rpartition(f"{FORMULA_LABEL} ")
                 formula, _, weight = tail.partition(f" {WEIGHT_LABEL} ")
@@ -464,5 +504,7 @@ class FactWriter(nn.Module):
                     f"{head}{FORMULA_LABEL} {formula.replace(' ', '')} "
                     f"{WEIGHT_LABEL} {weight.replace(' ', '')}"
                 )
+            if self.stereo_code:
+                rest += f" {words[row[-2]]} {words[row[-1]]}"
             out.append(f"{text or NO_GROUP} | {rest}")
         return out

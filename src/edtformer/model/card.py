@@ -125,6 +125,7 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
                 else ""
             )
             + (", the formula and molecular weight" if bridge.get("fact_formula") else "")
+            + (", a one-letter code of its stereo labels" if bridge.get("fact_stereo_code") else "")
             + " as the LLM's own word embeddings"
             + (
                 " (group names spelled in its sub-word tokens)"

@@ -196,6 +196,9 @@ class RecipeSection:
     fact_stereo: bool = True
     """With ``fact_tokens``: the writer also writes R/S labels of the stereocentres and E/Z
     labels of the stereo double bonds (``BridgeConfig.fact_stereo``)."""
+    fact_stereo_code: bool = False
+    """With ``fact_stereo``: the writer also writes a one-letter code of all its R/S and E/Z
+    labels, equal for two writings of one stereoisomer (``BridgeConfig.fact_stereo_code``)."""
     fact_group_tokens: int = 0
     """With ``fact_tokens``: spell the present groups in the LLM's sub-word tokens in this many
     slots (``BridgeConfig.fact_group_tokens``; 0: one mean-embedding token per group)."""

@@ -691,6 +691,9 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "fact_group_tokens": cfg.recipe.fact_group_tokens if cfg.recipe.fact_tokens else 0,
         "fact_bbb": cfg.recipe.fact_tokens and cfg.recipe.fact_bbb,
         "fact_formula": cfg.recipe.fact_tokens and cfg.recipe.fact_formula,
+        "fact_stereo_code": cfg.recipe.fact_tokens
+        and cfg.recipe.fact_stereo
+        and cfg.recipe.fact_stereo_code,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
