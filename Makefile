@@ -72,9 +72,9 @@ model: $(STAMP)
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/b/final $(MODEL_RUN)/ship --dtype bfloat16
 	# the scaffold-test evaluation, one process per core
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split test --batch-size 16 \
-		--task struct_text,bbbp --out $(MODEL_RUN)/ship/test_eval_a.json --no-progress & a=$$!; \
+		--task struct_text,bbbp,stereo --out $(MODEL_RUN)/ship/test_eval_a.json --no-progress & a=$$!; \
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split test --batch-size 16 \
-		--cloze --task stereo,struct_mc --out $(MODEL_RUN)/ship/test_eval_b.json --no-progress & b=$$!; \
+		--cloze --task struct_mc --out $(MODEL_RUN)/ship/test_eval_b.json --no-progress & b=$$!; \
 	wait $$a && wait $$b
 	$(PY) benchmarks/merge_reports.py $(MODEL_RUN)/ship/test_eval_a.json $(MODEL_RUN)/ship/test_eval_b.json \
 		--out $(MODEL_RUN)/ship/test_eval.json
