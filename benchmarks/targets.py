@@ -118,7 +118,8 @@ def main() -> None:
     first = next(iter(reports.values()))
     head = (
         f"Model `{first['model']}` ({first['training_mode']}), split `{first['split']}`, "
-        f"seed {first['seed']}; every test question of each kind.\n\n"
+        f"evaluation seed {first['seed']} (it only orders a --limit sample); every test question of "
+        "each kind.\n\n"
     )
     md = head + "\n".join(lines) + "\n"
     atomic_write_text(Path(args.out).with_suffix(".md"), md)
