@@ -57,13 +57,11 @@ class PrefixCache:
 
     def for_batch(self, batch_size: int) -> dict[str, Any]:
         """Forward keyword arguments carrying a new cache of this prefix for ``batch_size`` rows."""
-        from transformers import DynamicCache
-
         data = [
             (k.expand(batch_size, -1, -1, -1), v.expand(batch_size, -1, -1, -1))
             for k, v in self.layers
         ]
-        return {self._kwarg: DynamicCache(ddp_cache_data=data, config=self._config)}
+        return _cache_kwargs(self._kwarg, self._config, data)
 
 
 def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:
@@ -72,7 +70,12 @@ def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:
     Lets several continuations (e.g. the options of one multiple-choice question) reuse one
     prompt's key/value states: ``rows`` names, for each continuation, the prompt it continues.
     """
+    data = [(lay.keys[rows], lay.values[rows]) for lay in cache.layers]
+    return _cache_kwargs(cache_kwarg(llm), llm.config, data)
+
+
+def _cache_kwargs(kwarg: str, config: Any, data: list[tuple[Tensor, Tensor]]) -> dict[str, Any]:
+    """``{kwarg: DynamicCache}`` holding ``data``: (keys, values) ``[B, H_kv, T, hd]`` per layer."""
     from transformers import DynamicCache
 
-    data = [(lay.keys[rows], lay.values[rows]) for lay in cache.layers]
-    return {cache_kwarg(llm): DynamicCache(ddp_cache_data=data, config=llm.config)}
+    return {kwarg: DynamicCache(ddp_cache_data=data, config=config)}

@@ -47,6 +47,14 @@ logger = logging.getLogger(__name__)
 MAX_NEW_TOKENS = 2048
 
 
+def _summed_logprobs(logits: Tensor, target: Tensor) -> Tensor:
+    """Summed log-probability of the ``target`` tokens, float ``[B]``, from the logits that
+    predict them ``[B, K, V]``; ``IGNORE_INDEX`` targets ``[B, K]`` count 0."""
+    logp = torch.log_softmax(logits.float(), dim=-1)  # [B, K, V]
+    picked = logp.gather(-1, target.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # [B, K]
+    return (picked * (target != IGNORE_INDEX)).sum(dim=1)
+
+
 @dataclass
 class EDTFormerConfig:
     """The whole model. The bridge's input/output widths are derived from the encoders and the LLM."""
@@ -425,10 +433,7 @@ class EDTFormer(nn.Module):
             logits_to_keep=keep,
             **kwargs,
         )
-        logp = torch.log_softmax(out.logits.float(), dim=-1)  # [B, K, V]
-        tgt = target[:, keep]  # [B, K]
-        picked = logp.gather(-1, tgt.clamp_min(0).unsqueeze(-1)).squeeze(-1)  # [B, K]
-        return (picked * (tgt != IGNORE_INDEX)).sum(dim=1)
+        return _summed_logprobs(out.logits, target[:, keep])
 
     @torch.no_grad()
     def shared_prompt_logprobs(self, batch: ChatBatch, groups: Sequence[int]) -> Tensor:
@@ -446,9 +451,12 @@ class EDTFormer(nn.Module):
             raise EdtError("shared_prompt_logprobs: a row has no assistant tokens")
         first = labelled.int().argmax(dim=1)  # [B]: first answer position = prompt length
         ends = labelled.shape[1] - labelled.flip(1).int().argmax(dim=1)  # [B]: past the last
-        names = list(dict.fromkeys(groups))
-        leader = torch.tensor([list(groups).index(g) for g in names])  # [G]
-        row_group = torch.tensor([names.index(g) for g in groups])  # [B]
+        first_row: dict[int, int] = {}  # group -> its first row, in order of appearance
+        for i, g in enumerate(groups):
+            first_row.setdefault(g, i)
+        order = {g: k for k, g in enumerate(first_row)}
+        leader = torch.tensor(list(first_row.values()))  # [G]
+        row_group = torch.tensor([order[g] for g in groups])  # [B]
         plen = first[leader]  # [G]
         for i, g in enumerate(row_group.tolist()):
             r, n = int(leader[g]), int(plen[g])
@@ -467,11 +475,10 @@ class EDTFormer(nn.Module):
             inputs_embeds=emb[leader, skip:p_max],
             attention_mask=mask_p,
             logits_to_keep=keep,
-            use_cache=True,
-            **{k: v for k, v in kwargs.items() if k != "use_cache"},
+            **{**kwargs, "use_cache": True},
         )
         col = torch.searchsorted(keep, plen - 1 - skip)  # [G]
-        first_logp = torch.log_softmax(out.logits[torch.arange(len(leader)), col].float(), -1)
+        first_logits = out.logits[torch.arange(len(leader)), col]  # [G, V]: the first answer token
         # answers: tokens first[i] .. ends[i] of each row, right-padded to T
         span = ends - first  # [B]
         t_max = int(span.max())
@@ -489,11 +496,9 @@ class EDTFormer(nn.Module):
             use_cache=True,
             **cache_rows(self.llm, returned_cache(out), row_group),
         )
-        logp = torch.log_softmax(cont.logits[:, :-1].float(), dim=-1)  # [B, T-1, V]
-        head = first_logp[row_group].gather(-1, target[:, :1].clamp_min(0)).squeeze(-1)  # [B]
-        rest = logp.gather(-1, target[:, 1:].clamp_min(0).unsqueeze(-1)).squeeze(-1)  # [B, T-1]
-        total = head * (target[:, 0] != IGNORE_INDEX)
-        return total + (rest * (target[:, 1:] != IGNORE_INDEX)).sum(dim=1)
+        # the logits predicting answer tokens 0 .. T-1: the prompt's last, then the answer's own
+        logits = torch.cat([first_logits[row_group].unsqueeze(1), cont.logits[:, :-1]], dim=1)
+        return _summed_logprobs(logits, target)  # [B]
 
     @torch.no_grad()
     def score(
