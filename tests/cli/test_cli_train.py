@@ -211,7 +211,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=2",
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
-        "--set", "recipe.fact_stereo_code=true",
+        "--set", "recipe.fact_stereo_code=true", "--set", "recipe.fact_pair=true",
     )  # fmt: skip
     assert "LoRA tensors in" in proc.stderr
     fitted = json.loads((second / "fact_writer.json").read_text())  # new formula head fitted
@@ -237,12 +237,24 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         _, bridge = model.embed(batch)
     assert bridge is not None and bridge.fact_ids is not None
     assert bridge.fact_ids.shape[1] == n_fact_slots(
-        True, 12, bbb=True, formula=True, stereo_code=True
+        True, 12, bbb=True, formula=True, stereo_code=True, pair=True
     )
     text = model.connector.facts.describe(bridge.fact_ids)[0]
     assert re.search(
         r"\| .* blood-brain barrier \d formula \S* weight [\d.]+ stereo code [A-Z]$", text
     ), text
+    pair = model.prepare(
+        [["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O"], ["CCO"]],
+        [model.prompts.messages("1: <mol> 2: <mol> Same?", 2), model.prompts.messages("<mol>", 1)],
+        generation=True,
+    )
+    assert pair.mol_first is not None and pair.mol_first.tolist() == [0, 0, 2]
+    with torch.no_grad():
+        _, bridge = model.embed(pair)
+    assert bridge is not None and bridge.fact_ids is not None
+    texts = model.connector.facts.describe(bridge.fact_ids)  # one stereoisomer, written twice
+    assert "same stereoisomer" not in texts[0] + texts[2]
+    assert texts[1].endswith("same stereoisomer yes"), texts[1]
     assert any(k.startswith("connector.facts.formula_head.") for k in b)
     bbb_b = {k: v for k, v in b.items() if ".bbb" in k}
     assert set(bbb_b) == {f"connector.facts.bbb{x}" for x in ("_mean", "_std", ".weight", ".bias")}

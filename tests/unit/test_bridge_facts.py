@@ -418,3 +418,43 @@ def test_formula_and_weight_are_the_sums_of_atom_labels() -> None:
         writer.word_ids(base, mask[:1])
     with pytest.raises(EdtError, match="fact_formula needs fact_tokens"):
         tiny(fact_formula=True)
+
+
+def test_pair_slots_say_whether_a_molecule_matches_its_prompts_first() -> None:
+    """pair: molecule 2 of a prompt ends with "same stereoisomer yes|no" (written facts and
+    per-atom classes compared with molecule 1); a prompt's first molecule leaves them empty."""
+    from edtformer.bridge.facts import PAIR_LABEL
+    from edtformer.training.recipe import atom_labels
+
+    # prompts: (L-Ala, L-Ala other writing), (L-Ala, D-Ala), (trans, cis), (lone L-Ala)
+    smiles = ["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O", "C[C@H](N)C(=O)O", "C[C@@H](N)C(=O)O",
+              "C/C=C/C", "C/C=C\\C", "C[C@H](N)C(=O)O"]  # fmt: skip
+    first = torch.tensor([0, 0, 2, 2, 4, 4, 6])
+    labels = atom_labels(smiles)
+    mask = labels[..., 0] >= 0
+    cip, ez = labels[..., 0].clamp_min(0), labels[..., 1].clamp_min(0)
+    atoms = 9.0 * torch.cat(
+        [torch.nn.functional.one_hot(cip, 3), torch.nn.functional.one_hot(ez, 3)], -1
+    )  # perfect per-atom logits
+    writer = FactWriter((D,), 8, GROUPS, hidden=12, stereo=True, pair=True)
+    writer.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
+    base = _logits([], {})
+    logits = FactLogits(base.groups.expand(7, -1), [c.expand(7, -1) for c in base.counts], atoms)
+    ids = writer.pair_slots(writer.word_ids(logits, mask), logits, mask, first)
+    assert ids.shape == (7, n_fact_slots(stereo=True, pair=True))
+    assert n_fact_slots(stereo=True, pair=True) == n_fact_slots(stereo=True) + 2
+    text = writer.describe(ids)
+    tails = [t.split(PAIR_LABEL)[1].strip() if PAIR_LABEL in t else None for t in text]
+    assert tails == [None, "yes", None, "no", None, "no", None]
+    # the untouched rows equal the plain writer's, and pair_slots leaves its input alone
+    plain = writer.word_ids(logits, mask)
+    assert torch.equal(ids[[0, 2, 4, 6]], plain[[0, 2, 4, 6]])
+    assert torch.equal(plain[:, -2:], torch.full_like(plain[:, -2:], plain[0, -1]))
+    # a molecule of another size never matches, even with equal written facts
+    short = mask.clone()
+    short[1, int(mask[1].sum()) - 1] = False
+    assert writer.describe(writer.pair_slots(plain, logits, short, first))[1].endswith("no")
+    with pytest.raises(ValueError, match="pair needs the stereo head"):
+        FactWriter((D,), 8, GROUPS, pair=True)
+    with pytest.raises(EdtError, match="fact_pair needs fact_stereo"):
+        tiny(fact_tokens=True, fact_pair=True)

@@ -77,6 +77,11 @@ class BridgeConfig:
     """With ``fact_stereo``: also write one letter summing up all predicted R/S and E/Z labels in
     canonical atom order ("stereo code K", last): equal for two writings of one stereoisomer,
     different (but for 1 in 12) when a centre or bond is flipped."""
+    fact_pair: bool = False
+    """With ``fact_stereo``: in a prompt with several molecules, each molecule after the first
+    also writes "same stereoisomer yes|no": whether the writer's predictions for it (all written
+    facts, each atom's element, CIP and E/Z class) equal those for the prompt's first molecule
+    (:meth:`~edtformer.bridge.facts.FactWriter.pair_slots`). Two slots per molecule."""
     fact_group_tokens: int = 0
     """With ``fact_tokens``: if > 0, the present functional groups are spelled out in the LLM's
     own sub-word tokens (alphabetically, comma-separated) in this many slots, instead of one
@@ -128,6 +133,8 @@ class BridgeConfig:
             raise EdtError("fact_stereo needs fact_tokens=True")
         if self.fact_stereo_code and not self.fact_stereo:
             raise EdtError("fact_stereo_code needs fact_stereo=True")
+        if self.fact_pair and not self.fact_stereo:
+            raise EdtError("fact_pair needs fact_stereo=True")
         if self.fact_group_tokens and not self.fact_tokens:
             raise EdtError("fact_group_tokens needs fact_tokens=True")
         if self.fact_formula and not self.fact_tokens:

@@ -102,6 +102,7 @@ class DynamicQueryTransformer(nn.Module):
         - stereo: int64 ``[B, N, 3]`` (with ``stereo_embedding``)
         - instruction: float ``[B, T, d_llm]`` frozen LLM embeddings of each molecule's question,
           instruction_mask: bool ``[B, T]`` (with ``instruction_aware``)
+        - pair_first: int64 ``[B]``, each molecule's prompt's first molecule (with ``fact_pair``)
         - output: :class:`BridgeOutput` with ``Q = K + P_max``
     """
 
@@ -148,6 +149,7 @@ class DynamicQueryTransformer(nn.Module):
                 bbb=config.fact_bbb,
                 formula=config.fact_formula,
                 stereo_code=config.fact_stereo_code,
+                pair=config.fact_pair,
             )
             if config.fact_tokens
             else None
@@ -177,6 +179,7 @@ class DynamicQueryTransformer(nn.Module):
                 self.config.fact_bbb,
                 self.config.fact_formula,
                 self.config.fact_stereo_code,
+                self.config.fact_pair,
             )
         return n
 
@@ -188,6 +191,7 @@ class DynamicQueryTransformer(nn.Module):
         stereo: Tensor | None = None,
         instruction: Tensor | None = None,
         instruction_mask: Tensor | None = None,
+        pair_first: Tensor | None = None,
     ) -> BridgeOutput:
         cfg = self.config
         check_streams(node_feats, node_mask, cfg.encoder_widths)
@@ -260,7 +264,7 @@ class DynamicQueryTransformer(nn.Module):
         tokens = tokens * query_mask.unsqueeze(-1).to(x.dtype)
         if self.facts is None:
             return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
-        words, fact_logits, fact_ids = self.facts(node_feats, node_mask)  # [B, F, d_llm]
+        words, fact_logits, fact_ids = self.facts(node_feats, node_mask, pair_first)  # [B, F, d]
         return BridgeOutput(
             torch.cat([tokens, words.to(tokens.dtype)], dim=1),
             torch.cat([query_mask, query_mask.new_ones(b, words.shape[1])], dim=1),

@@ -68,6 +68,14 @@ CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
 CODE_LABEL = "stereo code"
 CODE_LETTERS = ("G", "J", "K", "L", "M", "Q", "T", "U", "V", "W", "X", "Y")
 
+#: With ``pair``: in a prompt with several molecules, every molecule after the first ends with
+#: "same stereoisomer yes" or "... no": whether the writer's own predictions for it (every
+#: written fact, and each atom's element, CIP and E/Z class in canonical atom order) equal those
+#: for the prompt's first molecule. The first molecule (and a lone one) leaves both slots empty.
+#: The bridge compares the two molecules; the LLM only has to read one word.
+PAIR_LABEL = "same stereoisomer"
+PAIR_WORDS = ("yes", "no")
+
 #: Label of the blood-brain-barrier estimate (with ``bbb``); its digit is the decile of P(BBB+).
 BBB_LABEL = "blood-brain barrier"
 
@@ -91,7 +99,7 @@ ATOMIC_WEIGHTS = {
 NO_GROUP, NO_TENS = "none", ":"
 
 #: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
-_BARE = {":", ".", *CODE_LETTERS, "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
+_BARE = {":", ".", *PAIR_WORDS, *CODE_LETTERS, "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
 
 
 class FactLogits(NamedTuple):
@@ -118,23 +126,25 @@ def n_fact_slots(
     bbb: bool = False,
     formula: bool = False,
     stereo_code: bool = False,
+    pair: bool = False,
 ) -> int:
     """Fact tokens per molecule: the group slots (``group_tokens`` sub-word slots when the
     names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
     (with ``stereo``) the R/S and E/Z slots, (with ``bbb``) a label and a digit and (with
     ``formula``) a label and the formula's slots, a label and the weight's slots, and (with
-    ``stereo_code``) a label and the code."""
+    ``stereo_code``) a label and the code, and (with ``pair``) a label and "yes" / "no"."""
     n = group_tokens or GROUP_SLOTS
     n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
     n += (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
     n += 2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0
-    return n + (2 if stereo_code else 0)
+    return n + (2 if stereo_code else 0) + (2 if pair else 0)
 
 
 def vocabulary_words(groups: Sequence[str]) -> list[str]:
     """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
     fillers, R, S, E, Z, the blood-brain-barrier label, then the formula's words (labels, "H",
-    the element symbols not already there, "."), then the stereo code's label and letters."""
+    the element symbols not already there, "."), then the stereo code's label and letters, then
+    the pair label and its two answers (new words go last: earlier rows keep their index)."""
     words = [
         *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
@@ -153,6 +163,8 @@ def vocabulary_words(groups: Sequence[str]) -> list[str]:
         ".",
         CODE_LABEL,
         *CODE_LETTERS,
+        PAIR_LABEL,
+        *PAIR_WORDS,
     ]
     return list(dict.fromkeys(words))  # "S" is both a CIP label and sulfur: one row
 
@@ -211,10 +223,13 @@ class FactWriter(nn.Module):
         bbb: bool = False,
         formula: bool = False,
         stereo_code: bool = False,
+        pair: bool = False,
     ) -> None:
         super().__init__()
         if stereo_code and not stereo:
             raise ValueError("stereo_code needs the stereo head (stereo=True)")
+        if pair and not stereo:
+            raise ValueError("pair needs the stereo head (stereo=True)")
         if not groups:
             raise ValueError("FactWriter needs the functional-group names it writes")
         if group_tokens < 0:
@@ -222,6 +237,7 @@ class FactWriter(nn.Module):
         width = int(sum(encoder_widths))
         self.stereo = stereo
         self.stereo_code = stereo_code
+        self.pair = pair
         self.group_tokens = group_tokens
         self.group_names = tuple(groups)
         self.words = vocabulary_words(self.group_names)
@@ -400,7 +416,43 @@ class FactWriter(nn.Module):
             cols.append(self._write_formula(self.element_counts(e, mask)).to(e.device))
         if code is not None:
             cols.append(code)
+        if self.pair:  # filled in by pair_slots() for the molecules after a prompt's first
+            b = count_logits[0].shape[0]
+            cols.append(torch.full((b, 2), words[NO_TENS], dtype=torch.long, device=cols[0].device))
         return torch.cat(cols, dim=1)
+
+    def pair_slots(
+        self, ids: Tensor, logits: FactLogits, node_mask: Tensor, first: Tensor
+    ) -> Tensor:
+        """``ids`` ``[B, F]`` with the last two slots of every molecule ``i`` whose prompt's first
+        molecule ``first[i]`` is another one set to "same stereoisomer yes|no": yes when the two
+        molecules' written facts (all but these slots) and per-atom predictions (element, CIP,
+        E/Z class in canonical atom order, ``logits.atoms`` / ``logits.elements`` ``[B, N, .]``)
+        are equal. first: int64 ``[B]``, the batch index of each molecule's prompt's first
+        molecule; node_mask: bool ``[B, N]``."""
+        if not self.pair:
+            return ids
+        if logits.atoms is None:
+            raise ValueError("pair slots need the stereo head's per-atom logits")
+        words = self._index
+        mask = node_mask.long()
+        per_atom = [logits.atoms[..., : len(CIP_CLASSES)], logits.atoms[..., len(CIP_CLASSES) :]]
+        if logits.elements is not None:
+            per_atom.append(logits.elements[..., : len(ELEMENT_CLASSES)])
+        classes = torch.stack([x.argmax(-1) * mask for x in per_atom], dim=-1)  # [B, N, k]
+        n_atoms = node_mask.sum(1)  # [B]
+        out = ids.clone()
+        for i, j in enumerate(first.tolist()):
+            if j == i:
+                continue
+            same = (
+                bool(n_atoms[i] == n_atoms[j])
+                and torch.equal(ids[i, :-2], ids[j, :-2])
+                and torch.equal(classes[i], classes[j])
+            )
+            out[i, -2] = words[PAIR_LABEL]
+            out[i, -1] = words[PAIR_WORDS[0] if same else PAIR_WORDS[1]]
+        return out
 
     def _stereo_code(self, cip: Tensor, ez: Tensor) -> Tensor:
         """``stereo code <letter>`` as word ids ``[B, 2]`` from per-atom CIP and E/Z classes
@@ -474,14 +526,18 @@ class FactWriter(nn.Module):
         return out.to(present.device)
 
     def forward(
-        self, node_feats: Sequence[Tensor], node_mask: Tensor
+        self, node_feats: Sequence[Tensor], node_mask: Tensor, pair_first: Tensor | None = None
     ) -> tuple[Tensor, FactLogits, Tensor]:
-        """``(tokens [B, F, d_llm], logits, word ids [B, F])``."""
+        """``(tokens [B, F, d_llm], logits, word ids [B, F])``; with ``pair``, ``pair_first``
+        int64 ``[B]`` names each molecule's prompt's first molecule (:meth:`pair_slots`; None:
+        every molecule is alone)."""
         if not self.has_vocabulary:
             raise RuntimeError("FactWriter.set_vocabulary() was not called (the LLM is needed)")
         logits = self.predict(node_feats, node_mask)
         with torch.no_grad():
             ids = self.word_ids(logits, node_mask)  # [B, F]
+            if self.pair and pair_first is not None:
+                ids = self.pair_slots(ids, logits, node_mask, pair_first)
         return self.vocab[ids], logits, ids
 
     def describe(self, ids: Tensor) -> list[str]:
@@ -495,7 +551,8 @@ class FactWriter(nn.Module):
                 text = text.strip()
             else:
                 text = " ".join(words[i] for i in row[:k] if words[i] != NO_GROUP)
-            body = row[k:-2] if self.stereo_code else row[k:]
+            end = len(row) - 2 * self.stereo_code - 2 * self.pair  # code, pair slots after
+            body = row[k:end]
             rest = " ".join(words[i] for i in body if words[i] != NO_TENS)
             if self.formula:  # the formula and weight read as one word each
                 head, _, tail = rest.rpartition(f"{FORMULA_LABEL} ")
@@ -505,6 +562,8 @@ class FactWriter(nn.Module):
                     f"{WEIGHT_LABEL} {weight.replace(' ', '')}"
                 )
             if self.stereo_code:
+                rest += f" {words[row[end]]} {words[row[end + 1]]}"
+            if self.pair and words[row[-1]] != NO_TENS:
                 rest += f" {words[row[-2]]} {words[row[-1]]}"
             out.append(f"{text or NO_GROUP} | {rest}")
         return out

@@ -126,6 +126,11 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
             )
             + (", the formula and molecular weight" if bridge.get("fact_formula") else "")
             + (", a one-letter code of its stereo labels" if bridge.get("fact_stereo_code") else "")
+            + (
+                ", and for a second molecule whether its predictions equal the first's"
+                if bridge.get("fact_pair")
+                else ""
+            )
             + " as the LLM's own word embeddings"
             + (
                 " (group names spelled in its sub-word tokens)"

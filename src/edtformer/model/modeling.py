@@ -47,6 +47,16 @@ logger = logging.getLogger(__name__)
 MAX_NEW_TOKENS = 2048
 
 
+def _prompt_starts(records: Sequence[Sequence[Any]]) -> list[tuple[int, int]]:
+    """``(index of its first molecule, number of molecules)`` per prompt, molecules counted
+    across prompts in order."""
+    out, start = [], 0
+    for rs in records:
+        out.append((start, len(rs)))
+        start += len(rs)
+    return out
+
+
 def _summed_logprobs(logits: Tensor, target: Tensor) -> Tensor:
     """Summed log-probability of the ``target`` tokens, float ``[B]``, from the logits that
     predict them ``[B, K, V]``; ``IGNORE_INDEX`` targets ``[B, K]`` count 0."""
@@ -271,6 +281,10 @@ class EDTFormer(nn.Module):
             )
         device = self.new_tokens.rows.device
         batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts)
+        if mol_batch is not None:
+            batch.mol_first = torch.tensor(
+                [start for start, n in _prompt_starts(records) for _ in range(n)], dtype=torch.long
+            )
         if mol_batch is not None and self.config.bridge.instruction_aware:
             batch.instruction_ids, batch.instruction_mask = self._instructions(
                 conversations, [len(rs) for rs in records], pad_id
@@ -346,6 +360,8 @@ class EDTFormer(nn.Module):
                 with torch.no_grad():  # the LLM's frozen input embeddings of the question
                     words = self.llm.get_input_embeddings()(batch.instruction_ids)  # [M, T, d]
                 instr = {"instruction": words, "instruction_mask": batch.instruction_mask}
+            if self.config.bridge.fact_pair and batch.mol_first is not None:
+                instr["pair_first"] = batch.mol_first
             bridge = self.connector(*batch.molecules.inputs(), **instr)
             feats = bridge.flat()  # [sum tokens, d]
         return merge_molecule_tokens(emb, batch.input_ids, self.mol_ids.mol, feats), bridge

@@ -30,6 +30,8 @@ class ChatBatch:
         instruction_ids: int64 ``[M, T]``: each molecule's question (its prompt's last user turn
             without ``<mol>`` markers), right-padded; ``None`` unless the connector reads it.
         instruction_mask: bool ``[M, T]``; True on real question tokens.
+        mol_first: int64 ``[M]``: the index of each molecule's prompt's first molecule
+            (``None``: no molecules).
     """
 
     input_ids: Tensor
@@ -40,6 +42,7 @@ class ChatBatch:
     mol_counts: Tensor
     instruction_ids: Tensor | None = None
     instruction_mask: Tensor | None = None
+    mol_first: Tensor | None = None
 
     def to(self, device: torch.device | str) -> ChatBatch:
         """The same batch on ``device``."""
@@ -52,6 +55,7 @@ class ChatBatch:
             self.mol_counts.to(device),
             None if self.instruction_ids is None else self.instruction_ids.to(device),
             None if self.instruction_mask is None else self.instruction_mask.to(device),
+            None if self.mol_first is None else self.mol_first.to(device),
         )
 
 

@@ -199,6 +199,10 @@ class RecipeSection:
     fact_stereo_code: bool = False
     """With ``fact_stereo``: the writer also writes a one-letter code of all its R/S and E/Z
     labels, equal for two writings of one stereoisomer (``BridgeConfig.fact_stereo_code``)."""
+    fact_pair: bool = False
+    """With ``fact_stereo``: in a prompt with several molecules, each one after the first also
+    writes "same stereoisomer yes|no", the bridge's comparison of its predictions for the two
+    (``BridgeConfig.fact_pair``)."""
     fact_group_tokens: int = 0
     """With ``fact_tokens``: spell the present groups in the LLM's sub-word tokens in this many
     slots (``BridgeConfig.fact_group_tokens``; 0: one mean-embedding token per group)."""

@@ -694,6 +694,7 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "fact_stereo_code": cfg.recipe.fact_tokens
         and cfg.recipe.fact_stereo
         and cfg.recipe.fact_stereo_code,
+        "fact_pair": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo and cfg.recipe.fact_pair,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
