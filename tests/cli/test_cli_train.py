@@ -212,6 +212,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
         "--set", "recipe.fact_stereo_code=true", "--set", "recipe.fact_pair=true",
+        "--set", "lora.targets=q_proj,v_proj,o_proj",
     )  # fmt: skip
     assert "LoRA tensors in" in proc.stderr
     fitted = json.loads((second / "fact_writer.json").read_text())  # new formula head fitted
@@ -229,6 +230,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     b = load_file(second / "final" / "model.safetensors")
     lora = [k for k in a if "lora_" in k]
     assert lora and all(torch.allclose(a[k], b[k], atol=1e-6) for k in lora)  # loaded, kept
+    assert not any("o_proj.lora_" in k for k in a) and any("o_proj.lora_" in k for k in b)
     model = EDTFormer.from_pretrained(second / "final").eval()
     assert model.config.bridge.fact_group_tokens == 12 and model.config.bridge.fact_bbb
     assert model.config.bridge.fact_formula and model.config.bridge.fact_stereo_code

@@ -169,6 +169,10 @@ class LoraSection:
 
     r: int = 0
     """Adapter rank; 0 trains no adapters (bridge only)."""
+    targets: str = "q_proj,v_proj"
+    """Comma-separated names of the LLM linear layers that get adapters (e.g.
+    ``q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj``). A model continued with
+    ``--init-from`` keeps its adapters; adapters on layers it lacked start at zero."""
 
 
 @dataclass

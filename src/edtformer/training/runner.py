@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from edtformer.errors import CheckpointError
+from edtformer.errors import CheckpointError, EdtError
 from edtformer.model.checkpoint import load_adapter_weights, load_connector_weights, save_bridge
 from edtformer.training.build import (
     STAGE1_TASKS,
@@ -133,7 +133,12 @@ def build_stage2_model(
     fields_ = {**(bridge_overrides or {}), **_bridge_overrides(cfg)}
     bridge = bridge_preset(cfg.model.preset, connector=cfg.model.connector, **fields_)
     processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
-    lora = LoraSettings(r=cfg.lora.r) if cfg.lora.r > 0 else None
+    lora = None
+    if cfg.lora.r > 0:
+        targets = tuple(t.strip() for t in cfg.lora.targets.split(",") if t.strip())
+        if not targets:
+            raise EdtError("lora.targets names no LLM layer (e.g. 'q_proj,v_proj')")
+        lora = LoraSettings(r=cfg.lora.r, target_modules=targets)
     trainable = TrainableConfig(new_token_rows_trainable=cfg.model.train_new_rows, lora=lora)
     config = EDTFormerConfig(
         encoders=processor.encoder_names,
