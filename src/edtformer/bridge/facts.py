@@ -99,7 +99,8 @@ ATOMIC_WEIGHTS = {
 NO_GROUP, NO_TENS = "none", ":"
 
 #: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
-_BARE = {":", ".", *PAIR_WORDS, *CODE_LETTERS, "R", "S", "E", "Z", "H", *ELEMENTS, *(str(d) for d in range(10))}
+_BARE = {":", ".", "R", "S", "E", "Z", "H", *PAIR_WORDS, *CODE_LETTERS, *ELEMENTS}
+_BARE |= {str(d) for d in range(10)}
 
 
 class FactLogits(NamedTuple):
