@@ -75,6 +75,28 @@ def test_kinds_follow_the_weights_and_mc_letters_are_uniform() -> None:
     assert 0.25 < paraphrased / kinds["count"] < 0.45  # PARAPHRASE_RATE of the questions
 
 
+def test_hinted_mc_names_the_right_option_and_nothing_else_changes() -> None:
+    """struct_mc_hint: the struct_mc question of the same draw plus the right option's text."""
+    import re
+
+    hinted = _stream(n=300, weights={"struct_mc_hint": 1.0})
+    plain = _stream(n=300, weights={"struct_mc": 1.0})
+    seen = 0
+    for i in range(len(hinted)):
+        smi, q, a = hinted[i]
+        smi_p, q_p, a_p = plain[i]
+        if not q.endswith("Answer with the letter."):  # a molecule without distractors
+            assert (smi, q, a) == (smi_p, q_p, a_p)
+            continue
+        seen += 1
+        hint = re.search(r' \(Hint: the answer is "(.+?)"\.\)', q)
+        assert hint is not None and (smi, a) == (smi_p, a_p)
+        assert q.replace(hint.group(0), "") == q_p  # the same question, letters and options
+        assert f"\n{a}. {hint.group(1)}\n" in q  # the hint names the right letter's option
+    assert seen > 250
+    assert KIND_WEIGHTS["struct_mc_hint"] == 0.0  # off unless a recipe asks for it
+
+
 def test_bad_weights_and_empty_data_are_refused() -> None:
     with pytest.raises(DataError, match="unknown question kinds"):
         _stream(weights={"colour": 1.0})

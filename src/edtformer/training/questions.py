@@ -53,6 +53,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "formula": 0.02,
     "weight": 0.0,
     "struct_mc": 0.12,
+    "struct_mc_hint": 0.0,
     "description": 0.03,
     "n_stereocentres": 0.06,
     "rs": 0.06,
@@ -264,7 +265,7 @@ class QuestionStream(Sequence[Sample]):
         if kind == "description":
             q = "Describe the structure of this molecule."
             return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)
-        return self._multiple_choice(smi, facts, rng)
+        return self._multiple_choice(smi, facts, rng, hint=kind == "struct_mc_hint")
 
     @staticmethod
     def _wording(kind: str, builder: str, rng: random.Random) -> str:
@@ -273,8 +274,13 @@ class QuestionStream(Sequence[Sample]):
             return rng.choice(PARAPHRASES[kind])
         return builder
 
-    def _multiple_choice(self, smi: str, facts: dict[str, Any], rng: random.Random) -> Sample:
-        """A 4-choice structure question with the right answer on a uniformly drawn letter."""
+    def _multiple_choice(
+        self, smi: str, facts: dict[str, Any], rng: random.Random, hint: bool = False
+    ) -> Sample:
+        """A 4-choice structure question with the right answer on a uniformly drawn letter.
+
+        With ``hint`` (kind ``struct_mc_hint``) the question also names the right option's text,
+        so that only the step from an option's text to its letter is left to learn."""
         drafts = structure_mc_drafts(smi, facts, rng, k=1)
         if not drafts:  # no valid distractors for this molecule: ask a count instead
             return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
@@ -284,6 +290,8 @@ class QuestionStream(Sequence[Sample]):
         pos = rng.randrange(len(wrong) + 1)
         wrong.insert(pos, right)
         rec = {**d, "choices": wrong, "answer": LETTERS[pos]}
+        if hint:
+            rec["question"] = f'{d["question"]} (Hint: the answer is "{right}".)'
         return [smi], render_question(rec), LETTERS[pos]  # type: ignore[arg-type]
 
 
