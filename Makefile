@@ -69,17 +69,19 @@ model: $(STAMP)
 		--set recipe.kind_weights.has_group=0.3 --set recipe.kind_weights.groups=0.08 \
 		--set recipe.kind_weights.bbbp=0.15 --set recipe.kind_weights.struct_mc=0.15 \
 		--set recipe.kind_weights.formula=0.05 --set recipe.kind_weights.description=0.05 --max-steps 300
-	# stage C (run I): continues B with BBBP questions drawn yes/no half the time (the train labels are 3:1
-	# yes), molecular-weight questions, and group, BBBP and E/Z questions drawn more often
+	# stage C (run P): continues B with BBBP questions drawn yes/no half the time (the train labels are 3:1
+	# yes), molecular-weight questions, group, BBBP, E/Z and same-stereoisomer questions drawn more often, and
+	# the pair facts (a second molecule's tokens say whether the bridge reads it as the first one)
 	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --data data_out --out $(MODEL_RUN)/c --seed 2 --no-progress \
 		--encoder minimol,rdkit --init-from $(MODEL_RUN)/b/final --set lora.r=8 --set optim.bridge_lr_scale=0.3 \
 		--set recipe.slot_weight=1.0 --set recipe.fact_tokens=true --set recipe.fact_group_tokens=24 \
-		--set recipe.fact_bbb=true --set recipe.fact_formula=true --set recipe.fact_fit_steps=0 \
+		--set recipe.fact_bbb=true --set recipe.fact_formula=true --set recipe.fact_pair=true \
+		--set recipe.fact_fit_steps=0 \
 		--set recipe.balance_bbbp=true --set recipe.eval_every=150 --set recipe.eval_at_start=false \
 		--set optim.warmup_steps=30 --set recipe.kind_weights.has_group=0.25 --set recipe.kind_weights.groups=0.05 \
 		--set recipe.kind_weights.bbbp=0.2 --set recipe.kind_weights.weight=0.05 --set recipe.kind_weights.ez=0.08 \
 		--set recipe.kind_weights.struct_mc=0.1 --set recipe.kind_weights.formula=0.03 \
-		--set recipe.kind_weights.description=0.03 --max-steps 300
+		--set recipe.kind_weights.description=0.03 --set recipe.kind_weights.same_stereoisomer=0.12 --max-steps 300
 	# the shipped weights are stored in bf16; that folder is what the test split scores
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/c/final $(MODEL_RUN)/ship --dtype bfloat16
 	# the scaffold-test evaluation, one process per core
