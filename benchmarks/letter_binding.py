@@ -31,18 +31,14 @@ from typing import Any
 
 import torch
 
+from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LETTERS = "ABCD"
-LABELS = {
-    "n_rings": "rings",
-    "n_aromatic_rings": "aromatic rings",
-    "hbd": "donors",
-    "hba": "acceptors",
-    "formula": "formula",
-    "weight": "weight",
-}
+#: struct_mc kind -> the words the fact tokens use for it (any other kind: "group")
+LABELS = {kind: label for kind, (label, _) in WRITTEN_COUNTS.items()}
+LABELS |= {"formula": FORMULA_LABEL, "weight": WEIGHT_LABEL}
 
 
 class Prompts:

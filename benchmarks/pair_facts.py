@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from edtformer.bridge.facts import CIP_CLASSES, ELEMENT_CLASSES
+from edtformer.bridge.facts import FactWriter
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,12 +54,8 @@ def main() -> None:
             batch = model.prepare([r["smiles"] for r in chunk], convs, generation=True)
             _, bridge = model.embed(batch)
             logits, ids = bridge.fact_logits, bridge.fact_ids
-            mask = batch.molecules.node_mask.long()
-            atoms = logits.atoms
-            cls = [atoms[..., : len(CIP_CLASSES)], atoms[..., len(CIP_CLASSES) :]]
-            if logits.elements is not None:
-                cls.append(logits.elements[..., : len(ELEMENT_CLASSES)])
-            classes = torch.stack([x.argmax(-1) * mask for x in cls], dim=-1)  # [M, N, k]
+            mask = batch.molecules.node_mask
+            classes = FactWriter.atom_classes(logits, mask)  # [M, N, k], as pair_slots compares
             n_words = ids.shape[1] - 2 * bool(model.config.bridge.fact_pair)
             for k, r in enumerate(chunk):
                 a, b = 2 * k, 2 * k + 1

@@ -398,8 +398,7 @@ class FactWriter(nn.Module):
                 raise ValueError("a stereo fact writer needs per-atom logits")
             atoms = logits.atoms
             mask = node_mask if node_mask is not None else torch.ones_like(atoms[..., 0]).bool()
-            cip = atoms[..., : len(CIP_CLASSES)].argmax(-1) * mask  # [B, N]
-            ez = atoms[..., len(CIP_CLASSES) :].argmax(-1) * mask  # [B, N]
+            cip, ez = self.atom_classes(logits, mask)[..., :2].unbind(-1)  # [B, N] each
             cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
             cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS], stride=2))
             code = self._stereo_code(cip, ez) if self.stereo_code else None
@@ -422,6 +421,19 @@ class FactWriter(nn.Module):
             cols.append(torch.full((b, 2), words[NO_TENS], dtype=torch.long, device=cols[0].device))
         return torch.cat(cols, dim=1)
 
+    @staticmethod
+    def atom_classes(logits: FactLogits, node_mask: Tensor) -> Tensor:
+        """Each atom's predicted CIP class, E/Z class and (with ``logits.elements``) element
+        class, int64 ``[B, N, 2 or 3]``; 0 on the atoms ``node_mask`` ``[B, N]`` leaves out."""
+        if logits.atoms is None:
+            raise ValueError("per-atom classes need the stereo head's per-atom logits")
+        k = len(CIP_CLASSES)
+        heads = [logits.atoms[..., :k], logits.atoms[..., k:]]
+        if logits.elements is not None:
+            heads.append(logits.elements[..., : len(ELEMENT_CLASSES)])
+        mask = node_mask.long()
+        return torch.stack([x.argmax(-1) * mask for x in heads], dim=-1)
+
     def pair_slots(
         self, ids: Tensor, logits: FactLogits, node_mask: Tensor, first: Tensor
     ) -> Tensor:
@@ -433,14 +445,8 @@ class FactWriter(nn.Module):
         molecule; node_mask: bool ``[B, N]``."""
         if not self.pair:
             return ids
-        if logits.atoms is None:
-            raise ValueError("pair slots need the stereo head's per-atom logits")
         words = self._index
-        mask = node_mask.long()
-        per_atom = [logits.atoms[..., : len(CIP_CLASSES)], logits.atoms[..., len(CIP_CLASSES) :]]
-        if logits.elements is not None:
-            per_atom.append(logits.elements[..., : len(ELEMENT_CLASSES)])
-        classes = torch.stack([x.argmax(-1) * mask for x in per_atom], dim=-1)  # [B, N, k]
+        classes = self.atom_classes(logits, node_mask)  # [B, N, k]
         n_atoms = node_mask.sum(1)  # [B]
         out = ids.clone()
         for i, j in enumerate(first.tolist()):
@@ -537,7 +543,7 @@ class FactWriter(nn.Module):
         logits = self.predict(node_feats, node_mask)
         with torch.no_grad():
             ids = self.word_ids(logits, node_mask)  # [B, F]
-            if self.pair and pair_first is not None:
+            if pair_first is not None:
                 ids = self.pair_slots(ids, logits, node_mask, pair_first)
         return self.vocab[ids], logits, ids
 

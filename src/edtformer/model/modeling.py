@@ -47,16 +47,6 @@ logger = logging.getLogger(__name__)
 MAX_NEW_TOKENS = 2048
 
 
-def _prompt_starts(records: Sequence[Sequence[Any]]) -> list[tuple[int, int]]:
-    """``(index of its first molecule, number of molecules)`` per prompt, molecules counted
-    across prompts in order."""
-    out, start = [], 0
-    for rs in records:
-        out.append((start, len(rs)))
-        start += len(rs)
-    return out
-
-
 def _summed_logprobs(logits: Tensor, target: Tensor) -> Tensor:
     """Summed log-probability of the ``target`` tokens, float ``[B]``, from the logits that
     predict them ``[B, K, V]``; ``IGNORE_INDEX`` targets ``[B, K]`` count 0."""
@@ -264,12 +254,13 @@ class EDTFormer(nn.Module):
                 )
             mol_batch = self.processor(flat)
             counts = self._num_tokens(mol_batch).cpu()
-        samples, start = [], 0
+        samples, start, first = [], 0, []  # first: each molecule's prompt's first molecule
         for conv, rs in zip(conversations, records, strict=True):
             n = 0 if mol_batch is None else len(rs)  # text-only prompts carry SMILES, no <mol>
             samples.append(
                 self.prompts.encode(conv, counts[start : start + n].tolist(), generation)
             )
+            first += [start] * n
             start += n
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
@@ -282,9 +273,7 @@ class EDTFormer(nn.Module):
         device = self.new_tokens.rows.device
         batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts)
         if mol_batch is not None:
-            batch.mol_first = torch.tensor(
-                [start for start, n in _prompt_starts(records) for _ in range(n)], dtype=torch.long
-            )
+            batch.mol_first = torch.tensor(first, dtype=torch.long)
         if mol_batch is not None and self.config.bridge.instruction_aware:
             batch.instruction_ids, batch.instruction_mask = self._instructions(
                 conversations, [len(rs) for rs in records], pad_id
