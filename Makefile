@@ -46,8 +46,8 @@ ablations: $(STAMP)
 	$(VENV)/bin/edt bench --budget cpu --jobs 2 --data data_out --out benchmarks/results
 	$(PY) benchmarks/bridge_probe.py --data data_out --seeds 0,1 --threads 1
 
-# The shipped default bridge from a clean checkout (three stages; not yet timed alone: 3 h 45 min
-# at one thread per run on a shared 2-core CPU, over the 2 h target): data, node
+# The shipped default bridge from a clean checkout (three stages; 3 h 55 min at one thread per run on a
+# shared 2-core CPU, over the 2 h target; a two-stage candidate took 1 h 54 min alone: README): data, node
 # features, `edt train recipe` (seed 0, frozen MiniMol + RDKit descriptor encoders, frozen
 # SmolLM2-135M-Instruct with LoRA r=8 adapters), the scaffold-test evaluation, the model card,
 # then the model folder is copied into the package.
