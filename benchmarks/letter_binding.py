@@ -18,6 +18,17 @@ from the struct_mc train records (counts, formulas, weights, groups)::
 SmolLM2-135M-Instruct + LoRA (r=8, lr 1e-3, batch 8, bf16 autocast) is trained on the letter;
 letter accuracy (arg-max over A-D at the answer position) is scored on 100 held-out prompts every
 ``--every`` steps, with the share of each predicted letter.
+
+``--facts block`` asks the real struct_mc questions instead (all seven kinds, "NOT present"
+included) with the molecule's whole RDKit fact block written as the fact-writing bridge writes it
+("alcohol | rings 0 aromatic rings 0 ... formula C6H14O6 weight 182.17"): the shipped model's
+situation without its soft tokens. Held-out prompts: struct_mc valid records. ``--facts grow``
+is a curriculum on the same questions: only the asked-for fact for the first ``--single-steps``
+steps, then the other facts added one by one (in random order) until the whole block is shown
+at ``--grow-until``.
+
+    python benchmarks/letter_binding.py --facts grow --steps 500 \
+        --out benchmarks/results/letter_binding_grow.json
 """
 
 from __future__ import annotations
@@ -65,6 +76,67 @@ class Prompts:
         return f"{q}\nAnswer with the letter.", LETTERS[i]
 
 
+#: struct_mc kind -> the fact (in :func:`fact_block`'s list) that answers it
+ASKED = {
+    "n_rings": "n_rings",
+    "n_aromatic_rings": "n_aromatic_rings",
+    "hbd": "hbd",
+    "formula": "formula",
+    "weight": "weight",
+    "group_present": "groups",
+    "group_absent": "groups",
+}
+
+
+def _number(n: int) -> str:
+    """A count as the writer spells it: one token per digit ("2 0")."""
+    return " ".join(str(n))
+
+
+def fact_block(smiles: str) -> list[tuple[str, str]]:
+    """The RDKit facts of a molecule as ``(name, text)`` pieces in the fact writer's order."""
+    from edtformer.training.questions import facts_of
+
+    f = facts_of(smiles)
+    groups = ", ".join(sorted(f["functional_groups"])) or "none"
+    pieces = [("groups", groups)]
+    for name, (label, _) in WRITTEN_COUNTS.items():
+        pieces.append((name, f"{label} {_number(int(f[name]))}"))
+    cip = " ".join(label for _, label in f["stereocentres"])
+    if cip:
+        pieces[-1] = (pieces[-1][0], f"{pieces[-1][1]} {cip}")
+    pieces.append(("formula", f"{FORMULA_LABEL} {f['formula']}"))
+    pieces.append(("weight", f"{WEIGHT_LABEL} {f['molecular_weight']:.2f}"))
+    return pieces
+
+
+def block_text(pieces: list[tuple[str, str]]) -> str:
+    """``"groups | fact fact ..."`` as :meth:`FactWriter.describe` writes it."""
+    groups = next((t for n, t in pieces if n == "groups"), "")
+    rest = " ".join(t for n, t in pieces if n != "groups")
+    return " | ".join(t for t in (groups, rest) if t)
+
+
+class BlockPrompts:
+    """struct_mc records with their molecule's fact block (or part of it) in place of ``<mol>``."""
+
+    def __init__(self, data: Path, split: str) -> None:
+        self.records = [json.loads(line) for line in (data / "struct_mc" / f"{split}.jsonl").open()]
+
+    def sample(self, rng: random.Random, shown: float = 1.0) -> tuple[str, str]:
+        """``(prompt, right letter)``; ``shown`` in [0, 1]: the share of the other facts shown."""
+        from edtformer.data.schema import render_question
+
+        rec = rng.choice(self.records)
+        pieces = fact_block(rec["smiles"][0])
+        asked = ASKED[rec["meta"]["kind"]]
+        others = [p for p in pieces if p[0] != asked]
+        keep = set(rng.sample(range(len(others)), round(shown * len(others))))
+        chosen = [p for p in pieces if p[0] == asked or others.index(p) in keep]
+        body = render_question(rec).replace("<mol>", f"Facts: {block_text(chosen)}")
+        return body, rec["answer"]
+
+
 def main() -> None:
     from edtformer.llm.loading import load_llm
     from edtformer.llm.trainable import LoraSettings, add_lora
@@ -76,13 +148,31 @@ def main() -> None:
     ap.add_argument("--targets", default="q_proj,v_proj")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--facts", choices=("single", "block", "grow"), default="single")
+    ap.add_argument("--single-steps", type=int, default=150, help="grow: asked-for fact only")
+    ap.add_argument("--grow-until", type=int, default=350, help="grow: whole block from here")
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--out", type=Path, default=RESULTS / "letter_binding.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     llm, tok = load_llm()
     add_lora(llm, LoraSettings(r=8, target_modules=tuple(args.targets.split(","))))
-    prompts = Prompts(args.data)
+    prompts: Prompts | BlockPrompts = (
+        Prompts(args.data) if args.facts == "single" else BlockPrompts(args.data, "train")
+    )
+    held_out: Prompts | BlockPrompts = (
+        prompts if args.facts == "single" else BlockPrompts(args.data, "valid")
+    )
+
+    def shown(step: int) -> float:
+        """The share of the other facts shown at a training step (1.0 but for ``grow``)."""
+        if args.facts != "grow" or step >= args.grow_until:
+            return 1.0
+        if step < args.single_steps:
+            return 0.0
+        return (step - args.single_steps) / max(1, args.grow_until - args.single_steps)
+
     letter_ids = [tok(x, add_special_tokens=False)["input_ids"][0] for x in LETTERS]
 
     def chat(q: str) -> str:
@@ -95,7 +185,7 @@ def main() -> None:
         right, picked = 0, [0] * 4
         with torch.no_grad():
             for _ in range(n):
-                q, a = prompts.sample(rng)
+                q, a = held_out.sample(rng)
                 ids = tok(chat(q), return_tensors="pt")["input_ids"]
                 j = int(llm(ids).logits[0, -1, letter_ids].argmax())
                 picked[j] += 1
@@ -108,12 +198,17 @@ def main() -> None:
 
     rows = [{"step": 0, "samples": 0, **evaluate()}]
     print(json.dumps(rows[-1]), flush=True)
-    opt = torch.optim.AdamW([p for p in llm.parameters() if p.requires_grad], lr=1e-3)
+    opt = torch.optim.AdamW([p for p in llm.parameters() if p.requires_grad], lr=args.lr)
     rng = random.Random(args.seed)
     llm.train()
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
-        batch = [prompts.sample(rng) for _ in range(8)]
+        batch = [
+            prompts.sample(rng, shown(step))
+            if isinstance(prompts, BlockPrompts)
+            else prompts.sample(rng)
+            for _ in range(8)
+        ]
         enc = tok([chat(q) + a + "<|im_end|>" for q, a in batch], return_tensors="pt", padding=True)
         labels = enc["input_ids"].clone()
         labels[enc["attention_mask"] == 0] = -100
@@ -129,9 +224,19 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     result = {
         "model": "SmolLM2-135M-Instruct",
-        "training": f"LoRA r=8 on {args.targets}, lr 1e-3, batch 8, bf16 autocast",
+        "training": f"LoRA r=8 on {args.targets}, lr {args.lr:g}, batch 8, bf16 autocast",
+        "facts": args.facts,
+        "curriculum": (
+            {"single_steps": args.single_steps, "grow_until": args.grow_until}
+            if args.facts == "grow"
+            else None
+        ),
         "seed": args.seed,
-        "data": f"{args.data}/struct_mc/train.jsonl option sets (held-out prompts: another seed)",
+        "data": (
+            f"{args.data}/struct_mc/train.jsonl option sets (held-out prompts: another seed)"
+            if args.facts == "single"
+            else f"{args.data}/struct_mc train records; held-out: valid records, gold fact blocks"
+        ),
         "seconds": round(time.perf_counter() - start, 1),
         "threads": args.threads,
         "curve": rows,

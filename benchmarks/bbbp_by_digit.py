@@ -1,0 +1,83 @@
+"""BBBP on the valid split: does the LLM read the bridge's blood-brain-barrier digit in order?
+
+A fact-writing bridge with ``fact_bbb`` writes "blood-brain barrier D" into the prompt, D the decile
+of a logistic read-out of the frozen streams (fitted LLM-free, then frozen). The LLM answers the
+yes/no question; its P(yes) is what ROC-AUC ranks. This script puts the two side by side on every
+valid BBBP question: ROC-AUC of the written digit alone, ROC-AUC of the LLM's P(yes), and per digit
+the number of molecules, their share of BBB+ and the mean P(yes). If the digit ranks better than
+the LLM, the loss is in the LLM's reading (P(yes) not rising with the digit), not in the bridge.
+
+    python benchmarks/bbbp_by_digit.py --model runs/recipe_P/ship \\
+        --out benchmarks/results/recipe_runs/recipe_P/bbbp_valid_by_digit.json
+
+The split is ``valid`` by default: this is a tuning diagnostic; the test split is scored once per
+shipped model by ``edt eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from edtformer.data import load_task
+    from edtformer.data.schema import render_question
+    from edtformer.model import EDTFormer
+    from edtformer.utils.io import atomic_write_json
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", type=Path, default=Path("data_out"))
+    ap.add_argument("--split", default="valid")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = EDTFormer.from_pretrained(args.model).eval()
+    records = load_task(args.data, "bbbp", args.split)
+    smiles = [r["smiles"][0] for r in records]
+    questions = [render_question(r).replace("<mol>\n", "").replace("<mol>", "") for r in records]
+    y = np.array([str(r["answer"]).lower().startswith("y") for r in records], dtype=int)
+    scores = model.score_many(smiles, questions, ["yes", "no"], batch_size=16)
+    answers = model.ask_many(smiles, questions, max_new_tokens=1, batch_size=16)
+    p_yes, digit = [], []
+    for s, a in zip(scores, answers, strict=True):
+        if isinstance(s, Exception) or isinstance(a, Exception) or not a.facts:
+            raise SystemExit(
+                f"a BBBP question could not be scored: {s if isinstance(s, Exception) else a}"
+            )
+        found = re.search(r"blood-brain barrier (\d)", a.facts[0])
+        if found is None:
+            raise SystemExit(f"{args.model} writes no blood-brain-barrier digit (fact_bbb off?)")
+        p_yes.append(s["yes"])
+        digit.append(int(found.group(1)))
+    py, dig = np.array(p_yes), np.array(digit)
+    out = {
+        "model": args.model,
+        "split": args.split,
+        "n": len(records),
+        "roc_auc_llm": round(float(roc_auc_score(y, py)), 4),
+        "roc_auc_digit": round(float(roc_auc_score(y, dig)), 4),
+        "by_digit": {
+            int(d): {
+                "n": int((dig == d).sum()),
+                "bbb_plus_share": round(float(y[dig == d].mean()), 3),
+                "mean_p_yes": round(float(py[dig == d].mean()), 3),
+            }
+            for d in sorted(set(digit))
+        },
+    }
+    print(json.dumps(out, indent=1))
+    atomic_write_json(args.out, out)
+
+
+if __name__ == "__main__":
+    main()
