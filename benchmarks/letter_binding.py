@@ -101,10 +101,10 @@ def fact_block(smiles: str) -> list[tuple[str, str]]:
     groups = ", ".join(sorted(f["functional_groups"])) or "none"
     pieces = [("groups", groups)]
     for name, (label, _) in WRITTEN_COUNTS.items():
-        pieces.append((name, f"{label} {_number(int(f[name]))}"))
-    cip = " ".join(label for _, label in f["stereocentres"])
-    if cip:
-        pieces[-1] = (pieces[-1][0], f"{pieces[-1][1]} {cip}")
+        text = f"{label} {_number(int(f[name]))}"
+        if name == "n_stereocentres":  # the writer follows the count with the R/S labels
+            text = " ".join([text, *(cip for _, cip in f["stereocentres"])])
+        pieces.append((name, text))
     pieces.append(("formula", f"{FORMULA_LABEL} {f['formula']}"))
     pieces.append(("weight", f"{WEIGHT_LABEL} {f['molecular_weight']:.2f}"))
     return pieces
@@ -121,7 +121,9 @@ class BlockPrompts:
     """struct_mc records with their molecule's fact block (or part of it) in place of ``<mol>``."""
 
     def __init__(self, data: Path, split: str) -> None:
-        self.records = [json.loads(line) for line in (data / "struct_mc" / f"{split}.jsonl").open()]
+        from edtformer.data import load_task
+
+        self.records = load_task(data, "struct_mc", split)
 
     def sample(self, rng: random.Random, shown: float = 1.0) -> tuple[str, str]:
         """``(prompt, right letter)``; ``shown`` in [0, 1]: the share of the other facts shown."""
@@ -131,8 +133,8 @@ class BlockPrompts:
         pieces = fact_block(rec["smiles"][0])
         asked = ASKED[rec["meta"]["kind"]]
         others = [p for p in pieces if p[0] != asked]
-        keep = set(rng.sample(range(len(others)), round(shown * len(others))))
-        chosen = [p for p in pieces if p[0] == asked or others.index(p) in keep]
+        keep = rng.sample(others, round(shown * len(others)))
+        chosen = [p for p in pieces if p[0] == asked or p in keep]
         body = render_question(rec).replace("<mol>", f"Facts: {block_text(chosen)}")
         return body, rec["answer"]
 
