@@ -47,14 +47,20 @@ def main() -> None:
     questions = [render_question(r).replace("<mol>\n", "").replace("<mol>", "") for r in records]
     y = np.array([str(r["answer"]).lower().startswith("y") for r in records], dtype=int)
     scores = model.score_many(smiles, questions, ["yes", "no"], batch_size=16)
-    answers = model.ask_many(smiles, questions, max_new_tokens=1, batch_size=16)
+    writer = getattr(model.connector, "facts", None)
+    if writer is None:
+        raise SystemExit(f"{args.model} has no fact-writing bridge (fact_tokens off)")
+    facts: list[str] = []  # the bridge alone (no LLM pass): what it writes for each molecule
+    with torch.no_grad():
+        for i in range(0, len(smiles), 16):
+            _, bridge = model.embed(model.prepare_qa(smiles[i : i + 16], questions[i : i + 16]))
+            assert bridge is not None and bridge.fact_ids is not None
+            facts += writer.describe(bridge.fact_ids)
     p_yes, digit = [], []
-    for s, a in zip(scores, answers, strict=True):
-        if isinstance(s, Exception) or isinstance(a, Exception) or not a.facts:
-            raise SystemExit(
-                f"a BBBP question could not be scored: {s if isinstance(s, Exception) else a}"
-            )
-        found = re.search(r"blood-brain barrier (\d)", a.facts[0])
+    for s, text in zip(scores, facts, strict=True):
+        if isinstance(s, Exception):
+            raise SystemExit(f"a BBBP question could not be scored: {s}")
+        found = re.search(r"blood-brain barrier (\d)", text)
         if found is None:
             raise SystemExit(f"{args.model} writes no blood-brain-barrier digit (fact_bbb off?)")
         p_yes.append(s["yes"])
