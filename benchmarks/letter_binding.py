@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
+from edtformer.training.questions import MC_ASKED, block_text, fact_block, facts_of
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -76,47 +77,6 @@ class Prompts:
         return f"{q}\nAnswer with the letter.", LETTERS[i]
 
 
-#: struct_mc kind -> the fact (in :func:`fact_block`'s list) that answers it
-ASKED = {
-    "n_rings": "n_rings",
-    "n_aromatic_rings": "n_aromatic_rings",
-    "hbd": "hbd",
-    "formula": "formula",
-    "weight": "weight",
-    "group_present": "groups",
-    "group_absent": "groups",
-}
-
-
-def _number(n: int) -> str:
-    """A count as the writer spells it: one token per digit ("2 0")."""
-    return " ".join(str(n))
-
-
-def fact_block(smiles: str) -> list[tuple[str, str]]:
-    """The RDKit facts of a molecule as ``(name, text)`` pieces in the fact writer's order."""
-    from edtformer.training.questions import facts_of
-
-    f = facts_of(smiles)
-    groups = ", ".join(sorted(f["functional_groups"])) or "none"
-    pieces = [("groups", groups)]
-    for name, (label, _) in WRITTEN_COUNTS.items():
-        text = f"{label} {_number(int(f[name]))}"
-        if name == "n_stereocentres":  # the writer follows the count with the R/S labels
-            text = " ".join([text, *(cip for _, cip in f["stereocentres"])])
-        pieces.append((name, text))
-    pieces.append(("formula", f"{FORMULA_LABEL} {f['formula']}"))
-    pieces.append(("weight", f"{WEIGHT_LABEL} {f['molecular_weight']:.2f}"))
-    return pieces
-
-
-def block_text(pieces: list[tuple[str, str]]) -> str:
-    """``"groups | fact fact ..."`` as :meth:`FactWriter.describe` writes it."""
-    groups = next((t for n, t in pieces if n == "groups"), "")
-    rest = " ".join(t for n, t in pieces if n != "groups")
-    return " | ".join(t for t in (groups, rest) if t)
-
-
 class BlockPrompts:
     """struct_mc records with their molecule's fact block (or part of it) in place of ``<mol>``."""
 
@@ -130,8 +90,8 @@ class BlockPrompts:
         from edtformer.data.schema import render_question
 
         rec = rng.choice(self.records)
-        pieces = fact_block(rec["smiles"][0])
-        asked = ASKED[rec["meta"]["kind"]]
+        pieces = fact_block(facts_of(rec["smiles"][0]))
+        asked = MC_ASKED[rec["meta"]["kind"]]
         others = [p for p in pieces if p[0] != asked]
         keep = rng.sample(others, round(shown * len(others)))
         chosen = [p for p in pieces if p[0] == asked or p in keep]

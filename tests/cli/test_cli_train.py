@@ -206,13 +206,14 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     _edt(workdir, "train", "recipe", *common, "--out", str(first), "--max-steps", "2",
          "--set", "lora.r=2", "--set", "recipe.fact_fit_steps=2")  # fmt: skip
     proc = _edt(
-        workdir, "-v", "train", "recipe", *common, "--out", str(second), "--max-steps", "1",
+        workdir, "-v", "train", "recipe", *common, "--out", str(second),
         "--init-from", str(first / "final"), "--set", "lora.r=2", "--lr", "1e-9",
         "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=2",
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
         "--set", "recipe.fact_stereo_code=true", "--set", "recipe.fact_pair=true",
-        "--set", "lora.targets=q_proj,v_proj,o_proj",
+        "--set", "lora.targets=q_proj,v_proj,o_proj", "--max-steps", "2",
+        "--set", "recipe.kind_weights.struct_mc_text=2.0",  # mixed text-only / molecule batches
     )  # fmt: skip
     assert "LoRA tensors in" in proc.stderr
     fitted = json.loads((second / "fact_writer.json").read_text())  # new formula head fitted
@@ -220,7 +221,8 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     bbb = json.loads((second / "bbb_head.json").read_text())  # the new read-out was fitted
     assert bbb["n"]["train"] > 0 and set(bbb) >= {"C", "valid_roc_auc", "valid_roc_auc_by_C"}
     record = json.loads((second / "final" / "training.json").read_text())
-    assert record["extra"]["balance_bbbp"] is True
+    assert record["extra"]["balance_bbbp"] is True and record["extra"]["mc_text_full"] == 0.65
+    assert all(x == x for x in _losses(second))
     first_record = json.loads((first / "final" / "training.json").read_text())
     assert record["continues"][0]["command"] == first_record["command"]
     assert record["total"]["samples"] == record["samples"] + first_record["samples"]

@@ -92,3 +92,26 @@ def test_answer_slot_loss_reads_the_first_molecule_token_of_each_prompt() -> Non
     assert torch.allclose(got, F.cross_entropy(logits, torch.tensor([4, 1])))
     wrong = answer_slot_loss(tokens, torch.tensor([1, 2]), labels, table)
     assert wrong > got  # molecule 1 is not prompt 0's answer slot
+
+
+def test_answer_slot_loss_leaves_out_prompts_without_a_molecule() -> None:
+    """A text-only prompt (``first == -1``, e.g. struct_mc_text) adds nothing to the slot loss."""
+    from edtformer.training.recipe import answer_slot_loss, first_molecules
+
+    assert first_molecules(
+        [(["C"], "q", "a"), ([], "q", "a"), (["C", "O"], "q", "a")]
+    ).tolist() == [
+        0,
+        -1,
+        1,
+    ]
+    table = torch.eye(6) * 5
+    tokens = torch.zeros(2, 2, 6, requires_grad=True)
+    labels = torch.full((2, 3), -100)
+    labels[0, 1], labels[1, 2] = 4, 2
+    both = answer_slot_loss(tokens, torch.tensor([0, -1]), labels, table)
+    alone = answer_slot_loss(tokens, torch.tensor([0]), labels[:1], table)
+    assert torch.allclose(both, alone)
+    none = answer_slot_loss(tokens, torch.tensor([-1, -1]), labels, table)
+    none.backward()
+    assert float(none.detach()) == 0.0 and tokens.grad is not None

@@ -137,3 +137,56 @@ def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:
         assert q == "<mol>\nWhat is the molecular weight of this molecule in g/mol?"
         assert a == f"{facts_of(smi)['molecular_weight']:.2f}"
     assert stream[0][2] != stream[1][2] or stream[0][0] == stream[1][0]
+
+
+def test_text_mc_writes_the_asked_fact_then_grows_to_the_whole_block() -> None:
+    """struct_mc_text: no molecule, the facts in place of <mol>, the right option among them;
+    only the asked fact before ``text_facts[0]``, every fact from ``text_facts[1]``."""
+    from edtformer.training.questions import block_text, fact_block
+
+    n = 900
+    stream = _stream(n=n, weights={"struct_mc_text": 1.0}, text_facts=(1 / 3, 2 / 3))
+    assert [stream.shown(x) for x in (0.0, 0.3, 0.5, 0.7, 1.0)] == pytest.approx(
+        [0.0, 0.0, 0.5, 1.0, 1.0]
+    )
+    letters: Counter[str] = Counter()
+    sizes: dict[str, list[int]] = defaultdict(list)
+    for i in range(n):
+        smi, q, a = stream[i]
+        if not q.endswith("Answer with the letter."):  # a molecule without distractors
+            continue
+        assert smi == [] and "<mol>" not in q and q.startswith("Facts: ")
+        facts_line, _, rest = q.partition("\n")
+        options = dict(
+            x.split(". ", 1) for x in rest.split("\n") if x[:2] in {"A.", "B.", "C.", "D."}
+        )
+        assert set(options) == set(LETTERS) and a in options
+        right = options[a]
+        if "NOT present" in q:  # the right option is the one group not written
+            assert right not in facts_line
+            right = ""
+        else:
+            assert right in facts_line  # the right option's text is stated
+        phase = "single" if i < n / 3 else "full" if i >= 2 * n / 3 else "grow"
+        sizes[phase].append(facts_line.count(" ") - facts_line.count(",") - (right.count(" ")))
+        letters[a] += 1
+        if phase == "full":  # the whole block, as the fact writer words it
+            mol = next(m for m in MOLS if block_text(fact_block(facts_of(m))) == facts_line[7:])
+            assert mol in MOLS
+    assert min(letters.values()) > 0.18 * sum(letters.values())
+    mean = {k: sum(v) / len(v) for k, v in sizes.items()}
+    assert mean["single"] < 4 < mean["grow"] < mean["full"], mean
+    assert KIND_WEIGHTS["struct_mc_text"] == 0.0  # off unless a recipe asks for it
+
+
+def test_fact_block_words_counts_digit_by_digit_and_stereo_labels() -> None:
+    from edtformer.training.questions import block_text, fact_block
+
+    pieces = dict(fact_block(facts_of("C[C@H](N)C(=O)O")))
+    assert pieces["n_stereocentres"] == "stereocentres 1 S"
+    assert pieces["heavy_atoms"] == "heavy atoms 6"
+    assert pieces["formula"] == "formula C3H7NO2" and pieces["weight"] == "weight 89.09"
+    assert dict(fact_block(facts_of("C" * 12)))["heavy_atoms"] == "heavy atoms 1 2"
+    text = block_text(fact_block(facts_of("CC(=O)Oc1ccccc1C(=O)O")))
+    head, _, rest = text.partition(" | ")
+    assert "carboxylic acid" in head and "ester" in head and rest.startswith("rings 1 ")

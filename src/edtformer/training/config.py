@@ -233,6 +233,12 @@ class RecipeSection:
     balance_bbbp: bool = False
     """Draw BBBP questions with ``P(yes) = 1/2`` (the train labels are about 3:1 "yes"; drawn at
     that rate the LLM learns to answer "yes" to every molecule)."""
+    mc_text_start: float = 0.3
+    """Question kind ``struct_mc_text`` (lettered questions about a molecule given as its
+    written facts, text only) writes only the asked-for fact before this share of the run,
+    then a growing share of the other facts (``QuestionStream``'s ``text_facts``)."""
+    mc_text_full: float = 0.65
+    """From this share of the run, ``struct_mc_text`` writes every fact of the molecule."""
     kind_weights: dict[str, float] = field(default_factory=dict)
     """Question-kind sampling weights overriding ``questions.KIND_WEIGHTS``
     (``--set recipe.kind_weights.has_group=0.3``)."""
@@ -536,6 +542,12 @@ def _problems(cfg: TrainConfig) -> list[str]:
             ok = False
         if not ok:
             out.append(f"recipe.token_norm must be 'auto' or a number >= 0, got {norm!r}")
+    start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
+    if not 0.0 <= start <= full <= 1.0:
+        out.append(
+            "recipe.mc_text_start and recipe.mc_text_full must satisfy 0 <= start <= full <= 1, "
+            f"got {start} and {full}"
+        )
     strategies = ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed")
     if cfg.run.strategy not in strategies:
         out.append(f"run.strategy must be one of {', '.join(strategies)}, got {cfg.run.strategy!r}")

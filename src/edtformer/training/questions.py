@@ -33,6 +33,7 @@ from typing import Any
 
 from rdkit import Chem
 
+from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
 from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, molecule_facts
 from edtformer.data.questions import COUNT_QUESTIONS, structure_mc_drafts
 from edtformer.data.schema import LETTERS, MOL_TOKEN, render_question
@@ -54,6 +55,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "weight": 0.0,
     "struct_mc": 0.12,
     "struct_mc_hint": 0.0,
+    "struct_mc_text": 0.0,
     "description": 0.03,
     "n_stereocentres": 0.06,
     "rs": 0.06,
@@ -126,6 +128,45 @@ RECORD_KINDS: dict[str, tuple[str, str | None]] = {
 Sample = tuple[list[str], str, str]
 """``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
 
+#: struct_mc kind -> the piece of :func:`fact_block` that answers it.
+MC_ASKED: dict[str, str] = {
+    "n_rings": "n_rings",
+    "n_aromatic_rings": "n_aromatic_rings",
+    "hbd": "hbd",
+    "formula": "formula",
+    "weight": "weight",
+    "group_present": "groups",
+    "group_absent": "groups",
+}
+
+
+def _spelled(n: int) -> str:
+    """A count as the fact writer spells it: one token per digit ("2 0")."""
+    return " ".join(str(n))
+
+
+def fact_block(facts: dict[str, Any]) -> list[tuple[str, str]]:
+    """A molecule's RDKit ``facts`` as ``(name, text)`` pieces, worded and ordered as the bridge's
+    fact writer writes them (groups; the counts, stereocentres followed by their R/S labels;
+    formula; weight)."""
+    groups = ", ".join(sorted(facts["functional_groups"])) or "none"
+    pieces = [("groups", groups)]
+    for name, (label, _) in WRITTEN_COUNTS.items():
+        text = f"{label} {_spelled(int(facts[name]))}"
+        if name == "n_stereocentres":
+            text = " ".join([text, *(cip for _, cip in facts["stereocentres"])])
+        pieces.append((name, text))
+    pieces.append(("formula", f"{FORMULA_LABEL} {facts['formula']}"))
+    pieces.append(("weight", f"{WEIGHT_LABEL} {facts['molecular_weight']:.2f}"))
+    return pieces
+
+
+def block_text(pieces: Sequence[tuple[str, str]]) -> str:
+    """``"groups | fact fact ..."``: the pieces joined as ``FactWriter.describe`` joins them."""
+    groups = next((t for n, t in pieces if n == "groups"), "")
+    rest = " ".join(t for n, t in pieces if n != "groups")
+    return " | ".join(t for t in (groups, rest) if t)
+
 
 @lru_cache(maxsize=200_000)
 def facts_of(smiles: str) -> dict[str, Any]:
@@ -148,6 +189,12 @@ class QuestionStream(Sequence[Sample]):
         weights: kind -> rate (default :data:`KIND_WEIGHTS`).
         balanced: yes/no record kinds (e.g. ``("bbbp",)``) drawn with ``P(yes) = 1/2``: the answer
             first, then a train record with that answer (BBBP's train labels are about 3:1 yes).
+        text_facts: ``(start, full)`` shares of the stream for kind ``struct_mc_text`` (a
+            multiple-choice question about a molecule given as its written fact block, no
+            molecule tokens): before ``start`` only the asked-for fact is written, from ``start``
+            to ``full`` a growing random share of the other facts, from ``full`` the whole block.
+            A frozen LLM binds the right option's text to its letter this way; shown the whole
+            block from the start it stays at chance (``benchmarks/letter_binding.py``).
     """
 
     molecules: list[str]
@@ -156,6 +203,7 @@ class QuestionStream(Sequence[Sample]):
     seed: int = 0
     weights: dict[str, float] | None = None
     balanced: tuple[str, ...] = ()
+    text_facts: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -265,7 +313,35 @@ class QuestionStream(Sequence[Sample]):
         if kind == "description":
             q = "Describe the structure of this molecule."
             return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)
+        if kind == "struct_mc_text":
+            return self._text_multiple_choice(smi, facts, rng, i / self.length)
         return self._multiple_choice(smi, facts, rng, hint=kind == "struct_mc_hint")
+
+    def shown(self, position: float) -> float:
+        """Share of the other facts written in a ``struct_mc_text`` item at ``position`` (the
+        item's index / the stream length) of the stream: see ``text_facts``."""
+        start, full = self.text_facts
+        if position < start:
+            return 0.0
+        if full <= start:
+            return 1.0
+        return min(1.0, (position - start) / (full - start))
+
+    def _text_multiple_choice(
+        self, smi: str, facts: dict[str, Any], rng: random.Random, position: float
+    ) -> Sample:
+        """Kind ``struct_mc_text``: a lettered question whose ``<mol>`` is replaced by the
+        molecule's written facts (the asked-for one and :meth:`shown` of the others)."""
+        rec = self._lettered(smi, facts, rng)
+        if rec is None:  # no valid distractors for this molecule: a lettered question is moot
+            return self._multiple_choice(smi, facts, rng)
+        asked = MC_ASKED[rec["meta"]["kind"]]
+        pieces = fact_block(facts)
+        others = [p for p in pieces if p[0] != asked]
+        keep = rng.sample(others, round(self.shown(position) * len(others)))
+        chosen = [p for p in pieces if p[0] == asked or p in keep]
+        question = render_question(rec)  # type: ignore[arg-type]
+        return [], question.replace(MOL_TOKEN, f"Facts: {block_text(chosen)}", 1), rec["answer"]
 
     @staticmethod
     def _wording(kind: str, builder: str, rng: random.Random) -> str:
@@ -274,16 +350,15 @@ class QuestionStream(Sequence[Sample]):
             return rng.choice(PARAPHRASES[kind])
         return builder
 
-    def _multiple_choice(
-        self, smi: str, facts: dict[str, Any], rng: random.Random, hint: bool = False
-    ) -> Sample:
-        """A 4-choice structure question with the right answer on a uniformly drawn letter.
-
-        With ``hint`` (kind ``struct_mc_hint``) the question also names the right option's text,
-        so that only the step from an option's text to its letter is left to learn."""
+    @staticmethod
+    def _lettered(
+        smi: str, facts: dict[str, Any], rng: random.Random, hint: bool = False
+    ) -> dict[str, Any] | None:
+        """A drafted 4-choice structure record with its right answer on a uniformly drawn
+        letter (``None`` when the molecule has no valid distractors)."""
         drafts = structure_mc_drafts(smi, facts, rng, k=1)
-        if not drafts:  # no valid distractors for this molecule: ask a count instead
-            return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
+        if not drafts:
+            return None
         d = drafts[0]
         right, *wrong = d["choices"]
         rng.shuffle(wrong)
@@ -292,15 +367,30 @@ class QuestionStream(Sequence[Sample]):
         rec = {**d, "choices": wrong, "answer": LETTERS[pos]}
         if hint:
             rec["question"] = f'{d["question"]} (Hint: the answer is "{right}".)'
-        return [smi], render_question(rec), LETTERS[pos]  # type: ignore[arg-type]
+        return rec
+
+    def _multiple_choice(
+        self, smi: str, facts: dict[str, Any], rng: random.Random, hint: bool = False
+    ) -> Sample:
+        """A 4-choice structure question with the right answer on a uniformly drawn letter.
+
+        With ``hint`` (kind ``struct_mc_hint``) the question also names the right option's text,
+        so that only the step from an option's text to its letter is left to learn."""
+        rec = self._lettered(smi, facts, rng, hint)
+        if rec is None:  # no valid distractors for this molecule: ask a count instead
+            return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
+        return [smi], render_question(rec), rec["answer"]  # type: ignore[arg-type]
 
 
 __all__ = [
     "KIND_WEIGHTS",
+    "MC_ASKED",
     "PARAPHRASES",
     "PARAPHRASE_RATE",
     "RECORD_KINDS",
     "QuestionStream",
     "Sample",
+    "block_text",
+    "fact_block",
     "facts_of",
 ]

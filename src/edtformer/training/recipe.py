@@ -225,14 +225,18 @@ def answer_slot_loss(tokens: Tensor, first: Tensor, labels: Tensor, table: Tenso
 
     Shapes:
         - tokens: ``[M, Q, d]`` molecule tokens; first: int64 ``[B]``: each prompt's first molecule
+          (``-1``: none, the prompt is left out)
         - labels: int64 ``[B, L]`` (``-100`` off the answer); table: ``[V, d]``
     """
     has = labels != -100  # [B, L]
     pos = has.to(torch.long).argmax(dim=1)  # [B]: first answer token
     target = labels.gather(1, pos.unsqueeze(1)).squeeze(1)  # [B]
-    slot = tokens[first.to(tokens.device), 0]  # [B, d]
+    keep = has.any(1) & (first >= 0).to(has.device)  # [B]: answered prompts with a molecule
+    if not bool(keep.any()):
+        return tokens.sum() * 0.0
+    slot = tokens[first.clamp(min=0).to(tokens.device), 0]  # [B, d]
     logits = slot.float() @ table.float().T  # [B, V]
-    return F.cross_entropy(logits[has.any(1)], target[has.any(1)])
+    return F.cross_entropy(logits[keep], target[keep])
 
 
 class RecipeModule(nn.Module):
@@ -285,8 +289,11 @@ class RecipeModule(nn.Module):
 
 
 def first_molecules(items: Sequence[tuple[list[str], str, str]]) -> Tensor:
-    """Index of each prompt's first molecule among all molecules of ``items``, int64 ``[B]``."""
-    return torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)
+    """Index of each prompt's first molecule among all molecules of ``items``, int64 ``[B]``;
+    ``-1`` for a prompt without molecules (a text-only question)."""
+    start = torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)
+    has = torch.tensor([len(smi) > 0 for smi, _, _ in items])
+    return torch.where(has, start, torch.full_like(start, -1))
 
 
 class RecipeCollator(Stage2Collator):
@@ -667,7 +674,13 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     length = opt.max_steps * opt.batch_size * opt.grad_accum * max(cfg.run.devices, 1)
     balanced = ("bbbp",) if cfg.recipe.balance_bbbp else ()
     return QuestionStream(
-        molecules, keep, length, seed=cfg.run.seed, weights=weights, balanced=balanced
+        molecules,
+        keep,
+        length,
+        seed=cfg.run.seed,
+        weights=weights,
+        balanced=balanced,
+        text_facts=(cfg.recipe.mc_text_start, cfg.recipe.mc_text_full),
     )
 
 
