@@ -190,3 +190,32 @@ def test_fact_block_words_counts_digit_by_digit_and_stereo_labels() -> None:
     text = block_text(fact_block(facts_of("CC(=O)Oc1ccccc1C(=O)O")))
     head, _, rest = text.partition(" | ")
     assert "carboxylic acid" in head and "ester" in head and rest.startswith("rings 1 ")
+
+
+def test_text_mc_follows_the_engines_visit_order_in_batches_of_their_own() -> None:
+    """With the engine's batch order the curriculum follows the visit order (a seeded
+    permutation of the indices), and a batch is all text questions or none."""
+    from edtformer.training.sampler import ResumableBatchOrder
+
+    n, bs = 1200, 6
+    weights = {"struct_mc_text": 1.0, "n_rings": 0.5, "hbd": 0.5}
+    stream = _stream(n=n, weights=weights, text_facts=(0.4, 0.8), order=(5, bs, 1),
+                     text_batches=True)  # fmt: skip
+    batches = ResumableBatchOrder(n, bs, seed=5).iterate()
+    text_batches, sizes = 0, []
+    for step in range(n // bs):
+        _, _, idx = next(batches)
+        items = [stream[i] for i in idx]
+        texts = [q.startswith("Facts: ") for _, q, _ in items]
+        assert all(texts) or not any(texts)  # one kind of batch or the other
+        if all(texts):
+            text_batches += 1
+            words = [len(q.partition("\n")[0].split()) for _, q, _ in items]
+            sizes.append((step / (n // bs), sum(words) / len(words)))
+    assert 0.4 < text_batches / (n // bs) < 0.6  # the kind's weight share of the batches
+    early = [w for x, w in sizes if x < 0.4]
+    late = [w for x, w in sizes if x >= 0.8]
+    assert max(early) < min(late)  # the asked fact alone first, the whole block at the end
+    plain = _stream(n=n, weights=weights, text_facts=(0.4, 0.8))  # index order, mixed batches
+    mixed = [plain[i][1].startswith("Facts: ") for i in range(0, 60)]
+    assert any(mixed) and not all(mixed)

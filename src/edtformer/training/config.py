@@ -239,6 +239,9 @@ class RecipeSection:
     then a growing share of the other facts (``QuestionStream``'s ``text_facts``)."""
     mc_text_full: float = 0.65
     """From this share of the run, ``struct_mc_text`` writes every fact of the molecule."""
+    mc_text_batches: bool = True
+    """``struct_mc_text`` questions come in batches of their own (the kind's weight share of
+    the batches), not one by one among the molecule questions."""
     kind_weights: dict[str, float] = field(default_factory=dict)
     """Question-kind sampling weights overriding ``questions.KIND_WEIGHTS``
     (``--set recipe.kind_weights.has_group=0.3``)."""

@@ -23,6 +23,7 @@ resumable batch order works on it unchanged. Only train-split molecules are ever
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from collections import defaultdict
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 from rdkit import Chem
 
 from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
@@ -195,6 +197,13 @@ class QuestionStream(Sequence[Sample]):
             to ``full`` a growing random share of the other facts, from ``full`` the whole block.
             A frozen LLM binds the right option's text to its letter this way; shown the whole
             block from the start it stays at chance (``benchmarks/letter_binding.py``).
+        order: ``(seed, batch size, world size)`` of the engine's batch order
+            (:class:`~edtformer.training.sampler.ResumableBatchOrder`, one epoch = the stream):
+            the engine visits the items in a seeded permutation, so "share of the run" is an
+            item's place in that permutation, not its index. Without it, the index.
+        text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
+            probability the kind's weight share) or none: a one-letter answer averaged with
+            long molecule answers gets a small share of a batch's token-mean loss.
     """
 
     molecules: list[str]
@@ -204,6 +213,8 @@ class QuestionStream(Sequence[Sample]):
     weights: dict[str, float] | None = None
     balanced: tuple[str, ...] = ()
     text_facts: tuple[float, float] = (0.0, 0.0)
+    order: tuple[int, int, int] | None = None
+    text_batches: bool = False
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -255,6 +266,15 @@ class QuestionStream(Sequence[Sample]):
             total += usable[k]
             self._cum.append(total)
         self._total = total
+        #: the kinds other than struct_mc_text and their cumulative weights (text batches)
+        self._others = [k for k in self._kinds if k != "struct_mc_text"]
+        self._others_cum = list(itertools.accumulate(usable[k] for k in self._others))
+        self._text_share = usable.get("struct_mc_text", 0.0) / total
+        self._place: np.ndarray | None = None
+        if self.order is not None:
+            perm = np.random.default_rng(self.order[0]).permutation(self.length)
+            self._place = np.empty(self.length, dtype=np.int64)
+            self._place[perm] = np.arange(self.length)
         logger.info(
             "question stream: %d molecules, %d groups with positives, kinds %s",
             len(self.molecules),
@@ -277,7 +297,22 @@ class QuestionStream(Sequence[Sample]):
         if not 0 <= i < self.length:
             raise IndexError(i)
         rng = random.Random(self.seed * 1_000_003 + i)
-        kind = self.kind_of(rng)
+        place = int(self._place[i]) if self._place is not None else i
+        if self.text_batches and self.order is not None and self._text_share > 0:
+            _, batch_size, world = self.order
+            block = (place % world, place // world // batch_size)  # (rank, its batch)
+            if random.Random(f"{self.seed}:text-batch:{block}").random() < self._text_share:
+                kind = "struct_mc_text"
+            elif self._others:
+                x = rng.random() * self._others_cum[-1]
+                kind = next(
+                    (k for k, c in zip(self._others, self._others_cum, strict=True) if x < c),
+                    self._others[-1],
+                )
+            else:
+                kind = "struct_mc_text"
+        else:
+            kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
             if kind in self._by_answer:
                 answers = self._by_answer[kind]
@@ -314,7 +349,7 @@ class QuestionStream(Sequence[Sample]):
             q = "Describe the structure of this molecule."
             return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)
         if kind == "struct_mc_text":
-            return self._text_multiple_choice(smi, facts, rng, i / self.length)
+            return self._text_multiple_choice(smi, facts, rng, place / self.length)
         return self._multiple_choice(smi, facts, rng, hint=kind == "struct_mc_hint")
 
     def shown(self, position: float) -> float:
