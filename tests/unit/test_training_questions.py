@@ -219,3 +219,31 @@ def test_text_mc_follows_the_engines_visit_order_in_batches_of_their_own() -> No
     plain = _stream(n=n, weights=weights, text_facts=(0.4, 0.8))  # index order, mixed batches
     mixed = [plain[i][1].startswith("Facts: ") for i in range(0, 60)]
     assert any(mixed) and not all(mixed)
+
+
+def test_mc_layouts_reword_the_options_only_when_asked() -> None:
+    """mc_layouts: the same question, letter and options in another layout at the set share;
+    at 0 the stream is exactly the stream without the option."""
+    import re
+
+    weights = {"struct_mc": 1.0, "struct_mc_text": 1.0}
+    plain = _stream(n=400, weights=weights)
+    assert [plain[i] for i in range(400)] == [
+        QuestionStream(list(MOLS), STEREO, 400, seed=3, weights=weights, mc_layouts=0.0)[i]
+        for i in range(400)
+    ]
+    mixed = _stream(n=400, weights=weights, mc_layouts=0.5)
+    other, total = 0, 0
+    for i in range(400):
+        _, q, a = mixed[i]
+        if "\nA. " in q:  # the data's layout
+            total += 1
+            continue
+        if not re.search(r"\(A\)|\nA\) | A\. ", q):
+            continue  # a molecule without distractors
+        total += 1
+        other += 1
+        for letter in "ABCD":  # every option keeps its letter in the new layout
+            assert any(m in q for m in (f"({letter}) ", f"\n{letter}) ", f" {letter}. "))
+        assert a in "ABCD" and "Answer with" in q
+    assert 0.35 < other / total < 0.65

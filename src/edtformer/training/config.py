@@ -239,6 +239,11 @@ class RecipeSection:
     then a growing share of the other facts (``QuestionStream``'s ``text_facts``)."""
     mc_text_full: float = 0.65
     """From this share of the run, ``struct_mc_text`` writes every fact of the molecule."""
+    mc_layouts: float = 0.0
+    """Share of the multiple-choice questions (``struct_mc``, ``struct_mc_hint``,
+    ``struct_mc_text``) asked with their options in another layout ("(A) ...", "A) ...", all on
+    one line; ``questions.MC_LAYOUTS``). The shipped model, trained on one layout, scores 0.84 on
+    it and 0.31 with the options on one line (valid)."""
     mc_text_batches: bool = True
     """``struct_mc_text`` questions come in batches of their own (the kind's weight share of
     the batches), not one by one among the molecule questions."""
@@ -545,6 +550,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
             ok = False
         if not ok:
             out.append(f"recipe.token_norm must be 'auto' or a number >= 0, got {norm!r}")
+    if not 0.0 <= cfg.recipe.mc_layouts <= 1.0:
+        out.append(f"recipe.mc_layouts must be in [0, 1], got {cfg.recipe.mc_layouts}")
     start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
     if not 0.0 <= start <= full <= 1.0:
         out.append(

@@ -127,6 +127,15 @@ RECORD_KINDS: dict[str, tuple[str, str | None]] = {
     "bbbp": ("bbbp", None),
 }
 
+#: Other layouts of a multiple-choice question's options (``{q}`` the question, ``{o[i]}`` the
+#: options), for ``mc_layouts``: one line each as "(A) ..." or "A) ...", or all on one line.
+MC_LAYOUTS: tuple[str, ...] = (
+    "{q}\n(A) {o[0]}\n(B) {o[1]}\n(C) {o[2]}\n(D) {o[3]}\nAnswer with the letter.",
+    "{q}\nA) {o[0]}\nB) {o[1]}\nC) {o[2]}\nD) {o[3]}\nAnswer with the letter.",
+    "{q} A. {o[0]} B. {o[1]} C. {o[2]} D. {o[3]}. Answer with the letter.",
+    "{q}\nOptions: (A) {o[0]}; (B) {o[1]}; (C) {o[2]}; (D) {o[3]}\nAnswer with A, B, C or D.",
+)
+
 Sample = tuple[list[str], str, str]
 """``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
 
@@ -201,6 +210,10 @@ class QuestionStream(Sequence[Sample]):
             (:class:`~edtformer.training.sampler.ResumableBatchOrder`, one epoch = the stream):
             the engine visits the items in a seeded permutation, so "share of the run" is an
             item's place in that permutation, not its index. Without it, the index.
+        mc_layouts: share of the multiple-choice questions whose options are laid out in one of
+            :data:`MC_LAYOUTS` instead of the data's "A. ..." lines (0: none, the draws of the
+            stream are then those of a stream without the option), so that the letter step does
+            not hang on one layout.
         text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
             probability the kind's weight share) or none: a one-letter answer averaged with
             long molecule answers gets a small share of a batch's token-mean loss.
@@ -215,6 +228,7 @@ class QuestionStream(Sequence[Sample]):
     text_facts: tuple[float, float] = (0.0, 0.0)
     order: tuple[int, int, int] | None = None
     text_batches: bool = False
+    mc_layouts: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -375,8 +389,14 @@ class QuestionStream(Sequence[Sample]):
         others = [p for p in pieces if p[0] != asked]
         keep = rng.sample(others, round(self.shown(position) * len(others)))
         chosen = [p for p in pieces if p[0] == asked or p in keep]
-        question = render_question(rec)  # type: ignore[arg-type]
+        question = self._render_mc(rec, rng)
         return [], question.replace(MOL_TOKEN, f"Facts: {block_text(chosen)}", 1), rec["answer"]
+
+    def _render_mc(self, rec: dict[str, Any], rng: random.Random) -> str:
+        """The question with its options: the data's layout, or (at ``mc_layouts``) another."""
+        if self.mc_layouts > 0 and len(rec["choices"]) == 4 and rng.random() < self.mc_layouts:
+            return rng.choice(MC_LAYOUTS).format(q=rec["question"], o=rec["choices"])
+        return render_question(rec)  # type: ignore[arg-type]
 
     @staticmethod
     def _wording(kind: str, builder: str, rng: random.Random) -> str:
@@ -414,12 +434,13 @@ class QuestionStream(Sequence[Sample]):
         rec = self._lettered(smi, facts, rng, hint)
         if rec is None:  # no valid distractors for this molecule: ask a count instead
             return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
-        return [smi], render_question(rec), rec["answer"]  # type: ignore[arg-type]
+        return [smi], self._render_mc(rec, rng), rec["answer"]
 
 
 __all__ = [
     "KIND_WEIGHTS",
     "MC_ASKED",
+    "MC_LAYOUTS",
     "PARAPHRASES",
     "PARAPHRASE_RATE",
     "RECORD_KINDS",

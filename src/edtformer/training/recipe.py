@@ -683,6 +683,7 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
         text_facts=(cfg.recipe.mc_text_start, cfg.recipe.mc_text_full),
         order=(cfg.run.seed, opt.batch_size, max(cfg.run.devices, 1)),
         text_batches=cfg.recipe.mc_text_batches,
+        mc_layouts=cfg.recipe.mc_layouts,
     )
 
 
