@@ -43,7 +43,7 @@ from typing import Any
 import torch
 
 from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
-from edtformer.training.questions import MC_ASKED, block_text, fact_block, facts_of
+from edtformer.training.questions import MC_ASKED, facts_of, written_facts
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -90,12 +90,9 @@ class BlockPrompts:
         from edtformer.data.schema import render_question
 
         rec = rng.choice(self.records)
-        pieces = fact_block(facts_of(rec["smiles"][0]))
         asked = MC_ASKED[rec["meta"]["kind"]]
-        others = [p for p in pieces if p[0] != asked]
-        keep = rng.sample(others, round(shown * len(others)))
-        chosen = [p for p in pieces if p[0] == asked or p in keep]
-        body = render_question(rec).replace("<mol>", f"Facts: {block_text(chosen)}")
+        written = written_facts(facts_of(rec["smiles"][0]), asked, shown, rng)
+        body = render_question(rec).replace("<mol>", f"Facts: {written}")
         return body, rec["answer"]
 
 

@@ -179,6 +179,15 @@ def block_text(pieces: Sequence[tuple[str, str]]) -> str:
     return " | ".join(t for t in (groups, rest) if t)
 
 
+def written_facts(facts: dict[str, Any], asked: str, shown: float, rng: random.Random) -> str:
+    """The :func:`block_text` of the ``asked`` piece of :func:`fact_block` and a random ``shown``
+    share (in [0, 1]) of the other pieces, in the writer's order."""
+    pieces = fact_block(facts)
+    others = [p for p in pieces if p[0] != asked]
+    keep = rng.sample(others, round(shown * len(others)))
+    return block_text([p for p in pieces if p[0] == asked or p in keep])
+
+
 @lru_cache(maxsize=200_000)
 def facts_of(smiles: str) -> dict[str, Any]:
     """RDKit facts of one SMILES (memoised: every molecule is asked about many times)."""
@@ -301,11 +310,16 @@ class QuestionStream(Sequence[Sample]):
 
     def kind_of(self, rng: random.Random) -> str:
         """Draw a question kind by the weights."""
-        x = rng.random() * self._total
-        for kind, c in zip(self._kinds, self._cum, strict=True):
+        return self._draw(rng, self._kinds, self._cum)
+
+    @staticmethod
+    def _draw(rng: random.Random, kinds: list[str], cum: list[float]) -> str:
+        """One of ``kinds`` by their cumulative weights ``cum``."""
+        x = rng.random() * cum[-1]
+        for kind, c in zip(kinds, cum, strict=True):
             if x < c:
                 return kind
-        return self._kinds[-1]
+        return kinds[-1]
 
     def __getitem__(self, i: int) -> Sample:  # type: ignore[override]
         if not 0 <= i < self.length:
@@ -318,11 +332,7 @@ class QuestionStream(Sequence[Sample]):
             if random.Random(f"{self.seed}:text-batch:{block}").random() < self._text_share:
                 kind = "struct_mc_text"
             elif self._others:
-                x = rng.random() * self._others_cum[-1]
-                kind = next(
-                    (k for k, c in zip(self._others, self._others_cum, strict=True) if x < c),
-                    self._others[-1],
-                )
+                kind = self._draw(rng, self._others, self._others_cum)
             else:
                 kind = "struct_mc_text"
         else:
@@ -367,8 +377,8 @@ class QuestionStream(Sequence[Sample]):
         return self._multiple_choice(smi, facts, rng, hint=kind == "struct_mc_hint")
 
     def shown(self, position: float) -> float:
-        """Share of the other facts written in a ``struct_mc_text`` item at ``position`` (the
-        item's index / the stream length) of the stream: see ``text_facts``."""
+        """Share of the other facts written in a ``struct_mc_text`` item at ``position`` (its
+        place in the visit order / the stream length): see ``text_facts``."""
         start, full = self.text_facts
         if position < start:
             return 0.0
@@ -382,15 +392,11 @@ class QuestionStream(Sequence[Sample]):
         """Kind ``struct_mc_text``: a lettered question whose ``<mol>`` is replaced by the
         molecule's written facts (the asked-for one and :meth:`shown` of the others)."""
         rec = self._lettered(smi, facts, rng)
-        if rec is None:  # no valid distractors for this molecule: a lettered question is moot
-            return self._multiple_choice(smi, facts, rng)
-        asked = MC_ASKED[rec["meta"]["kind"]]
-        pieces = fact_block(facts)
-        others = [p for p in pieces if p[0] != asked]
-        keep = rng.sample(others, round(self.shown(position) * len(others)))
-        chosen = [p for p in pieces if p[0] == asked or p in keep]
+        if rec is None:
+            return self._count_instead(smi, facts)
+        written = written_facts(facts, MC_ASKED[rec["meta"]["kind"]], self.shown(position), rng)
         question = self._render_mc(rec, rng)
-        return [], question.replace(MOL_TOKEN, f"Facts: {block_text(chosen)}", 1), rec["answer"]
+        return [], question.replace(MOL_TOKEN, f"Facts: {written}", 1), rec["answer"]
 
     def _render_mc(self, rec: dict[str, Any], rng: random.Random) -> str:
         """The question with its options: the data's layout, or (at ``mc_layouts``) another."""
@@ -432,9 +438,14 @@ class QuestionStream(Sequence[Sample]):
         With ``hint`` (kind ``struct_mc_hint``) the question also names the right option's text,
         so that only the step from an option's text to its letter is left to learn."""
         rec = self._lettered(smi, facts, rng, hint)
-        if rec is None:  # no valid distractors for this molecule: ask a count instead
-            return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
+        if rec is None:
+            return self._count_instead(smi, facts)
         return [smi], self._render_mc(rec, rng), rec["answer"]
+
+    @staticmethod
+    def _count_instead(smi: str, facts: dict[str, Any]) -> Sample:
+        """A molecule without valid distractors for a lettered question is asked a count."""
+        return [smi], f"{MOL_TOKEN}\n{COUNT_QUESTIONS['n_rings']}", str(facts["n_rings"])
 
 
 __all__ = [
@@ -449,4 +460,5 @@ __all__ = [
     "block_text",
     "fact_block",
     "facts_of",
+    "written_facts",
 ]
