@@ -22,8 +22,8 @@ import torch
 
 
 def main() -> None:
-    from edtformer.evaluation.evaluator import evaluate_records, load_model
-    from edtformer.training.recipe import curve_records, headline
+    from edtformer.evaluation.evaluator import load_model
+    from edtformer.training.recipe import ValidCurve, curve_records, headline
     from edtformer.utils.io import atomic_write_json
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -37,12 +37,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
     start = time.perf_counter()
-    metrics = {}
-    for task, recs in curve_records(args.data, args.per_kind, args.seed).items():
-        if recs:
-            batch: list = recs
-            res = evaluate_records(model, batch, task, split="valid", batch_size=16)
-            metrics[task] = res.report.metrics
+    records = curve_records(args.data, args.per_kind, args.seed)
+    metrics = ValidCurve(model, records, every=0, path=args.out).score()  # the curve's scoring
     row = {"model": args.model, "seed": args.seed, **headline(metrics)}
     row["seconds"] = round(time.perf_counter() - start, 1)
     atomic_write_json(args.out, {**row, "metrics": metrics})
