@@ -57,10 +57,10 @@ class _SubwordTokenizer:
 
 
 def _writer(
-    llm_width: int = 8, stereo: bool = False
+    llm_width: int = 8, stereo: bool = False, ez_slots: int = EZ_SLOTS
 ) -> tuple[FactWriter, _WordTokenizer, nn.Embedding]:
     torch.manual_seed(0)
-    writer = FactWriter((D, 4), llm_width, GROUPS, hidden=12, stereo=stereo)
+    writer = FactWriter((D, 4), llm_width, GROUPS, hidden=12, stereo=stereo, ez_slots=ez_slots)
     tok, emb = _WordTokenizer(), nn.Embedding(200, llm_width)
     writer.set_vocabulary(emb, tok)
     return writer, tok, emb
@@ -241,6 +241,27 @@ def test_stereo_slots_list_centres_in_atom_order() -> None:
     assert n_fact_slots(stereo=True) == n_fact_slots() + RS_SLOTS + EZ_SLOTS
     texts = writer.describe(ids)
     assert texts[0].endswith("stereocentres 3 R S R Z E") and texts[1].endswith("stereocentres 3")
+
+
+def test_more_ez_slots_write_a_polyenes_whole_label_list() -> None:
+    """Five stereo double bonds: 3 slots write the first three labels, 6 slots all five (then a
+    filler); the slot count follows, and the config refuses 0."""
+    atoms = torch.zeros(1, 14, 6)
+    atoms[..., 0] = atoms[..., 3] = 1.0
+    for k, c in enumerate((4, 4, 5, 4, 5)):  # bonds 0=1, 2=3, ... : E E Z E Z
+        atoms[0, [2 * k, 2 * k + 1], c] = 5.0
+    base = _logits([], {})
+    logits = FactLogits(base.groups, base.counts, atoms)
+    for slots, tail in ((3, "stereocentres 0 E E Z"), (6, "stereocentres 0 E E Z E Z")):
+        writer, _, _ = _writer(stereo=True, ez_slots=slots)
+        ids = writer.word_ids(logits, torch.ones(1, 14, dtype=torch.bool))
+        assert ids.shape == (1, n_fact_slots(stereo=True, ez_slots=slots))
+        assert writer.describe(ids)[0].endswith(tail)
+    assert n_fact_slots(stereo=True, ez_slots=6) == n_fact_slots(stereo=True) + 3
+    with pytest.raises(ValueError, match="ez_slots"):
+        _writer(stereo=True, ez_slots=0)
+    with pytest.raises(EdtError, match="fact_ez_slots"):
+        tiny(fact_tokens=True, fact_stereo=True, fact_ez_slots=0)
 
 
 def test_atom_labels_follow_the_canonical_order() -> None:

@@ -73,6 +73,11 @@ class BridgeConfig:
     fact_stereo: bool = False
     """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
     and the E/Z labels of the stereo double bonds (a per-atom head)."""
+    fact_ez_slots: int = 3
+    """With ``fact_stereo``: how many E/Z labels are written (the first stereo double bonds in
+    atom order; fewer are filled with ":"). 3 up to the models of 2026-11-29; the writer's
+    per-atom head labels every bond, so a larger value only lengthens the written list (the
+    answer of a polyene with 4-6 stereo double bonds is then in the prompt)."""
     fact_stereo_code: bool = False
     """With ``fact_stereo``: also write one letter summing up all predicted R/S and E/Z labels in
     canonical atom order ("stereo code K", last): equal for two writings of one stereoisomer,
@@ -141,6 +146,8 @@ class BridgeConfig:
             raise EdtError("fact_formula needs fact_tokens=True")
         if self.fact_bbb and not self.fact_tokens:
             raise EdtError("fact_bbb needs fact_tokens=True")
+        if not 1 <= self.fact_ez_slots <= 16:
+            raise EdtError(f"fact_ez_slots must be in 1..16, got {self.fact_ez_slots}")
         if self.fact_group_tokens < 0:
             raise EdtError(f"fact_group_tokens must be >= 0, got {self.fact_group_tokens}")
         if self.token_norm < 0:

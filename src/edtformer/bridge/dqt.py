@@ -150,6 +150,7 @@ class DynamicQueryTransformer(nn.Module):
                 formula=config.fact_formula,
                 stereo_code=config.fact_stereo_code,
                 pair=config.fact_pair,
+                ez_slots=config.fact_ez_slots,
             )
             if config.fact_tokens
             else None
@@ -180,6 +181,7 @@ class DynamicQueryTransformer(nn.Module):
                 self.config.fact_formula,
                 self.config.fact_stereo_code,
                 self.config.fact_pair,
+                self.config.fact_ez_slots,
             )
         return n
 

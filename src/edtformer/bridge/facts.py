@@ -128,15 +128,17 @@ def n_fact_slots(
     formula: bool = False,
     stereo_code: bool = False,
     pair: bool = False,
+    ez_slots: int = EZ_SLOTS,
 ) -> int:
     """Fact tokens per molecule: the group slots (``group_tokens`` sub-word slots when the
     names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
     (with ``stereo``) the R/S and E/Z slots, (with ``bbb``) a label and a digit and (with
     ``formula``) a label and the formula's slots, a label and the weight's slots, and (with
-    ``stereo_code``) a label and the code, and (with ``pair``) a label and "yes" / "no"."""
+    ``stereo_code``) a label and the code, and (with ``pair``) a label and "yes" / "no".
+    ``ez_slots``: E/Z label slots (:data:`EZ_SLOTS` unless the bridge config says otherwise)."""
     n = group_tokens or GROUP_SLOTS
     n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
-    n += (RS_SLOTS + EZ_SLOTS if stereo else 0) + (2 if bbb else 0)
+    n += (RS_SLOTS + ez_slots if stereo else 0) + (2 if bbb else 0)
     n += 2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0
     return n + (2 if stereo_code else 0) + (2 if pair else 0)
 
@@ -225,8 +227,11 @@ class FactWriter(nn.Module):
         formula: bool = False,
         stereo_code: bool = False,
         pair: bool = False,
+        ez_slots: int = EZ_SLOTS,
     ) -> None:
         super().__init__()
+        if not 1 <= ez_slots <= 16:
+            raise ValueError(f"ez_slots must be in 1..16, got {ez_slots}")
         if stereo_code and not stereo:
             raise ValueError("stereo_code needs the stereo head (stereo=True)")
         if pair and not stereo:
@@ -237,6 +242,7 @@ class FactWriter(nn.Module):
             raise ValueError(f"group_tokens must be >= 0, got {group_tokens}")
         width = int(sum(encoder_widths))
         self.stereo = stereo
+        self.ez_slots = ez_slots
         self.stereo_code = stereo_code
         self.pair = pair
         self.group_tokens = group_tokens
@@ -400,7 +406,7 @@ class FactWriter(nn.Module):
             mask = node_mask if node_mask is not None else torch.ones_like(atoms[..., 0]).bool()
             cip, ez = self.atom_classes(logits, mask)[..., :2].unbind(-1)  # [B, N] each
             cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
-            cols.append(_first_labelled(ez, EZ_SLOTS, words["E"], words[NO_TENS], stride=2))
+            cols.append(_first_labelled(ez, self.ez_slots, words["E"], words[NO_TENS], stride=2))
             code = self._stereo_code(cip, ez) if self.stereo_code else None
         if self.bbb is not None:
             if logits.bbb is None:

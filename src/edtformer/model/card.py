@@ -118,7 +118,11 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         + (" (question words as queries)" if bridge.get("instruction_queries") else "")
         + (
             "; **fact tokens**: it also writes the functional groups and counts it predicts"
-            + (", the R/S and E/Z labels" if bridge.get("fact_stereo") else "")
+            + (
+                f", the R/S and (up to {bridge.get('fact_ez_slots', 3)}) E/Z labels"
+                if bridge.get("fact_stereo")
+                else ""
+            )
             + (
                 ", a blood-brain-barrier estimate (decile of a logistic read-out)"
                 if bridge.get("fact_bbb")

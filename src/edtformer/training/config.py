@@ -200,6 +200,8 @@ class RecipeSection:
     fact_stereo: bool = True
     """With ``fact_tokens``: the writer also writes R/S labels of the stereocentres and E/Z
     labels of the stereo double bonds (``BridgeConfig.fact_stereo``)."""
+    fact_ez_slots: int = 3
+    """With ``fact_stereo``: E/Z labels the writer writes (``BridgeConfig.fact_ez_slots``)."""
     fact_stereo_code: bool = False
     """With ``fact_stereo``: the writer also writes a one-letter code of all its R/S and E/Z
     labels, equal for two writings of one stereoisomer (``BridgeConfig.fact_stereo_code``)."""
@@ -511,6 +513,7 @@ _MINIMUM: dict[str, float] = {
     "recipe.aux_weight": 0,
     "recipe.eval_every": 0,
     "recipe.eval_per_kind": 1,
+    "recipe.fact_ez_slots": 1,
     "recipe.warmup_bridge_steps": 0,
     "recipe.warmup_bridge_batch": 1,
     "model.n_anchors": 1,

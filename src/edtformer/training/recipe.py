@@ -711,6 +711,7 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         and cfg.recipe.fact_stereo
         and cfg.recipe.fact_stereo_code,
         "fact_pair": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo and cfg.recipe.fact_pair,
+        "fact_ez_slots": cfg.recipe.fact_ez_slots,
     }
     return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
 
