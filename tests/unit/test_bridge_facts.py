@@ -128,14 +128,16 @@ def test_tokens_are_hard_but_the_logits_learn() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stereo", "spelled", "code"), [(False, 0, False), (True, 0, False), (True, 12, True)]
+    ("stereo", "spelled", "code", "ez"),
+    [(False, 0, False, 3), (True, 0, False, 3), (True, 12, True, 3), (True, 0, False, 8)],
 )
 def test_bridge_appends_fact_tokens_after_the_queries(
-    stereo: bool, spelled: int, code: bool
+    stereo: bool, spelled: int, code: bool, ez: int
 ) -> None:
     cfg = tiny(
         fact_tokens=True,
         fact_stereo=stereo,
+        fact_ez_slots=ez,
         fact_stereo_code=code,
         fact_group_tokens=spelled,
         fact_groups=tuple(GROUPS),
@@ -151,7 +153,7 @@ def test_bridge_appends_fact_tokens_after_the_queries(
     patch = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 1, 2, -1, -1]])
     out = bridge(feats, mask, patch)
     n_q = out.query_states.shape[1]
-    f = n_fact_slots(stereo, spelled, stereo_code=code)
+    f = n_fact_slots(stereo, spelled, stereo_code=code, ez_slots=ez)
     assert out.tokens.shape[1] == n_q + f
     assert out.state_mask.shape == (2, n_q) and out.fact_logits is not None
     assert torch.equal(out.n_tokens, bridge.num_tokens(mask, patch))
