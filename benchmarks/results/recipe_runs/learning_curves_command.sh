@@ -26,4 +26,7 @@
  "benchmarks/results/recipe_runs/recipe_MC_mixed:MC-mixed continues P: text MC items mixed in, index-keyed curriculum, 700 steps" \
  "benchmarks/results/recipe_runs/recipe_MC:MC continues P: text MC batches 60 %, growing-facts curriculum, 750 steps (stage D)" \
  "benchmarks/results/recipe_runs/recipe_MC_fix:MC-fix continues MC: stereo questions 2x, text MC 30 %, lr 5e-4, 200 steps" \
+ "benchmarks/results/recipe_runs/recipe_v3_a:v3-A 600 steps from scratch (stage A)" \
+ "benchmarks/results/recipe_runs/recipe_v3_bc:v3-BC continues v3-A: v2-BC levers + text MC 52 %, 8 E/Z slots, 900 steps (stage BC)" \
+ "benchmarks/results/recipe_runs/recipe_v3_e:v3-E continues v3-BC: BBBP, R/S, E/Z more often, text MC 22 %, 300 steps (stage E)" \
  "$@"
