@@ -119,7 +119,7 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         + (
             "; **fact tokens**: it also writes the functional groups and counts it predicts"
             + (
-                f", the R/S and (up to {bridge.get('fact_ez_slots', 3)}) E/Z labels"
+                f", the R/S and E/Z labels (up to {bridge.get('fact_ez_slots', 3)} E/Z)"
                 if bridge.get("fact_stereo")
                 else ""
             )
