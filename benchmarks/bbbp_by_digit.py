@@ -20,9 +20,26 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+
+
+def bridge_facts(
+    model: Any, smiles: list[str], questions: list[str], batch_size: int = 16
+) -> list[str]:
+    """What a fact-writing bridge writes for each molecule (its ``FactWriter.describe`` text),
+    from the bridge alone, without an LLM pass; ``questions`` without their ``<mol>``."""
+    writer = model.connector.facts
+    facts: list[str] = []
+    with torch.no_grad():
+        for i in range(0, len(smiles), batch_size):
+            batch = model.prepare_qa(smiles[i : i + batch_size], questions[i : i + batch_size])
+            _, bridge = model.embed(batch)
+            assert bridge is not None and bridge.fact_ids is not None
+            facts += writer.describe(bridge.fact_ids)
+    return facts
 
 
 def main() -> None:
@@ -50,12 +67,7 @@ def main() -> None:
     writer = getattr(model.connector, "facts", None)
     if writer is None:
         raise SystemExit(f"{args.model} has no fact-writing bridge (fact_tokens off)")
-    facts: list[str] = []  # the bridge alone (no LLM pass): what it writes for each molecule
-    with torch.no_grad():
-        for i in range(0, len(smiles), 16):
-            _, bridge = model.embed(model.prepare_qa(smiles[i : i + 16], questions[i : i + 16]))
-            assert bridge is not None and bridge.fact_ids is not None
-            facts += writer.describe(bridge.fact_ids)
+    facts = bridge_facts(model, smiles, questions)
     p_yes, digit = [], []
     for s, text in zip(scores, facts, strict=True):
         if isinstance(s, Exception):

@@ -33,6 +33,7 @@ def written_ez(facts: str) -> str:
 
 
 def main() -> None:
+    from bbbp_by_digit import bridge_facts  # this folder is on sys.path when run as a script
     from edtformer.data import load_task
     from edtformer.data.schema import render_question
     from edtformer.evaluation.evaluator import evaluate_records
@@ -66,12 +67,7 @@ def main() -> None:
     answers = {item.id: item for item in result.items}
     smiles = [r["smiles"][0] for r in records]
     questions = [render_question(r).replace("<mol>\n", "").replace("<mol>", "") for r in records]
-    facts: list[str] = []  # the bridge alone (no LLM pass): what it writes for each molecule
-    with torch.no_grad():
-        for i in range(0, len(smiles), 16):
-            _, bridge = model.embed(model.prepare_qa(smiles[i : i + 16], questions[i : i + 16]))
-            assert bridge is not None and bridge.fact_ids is not None
-            facts += writer.describe(bridge.fact_ids)
+    facts = bridge_facts(model, smiles, questions)
     n_written_right = 0
     cases: Counter[str] = Counter()
     by_count: dict[int, list[int]] = {}
