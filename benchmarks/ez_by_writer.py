@@ -54,8 +54,7 @@ def main() -> None:
     if writer is None or not writer.stereo:
         raise SystemExit(f"{args.model} writes no stereo labels (fact_tokens / fact_stereo off)")
     if args.ez_slots is not None:
-        writer.ez_slots = args.ez_slots
-        model.connector.config.fact_ez_slots = args.ez_slots
+        writer.ez_slots = args.ez_slots  # the bridge's token count follows the writer's
     records = [
         dict(r)
         for r in load_task(args.data, "stereo", args.split)

@@ -181,7 +181,7 @@ class DynamicQueryTransformer(nn.Module):
                 self.config.fact_formula,
                 self.config.fact_stereo_code,
                 self.config.fact_pair,
-                self.config.fact_ez_slots,
+                self.facts.ez_slots,  # the writer's own count: what word_ids() writes
             )
         return n
 
