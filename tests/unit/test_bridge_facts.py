@@ -326,7 +326,7 @@ def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -
     from sklearn.linear_model import LogisticRegression
 
     from edtformer.chem import parse_smiles
-    from edtformer.training.recipe import BBB_C_GRID, fit_bbb_head
+    from edtformer.training.recipe import BBB_C_GRID, fit_bbb_head, readout_yes_prob
 
     # a molecule's "encoder features": its number of N and O atoms decide its label
     def smiles(i: int) -> str:
@@ -379,6 +379,14 @@ def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -
     clf = LogisticRegression(C=report["C"], max_iter=3000, random_state=0).fit(z, y)
     got = writer.bbb_readout(x).detach().double().numpy()
     assert np.allclose(got, clf.decision_function(z), atol=1e-3)
+    # recipe.bbbp_targets=readout: P(yes) per BBBP molecule is the read-out's sigmoid
+    records = [{"task": "bbbp", "smiles": [s]} for s in train] + [
+        {"task": "stereo", "smiles": ["C"]}
+    ]
+    prob = readout_yes_prob(model, records)
+    assert set(prob) == set(train)
+    want = 1 / (1 + np.exp(-clf.decision_function(z)))
+    assert np.allclose([prob[s] for s in train], want, atol=1e-3)
 
 
 FORMULA_MOLECULES = (

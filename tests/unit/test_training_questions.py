@@ -129,6 +129,25 @@ def test_balanced_bbbp_is_yes_half_the_time_however_skewed_the_labels() -> None:
         QuestionStream(list(MOLS), records, 10, balanced=("has_group",))
 
 
+def test_soft_bbbp_answers_follow_the_given_probability_not_the_label() -> None:
+    records = [_bbbp(s, "yes") for s in MOLS[:5]] + [_bbbp(s, "no") for s in MOLS[5:10]]
+    prob = {s: 0.9 if i % 2 else 0.1 for i, s in enumerate(MOLS[:10])}
+    plain = QuestionStream(list(MOLS), records, 4000, seed=5, weights={"bbbp": 1.0})
+    soft = QuestionStream(list(MOLS), records, 4000, seed=5, weights={"bbbp": 1.0})
+    soft.yes_prob["bbbp"] = prob
+    yes: dict[str, list[bool]] = {}
+    for i in range(len(soft)):
+        [smi], q, a = soft[i]
+        assert plain[i][:2] == ([smi], q)  # the same molecule and wording, only the answer drawn
+        yes.setdefault(smi, []).append(a == "yes")
+    for smi, answers in yes.items():  # each molecule's yes rate is its P(yes), whatever its label
+        assert abs(sum(answers) / len(answers) - prob[smi]) < 0.08, (smi, len(answers))
+    assert soft[17] == soft[17]  # deterministic per item
+    soft.yes_prob["bbbp"] = {MOLS[0]: 0.5}
+    with pytest.raises(DataError, match="no P\\(yes\\)"):
+        [soft[i] for i in range(50)]
+
+
 def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:
     assert KIND_WEIGHTS["weight"] == 0.0  # off unless asked for: older runs' streams unchanged
     stream = _stream(n=200, weights={"weight": 1.0})

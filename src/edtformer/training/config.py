@@ -235,6 +235,12 @@ class RecipeSection:
     balance_bbbp: bool = False
     """Draw BBBP questions with ``P(yes) = 1/2`` (the train labels are about 3:1 "yes"; drawn at
     that rate the LLM learns to answer "yes" to every molecule)."""
+    bbbp_targets: str = "labels"
+    """Answers of the BBBP training questions: ``"labels"`` (the train molecules' B3DB labels)
+    or ``"readout"`` (with ``fact_bbb``: "yes" drawn with the frozen blood-brain-barrier
+    read-out's probability, whose decile the writer writes; the LLM then learns P(yes) as a
+    function of the written estimate instead of fitting the labels through the molecule
+    tokens, whose noise costs ROC-AUC on new scaffolds)."""
     mc_text_start: float = 0.3
     """Question kind ``struct_mc_text`` (lettered questions about a molecule given as its
     written facts, text only) writes only the asked-for fact before this share of the run,
@@ -555,6 +561,14 @@ def _problems(cfg: TrainConfig) -> list[str]:
             out.append(f"recipe.token_norm must be 'auto' or a number >= 0, got {norm!r}")
     if not 0.0 <= cfg.recipe.mc_layouts <= 1.0:
         out.append(f"recipe.mc_layouts must be in [0, 1], got {cfg.recipe.mc_layouts}")
+    if cfg.recipe.bbbp_targets not in ("labels", "readout"):
+        out.append(
+            f"recipe.bbbp_targets must be 'labels' or 'readout', got {cfg.recipe.bbbp_targets!r}"
+        )
+    elif cfg.recipe.bbbp_targets == "readout" and not (
+        cfg.recipe.fact_tokens and cfg.recipe.fact_bbb
+    ):
+        out.append("recipe.bbbp_targets=readout needs recipe.fact_tokens and recipe.fact_bbb")
     start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
     if not 0.0 <= start <= full <= 1.0:
         out.append(

@@ -28,7 +28,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -223,6 +223,11 @@ class QuestionStream(Sequence[Sample]):
             :data:`MC_LAYOUTS` instead of the data's "A. ..." lines (0: none, the draws of the
             stream are then those of a stream without the option), so that the letter step does
             not hang on one layout.
+        yes_prob: record kind -> SMILES -> P(yes): for those kinds the answer is drawn as "yes"
+            with that probability (from the item's seed) instead of the record's label, e.g.
+            BBBP answers from the bridge's frozen blood-brain-barrier read-out (soft targets:
+            the LLM learns P(yes) from the written estimate, not the train molecules' labels).
+            Set after construction (the read-out exists only once the model does).
         text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
             probability the kind's weight share) or none: a one-letter answer averaged with
             long molecule answers gets a small share of a batch's token-mean loss.
@@ -238,6 +243,7 @@ class QuestionStream(Sequence[Sample]):
     order: tuple[int, int, int] | None = None
     text_batches: bool = False
     mc_layouts: float = 0.0
+    yes_prob: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -346,7 +352,14 @@ class QuestionStream(Sequence[Sample]):
             question = render_question(rec)  # type: ignore[arg-type]
             if kind in PARAPHRASES and rng.random() < PARAPHRASE_RATE:
                 question = f"{MOL_TOKEN}\n{rng.choice(PARAPHRASES[kind])}"
-            return list(rec["smiles"]), question, str(rec["answer"])
+            answer = str(rec["answer"])
+            soft = self.yes_prob.get(kind)
+            if soft is not None:
+                smi = rec["smiles"][0]
+                if smi not in soft:
+                    raise DataError(f"no P(yes) for {kind} molecule {smi[:80]!r}")
+                answer = "yes" if rng.random() < soft[smi] else "no"
+            return list(rec["smiles"]), question, answer
         if kind == "has_group":
             group = rng.choice(self._groups)
             yes = rng.random() < 0.5 and bool(self._with_group[group])

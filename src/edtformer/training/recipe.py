@@ -469,6 +469,23 @@ def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tenso
     )
 
 
+def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """SMILES -> P(BBB+) of the fact writer's (frozen) blood-brain-barrier read-out, for the
+    BBBP molecules among ``records``: the soft answers of ``recipe.bbbp_targets=readout``."""
+    writer = model.connector.facts
+    if writer is None or writer.bbb is None:
+        raise EdtError("recipe.bbbp_targets=readout needs a fact writer with fact_bbb")
+    smiles = sorted({r["smiles"][0] for r in records if r.get("task") == "bbbp"})
+    if not smiles:
+        return {}
+    with torch.no_grad():
+        p = torch.sigmoid(writer.bbb_readout(bbb_inputs(model, smiles)).float())
+    logger.info(
+        "BBBP answers from the read-out: %d molecules, mean P(yes) %.3f", len(smiles), p.mean()
+    )
+    return dict(zip(smiles, p.tolist(), strict=True))
+
+
 def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
     """Fit the fact writer's blood-brain-barrier read-out LLM-free: logistic regression on the
     standardised mean + max pooled streams of the BBBP *train* molecules, its L2 strength chosen
@@ -767,6 +784,8 @@ def run_recipe(
         report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
         report["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(out_dir / "bbb_head.json", report)
+        if rc.bbbp_targets == "readout":
+            stream.yes_prob["bbbp"] = readout_yes_prob(model, stream.records)
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
