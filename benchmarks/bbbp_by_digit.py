@@ -56,6 +56,11 @@ def main() -> None:
     ap.add_argument("--split", default="valid")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--rows",
+        type=Path,
+        help="also write one JSON line per question (SMILES, label, P(yes), facts)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     model = EDTFormer.from_pretrained(args.model).eval()
@@ -89,12 +94,21 @@ def main() -> None:
                 "n": int((dig == d).sum()),
                 "bbb_plus_share": round(float(y[dig == d].mean()), 3),
                 "mean_p_yes": round(float(py[dig == d].mean()), 3),
+                "sd_p_yes": round(float(py[dig == d].std()), 3),
             }
             for d in sorted(set(digit))
         },
     }
     print(json.dumps(out, indent=1))
     atomic_write_json(args.out, out)
+    if args.rows is not None:
+        rows = [
+            {"smiles": s, "bbb_plus": int(label), "p_yes": float(p), "digit": int(d), "facts": f}
+            for s, label, p, d, f in zip(smiles, y, py, dig, facts, strict=True)
+        ]
+        tmp = args.rows.with_suffix(args.rows.suffix + ".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tmp.replace(args.rows)
 
 
 if __name__ == "__main__":

@@ -402,3 +402,25 @@ def test_bf16_storage_halves_the_file_and_loads_back(llm_dir: Path, tmp_path: Pa
         assert got.dtype == value.dtype  # cast back to the model's dtype
         expected = value.to(torch.bfloat16).to(value.dtype) if value.is_floating_point() else value
         assert torch.equal(got, expected), name
+
+
+def test_per_answer_loss_weighs_every_prompt_the_same(llm_dir: Path) -> None:
+    """``per_answer``: the mean over prompts of each prompt's mean token loss; the default is the
+    mean over all answer tokens (a long answer outweighs a short one)."""
+    model = _model(llm_dir).eval()
+    answers = ["Yes.", "It has one aromatic ring, two ether groups and no stereocentres at all."]
+    batch = model.prepare_qa(SMILES[:2], ["Describe it."] * 2, answers=answers)
+    with torch.no_grad():
+        token = model(batch)
+        per = model(batch, per_answer=True)
+        ones = [
+            model(model.prepare_qa([SMILES[i]], ["Describe it."], answers=[answers[i]]))
+            for i in range(2)
+        ]
+    assert per.loss is not None and token.loss is not None
+    want = (ones[0].loss + ones[1].loss) / 2  # type: ignore[operator]
+    torch.testing.assert_close(per.loss, want, atol=1e-4, rtol=1e-4)
+    n = [o.n_label_tokens for o in ones]
+    pooled = (ones[0].loss * n[0] + ones[1].loss * n[1]) / sum(n)  # type: ignore[operator]
+    torch.testing.assert_close(token.loss, pooled, atol=1e-4, rtol=1e-4)
+    assert n[1] > 3 * n[0] and not torch.allclose(per.loss, token.loss)

@@ -384,13 +384,19 @@ class EDTFormer(nn.Module):
         }
 
     def forward(
-        self, batch: ChatBatch, use_prefix_cache: bool | None = None, return_logits: bool = False
+        self,
+        batch: ChatBatch,
+        use_prefix_cache: bool | None = None,
+        return_logits: bool = False,
+        per_answer: bool = False,
     ) -> EDTFormerOutput:
         """Next-token loss on the assistant tokens through the frozen LLM.
 
         With ``use_prefix_cache`` (default: whenever allowed) the constant prompt prefix is not
         recomputed: its key/value cache is built once and reused. LM-head logits are computed
-        only where a label is predicted unless ``return_logits``.
+        only where a label is predicted unless ``return_logits``. The loss is the mean over every
+        answer token of the batch, or with ``per_answer`` the mean over prompts of each prompt's
+        mean token loss (a one-word answer then weighs as much as a long description).
         """
         emb, bridge = self.embed(batch)
         skip, kwargs = self._prefix_kwargs(batch, use_prefix_cache)
@@ -412,9 +418,21 @@ class EDTFormer(nn.Module):
         loss = None
         if n_label:
             picked = logits[:, keep] if return_logits else logits  # [B, K, V]
-            loss = F.cross_entropy(
-                picked.flatten(0, 1).float(), target[:, keep].flatten(), ignore_index=IGNORE_INDEX
-            )
+            tgt = target[:, keep]  # [B, K]
+            if per_answer:
+                tok = F.cross_entropy(
+                    picked.flatten(0, 1).float(),
+                    tgt.flatten(),
+                    ignore_index=IGNORE_INDEX,
+                    reduction="none",
+                ).view(tgt.shape)  # [B, K]
+                n_tok = (tgt != IGNORE_INDEX).sum(dim=1)  # [B]
+                has = n_tok > 0
+                loss = (tok.sum(dim=1)[has] / n_tok[has]).mean()
+            else:
+                loss = F.cross_entropy(
+                    picked.flatten(0, 1).float(), tgt.flatten(), ignore_index=IGNORE_INDEX
+                )
         return EDTFormerOutput(
             loss, logits if (return_logits or n_label) else None, n_label, bridge
         )

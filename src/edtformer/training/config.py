@@ -235,6 +235,10 @@ class RecipeSection:
     balance_bbbp: bool = False
     """Draw BBBP questions with ``P(yes) = 1/2`` (the train labels are about 3:1 "yes"; drawn at
     that rate the LLM learns to answer "yes" to every molecule)."""
+    answer_loss: str = "token"
+    """How the answer loss averages: ``"token"`` (the mean over every answer token of a batch: a
+    40-token description outweighs twenty one-word answers) or ``"answer"`` (each question's
+    mean token loss, averaged over the batch's questions: every question weighs the same)."""
     bbbp_targets: str = "labels"
     """Answers of the BBBP training questions: ``"labels"`` (the train molecules' B3DB labels)
     or ``"readout"`` (with ``fact_bbb``: "yes" drawn with the frozen blood-brain-barrier
@@ -561,6 +565,10 @@ def _problems(cfg: TrainConfig) -> list[str]:
             out.append(f"recipe.token_norm must be 'auto' or a number >= 0, got {norm!r}")
     if not 0.0 <= cfg.recipe.mc_layouts <= 1.0:
         out.append(f"recipe.mc_layouts must be in [0, 1], got {cfg.recipe.mc_layouts}")
+    if cfg.recipe.answer_loss not in ("token", "answer"):
+        out.append(
+            f"recipe.answer_loss must be 'token' or 'answer', got {cfg.recipe.answer_loss!r}"
+        )
     if cfg.recipe.bbbp_targets not in ("labels", "readout"):
         out.append(
             f"recipe.bbbp_targets must be 'labels' or 'readout', got {cfg.recipe.bbbp_targets!r}"

@@ -244,10 +244,16 @@ class RecipeModule(nn.Module):
     + ``slot_weight`` x :func:`answer_slot_loss`."""
 
     def __init__(
-        self, model: Any, aux_weight: float, slot_weight: float = 0.0, group_weight: float = 1.0
+        self,
+        model: Any,
+        aux_weight: float,
+        slot_weight: float = 0.0,
+        group_weight: float = 1.0,
+        per_answer: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
+        self.per_answer = per_answer
         self.aux_weight = aux_weight
         self.group_weight = group_weight
         self.slot_weight = slot_weight
@@ -258,7 +264,7 @@ class RecipeModule(nn.Module):
         self, batch: tuple[Any, Tensor, Tensor, Tensor, Tensor | None]
     ) -> dict[str, Tensor]:
         chat, groups, counts, first, atoms = batch
-        out = self.model(chat)
+        out = self.model(chat, per_answer=self.per_answer)
         if out.loss is None:
             raise ValueError("recipe batch has no assistant tokens to learn from")
         logs = {"loss": out.loss, "answer_loss": out.loss.detach()}
@@ -756,7 +762,9 @@ def run_recipe(
     if not resume:
         (out_dir / "curve.jsonl").unlink(missing_ok=True)
     torch.manual_seed(cfg.run.seed)
-    module = RecipeModule(model, rc.aux_weight, rc.slot_weight, rc.fact_group_weight)
+    module = RecipeModule(
+        model, rc.aux_weight, rc.slot_weight, rc.fact_group_weight, rc.answer_loss == "answer"
+    )
     if fabric.is_global_zero:
         logger.info(
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
