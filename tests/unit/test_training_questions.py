@@ -134,7 +134,7 @@ def test_soft_bbbp_answers_follow_the_given_probability_not_the_label() -> None:
     prob = {s: 0.9 if i % 2 else 0.1 for i, s in enumerate(MOLS[:10])}
     plain = QuestionStream(list(MOLS), records, 4000, seed=5, weights={"bbbp": 1.0})
     soft = QuestionStream(list(MOLS), records, 4000, seed=5, weights={"bbbp": 1.0})
-    soft.yes_prob["bbbp"] = prob
+    soft.set_yes_prob("bbbp", prob)
     yes: dict[str, list[bool]] = {}
     for i in range(len(soft)):
         [smi], q, a = soft[i]
@@ -143,9 +143,24 @@ def test_soft_bbbp_answers_follow_the_given_probability_not_the_label() -> None:
     for smi, answers in yes.items():  # each molecule's yes rate is its P(yes), whatever its label
         assert abs(sum(answers) / len(answers) - prob[smi]) < 0.08, (smi, len(answers))
     assert soft[17] == soft[17]  # deterministic per item
-    soft.yes_prob["bbbp"] = {MOLS[0]: 0.5}
-    with pytest.raises(DataError, match="no P\\(yes\\)"):
-        [soft[i] for i in range(50)]
+    with pytest.raises(DataError, match="no P\\(yes\\) for 9 bbbp"):
+        soft.set_yes_prob("bbbp", {MOLS[0]: 0.5})
+    with pytest.raises(DataError, match="record kind"):
+        soft.set_yes_prob("has_group", prob)
+
+
+def test_balanced_soft_bbbp_is_drawn_evenly_over_the_deciles_of_p_yes() -> None:
+    """Eight molecules at P(yes) 0.95 and one each at 0.05 and 0.55: a balanced stream draws
+    each of the three deciles a third of the time (by labels: half yes / half no)."""
+    records = [_bbbp(s, "yes") for s in MOLS[:8]] + [_bbbp(MOLS[8], "no"), _bbbp(MOLS[9], "no")]
+    prob = {**{s: 0.95 for s in MOLS[:8]}, MOLS[8]: 0.05, MOLS[9]: 0.55}
+    stream = QuestionStream(
+        list(MOLS), records, 3000, seed=2, weights={"bbbp": 1.0}, balanced=("bbbp",)
+    )
+    stream.set_yes_prob("bbbp", prob)
+    drawn = [stream[i][0][0] for i in range(len(stream))]
+    share = {d: sum(min(9, int(prob[s] * 10)) == d for s in drawn) / len(drawn) for d in (0, 5, 9)}
+    assert all(abs(v - 1 / 3) < 0.05 for v in share.values()), share
 
 
 def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:

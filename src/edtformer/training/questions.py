@@ -227,7 +227,10 @@ class QuestionStream(Sequence[Sample]):
             with that probability (from the item's seed) instead of the record's label, e.g.
             BBBP answers from the bridge's frozen blood-brain-barrier read-out (soft targets:
             the LLM learns P(yes) from the written estimate, not the train molecules' labels).
-            Set after construction (the read-out exists only once the model does).
+            Set after construction with :meth:`set_yes_prob` (the read-out exists only once the
+            model does). A ``balanced`` kind with P(yes) is drawn evenly over the ten deciles
+            of P(yes) instead of over its labels, so that the middle of the scale, rare among
+            the train molecules, is learnt as well as its ends.
         text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
             probability the kind's weight share) or none: a one-letter answer averaged with
             long molecule answers gets a small share of a batch's token-mean loss.
@@ -270,6 +273,8 @@ class QuestionStream(Sequence[Sample]):
                 split[str(rec["answer"]).strip().lower()].append(rec)
             if len(split) >= 2:
                 self._by_answer[kind] = dict(sorted(split.items()))
+        #: kind -> decile of P(yes) -> records, for balanced kinds with soft answers
+        self._by_decile: dict[str, dict[int, list[dict[str, Any]]]] = {}
         self._with_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         self._without_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         for smi in self.molecules:
@@ -314,6 +319,22 @@ class QuestionStream(Sequence[Sample]):
     def __len__(self) -> int:
         return self.length
 
+    def set_yes_prob(self, kind: str, prob: dict[str, float]) -> None:
+        """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``); a
+        ``balanced`` kind is then drawn evenly over the deciles of ``prob``."""
+        if kind not in RECORD_KINDS:
+            raise DataError(f"soft answers need a record kind {sorted(RECORD_KINDS)}, got {kind!r}")
+        records = self._records.get(kind, [])
+        missing = [r["smiles"][0] for r in records if r["smiles"][0] not in prob]
+        if missing:
+            raise DataError(f"no P(yes) for {len(missing)} {kind} molecule(s), e.g. {missing[0]!r}")
+        self.yes_prob[kind] = prob
+        if kind in self.balanced:
+            deciles: dict[int, list[dict[str, Any]]] = defaultdict(list)
+            for rec in records:
+                deciles[min(9, int(prob[rec["smiles"][0]] * 10))].append(rec)
+            self._by_decile[kind] = dict(sorted(deciles.items()))
+
     def kind_of(self, rng: random.Random) -> str:
         """Draw a question kind by the weights."""
         return self._draw(rng, self._kinds, self._cum)
@@ -344,7 +365,10 @@ class QuestionStream(Sequence[Sample]):
         else:
             kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
-            if kind in self._by_answer:
+            if kind in self._by_decile:
+                deciles = self._by_decile[kind]
+                rec = rng.choice(deciles[rng.choice(list(deciles))])
+            elif kind in self._by_answer:
                 answers = self._by_answer[kind]
                 rec = rng.choice(answers[rng.choice(list(answers))])
             else:
