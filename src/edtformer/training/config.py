@@ -244,8 +244,10 @@ class RecipeSection:
     or ``"readout"`` (with ``fact_bbb``: "yes" drawn with the frozen blood-brain-barrier
     read-out's probability, whose decile the writer writes; the LLM then learns P(yes) as a
     function of the written estimate instead of fitting the labels through the molecule
-    tokens, whose noise costs ROC-AUC on new scaffolds). With ``balance_bbbp`` the molecules are
-    then drawn evenly over the ten deciles of that probability instead of half yes / half no."""
+    tokens, whose noise costs ROC-AUC on new scaffolds)."""
+    bbbp_decile_draw: bool = False
+    """With ``bbbp_targets=readout`` and ``balance_bbbp``: draw the BBBP molecules evenly over
+    the ten deciles of the read-out's probability instead of half yes / half no by label."""
     mc_text_start: float = 0.3
     """Question kind ``struct_mc_text`` (lettered questions about a molecule given as its
     written facts, text only) writes only the asked-for fact before this share of the run,

@@ -228,9 +228,8 @@ class QuestionStream(Sequence[Sample]):
             BBBP answers from the bridge's frozen blood-brain-barrier read-out (soft targets:
             the LLM learns P(yes) from the written estimate, not the train molecules' labels).
             Set after construction with :meth:`set_yes_prob` (the read-out exists only once the
-            model does). A ``balanced`` kind with P(yes) is drawn evenly over the ten deciles
-            of P(yes) instead of over its labels, so that the middle of the scale, rare among
-            the train molecules, is learnt as well as its ends.
+            model does); with ``by_decile`` a ``balanced`` kind is then drawn evenly over the ten
+            deciles of P(yes) instead of over its labels.
         text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
             probability the kind's weight share) or none: a one-letter answer averaged with
             long molecule answers gets a small share of a batch's token-mean loss.
@@ -319,9 +318,11 @@ class QuestionStream(Sequence[Sample]):
     def __len__(self) -> int:
         return self.length
 
-    def set_yes_prob(self, kind: str, prob: dict[str, float]) -> None:
-        """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``); a
-        ``balanced`` kind is then drawn evenly over the deciles of ``prob``."""
+    def set_yes_prob(self, kind: str, prob: dict[str, float], by_decile: bool = False) -> None:
+        """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``); with
+        ``by_decile`` a ``balanced`` kind is drawn evenly over the ten deciles of ``prob`` (the
+        middle of the scale, rare among the train molecules, as often as its ends) instead of
+        half yes / half no by its labels."""
         if kind not in RECORD_KINDS:
             raise DataError(f"soft answers need a record kind {sorted(RECORD_KINDS)}, got {kind!r}")
         records = self._records.get(kind, [])
@@ -329,7 +330,7 @@ class QuestionStream(Sequence[Sample]):
         if missing:
             raise DataError(f"no P(yes) for {len(missing)} {kind} molecule(s), e.g. {missing[0]!r}")
         self.yes_prob[kind] = prob
-        if kind in self.balanced:
+        if by_decile and kind in self.balanced:
             deciles: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for rec in records:
                 deciles[min(9, int(prob[rec["smiles"][0]] * 10))].append(rec)

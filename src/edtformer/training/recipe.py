@@ -793,7 +793,8 @@ def run_recipe(
         report["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(out_dir / "bbb_head.json", report)
         if rc.bbbp_targets == "readout":
-            stream.set_yes_prob("bbbp", readout_yes_prob(model, stream.records))
+            prob = readout_yes_prob(model, stream.records)
+            stream.set_yes_prob("bbbp", prob, by_decile=rc.bbbp_decile_draw)
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
