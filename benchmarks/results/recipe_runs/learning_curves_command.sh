@@ -29,4 +29,9 @@
  "benchmarks/results/recipe_runs/recipe_v3_a:v3-A 600 steps from scratch (stage A)" \
  "benchmarks/results/recipe_runs/recipe_v3_bc:v3-BC continues v3-A: v2-BC levers + text MC 52 %, 8 E/Z slots, 900 steps (stage BC)" \
  "benchmarks/results/recipe_runs/recipe_v3_e:v3-E continues v3-BC: BBBP, R/S, E/Z more often, text MC 22 %, 300 steps (stage E)" \
+ "benchmarks/results/recipe_runs/recipe_v3_g:v3-G continues v3-E: BBBP answers from the read-out, 300 steps (probe)" \
+ "benchmarks/results/recipe_runs/recipe_v3_g2:v3-G2 continues v3-E: per-question answer loss, 300 steps (probe)" \
+ "benchmarks/results/recipe_runs/recipe_v3_g3:v3-G3 continues v3-E: read-out answers + per-question loss, 300 steps (probe)" \
+ "benchmarks/results/recipe_runs/recipe_v3_g4:v3-G4 G3 + decile draw, 300 steps (probe)" \
+ "benchmarks/results/recipe_runs/recipe_v3_g5:v3-G5 continues v3-G3: same settings, 300 steps (probe)" \
  "$@"
