@@ -48,7 +48,7 @@ def main() -> None:
     from edtformer.data import load_task
     from edtformer.data.schema import render_question
     from edtformer.model import EDTFormer
-    from edtformer.utils.io import atomic_write_json
+    from edtformer.utils.io import atomic_write_json, atomic_write_text
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True)
@@ -106,9 +106,7 @@ def main() -> None:
             {"smiles": s, "bbb_plus": int(label), "p_yes": float(p), "digit": int(d), "facts": f}
             for s, label, p, d, f in zip(smiles, y, py, dig, facts, strict=True)
         ]
-        tmp = args.rows.with_suffix(args.rows.suffix + ".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        tmp.replace(args.rows)
+        atomic_write_text(args.rows, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 if __name__ == "__main__":

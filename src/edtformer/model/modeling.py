@@ -419,20 +419,18 @@ class EDTFormer(nn.Module):
         if n_label:
             picked = logits[:, keep] if return_logits else logits  # [B, K, V]
             tgt = target[:, keep]  # [B, K]
+            tok = F.cross_entropy(
+                picked.flatten(0, 1).float(),
+                tgt.flatten(),
+                ignore_index=IGNORE_INDEX,
+                reduction="none",
+            ).view(tgt.shape)  # [B, K], 0 where ignored
             if per_answer:
-                tok = F.cross_entropy(
-                    picked.flatten(0, 1).float(),
-                    tgt.flatten(),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="none",
-                ).view(tgt.shape)  # [B, K]
                 n_tok = (tgt != IGNORE_INDEX).sum(dim=1)  # [B]
                 has = n_tok > 0
                 loss = (tok.sum(dim=1)[has] / n_tok[has]).mean()
             else:
-                loss = F.cross_entropy(
-                    picked.flatten(0, 1).float(), tgt.flatten(), ignore_index=IGNORE_INDEX
-                )
+                loss = tok.sum() / n_label
         return EDTFormerOutput(
             loss, logits if (return_logits or n_label) else None, n_label, bridge
         )

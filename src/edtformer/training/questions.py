@@ -223,13 +223,6 @@ class QuestionStream(Sequence[Sample]):
             :data:`MC_LAYOUTS` instead of the data's "A. ..." lines (0: none, the draws of the
             stream are then those of a stream without the option), so that the letter step does
             not hang on one layout.
-        yes_prob: record kind -> SMILES -> P(yes): for those kinds the answer is drawn as "yes"
-            with that probability (from the item's seed) instead of the record's label, e.g.
-            BBBP answers from the bridge's frozen blood-brain-barrier read-out (soft targets:
-            the LLM learns P(yes) from the written estimate, not the train molecules' labels).
-            Set after construction with :meth:`set_yes_prob` (the read-out exists only once the
-            model does); with ``by_decile`` a ``balanced`` kind is then drawn evenly over the ten
-            deciles of P(yes) instead of over its labels.
         text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
             probability the kind's weight share) or none: a one-letter answer averaged with
             long molecule answers gets a small share of a batch's token-mean loss.
@@ -245,7 +238,12 @@ class QuestionStream(Sequence[Sample]):
     order: tuple[int, int, int] | None = None
     text_batches: bool = False
     mc_layouts: float = 0.0
-    yes_prob: dict[str, dict[str, float]] = field(default_factory=dict)
+    yes_prob: dict[str, dict[str, float]] = field(default_factory=dict, init=False)
+    """Record kind -> SMILES -> P(yes): for those kinds the answer is drawn as "yes" with that
+    probability (from the item's seed) instead of the record's label, e.g. BBBP answers from the
+    bridge's frozen blood-brain-barrier read-out (soft targets: the LLM learns P(yes) from the
+    written estimate, not the train molecules' labels). Set with :meth:`set_yes_prob`, which
+    checks that every record of the kind has one (the read-out exists only once the model does)."""
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -366,12 +364,12 @@ class QuestionStream(Sequence[Sample]):
         else:
             kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
-            if kind in self._by_decile:
-                deciles = self._by_decile[kind]
-                rec = rng.choice(deciles[rng.choice(list(deciles))])
-            elif kind in self._by_answer:
-                answers = self._by_answer[kind]
-                rec = rng.choice(answers[rng.choice(list(answers))])
+            # balanced draws: a stratum (decile of P(yes), or answer) first, then a record in it
+            strata: dict[Any, list[dict[str, Any]]] = (
+                self._by_decile.get(kind) or self._by_answer.get(kind) or {}
+            )
+            if strata:
+                rec = rng.choice(strata[rng.choice(list(strata))])
             else:
                 rec = rng.choice(self._records[kind])
             question = render_question(rec)  # type: ignore[arg-type]
@@ -379,11 +377,8 @@ class QuestionStream(Sequence[Sample]):
                 question = f"{MOL_TOKEN}\n{rng.choice(PARAPHRASES[kind])}"
             answer = str(rec["answer"])
             soft = self.yes_prob.get(kind)
-            if soft is not None:
-                smi = rec["smiles"][0]
-                if smi not in soft:
-                    raise DataError(f"no P(yes) for {kind} molecule {smi[:80]!r}")
-                answer = "yes" if rng.random() < soft[smi] else "no"
+            if soft is not None:  # set_yes_prob checked that every record has one
+                answer = "yes" if rng.random() < soft[rec["smiles"][0]] else "no"
             return list(rec["smiles"]), question, answer
         if kind == "has_group":
             group = rng.choice(self._groups)
