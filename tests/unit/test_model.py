@@ -424,3 +424,45 @@ def test_per_answer_loss_weighs_every_prompt_the_same(llm_dir: Path) -> None:
     pooled = (ones[0].loss * n[0] + ones[1].loss * n[1]) / sum(n)  # type: ignore[operator]
     torch.testing.assert_close(token.loss, pooled, atol=1e-4, rtol=1e-4)
     assert n[1] > 3 * n[0] and not torch.allclose(per.loss, token.loss)
+
+
+def test_soft_answer_target_is_a_cross_entropy_over_yes_and_no(llm_dir: Path) -> None:
+    """A :class:`SoftAnswer` prompt's first answer token is scored against (P, 1 - P) over its
+    two words' tokens; every other token (and every hard prompt) keeps its label's loss. (The
+    tiny tokenizer writes "yes" / "no" in two tokens each, so the pair here is "A" / "B";
+    SmolLM2 writes "yes" and "no" as one token each.)"""
+    from edtformer.training.questions import SoftAnswer
+    from edtformer.training.recipe import RecipeCollator
+
+    model = _model(llm_dir).eval()
+    collate = RecipeCollator(model)
+    q = "<mol>\nDoes this molecule cross the blood-brain barrier?"
+    items = [([SMILES[0]], q, SoftAnswer("A", 0.3, ("A", "B"))), ([SMILES[1]], q, "no")]
+    soft = collate(items)[0]
+    hard = collate([(s, qq, str(a)) for s, qq, a in items])[0]
+    assert hard.soft_yes is None and soft.soft_yes is not None and soft.soft_ids is not None
+    assert soft.soft_yes[0].item() == pytest.approx(0.3) and torch.isnan(soft.soft_yes[1])
+    yes_id, no_id = soft.soft_ids[0].tolist()
+    assert yes_id != no_id
+    with torch.no_grad():
+        got = model(soft, use_prefix_cache=False)
+        ref = model(hard, use_prefix_cache=False, return_logits=True)
+        per = model(soft, use_prefix_cache=False, per_answer=True)
+        per_ref = model(hard, use_prefix_cache=False, per_answer=True)
+    assert got.loss is not None and ref.loss is not None and ref.logits is not None
+    target = hard.labels[:, 1:]
+    col = int(torch.nonzero(target[0] != -100)[0])
+    assert int(target[0, col]) == yes_id  # the drawn answer's own token
+    logp = torch.log_softmax(ref.logits[0, col].float(), dim=-1)
+    delta = -(0.3 * logp[yes_id] + 0.7 * logp[no_id]) + logp[yes_id]  # soft minus hard term
+    n = ref.n_label_tokens
+    torch.testing.assert_close(got.loss, ref.loss + delta / n, atol=1e-5, rtol=1e-5)
+    n0 = int((target[0] != -100).sum())
+    assert per.loss is not None and per_ref.loss is not None
+    torch.testing.assert_close(per.loss, per_ref.loss + delta / n0 / 2, atol=1e-5, rtol=1e-5)
+    certain = collate([([SMILES[0]], q, SoftAnswer("A", 1.0, ("A", "B")))])[0]
+    plain = collate([([SMILES[0]], q, "A")])[0]
+    with torch.no_grad():  # P = 1 on the drawn word is its hard label
+        torch.testing.assert_close(model(certain).loss, model(plain).loss)
+    with pytest.raises(EdtError, match="differ in one answer token"):
+        collate([([SMILES[0]], q, SoftAnswer("yes", 0.5))])

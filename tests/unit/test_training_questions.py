@@ -288,3 +288,24 @@ def test_mc_layouts_reword_the_options_only_when_asked() -> None:
             assert any(m in q for m in (f"({letter}) ", f"\n{letter}) ", f" {letter}. "))
         assert a in "ABCD" and "Answer with" in q
     assert 0.35 < other / total < 0.65
+
+
+def test_soft_answers_carry_their_p_yes_and_read_as_the_drawn_word() -> None:
+    import pickle
+
+    from edtformer.training.questions import SoftAnswer
+
+    records = [_bbbp(s, "yes") for s in MOLS[:5]] + [_bbbp(s, "no") for s in MOLS[5:10]]
+    prob = {s: 0.2 + 0.06 * i for i, s in enumerate(MOLS[:10])}
+    drawn = QuestionStream(list(MOLS), records, 300, seed=3, weights={"bbbp": 1.0})
+    soft = QuestionStream(list(MOLS), records, 300, seed=3, weights={"bbbp": 1.0})
+    drawn.set_yes_prob("bbbp", prob)
+    soft.set_yes_prob("bbbp", prob, soft=True)
+    for i in range(len(soft)):
+        [smi], q, a = soft[i]
+        assert isinstance(a, SoftAnswer) and a.p_yes == prob[smi]
+        assert (a, q) == drawn[i][2:0:-1] and not isinstance(drawn[i][2], SoftAnswer)
+    back = pickle.loads(pickle.dumps(soft[7][2]))
+    assert isinstance(back, SoftAnswer) and back == soft[7][2] and back.p_yes == soft[7][2].p_yes
+    with pytest.raises(DataError, match="must lie in"):
+        SoftAnswer("yes", 1.5)

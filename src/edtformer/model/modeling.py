@@ -47,6 +47,40 @@ logger = logging.getLogger(__name__)
 MAX_NEW_TOKENS = 2048
 
 
+def _soft_first_token(
+    tok: Tensor, logits: Tensor, target: Tensor, soft_yes: Tensor, soft_ids: Tensor | None
+) -> Tensor:
+    """Replace each soft prompt's first answer-token loss by a soft cross-entropy.
+
+    Args:
+        tok: float ``[B, K]`` per-token losses (0 where ignored).
+        logits: ``[B, K, V]`` logits at the same positions.
+        target: int64 ``[B, K]`` next-token labels (``IGNORE_INDEX`` where none).
+        soft_yes: float ``[B]``: P(yes), NaN for prompts with a hard answer.
+        soft_ids: int64 ``[B, 2]``: (yes, no) token ids of each soft prompt's first answer token.
+
+    Returns:
+        ``tok`` with ``-(p log q(yes) + (1 - p) log q(no))`` at each soft prompt's first label.
+    """
+    rows = torch.nonzero(~torch.isnan(soft_yes)).flatten()  # [S]
+    if not rows.numel():
+        return tok
+    if soft_ids is None:
+        raise EdtError("soft answer targets need soft_ids (the yes / no token of each prompt)")
+    labelled = target[rows] != IGNORE_INDEX  # [S, K]
+    if not bool(labelled.any(dim=1).all()):
+        raise EdtError("a prompt with a soft answer target has no answer tokens")
+    col = labelled.to(torch.int8).argmax(dim=1)  # [S]: first labelled position
+    logp = F.log_softmax(logits[rows, col].float(), dim=-1)  # [S, V]
+    ids = soft_ids[rows].to(logp.device)  # [S, 2]
+    pair = logp.gather(1, ids)  # [S, 2]
+    p = soft_yes[rows].to(pair.dtype)
+    soft = -(p * pair[:, 0] + (1 - p) * pair[:, 1])  # [S]
+    out = tok.clone()
+    out[rows, col] = soft.to(out.dtype)
+    return out
+
+
 def _summed_logprobs(logits: Tensor, target: Tensor) -> Tensor:
     """Summed log-probability of the ``target`` tokens, float ``[B]``, from the logits that
     predict them ``[B, K, V]``; ``IGNORE_INDEX`` targets ``[B, K]`` count 0."""
@@ -396,7 +430,9 @@ class EDTFormer(nn.Module):
         recomputed: its key/value cache is built once and reused. LM-head logits are computed
         only where a label is predicted unless ``return_logits``. The loss is the mean over every
         answer token of the batch, or with ``per_answer`` the mean over prompts of each prompt's
-        mean token loss (a one-word answer then weighs as much as a long description).
+        mean token loss (a one-word answer then weighs as much as a long description). Where
+        ``batch.soft_yes`` is set, the first answer token's loss of those prompts is the
+        cross-entropy against (P, 1 - P) over their ``soft_ids`` (yes, no) tokens.
         """
         emb, bridge = self.embed(batch)
         skip, kwargs = self._prefix_kwargs(batch, use_prefix_cache)
@@ -425,6 +461,8 @@ class EDTFormer(nn.Module):
                 ignore_index=IGNORE_INDEX,
                 reduction="none",
             ).view(tgt.shape)  # [B, K], 0 where ignored
+            if batch.soft_yes is not None:
+                tok = _soft_first_token(tok, picked, tgt, batch.soft_yes, batch.soft_ids)
             if per_answer:
                 n_tok = (tgt != IGNORE_INDEX).sum(dim=1)  # [B]
                 has = n_tok > 0

@@ -32,6 +32,10 @@ class ChatBatch:
         instruction_mask: bool ``[M, T]``; True on real question tokens.
         mol_first: int64 ``[M]``: the index of each molecule's prompt's first molecule
             (``None``: no molecules).
+        soft_yes: float ``[B]``: a soft target for the first answer token of each prompt,
+            P(yes) over the token pair ``soft_ids``; NaN where the answer is hard (``None``: all).
+        soft_ids: int64 ``[B, 2]``: each prompt's (yes, no) first-answer-token ids where
+            ``soft_yes`` is set (any value elsewhere).
     """
 
     input_ids: Tensor
@@ -43,6 +47,8 @@ class ChatBatch:
     instruction_ids: Tensor | None = None
     instruction_mask: Tensor | None = None
     mol_first: Tensor | None = None
+    soft_yes: Tensor | None = None
+    soft_ids: Tensor | None = None
 
     def to(self, device: torch.device | str) -> ChatBatch:
         """The same batch on ``device``."""
@@ -56,6 +62,8 @@ class ChatBatch:
             None if self.instruction_ids is None else self.instruction_ids.to(device),
             None if self.instruction_mask is None else self.instruction_mask.to(device),
             None if self.mol_first is None else self.mol_first.to(device),
+            None if self.soft_yes is None else self.soft_yes.to(device),
+            None if self.soft_ids is None else self.soft_ids.to(device),
         )
 
 

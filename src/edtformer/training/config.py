@@ -244,7 +244,9 @@ class RecipeSection:
     or ``"readout"`` (with ``fact_bbb``: "yes" drawn with the frozen blood-brain-barrier
     read-out's probability, whose decile the writer writes; the LLM then learns P(yes) as a
     function of the written estimate instead of fitting the labels through the molecule
-    tokens, whose noise costs ROC-AUC on new scaffolds)."""
+    tokens, whose noise costs ROC-AUC on new scaffolds), or ``"soft"`` (the same answer text,
+    but its first token's loss is the cross-entropy against the read-out's (P, 1 - P) over
+    "yes" / "no": the draw's noise leaves the gradient)."""
     bbbp_decile_draw: bool = False
     """With ``bbbp_targets=readout`` and ``balance_bbbp``: draw the BBBP molecules evenly over
     the ten deciles of the read-out's probability instead of half yes / half no by label."""
@@ -572,14 +574,11 @@ def _problems(cfg: TrainConfig) -> list[str]:
         out.append(
             f"recipe.answer_loss must be 'token' or 'answer', got {cfg.recipe.answer_loss!r}"
         )
-    if cfg.recipe.bbbp_targets not in ("labels", "readout"):
-        out.append(
-            f"recipe.bbbp_targets must be 'labels' or 'readout', got {cfg.recipe.bbbp_targets!r}"
-        )
-    elif cfg.recipe.bbbp_targets == "readout" and not (
-        cfg.recipe.fact_tokens and cfg.recipe.fact_bbb
-    ):
-        out.append("recipe.bbbp_targets=readout needs recipe.fact_tokens and recipe.fact_bbb")
+    targets = cfg.recipe.bbbp_targets
+    if targets not in ("labels", "readout", "soft"):
+        out.append(f"recipe.bbbp_targets must be 'labels', 'readout' or 'soft', got {targets!r}")
+    elif targets != "labels" and not (cfg.recipe.fact_tokens and cfg.recipe.fact_bbb):
+        out.append(f"recipe.bbbp_targets={targets} needs recipe.fact_tokens and recipe.fact_bbb")
     start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
     if not 0.0 <= start <= full <= 1.0:
         out.append(

@@ -137,6 +137,31 @@ MC_LAYOUTS: tuple[str, ...] = (
 )
 
 Sample = tuple[list[str], str, str]
+
+
+class SoftAnswer(str):
+    """A drawn one-word answer (one of ``pair``, by default "yes" / "no") that also carries the
+    probability ``p_yes`` of the pair's first word it was drawn with. It is the answer text
+    wherever a string is expected (prompt building, logs); the recipe's collator turns it into
+    a soft target for the answer's first token."""
+
+    p_yes: float
+    pair: tuple[str, str]
+
+    def __new__(cls, text: str, p_yes: float, pair: tuple[str, str] = ("yes", "no")) -> SoftAnswer:
+        if not 0.0 <= p_yes <= 1.0:
+            raise DataError(f"P(yes) must lie in [0, 1], got {p_yes}")
+        if text not in pair:
+            raise DataError(f"a soft answer is one of {pair}, got {text!r}")
+        out = super().__new__(cls, text)
+        out.p_yes = float(p_yes)
+        out.pair = (str(pair[0]), str(pair[1]))
+        return out
+
+    def __reduce__(self) -> tuple[Any, tuple[str, float, tuple[str, str]]]:
+        return SoftAnswer, (str(self), self.p_yes, self.pair)  # keeps p_yes through pickling
+
+
 """``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
 
 #: struct_mc kind -> the piece of :func:`fact_block` that answers it.
@@ -272,6 +297,8 @@ class QuestionStream(Sequence[Sample]):
                 self._by_answer[kind] = dict(sorted(split.items()))
         #: kind -> decile of P(yes) -> records, for balanced kinds with soft answers
         self._by_decile: dict[str, dict[int, list[dict[str, Any]]]] = {}
+        #: kinds whose drawn answers carry their P(yes) (``set_yes_prob(..., soft=True)``)
+        self._soft_kinds: set[str] = set()
         self._with_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         self._without_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         for smi in self.molecules:
@@ -316,11 +343,14 @@ class QuestionStream(Sequence[Sample]):
     def __len__(self) -> int:
         return self.length
 
-    def set_yes_prob(self, kind: str, prob: dict[str, float], by_decile: bool = False) -> None:
+    def set_yes_prob(
+        self, kind: str, prob: dict[str, float], by_decile: bool = False, soft: bool = False
+    ) -> None:
         """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``); with
         ``by_decile`` a ``balanced`` kind is drawn evenly over the ten deciles of ``prob`` (the
         middle of the scale, rare among the train molecules, as often as its ends) instead of
-        half yes / half no by its labels."""
+        half yes / half no by its labels. With ``soft`` the drawn answer is a
+        :class:`SoftAnswer` that carries its P(yes) (a soft target for the collator)."""
         if kind not in RECORD_KINDS:
             raise DataError(f"soft answers need a record kind {sorted(RECORD_KINDS)}, got {kind!r}")
         records = self._records.get(kind, [])
@@ -328,6 +358,10 @@ class QuestionStream(Sequence[Sample]):
         if missing:
             raise DataError(f"no P(yes) for {len(missing)} {kind} molecule(s), e.g. {missing[0]!r}")
         self.yes_prob[kind] = prob
+        if soft:
+            self._soft_kinds.add(kind)
+        else:
+            self._soft_kinds.discard(kind)
         if by_decile and kind in self.balanced:
             deciles: dict[int, list[dict[str, Any]]] = defaultdict(list)
             for rec in records:
@@ -378,7 +412,10 @@ class QuestionStream(Sequence[Sample]):
             answer = str(rec["answer"])
             soft = self.yes_prob.get(kind)
             if soft is not None:  # set_yes_prob checked that every record has one
-                answer = "yes" if rng.random() < soft[rec["smiles"][0]] else "no"
+                p_yes = soft[rec["smiles"][0]]
+                answer = "yes" if rng.random() < p_yes else "no"
+                if kind in self._soft_kinds:
+                    answer = SoftAnswer(answer, p_yes)
             return list(rec["smiles"]), question, answer
         if kind == "has_group":
             group = rng.choice(self._groups)
@@ -490,6 +527,7 @@ __all__ = [
     "RECORD_KINDS",
     "QuestionStream",
     "Sample",
+    "SoftAnswer",
     "block_text",
     "fact_block",
     "facts_of",

@@ -47,10 +47,11 @@ from edtformer.bridge.facts import (
 from edtformer.chem import canonical_order, parse_smiles
 from edtformer.data.facts import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
 from edtformer.errors import EdtError
+from edtformer.llm.prompt import IGNORE_INDEX
 from edtformer.training.build import load_records, warm_feature_cache
 from edtformer.training.config import RecipeSection, TrainConfig
 from edtformer.training.engine import FitHooks, FitResult, fit, make_fabric
-from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, facts_of
+from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, SoftAnswer, facts_of
 from edtformer.training.stage2 import Stage2Collator
 from edtformer.utils.io import atomic_write_json
 
@@ -315,7 +316,37 @@ class RecipeCollator(Stage2Collator):
         groups, counts = fact_labels(smiles)
         bridge = self.model.config.bridge
         atoms = atom_labels(smiles) if bridge.fact_stereo or bridge.fact_formula else None
-        return super().__call__(items), groups, counts, first_molecules(items), atoms
+        chat = super().__call__(items)
+        if any(isinstance(a, SoftAnswer) for *_, a in items):
+            soft_yes, soft_ids = self.soft_targets(items)
+            chat.soft_yes = soft_yes.to(chat.labels.device)
+            chat.soft_ids = soft_ids.to(chat.labels.device)
+        return chat, groups, counts, first_molecules(items), atoms
+
+    def soft_targets(self, items: Sequence[tuple[list[str], str, str]]) -> tuple[Tensor, Tensor]:
+        """P(yes) ``[B]`` (NaN for hard answers) and the first answer-token ids ``[B, 2]`` of
+        the two words (yes, no) of every :class:`SoftAnswer` prompt. The two answers must
+        differ in their first token only (one-token words); otherwise a soft target is not one
+        token's."""
+        prompts = self.model.prompts
+        p_yes = torch.full((len(items),), float("nan"))
+        ids = torch.zeros(len(items), 2, dtype=torch.long)
+        for b, (smi, q, a) in enumerate(items):
+            if not isinstance(a, SoftAnswer):
+                continue
+            pair = []
+            for word in a.pair:
+                enc = prompts.encode(prompts.messages(q, len(smi), word), [1] * len(smi))
+                pair.append([t for t in enc.labels if t != IGNORE_INDEX])
+            yes, no = pair
+            if len(yes) != len(no) or yes[0] == no[0] or yes[1:] != no[1:]:
+                raise EdtError(
+                    f"soft answer targets need {a.pair[0]!r} and {a.pair[1]!r} to differ in "
+                    f"one answer token; this tokenizer writes them as {yes} and {no}"
+                )
+            p_yes[b] = a.p_yes
+            ids[b] = torch.tensor([yes[0], no[0]])
+        return p_yes, ids
 
 
 def warm_up_bridge(
@@ -792,9 +823,11 @@ def run_recipe(
         report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
         report["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(out_dir / "bbb_head.json", report)
-        if rc.bbbp_targets == "readout":
+        if rc.bbbp_targets in ("readout", "soft"):
             prob = readout_yes_prob(model, stream.records)
-            stream.set_yes_prob("bbbp", prob, by_decile=rc.bbbp_decile_draw)
+            stream.set_yes_prob(
+                "bbbp", prob, by_decile=rc.bbbp_decile_draw, soft=rc.bbbp_targets == "soft"
+            )
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
