@@ -137,6 +137,7 @@ MC_LAYOUTS: tuple[str, ...] = (
 )
 
 Sample = tuple[list[str], str, str]
+"""``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
 
 
 class SoftAnswer(str):
@@ -161,8 +162,6 @@ class SoftAnswer(str):
     def __reduce__(self) -> tuple[Any, tuple[str, float, tuple[str, str]]]:
         return SoftAnswer, (str(self), self.p_yes, self.pair)  # keeps p_yes through pickling
 
-
-"""``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
 
 #: struct_mc kind -> the piece of :func:`fact_block` that answers it.
 MC_ASKED: dict[str, str] = {
