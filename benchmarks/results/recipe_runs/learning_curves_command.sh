@@ -34,5 +34,6 @@
  "benchmarks/results/recipe_runs/recipe_v3_g3:v3-G3 continues v3-E: read-out answers + per-question loss, 300 steps (probe)" \
  "benchmarks/results/recipe_runs/recipe_v3_g4:v3-G4 G3 + decile draw, 300 steps (probe)" \
  "benchmarks/results/recipe_runs/recipe_v3_g5:v3-G5 continues v3-G3: same settings, 300 steps (probe)" \
- "benchmarks/results/recipe_runs/recipe_v4_s:v4-S continues v3-BC: soft BBBP targets + per-question loss, 825 steps (stage E candidate)" \
+ "benchmarks/results/recipe_runs/recipe_v4_s:v4-S continues v3-BC: soft BBBP targets + per-question loss, 825 steps (stage E candidate, shipped before)" \
+  "benchmarks/results/recipe_runs/recipe_v4_t:v4-T continues v3-BC: v4-S + descriptions 2x, one evaluation, 880 steps (stage E)" \
  "$@"
