@@ -17,8 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "src" / "edtformer" / "assets" / "bridge" / "default" / "training.json"
-#: options whose value is a run folder, not a training setting
-PATH_FLAGS = {"--out", "--init-from"}
+#: parsed options whose value is a run folder, not a training setting
+PATH_FLAGS = ("out", "init_from")
+
+
+def _after_edt(args: list[str]) -> list[str]:
+    """The arguments after the ``edt`` executable (``edt`` or ``$(VENV)/bin/edt``)."""
+    at = next(i for i, a in enumerate(args) if a.rsplit("/", 1)[-1] == "edt")
+    return args[at + 1 :]
 
 
 def _makefile_recipe_commands(text: str) -> list[list[str]]:
@@ -36,27 +42,20 @@ def _makefile_recipe_commands(text: str) -> list[list[str]]:
             continue
         line = line.replace("$(RECIPE_COMMON)", common.group(1))
         args = shlex.split(line)
-        commands.append(args[args.index("train") :])
+        commands.append(_after_edt(args))
     return commands
 
 
-def _options(args: list[str]) -> list[tuple[str, str]]:
-    """``--flag value`` pairs (a bare flag pairs with ``""``) without the run-folder flags,
-    sorted: the order of options on the line does not change the run."""
-    pairs: list[tuple[str, str]] = []
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("-"):
-            has_value = i + 1 < len(args) and not args[i + 1].startswith("--")
-            value = args[i + 1] if has_value else ""
-            if a not in PATH_FLAGS:
-                pairs.append((a, value))
-            i += 2 if has_value else 1
-        else:
-            pairs.append(("", a))
-            i += 1
-    return sorted(pairs)
+def _options(args: list[str]) -> dict[str, object]:
+    """The ``edt`` command line's settings as the CLI's own parser reads them, without the
+    run-folder flags; ``--set`` overrides sorted (no key is set twice in these commands)."""
+    from edtformer.cli.main import build_parser
+
+    parsed = vars(build_parser().parse_args(args))
+    for key in (*PATH_FLAGS, "func"):
+        parsed.pop(key, None)
+    parsed["set"] = sorted(parsed.get("set") or [])
+    return parsed
 
 
 def _recorded_commands(record: dict) -> list[list[str]]:
@@ -64,7 +63,7 @@ def _recorded_commands(record: dict) -> list[list[str]]:
     out = []
     for stage in stages:
         args = shlex.split(stage["command"])
-        out.append(args[args.index("train") :])
+        out.append(_after_edt(args))
     return out
 
 
@@ -86,3 +85,5 @@ def test_option_comparison_sees_a_changed_setting():
     assert _options(a) == _options(b)
     c = [*b[:-1], "3"]
     assert _options(a) != _options(c)
+    d = shlex.split("train recipe --no-progress --out y --set recipe.eval_every=301 --seed 2")
+    assert _options(a) != _options(d)
