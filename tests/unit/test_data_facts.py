@@ -8,7 +8,13 @@ from collections import Counter
 import pytest
 from rdkit import Chem
 
-from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, functional_groups, molecule_facts
+from edtformer.data.facts import (
+    FUNCTIONAL_GROUPS,
+    describe,
+    functional_groups,
+    molecule_facts,
+    ring_sentence,
+)
 from edtformer.data.questions import (
     assign_letters,
     formula_distractors,
@@ -84,6 +90,21 @@ def test_describe_mentions_only_present_groups() -> None:
     assert "C9H8O4" in text and "ester" in text
     for name in set(FUNCTIONAL_GROUPS) - set(f["functional_groups"]) - {"ether"}:
         assert name not in text
+
+
+@pytest.mark.parametrize(
+    ("smiles", "sentence"),
+    [
+        ("CCCCCC", "It is acyclic"),
+        ("CC(C)Cc1ccc(C(C)C(=O)O)cc1", "It has 1 aromatic ring and no aliphatic ring"),
+        ("C1CCCCC1", "It has no aromatic ring and 1 aliphatic ring"),
+        ("c1ccc2c(c1)CCCC2", "It has 1 aromatic ring and 1 aliphatic ring"),
+    ],
+)
+def test_ring_sentence_is_the_descriptions_second_sentence(smiles: str, sentence: str) -> None:
+    f = facts(smiles)
+    assert ring_sentence(f) == sentence
+    assert describe(f).split(". ")[1] == sentence
 
 
 def test_formula_distractors_distinct_and_wrong() -> None:

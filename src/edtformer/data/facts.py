@@ -160,6 +160,17 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def ring_sentence(facts: dict[str, Any]) -> str:
+    """The ring sentence of :func:`describe`, without its full stop: ``"It is acyclic"`` or
+    ``"It has 1 aromatic ring and no aliphatic ring"``."""
+    arom, aliph = facts["n_aromatic_rings"], facts["n_aliphatic_rings"]
+    if arom == 0 and aliph == 0:
+        return "It is acyclic"
+    a = _plural(arom, "aromatic ring") if arom else "no aromatic ring"
+    b = _plural(aliph, "aliphatic ring") if aliph else "no aliphatic ring"
+    return f"It has {a} and {b}"
+
+
 def describe(facts: dict[str, Any]) -> str:
     """A short, factual English description built only from :func:`molecule_facts` output.
 
@@ -167,13 +178,7 @@ def describe(facts: dict[str, Any]) -> str:
     Functional groups: benzene ring, carboxylic acid, ester. No stereocentres."``
     """
     parts = [f"{facts['formula']}, molecular weight {facts['molecular_weight']:.2f}."]
-    arom, aliph = facts["n_aromatic_rings"], facts["n_aliphatic_rings"]
-    if arom == 0 and aliph == 0:
-        parts.append("It is acyclic.")
-    else:
-        a = _plural(arom, "aromatic ring") if arom else "no aromatic ring"
-        b = _plural(aliph, "aliphatic ring") if aliph else "no aliphatic ring"
-        parts.append(f"It has {a} and {b}.")
+    parts.append(ring_sentence(facts) + ".")
     groups = sorted(facts["functional_groups"])
     if groups:
         parts.append("Functional groups: " + ", ".join(groups) + ".")
