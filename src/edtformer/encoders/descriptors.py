@@ -177,6 +177,20 @@ class DescriptorEncoder(GraphEncoder):
         return [molecule_rows(r.mol) for r in records]
 
 
+class AtomDescriptorEncoder(GraphEncoder):
+    """The ``rdkit_atoms`` stream: :func:`local_descriptors` only, ``[n_atoms, N_LOCAL]``. No row
+    carries a molecule total, so nothing downstream can decode RDKit's counts from one row
+    (the exact counts are on the fact sheet instead)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info = encoder_info("rdkit_atoms")
+        assert self.info.width == N_LOCAL, "registry width out of date"  # internal invariant
+
+    def _encode_rows(self, records: Sequence[MolRecord]) -> list[torch.Tensor]:
+        return [local_descriptors(r.mol) for r in records]
+
+
 def digit_value(row: torch.Tensor, name: str) -> int:
     """The count ``name`` of :data:`DIGIT_TOTALS` read back from one row's digit one-hots."""
     start = 2 * N_LOCAL + 20 * DIGIT_TOTALS.index(name)

@@ -175,3 +175,16 @@ register_encoder(
     ),
     "edtformer.encoders.descriptors:DescriptorEncoder",
 )
+register_encoder(
+    EncoderInfo(
+        name="rdkit_atoms",
+        width=81,
+        pretrained=False,
+        source="RDKit (no weights): per-atom descriptors only (no molecule totals)",
+        licence="BSD-3-Clause (RDKit)",
+        trained_on=(),
+        version="rdkit-local/v1",
+        description="the rdkit stream's per-atom half: no molecule-total columns on any row",
+    ),
+    "edtformer.encoders.descriptors:AtomDescriptorEncoder",
+)

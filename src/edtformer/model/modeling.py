@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge import BridgeConfig, BridgeOutput, build_connector, smol
+from edtformer.bridge.readout import BBBReadout
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
@@ -89,6 +90,38 @@ def _summed_logprobs(logits: Tensor, target: Tensor) -> Tensor:
     return (picked * (target != IGNORE_INDEX)).sum(dim=1)
 
 
+def _starts(sizes: Sequence[int]) -> list[int]:
+    """Start offset of each group of ``sizes`` in the flat order."""
+    out, k = [], 0
+    for n in sizes:
+        out.append(k)
+        k += n
+    return out
+
+
+def _with_sheets(conv: Sequence[Message], sheets: Sequence[str]) -> list[Message]:
+    """``conv`` with each molecule's fact sheet written on the line after its ``<mol>`` marker
+    (user turns, in marker order; the question itself may not hold the markers yet: then they
+    are placed first, one line each, as :meth:`PromptBuilder.user_text` does)."""
+    out: list[Message] = []
+    k = 0
+    for m in conv:
+        n = m["content"].count(MOL_TOKEN) if m["role"] == "user" else 0
+        if n == 0 and m["role"] == "user" and k == 0 and sheets:
+            text = PromptBuilder.user_text(m["content"], len(sheets))
+            n = len(sheets)
+        else:
+            text = m["content"]
+        if n:
+            parts = text.split(MOL_TOKEN)
+            text = parts[0] + "".join(
+                f"{MOL_TOKEN}\n{sheets[k + j]}{rest}" for j, rest in enumerate(parts[1:])
+            )
+            k += n
+        out.append({**m, "content": text})
+    return out
+
+
 @dataclass
 class EDTFormerConfig:
     """The whole model. The bridge's input/output widths are derived from the encoders and the LLM."""
@@ -107,6 +140,13 @@ class EDTFormerConfig:
     """Wrap each molecule's tokens in ``<mol_start>`` / ``<mol_end>``."""
     trainable: TrainableConfig = field(default_factory=TrainableConfig)
     """What trains (default: bridge only)."""
+    fact_sheet: bool = False
+    """Write each molecule's exact RDKit fact sheet (:func:`edtformer.facts.render_sheet`) as
+    text right after its molecule tokens, for the LLM to read."""
+    bbb_readout: bool = False
+    """Keep a learned blood-brain-barrier read-out of the pooled frozen streams
+    (:class:`~edtformer.bridge.readout.BBBReadout`); with ``fact_sheet`` its P(BBB+) is written
+    on the sheet as a labelled estimate."""
 
     def __post_init__(self) -> None:
         self.encoders = tuple(self.encoders)
@@ -125,6 +165,8 @@ class EDTFormerConfig:
             "system_prompt": self.system_prompt,
             "boundary_tokens": self.boundary_tokens,
             "trainable": self.trainable.to_dict(),
+            "fact_sheet": self.fact_sheet,
+            "bbb_readout": self.bbb_readout,
         }
 
     @classmethod
@@ -199,6 +241,9 @@ class EDTFormer(nn.Module):
         )
         self.processor = processor
         self.encoders = nn.ModuleList(processor.encoders if processor is not None else [])
+        self.readout: BBBReadout | None = None
+        if config.bbb_readout:
+            self.readout = BBBReadout(config.bridge.encoder_widths)
         if config.trainable.lora is not None:
             add_lora(self.llm, config.trainable.lora)
         self._prefix: PrefixCache | None = None
@@ -275,6 +320,18 @@ class EDTFormer(nn.Module):
         ]
         flat = [r for rs in records for r in rs]
         mol_batch: MoleculeBatch | None = None
+        sheets: list[str] | None = None
+        asked = conversations  # the questions as asked (instruction-aware queries read these)
+        if self.config.fact_sheet and flat:
+            if not self.text_only and self.processor is not None:
+                mol_batch = self.processor(flat)
+            sheets = self._sheets(records, mol_batch)
+            conversations = [
+                _with_sheets(c, sheets[k : k + len(rs)])
+                for c, rs, k in zip(
+                    conversations, records, _starts([len(rs) for rs in records]), strict=True
+                )
+            ]
         if self.text_only or not flat:
             counts = torch.zeros(len(flat), dtype=torch.long)
             conversations = [
@@ -286,7 +343,8 @@ class EDTFormer(nn.Module):
                 raise EdtError(
                     "this model has no MoleculeProcessor; build it with EDTFormer.build or pass one"
                 )
-            mol_batch = self.processor(flat)
+            if mol_batch is None:
+                mol_batch = self.processor(flat)
             counts = self._num_tokens(mol_batch).cpu()
         samples, start, first = [], 0, []  # first: each molecule's prompt's first molecule
         for conv, rs in zip(conversations, records, strict=True):
@@ -305,14 +363,37 @@ class EDTFormer(nn.Module):
                 "(shorten the question or the history)"
             )
         device = self.new_tokens.rows.device
-        batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts)
+        batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts, sheets=sheets)
         if mol_batch is not None:
             batch.mol_first = torch.tensor(first, dtype=torch.long)
         if mol_batch is not None and self.config.bridge.instruction_aware:
             batch.instruction_ids, batch.instruction_mask = self._instructions(
-                conversations, [len(rs) for rs in records], pad_id
+                asked, [len(rs) for rs in records], pad_id
             )
         return batch.to(device)
+
+    def _sheets(
+        self, records: Sequence[Sequence[MolRecord]], mol_batch: MoleculeBatch | None
+    ) -> list[str]:
+        """The fact sheet of every molecule of ``records`` (prompt order), with the BBB read-out's
+        estimate when the model has one and, for a prompt's later molecules, whether each is the
+        same stereoisomer as its first."""
+        from edtformer.facts import render_sheet, same_stereoisomer, sheet_values
+
+        bbb: list[float | None] = [None] * sum(len(rs) for rs in records)
+        if self.readout is not None and mol_batch is not None:
+            with torch.no_grad():
+                feats = [h.to(self.readout.bbb_mean.device) for h in mol_batch.node_feats]
+                mask = mol_batch.node_mask.to(self.readout.bbb_mean.device)
+                bbb = [float(p) for p in self.readout(feats, mask).tolist()]
+        out: list[str] = []
+        k = 0
+        for rs in records:
+            for j, r in enumerate(rs):
+                same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
+                out.append(render_sheet(sheet_values(r.mol), bbb=bbb[k], same_as_first=same))
+                k += 1
+        return out
 
     #: Longest question (tokens) an instruction-aware connector reads; longer ones are cut.
     MAX_INSTRUCTION_TOKENS = 96
@@ -643,7 +724,7 @@ class EDTFormer(nn.Module):
         [text], bridge, [cut] = self._generate(batch, max_new_tokens, **kwargs)
         if cut:
             logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
-        facts = self._facts_text(bridge)
+        facts = self._facts_text(bridge, batch)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(
@@ -659,8 +740,11 @@ class EDTFormer(nn.Module):
             facts=facts,
         )
 
-    def _facts_text(self, bridge: BridgeOutput | None) -> list[str] | None:
-        """The facts a fact-writing bridge wrote, one string per molecule (None otherwise)."""
+    def _facts_text(self, bridge: BridgeOutput | None, batch: ChatBatch) -> list[str] | None:
+        """The facts the LLM read, one string per molecule: the fact sheet, or what a
+        fact-writing bridge wrote (None when neither)."""
+        if batch.sheets is not None:
+            return list(batch.sheets)
         writer = getattr(self.connector, "facts", None)
         if writer is None or bridge is None or bridge.fact_ids is None:
             return None
@@ -726,7 +810,7 @@ class EDTFormer(nn.Module):
                 continue
             n_mols = [len(r) for _, r, _ in chunk]
             ends = torch.tensor(n_mols).cumsum(0).tolist()
-            facts = self._facts_text(bridge)
+            facts = self._facts_text(bridge, batch)
             for k, ((i, records, msgs), text, cut) in enumerate(
                 zip(chunk, texts, cuts, strict=True)
             ):
@@ -790,6 +874,8 @@ class EDTFormer(nn.Module):
         """What a checkpoint holds: connector, new token rows, LoRA adapters (never the frozen parts)."""
         state = {f"connector.{k}": v for k, v in self.connector.state_dict().items()}
         state["new_tokens.rows"] = self.new_tokens.rows
+        if self.readout is not None:
+            state.update({f"readout.{k}": v for k, v in self.readout.state_dict().items()})
         if self.config.trainable.lora is not None:
             state.update({f"llm.{n}": p for n, p in self.llm.named_parameters() if "lora_" in n})
         return {k: v.detach().cpu().contiguous() for k, v in state.items()}

@@ -36,6 +36,8 @@ class ChatBatch:
             P(yes) over the token pair ``soft_ids``; NaN where the answer is hard (``None``: all).
         soft_ids: int64 ``[B, 2]``: each prompt's (yes, no) first-answer-token ids where
             ``soft_yes`` is set (any value elsewhere).
+        sheets: with a fact sheet, the sheet text written after each molecule's tokens, one per
+            molecule in prompt order (``None``: no sheet).
     """
 
     input_ids: Tensor
@@ -49,6 +51,7 @@ class ChatBatch:
     mol_first: Tensor | None = None
     soft_yes: Tensor | None = None
     soft_ids: Tensor | None = None
+    sheets: list[str] | None = None
 
     def to(self, device: torch.device | str) -> ChatBatch:
         """The same batch on ``device``."""
@@ -64,6 +67,7 @@ class ChatBatch:
             None if self.mol_first is None else self.mol_first.to(device),
             None if self.soft_yes is None else self.soft_yes.to(device),
             None if self.soft_ids is None else self.soft_ids.to(device),
+            self.sheets,
         )
 
 

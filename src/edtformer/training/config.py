@@ -193,6 +193,12 @@ class RecipeSection:
     slot_weight: float = 0.0
     """Weight of the answer-slot loss during the LLM stage: each prompt's first molecule token,
     read through the LLM's embedding matrix, names the answer's first token (0: off)."""
+    fact_sheet: bool = False
+    """Each molecule's exact RDKit fact sheet is written as text after its tokens
+    (``EDTFormerConfig.fact_sheet``), with the learned blood-brain-barrier read-out's estimate on
+    it, and the questions come from :class:`~edtformer.training.sheet_stream.SheetStream` (train
+    phrasings of every sheet fact, declining off-sheet questions, the dataset's questions);
+    ``kind_weights`` then names that stream's kinds. Excludes ``fact_tokens``."""
     fact_tokens: bool = False
     """The bridge also writes its predicted RDKit facts as LLM word embeddings
     (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first

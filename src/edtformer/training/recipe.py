@@ -500,7 +500,8 @@ BBB_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 @torch.no_grad()
 def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
     """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``."""
-    pool = model.connector.facts.pool_mean_max
+    owner = model.readout if model.readout is not None else model.connector.facts
+    pool = owner.pool_mean_max
     return torch.cat(
         [pool(feats, mask) for feats, mask in _encoder_batches(model, smiles, batch_size)]
     )
@@ -509,9 +510,9 @@ def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tenso
 def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str, float]:
     """SMILES -> P(BBB+) of the fact writer's (frozen) blood-brain-barrier read-out, for the
     BBBP molecules among ``records``: the soft answers of ``recipe.bbbp_targets=readout``."""
-    writer = model.connector.facts
+    writer = model.readout if model.readout is not None else model.connector.facts
     if writer is None or writer.bbb is None:
-        raise EdtError("recipe.bbbp_targets=readout needs a fact writer with fact_bbb")
+        raise EdtError("recipe.bbbp_targets=readout needs a blood-brain-barrier read-out")
     smiles = sorted({r["smiles"][0] for r in records if r.get("task") == "bbbp"})
     if not smiles:
         return {}
@@ -535,9 +536,9 @@ def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
 
     from edtformer.data import load_task
 
-    writer = model.connector.facts
+    writer = model.readout if model.readout is not None else model.connector.facts
     if writer is None or writer.bbb is None:
-        raise EdtError("this bridge's fact writer has no blood-brain-barrier read-out")
+        raise EdtError("this model has no blood-brain-barrier read-out")
     splits = {k: load_task(data_dir, "bbbp", k) for k in ("train", "valid")}
     x = {k: bbb_inputs(model, [r["smiles"][0] for r in v]) for k, v in splits.items()}
     y = {k: np.array([r["answer"] == "yes" for r in v], dtype=int) for k, v in splits.items()}
@@ -712,6 +713,25 @@ class ValidCurve:
             fh.write(json.dumps({**row, "metrics": metrics}) + "\n")
 
 
+def sheet_stream(cfg: TrainConfig) -> Any:
+    """The fact-sheet recipe's stream (:class:`~edtformer.training.sheet_stream.SheetStream`,
+    train split only); ``recipe.kind_weights`` override its kinds' shares."""
+    from edtformer.training.sheet_stream import SHEET_KIND_WEIGHTS, SheetStream
+
+    unknown = sorted(set(cfg.recipe.kind_weights) - set(SHEET_KIND_WEIGHTS))
+    if unknown:
+        raise EdtError(
+            f"recipe.kind_weights: unknown question kind(s) {unknown} for the fact-sheet stream; "
+            f"known: {list(SHEET_KIND_WEIGHTS)}"
+        )
+    train = load_records(cfg, ("struct_text", "struct_mc", "stereo", "bbbp"), "train")
+    molecules = sorted({s for r in train if r["task"] != "bbbp" for s in r["smiles"]})
+    opt = cfg.optim
+    length = opt.max_steps * opt.batch_size * opt.grad_accum * max(cfg.run.devices, 1)
+    weights = {**SHEET_KIND_WEIGHTS, **cfg.recipe.kind_weights}
+    return SheetStream(molecules, train, length, seed=cfg.run.seed, weights=weights)
+
+
 def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     """The training question stream of ``cfg`` (train split only)."""
     train = load_records(cfg, ("struct_text", "struct_mc", "stereo", "bbbp"), "train")
@@ -767,7 +787,10 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         "fact_pair": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo and cfg.recipe.fact_pair,
         "fact_ez_slots": cfg.recipe.fact_ez_slots,
     }
-    return build_stage2_model(cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides)
+    sheet = {"fact_sheet": True, "bbb_readout": True} if cfg.recipe.fact_sheet else None
+    return build_stage2_model(
+        cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides, model_overrides=sheet
+    )
 
 
 def run_recipe(
@@ -781,7 +804,7 @@ def run_recipe(
     fabric.seed_everything(cfg.run.seed)
     out_dir = Path(cfg.run.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stream = recipe_stream(cfg)
+    stream = sheet_stream(cfg) if rc.fact_sheet else recipe_stream(cfg)
     model = build_recipe_model(cfg)
     assert model.processor is not None
     curve = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed)
@@ -818,16 +841,20 @@ def run_recipe(
         report["seconds"] = round(time.time() - t0, 1)
         logger.info("fact writer on %d valid molecules: %s", len(valid), report["valid"])
         atomic_write_json(out_dir / "fact_writer.json", report)
-    if model.config.bridge.fact_bbb:  # deterministic: refitted on resume too (it is frozen)
+    if model.config.bridge.fact_bbb or model.readout is not None:
+        # deterministic: refitted on resume too (it is frozen)
         t0 = time.time()
         report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
         report["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(out_dir / "bbb_head.json", report)
         if rc.bbbp_targets in ("readout", "soft"):
             prob = readout_yes_prob(model, stream.records)
-            stream.set_yes_prob(
-                "bbbp", prob, by_decile=rc.bbbp_decile_draw, soft=rc.bbbp_targets == "soft"
-            )
+            if rc.fact_sheet:
+                stream.set_yes_prob("bbbp", prob)
+            else:
+                stream.set_yes_prob(
+                    "bbbp", prob, by_decile=rc.bbbp_decile_draw, soft=rc.bbbp_targets == "soft"
+                )
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve

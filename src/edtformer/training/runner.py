@@ -120,11 +120,13 @@ def build_stage2_model(
     llm: Any = None,
     tokenizer: Any = None,
     bridge_overrides: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | None = None,
 ) -> Any:
     """The full :class:`~edtformer.model.EDTFormer` for a stage-2 run (encoders cached, LLM frozen).
 
     ``llm``/``tokenizer``: already loaded (else loaded from ``cfg.model.llm``);
-    ``bridge_overrides``: bridge fields set by the caller (``--set model.<field>`` still wins).
+    ``bridge_overrides``: bridge fields set by the caller (``--set model.<field>`` still wins);
+    ``model_overrides``: :class:`~edtformer.model.EDTFormerConfig` fields (``fact_sheet``, ...).
     """
     from edtformer.bridge import bridge_preset
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
@@ -146,6 +148,7 @@ def build_stage2_model(
         bridge=bridge,
         patch_rule=rule,
         trainable=trainable,
+        **(model_overrides or {}),
     )
     model = EDTFormer.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
     if cfg.model.init_from:

@@ -1,0 +1,317 @@
+"""The exact fact sheet: what RDKit computes about a molecule, written as text the LLM reads.
+
+:func:`sheet_values` is the one place where the sheet's facts are computed (formula, element
+counts, weights, rings, rotatable bonds, donors / acceptors, stereo elements with CIP labels,
+chirality, Crippen logP / MR, TPSA, fraction sp3, Lipinski and Veber verdicts, fragments and the
+functional-group vocabulary of :mod:`edtformer.facts.groups`). :func:`render_sheet` writes them
+as a compact block of ``label: value`` lines; :func:`format_value` is how every value is written,
+so a question generator's answers are exactly the sheet's text. :data:`SHEET_FIELDS` names each
+field the way chemists ask for it and says how it is defined.
+
+No network predicts these numbers: the LLM reads them (its answers copy them) and a learned
+estimate (the blood-brain-barrier read-out) is labelled as one.
+
+Atom positions (CIP labels, E/Z bonds) are 1-based positions in the SMILES as given.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rdkit import Chem
+from rdkit.Chem import Crippen, Descriptors, rdCIPLabeler, rdMolDescriptors
+
+#: Ring size above which a ring counts as a macrocycle (IUPAC / medicinal chemistry: > 12 atoms).
+MACROCYCLE_MIN = 13
+
+#: Heading line of every sheet (what kind of facts follow).
+SHEET_HEADING = "RDKit fact sheet (exact; logP, MR, TPSA are computed estimates):"
+
+
+@dataclass(frozen=True)
+class SheetField:
+    """One fact of the sheet.
+
+    Attributes:
+        key: key in :func:`sheet_values`.
+        label: how the sheet writes it (and how users and questions name it).
+        kind: ``"int"``, ``"float"``, ``"bool"`` or ``"text"``.
+        decimals: digits after the point for floats.
+        doc: the definition used.
+    """
+
+    key: str
+    label: str
+    kind: str
+    decimals: int = 0
+    doc: str = ""
+
+
+#: Every scalar fact of the sheet, in sheet order.
+SHEET_FIELDS: tuple[SheetField, ...] = (
+    SheetField("formula", "formula", "text", doc="Hill formula, net charge as a suffix (RDKit CalcMolFormula)"),
+    SheetField("heavy_atoms", "heavy atoms", "int", doc="atoms other than hydrogen"),
+    SheetField("formal_charge", "net charge", "int", doc="sum of formal charges"),
+    SheetField("mol_weight", "molecular weight", "float", 2, "average molecular weight, g/mol"),
+    SheetField("exact_mass", "monoisotopic mass", "float", 4, "monoisotopic (exact) mass, Da"),
+    SheetField("rings", "rings", "int", doc="smallest set of smallest rings (SSSR)"),
+    SheetField("aromatic_rings", "aromatic rings", "int", doc="SSSR rings that are aromatic"),
+    SheetField("aliphatic_rings", "aliphatic rings", "int", doc="SSSR rings that are not aromatic"),
+    SheetField("ring_systems", "ring systems", "int", doc="groups of rings sharing atoms (fused / spiro)"),
+    SheetField("largest_ring", "largest ring size", "int", doc="atoms in the largest SSSR ring (0: acyclic)"),
+    SheetField("macrocycle", "macrocycle", "bool", doc=f"a ring of {MACROCYCLE_MIN} or more atoms"),
+    SheetField("rotatable_bonds", "rotatable bonds", "int", doc="RDKit CalcNumRotatableBonds (strict)"),
+    SheetField("hbd", "H-bond donors", "int", doc="RDKit CalcNumHBD (Lipinski-style N-H / O-H donors)"),
+    SheetField("hba", "H-bond acceptors", "int", doc="RDKit CalcNumHBA"),
+    SheetField("stereocentres", "stereocentres", "int", doc="tetrahedral stereocentres, specified or not (FindPotentialStereo)"),
+    SheetField("specified_stereocentres", "specified stereocentres", "int", doc="stereocentres with R/S given"),
+    SheetField("unspecified_stereocentres", "unspecified stereocentres", "int", doc="possible stereocentres left unspecified"),
+    SheetField("chiral", "chiral", "bool", doc="not superimposable on its mirror image (unspecified centres: some stereoisomer is chiral)"),
+    SheetField("stereo_double_bonds", "stereo double bonds", "int", doc="double bonds that can be E/Z, specified or not"),
+    SheetField("specified_stereo_double_bonds", "specified stereo double bonds", "int", doc="stereo double bonds with E/Z given"),
+    SheetField("logp", "logP", "float", 2, "Crippen logP estimate (Wildman-Crippen)"),
+    SheetField("mr", "MR", "float", 2, "Crippen molar refractivity estimate"),
+    SheetField("tpsa", "TPSA", "float", 2, "topological polar surface area, A^2 (Ertl, N and O only)"),
+    SheetField("fsp3", "fraction sp3", "float", 2, "fraction of carbons that are sp3"),
+    SheetField("lipinski_violations", "rule-of-five violations", "int", doc="MW > 500, logP > 5, donors > 5, acceptors > 10"),
+    SheetField("lipinski", "Lipinski rule of five", "bool", doc="at most one rule-of-five violation"),
+    SheetField("veber", "Veber rule", "bool", doc="rotatable bonds <= 10 and TPSA <= 140"),
+    SheetField("fragments", "fragments", "int", doc="disconnected parts (salts, mixtures)"),
+)  # fmt: skip
+
+_FIELDS = {f.key: f for f in SHEET_FIELDS}
+
+
+def field(key: str) -> SheetField:
+    """The :class:`SheetField` of ``key`` (KeyError naming the known keys)."""
+    try:
+        return _FIELDS[key]
+    except KeyError:
+        raise KeyError(f"no sheet field {key!r}; known: {sorted(_FIELDS)}") from None
+
+
+def format_value(key: str, value: Any) -> str:
+    """How the sheet writes ``value`` of field ``key``: ints as ``12``, floats with the field's
+    decimals (``206.28``), booleans ``yes`` / ``no``, text as is. Keys outside
+    :data:`SHEET_FIELDS` (``atoms:Cl``, group names) are written by the value's type."""
+    f = _FIELDS.get(key)
+    if isinstance(value, bool) or (f is not None and f.kind == "bool"):
+        return "yes" if value else "no"
+    if f is not None and f.kind == "float":
+        return f"{float(value):.{f.decimals}f}"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _element_counts(mol: Chem.Mol) -> dict[str, int]:
+    """Element symbol -> atoms, hydrogens included (implicit and explicit), in Hill order (C, H,
+    then alphabetical; alphabetical when there is no carbon). Dummy atoms are not elements."""
+    counts: dict[str, int] = {}
+    for atom in mol.GetAtoms():
+        sym = atom.GetSymbol()
+        if atom.GetAtomicNum() == 0:
+            continue
+        counts[sym] = counts.get(sym, 0) + 1
+        h = atom.GetTotalNumHs()
+        if h:
+            counts["H"] = counts.get("H", 0) + h
+    first = ["C", "H"] if "C" in counts else []
+    order = [s for s in first if s in counts] + sorted(s for s in counts if s not in first)
+    return {s: counts[s] for s in order}
+
+
+def _ring_systems(mol: Chem.Mol) -> int:
+    """Rings merged while they share an atom: the number of ring systems."""
+    systems: list[set[int]] = []
+    for ring in mol.GetRingInfo().AtomRings():
+        merged = set(ring)
+        rest = []
+        for s in systems:
+            if s & merged:
+                merged |= s
+            else:
+                rest.append(s)
+        systems = [*rest, merged]
+    return len(systems)
+
+
+def _stereo(mol: Chem.Mol) -> tuple[list[tuple[int, str]], list[tuple[int, int, str]]]:
+    """``(centres, bonds)``: tetrahedral centres as ``(atom, "R"|"S"|"?")`` in atom order and
+    stereo double bonds as ``(atom, atom, "E"|"Z"|"?")`` in bond order (``?``: unspecified)."""
+    rdCIPLabeler.AssignCIPLabels(mol)
+    centres: list[tuple[int, str]] = []
+    bonds: list[tuple[int, int, str]] = []
+    for info in Chem.FindPotentialStereo(mol):
+        specified = info.specified == Chem.StereoSpecified.Specified
+        if info.type == Chem.StereoType.Atom_Tetrahedral:
+            atom = mol.GetAtomWithIdx(info.centeredOn)
+            label = atom.GetProp("_CIPCode").upper() if atom.HasProp("_CIPCode") else "?"
+            centres.append((int(info.centeredOn), label if specified and label in "RS" else "?"))
+        elif info.type == Chem.StereoType.Bond_Double:
+            bond = mol.GetBondWithIdx(info.centeredOn)
+            label = bond.GetProp("_CIPCode") if bond.HasProp("_CIPCode") else "?"
+            label = label if specified and label in ("E", "Z") else "?"
+            bonds.append((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx(), label))
+    return sorted(centres), bonds
+
+
+def _mirror_differs(mol: Chem.Mol) -> bool:
+    """True when ``mol`` (all centres specified) differs from its mirror image."""
+    mirror = Chem.Mol(mol)
+    for atom in mirror.GetAtoms():
+        if atom.GetChiralTag() in (
+            Chem.ChiralType.CHI_TETRAHEDRAL_CW,
+            Chem.ChiralType.CHI_TETRAHEDRAL_CCW,
+        ):
+            atom.InvertChirality()
+    return bool(Chem.MolToSmiles(mol) != Chem.MolToSmiles(mirror))
+
+
+def _chiral(mol: Chem.Mol, centres: Sequence[tuple[int, str]]) -> bool:
+    """Chirality from tetrahedral centres: with all centres specified, whether the molecule
+    differs from its mirror image (meso forms are not chiral); with unspecified centres, whether
+    some stereoisomer is chiral (at most 64 enumerated)."""
+    if not centres:
+        return False
+    if all(lab != "?" for _, lab in centres):
+        return _mirror_differs(mol)
+    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
+
+    opts = StereoEnumerationOptions(onlyUnassigned=True, maxIsomers=64, unique=True)
+    return any(_mirror_differs(iso) for iso in itertools.islice(EnumerateStereoisomers(mol, opts), 64))
+
+
+def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
+    """Every fact of the sheet for ``mol`` (copied, never modified); see :data:`SHEET_FIELDS`.
+
+    Besides the scalar fields: ``atoms`` (element -> count, H included, Hill order), ``cip``
+    (``(position, element, "R"|"S")`` of the specified centres, 1-based SMILES positions), ``ez``
+    (``(position, position, "E"|"Z")`` of the specified stereo double bonds), ``largest_fragment``
+    (canonical SMILES of the fragment with most heavy atoms) and, with ``groups``, ``groups``
+    (names present, :func:`edtformer.facts.groups.present_groups`).
+    """
+    m = Chem.Mol(mol)
+    centres, bonds = _stereo(m)
+    rings = m.GetRingInfo().AtomRings()
+    largest = max((len(r) for r in rings), default=0)
+    mw = float(Descriptors.MolWt(m))  # type: ignore[attr-defined]
+    logp = float(Crippen.MolLogP(m))  # type: ignore[attr-defined]
+    hbd, hba = int(rdMolDescriptors.CalcNumHBD(m)), int(rdMolDescriptors.CalcNumHBA(m))
+    rot = int(rdMolDescriptors.CalcNumRotatableBonds(m))
+    tpsa = float(rdMolDescriptors.CalcTPSA(m))
+    violations = int(mw > 500) + int(logp > 5) + int(hbd > 5) + int(hba > 10)
+    frags = Chem.GetMolFrags(m, asMols=True, sanitizeFrags=False)
+    biggest = max(frags, key=lambda f: (f.GetNumHeavyAtoms(), f.GetNumAtoms()))
+    values: dict[str, Any] = {
+        "formula": rdMolDescriptors.CalcMolFormula(m),
+        "atoms": _element_counts(m),
+        "heavy_atoms": int(m.GetNumHeavyAtoms()),
+        "formal_charge": int(Chem.GetFormalCharge(m)),
+        "mol_weight": round(mw, 2),
+        "exact_mass": round(float(Descriptors.ExactMolWt(m)), 4),  # type: ignore[attr-defined]
+        "rings": len(rings),
+        "aromatic_rings": int(rdMolDescriptors.CalcNumAromaticRings(m)),
+        "aliphatic_rings": int(rdMolDescriptors.CalcNumAliphaticRings(m)),
+        "ring_systems": _ring_systems(m),
+        "largest_ring": largest,
+        "macrocycle": largest >= MACROCYCLE_MIN,
+        "rotatable_bonds": rot,
+        "hbd": hbd,
+        "hba": hba,
+        "stereocentres": len(centres),
+        "specified_stereocentres": sum(1 for _, lab in centres if lab != "?"),
+        "unspecified_stereocentres": sum(1 for _, lab in centres if lab == "?"),
+        "cip": [(i + 1, m.GetAtomWithIdx(i).GetSymbol(), lab) for i, lab in centres if lab != "?"],
+        "chiral": _chiral(m, centres),
+        "stereo_double_bonds": len(bonds),
+        "specified_stereo_double_bonds": sum(1 for *_, lab in bonds if lab != "?"),
+        "ez": [(i + 1, j + 1, lab) for i, j, lab in bonds if lab != "?"],
+        "logp": round(logp, 2),
+        "mr": round(float(Crippen.MolMR(m)), 2),  # type: ignore[attr-defined]
+        "tpsa": round(tpsa, 2),
+        "fsp3": round(float(rdMolDescriptors.CalcFractionCSP3(m)), 2),
+        "lipinski_violations": violations,
+        "lipinski": violations <= 1,
+        "veber": rot <= 10 and tpsa <= 140,
+        "fragments": len(frags),
+        "largest_fragment": Chem.MolToSmiles(biggest),
+    }
+    if groups:
+        from edtformer.facts.groups import present_groups
+
+        values["groups"] = present_groups(m)
+    return values
+
+
+def _join(parts: Iterable[str]) -> str:
+    return "; ".join(parts)
+
+
+def _fv(values: dict[str, Any], key: str) -> str:
+    return f"{_FIELDS[key].label}: {format_value(key, values[key])}"
+
+
+def render_sheet(
+    values: dict[str, Any], bbb: float | None = None, same_as_first: bool | None = None
+) -> str:
+    """The sheet as the LLM reads it: a heading and about ten ``label: value`` lines.
+
+    Args:
+        values: :func:`sheet_values` output.
+        bbb: the learned blood-brain-barrier read-out's P(BBB+), written as a labelled estimate.
+        same_as_first: for a prompt's second and later molecules, whether it is the same
+            stereoisomer as the prompt's first molecule (canonical isomeric SMILES equal).
+    """
+    v = values
+    atoms = ", ".join(f"{s} {n}" for s, n in v["atoms"].items()) or "none"
+    cip = ",".join(lab for *_, lab in v["cip"])
+    cip_at = ",".join(str(p) for p, *_ in v["cip"])
+    ez = ",".join(lab for *_, lab in v["ez"])
+    ez_at = ",".join(f"{a}={b}" for a, b, _ in v["ez"])
+    lines = [
+        SHEET_HEADING,
+        _join([_fv(v, "formula"), f"atoms: {atoms}", _fv(v, "heavy_atoms"), _fv(v, "formal_charge")]),
+        _join([_fv(v, "mol_weight"), _fv(v, "exact_mass")]),
+        _join([
+            f"rings: {v['rings']} (aromatic {v['aromatic_rings']}, aliphatic {v['aliphatic_rings']})",
+            _fv(v, "ring_systems"), _fv(v, "largest_ring"), _fv(v, "macrocycle"),
+        ]),
+        _join([_fv(v, "rotatable_bonds"), _fv(v, "hbd"), _fv(v, "hba")]),
+        _join([
+            f"stereocentres: {v['stereocentres']} (specified {v['specified_stereocentres']}, "
+            f"unspecified {v['unspecified_stereocentres']})",
+            f"CIP: {cip} (atoms {cip_at})" if cip else "CIP: none",
+            _fv(v, "chiral"),
+        ]),
+        _join([
+            f"stereo double bonds: {v['stereo_double_bonds']} (specified "
+            f"{v['specified_stereo_double_bonds']})",
+            f"E/Z: {ez} (bonds {ez_at})" if ez else "E/Z: none",
+        ]),
+        _join([_fv(v, "logp"), _fv(v, "mr"), _fv(v, "tpsa"), _fv(v, "fsp3")]),
+        _join([
+            f"Lipinski rule of five: {'pass' if v['lipinski'] else 'fail'} "
+            f"({v['lipinski_violations']} violations)",
+            f"Veber rule: {'pass' if v['veber'] else 'fail'}",
+        ]),
+    ]
+    frag = _fv(v, "fragments")
+    if v["fragments"] > 1:
+        frag += f"; largest fragment: {v['largest_fragment']}"
+    lines.append(frag)
+    if "groups" in v:
+        lines.append("groups: " + (", ".join(v["groups"]) or "none"))
+    if bbb is not None:
+        lines.append(f"blood-brain barrier (learned estimate): P(BBB+) {bbb:.2f}")
+    if same_as_first is not None:
+        lines.append(f"same stereoisomer as molecule 1: {'yes' if same_as_first else 'no'}")
+    return "\n".join(lines)  # fmt: skip
+
+
+def same_stereoisomer(a: Chem.Mol, b: Chem.Mol) -> bool:
+    """Whether two molecules are the same stereoisomer (canonical isomeric SMILES equal)."""
+    return bool(Chem.MolToSmiles(a) == Chem.MolToSmiles(b))
