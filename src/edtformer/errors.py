@@ -25,11 +25,27 @@ def quote_input(text: object, limit: int = QUOTE_LIMIT) -> str:
 
 
 class InvalidSmilesError(EdtError, ValueError):
-    """A SMILES string could not be parsed (or was empty)."""
+    """A SMILES string could not be parsed (or was empty).
 
-    def __init__(self, smiles: str, reason: str = "RDKit could not parse it") -> None:
+    Attributes:
+        smiles: the input as given.
+        reason: why, in words (RDKit's own reason where RDKit refused it).
+        kind: the kind of problem (``ring``, ``parenthesis``, ``syntax``, ``valence``,
+            ``kekulize``, ``charge``, ... see :mod:`edtformer.chem.problems`; ``None``: unnamed).
+        position: the 1-based character position RDKit names (``None``: none).
+    """
+
+    def __init__(
+        self,
+        smiles: str,
+        reason: str = "RDKit could not parse it",
+        kind: str | None = None,
+        position: int | None = None,
+    ) -> None:
         self.smiles = smiles
         self.reason = reason
+        self.kind = kind
+        self.position = position
         super().__init__(f"invalid SMILES {quote_input(smiles)}: {reason}")
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 
 from edtformer.chem.features import atom_features, bond_features
+from edtformer.chem.problems import charge_problem, diagnose, rdkit_log
 from edtformer.errors import InvalidSmilesError, UnsupportedMoleculeError
 
 if TYPE_CHECKING:
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_ATOMS = 512
 #: Longest SMILES string read (checked before RDKit sees it).
 MAX_SMILES_LENGTH = 4096
-#: Largest plausible formal charge on one atom; C, N and O get :data:`_MAX_CHARGE_CNO`.
-MAX_ABS_CHARGE = 3
-_MAX_CHARGE_CNO = 2
 #: One atom of a SMILES string: a bracket atom, a two-letter organic-subset atom, or one letter.
 _ATOM_TOKEN = re.compile(r"\[[^\]]*\]|Cl|Br|[BCNOPSFI]|[bcnops]|\*")
 _CXSMILES = re.compile(r"^\S+\s+\|.*\|\s*$", re.DOTALL)
@@ -84,16 +82,11 @@ def check_smiles_text(smiles: object, max_atoms: int | None = DEFAULT_MAX_ATOMS)
 
 
 def check_charges(mol: Chem.Mol, smiles: str) -> None:
-    """Refuse implausible formal charges (``[N+5]``, ``[C+15]``) that RDKit accepts."""
-    for atom in mol.GetAtoms():
-        q = atom.GetFormalCharge()
-        limit = _MAX_CHARGE_CNO if atom.GetSymbol() in ("C", "N", "O") else MAX_ABS_CHARGE
-        if abs(q) > limit:
-            raise InvalidSmilesError(
-                smiles,
-                f"atom {atom.GetIdx()} ({atom.GetSymbol()}) has formal charge {q:+d}; "
-                f"{atom.GetSymbol()} is accepted with charges -{limit} to +{limit}",
-            )
+    """Refuse implausible formal charges (``[N+5]``, ``[C+15]``) that RDKit accepts
+    (:func:`edtformer.chem.problems.charge_problem`)."""
+    problem = charge_problem(mol)
+    if problem is not None:
+        raise InvalidSmilesError(smiles, problem.message, kind=problem.kind)
 
 
 @dataclass(frozen=True)
@@ -160,18 +153,20 @@ def mol_from_smiles(smiles: str, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> C
     :func:`check_charges`): the molecule RDKit reads from the *whole* string, or an
     :class:`InvalidSmilesError` / :class:`UnsupportedMoleculeError` naming the reason.
 
-    RDKit's own stderr messages are silenced; the reason is carried in the exception.
+    RDKit's own log is kept off stderr; its reason (and the position, where it names one) is
+    carried in the exception (:func:`edtformer.chem.problems.diagnose`): ``invalid SMILES 'CC)C':
+    RDKit: extra close parentheses at position 3 (')')``.
     """
     text = check_smiles_text(smiles, max_atoms)
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
+    with rdkit_log() as log:
         mol = Chem.MolFromSmiles(text)
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
     if mol is None:
-        raise InvalidSmilesError(smiles)
+        problem = diagnose(text, log.lines)
+        raise InvalidSmilesError(
+            smiles, problem.message, kind=problem.kind, position=problem.position
+        )
     if mol.GetNumAtoms() == 0:
-        raise InvalidSmilesError(smiles, "no atoms")
+        raise InvalidSmilesError(smiles, "no atoms", kind="empty")
     check_charges(mol, smiles)
     return mol
 
