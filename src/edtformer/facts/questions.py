@@ -195,6 +195,14 @@ BOOL_EXTRA_OPTIONS = (
 )  # fmt: skip
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_ALIAS_OK = re.compile(r"[a-z][a-z ,\-]*[a-z]")
+#: Aliases that name something else in a question (an ion, a slang word).
+_ALIAS_SKIP = frozenset({
+    "cyanide", "fluoride", "chloride", "bromide", "iodide", "quat", "aromatic", "heterocyclic",
+    "carboxy", "phospho", "peroxy", "cooh",
+})  # fmt: skip
+#: How often a group question names the group by one of its aliases.
+GROUP_ALIAS_RATE = 0.15
 
 
 @dataclass(frozen=True)
@@ -358,21 +366,37 @@ def _field(kind: str, subject: str | None) -> str:
 # --------------------------------------------------------------------------- subjects
 
 
-def group_vocabulary() -> list[str]:
-    """Every group name the sheet can list (``GROUP_RULES``), or a small fallback list."""
+@cache
+def _group_rules() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(name, aliases) of every group rule, or the fallback names without aliases."""
     try:
         from edtformer.facts.groups import GROUP_RULES
     except ImportError:
-        return list(FALLBACK_GROUPS)
-    names: list[str] = []
-    rules: Any = GROUP_RULES
-    for rule in rules.keys() if isinstance(rules, dict) else rules:
-        name = rule if isinstance(rule, str) else getattr(rule, "name", None)
-        if name is None and isinstance(rule, (tuple, list)) and rule:
-            name = rule[0]
-        if isinstance(name, str) and name not in names:
-            names.append(name)
-    return names or list(FALLBACK_GROUPS)
+        return tuple((name, ()) for name in FALLBACK_GROUPS)
+    out: dict[str, tuple[str, ...]] = {}
+    for rule in GROUP_RULES:
+        name = getattr(rule, "name", rule)
+        if isinstance(name, str) and name not in out:
+            out[name] = tuple(getattr(rule, "aliases", ()) or ())
+    return tuple(out.items()) or tuple((name, ()) for name in FALLBACK_GROUPS)
+
+
+def group_vocabulary() -> list[str]:
+    """Every group name the sheet can list (``GROUP_RULES``), or a small fallback list."""
+    return [name for name, _ in _group_rules()]
+
+
+def group_aliases(name: str) -> list[str]:
+    """The aliases of group ``name`` that read as words in a question ("phenyl", "cyano",
+    "olefin"; not "c=c", "cl", plurals or ion names)."""
+    for rule_name, aliases in _group_rules():
+        if rule_name == name:
+            return [
+                a for a in aliases
+                if len(a) >= 4 and _ALIAS_OK.fullmatch(a) and a not in _ALIAS_SKIP
+                and a != f"{name}s" and not a.endswith(("s", "ium"))
+            ]  # fmt: skip
+    return []
 
 
 def _draw_element(values: dict, rng: random.Random) -> str:
@@ -417,8 +441,12 @@ def _fact_question(
         fills["element"] = _element_name(subject or "C")
     template = templates[index]
     if kind == "has_group":
-        fills["group"] = subject or ""
-        article = "an" if (subject or "x")[0].lower() in "aeiou" else "a"
+        name = subject or ""
+        aliases = group_aliases(name)
+        if aliases and rng.random() < GROUP_ALIAS_RATE:
+            name = rng.choice(aliases)
+        fills["group"] = name
+        article = "an" if (name or "x")[0].lower() in "aeiou" else "a"
         template = re.sub(r"\b[aA] \{group\}", lambda m: f"{article} {{group}}", template)
     return _capitalise(_fill(template, **fills), phrase), index
 
@@ -427,8 +455,13 @@ def _request_type(kind: str) -> str:
     return {"int": "number", "float": "number", "bool": "yes_no"}.get(KIND_TYPES[kind], "text")
 
 
-def _append(question: str, request: str) -> str:
-    return f"{question.rstrip()} {request.strip()}"
+def _append(question: str, request: str, rng: random.Random) -> str:
+    """The question and a format request, on one line or two (always two after a bare SMILES or
+    a question without end punctuation)."""
+    question = question.rstrip()
+    ends = question[-1:] in (".", "?", "!", ")", ":")
+    sep = " " if ends and rng.random() < 0.7 else "\n"
+    return f"{question}{sep}{request.strip()}"
 
 
 # --------------------------------------------------------------------------- distractors
@@ -616,7 +649,7 @@ def _plain(values, smiles, rng, t, split, kind, subject) -> QAItem:
         rtype = _request_type(kind)
         requests = t["format_requests"][rtype]
         r = rng.randrange(len(requests))
-        question = _append(question, requests[r])
+        question = _append(question, requests[r], rng)
         meta.update(format_request=r, request_type=rtype)
     if subject is not None:
         meta["subject"] = subject
@@ -640,7 +673,7 @@ def _json_item(values, smiles, rng, t, split, kind, subject) -> QAItem:
     key = rng.choice(keys)
     requests = t["format_requests"]["json"]
     r = rng.randrange(len(requests))
-    question = _append(question, _fill(requests[r], key=key))
+    question = _append(question, _fill(requests[r], key=key), rng)
     gold = {key: _gold(values, kind, subject)}
     meta: dict[str, Any] = {
         "split": split, "template": index, "mol_phrase": phrase, "json_key": key,
@@ -738,7 +771,7 @@ def _off_sheet(smiles, rng, t, split, subject: str | None) -> QAItem:
         rtype = rng.choice(("number", "text"))
         requests = t["format_requests"][rtype]
         r = rng.randrange(len(requests))
-        question = _append(question, requests[r])
+        question = _append(question, requests[r], rng)
         meta.update(format_request=r, request_type=rtype)
     return QAItem("off_sheet", "", question, DECLINE, "decline", None, meta)
 
