@@ -188,3 +188,19 @@ register_encoder(
     ),
     "edtformer.encoders.descriptors:AtomDescriptorEncoder",
 )
+register_encoder(
+    EncoderInfo(
+        name="unimol",
+        width=512,
+        pretrained=True,
+        source=(
+            "needs the official checkpoint: Uni-Mol mol_pre_no_h_220816.pt given by the user "
+            "(EDT_UNIMOL_CHECKPOINT or checkpoint=PATH; Zhou et al. 2023, ICLR)"
+        ),
+        licence="MIT (Uni-Mol code and released weights)",
+        trained_on=("ZINC + ChEMBL 19M molecules / 209M conformers (self-supervised, no labels)",),
+        version="unimol-mol/v1",
+        description="Uni-Mol 3D encoder (15 layers, width 512) on RDKit ETKDGv3 conformers; needs checkpoint",
+    ),
+    "edtformer.encoders.unimol:UniMolEncoder",
+)
