@@ -143,9 +143,11 @@ class ConformerGenerator:
     # -- steps --------------------------------------------------------------------------------
     def _embed(self, mol_h: Any, smiles: str) -> tuple[np.ndarray, str]:
         """``([C, n_h, 3], method)`` for a molecule with explicit hydrogens (modified in place)."""
+        from rdkit import rdBase
         from rdkit.Chem import rdDepictor, rdDistGeom
 
         cfg = self.config
+        quiet = rdBase.BlockLogs()  # noqa: F841 - RDKit's UFF/MMFF typer chatter, until return
         for method in METHODS[:2]:
             params: Any = rdDistGeom.ETKDGv3()  # the stubs mistype its fields
             params.randomSeed = cfg.seed
