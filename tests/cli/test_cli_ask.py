@@ -153,7 +153,7 @@ def test_ask_batch_file_keeps_ids_names_bad_rows_and_resumes(
     assert main(argv) == 2 and "exists; pass --resume" in capsys.readouterr().err
     with out.open("a") as fh:  # a run killed mid-write leaves half a line
         fh.write("9,half")
-    assert main([*argv, "--resume"]) == 0
+    assert main([*argv, "--resume"]) == 2  # the same exit code as the first run
     assert "0 to answer" in capsys.readouterr().err
     assert len(list(csv.DictReader(out.open()))) == 4  # the half line dropped, nothing doubled
 
@@ -170,7 +170,7 @@ def test_ask_batch_jsonl_one_question_for_all(model_dir: Path, tmp_path: Path) -
         ("ethanol", "CCO", "Is it an alcohol?"),
         ("ethylamine", "CCN", "Is it an alcohol?"),
     ]
-    assert all(r["error"] == "" and isinstance(r["truncated"], bool) for r in rows)
+    assert all(r["error"] is None and isinstance(r["truncated"], bool) for r in rows)
     assert main(["ask", "--input", str(inp), "--out", str(tmp_path / "x.txt")]) == 2
 
 
@@ -190,11 +190,11 @@ def test_ask_choices_scores_options_instead_of_generating(
     want = model.score_many(["CCO", "CCN"], "Is it an alcohol?", ["yes", "no"])
     for name, probs in zip(("ethanol", "ethylamine"), want, strict=True):
         row = rows[name]
-        assert isinstance(probs, dict) and row["error"] == ""
+        assert isinstance(probs, dict) and row["error"] is None
         assert row["p_yes"] == pytest.approx(probs["yes"], abs=1e-5)
         assert row["p_yes"] + row["p_no"] == pytest.approx(1.0, abs=1e-5)
         assert row["answer"] == max(probs, key=probs.__getitem__)
-    assert rows["broken"]["error"].startswith("invalid SMILES") and rows["broken"]["p_yes"] == ""
+    assert rows["broken"]["error"].startswith("invalid SMILES") and rows["broken"]["p_yes"] is None
     capsys.readouterr()
     assert main(["ask", "CCO", "Is it an alcohol?", "--model", str(model_dir),
                  "--choices", "yes,no", "--json"]) == 0  # fmt: skip

@@ -36,7 +36,7 @@ def test_tsv_jsonl_and_gzip(tmp_path: Path) -> None:
     assert [r.smiles for r in read_molecule_rows(tmp_path / "m.tsv")] == ["CCO"]
     (tmp_path / "m.jsonl").write_text('{"smiles": "CCN", "id": 3}\nnot json\n{"x": 1}\n')
     rows = list(read_molecule_rows(tmp_path / "m.jsonl"))
-    assert rows[0].smiles == "CCN" and rows[0].fields == {"id": "3"}
+    assert rows[0].smiles == "CCN" and rows[0].fields == {"id": 3}  # JSON types kept
     assert rows[1].error is not None and "not JSON" in rows[1].error
     assert rows[2].error == "no string field 'smiles'"
     (tmp_path / "m.smi.gz").write_bytes(gzip.compress(b"CCO\n"))

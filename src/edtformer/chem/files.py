@@ -17,6 +17,10 @@ the same rules:
 Rows are yielded with their line number and their other fields; a row whose SMILES cell is
 missing gets ``error`` set and an empty ``smiles``, so commands that process rows independently
 can report it and go on. SMILES *validity* is checked later by :func:`edtformer.chem.parse_smiles`.
+
+:func:`read_molecule_file` reads a whole file at once and checks it before any row is used: at
+least one molecule row (an empty file or a lone header is a :class:`DataError`), and every column
+the command needs (an id column, a question column) present.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edtformer.errors import DataError
 
@@ -42,13 +47,14 @@ class MolRow:
     Attributes:
         line: 1-based line number in the file (the header is line 1 of a CSV).
         smiles: the SMILES cell as written (stripped of surrounding whitespace).
-        fields: the row's other columns (name, id, question, ...), as strings.
+        fields: the row's other columns (name, id, question, ...): strings, except a JSONL
+            file's values, which keep their JSON types (``7``, ``true``, ``null``).
         error: why the row cannot be used (``None`` for a usable row).
     """
 
     line: int
     smiles: str
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -132,12 +138,12 @@ def _jsonl_rows(path: Path, text: str, column: str) -> Iterator[MolRow]:
         if not isinstance(obj, dict):
             yield MolRow(n, "", error="not a JSON object")
             continue
-        fields = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in obj.items()}
+        fields = {str(k): v for k, v in obj.items()}
         smiles = fields.pop(column, None)
-        if not isinstance(obj.get(column), str):
+        if not isinstance(smiles, str):
             yield MolRow(n, "", fields, error=f"no string field {column!r}")
             continue
-        yield MolRow(n, (smiles or "").strip(), fields)
+        yield MolRow(n, smiles.strip(), fields)
 
 
 def _table_rows(path: Path, text: str, column: str | None, delimiter: str) -> Iterator[MolRow]:
@@ -162,4 +168,87 @@ def _table_rows(path: Path, text: str, column: str | None, delimiter: str) -> It
         yield MolRow(n, row[k].strip(), fields)
 
 
-__all__ = ["MOLECULE_FILE_SUFFIXES", "MolRow", "read_molecule_rows", "read_text"]
+@dataclass
+class MoleculeTable:
+    """A whole molecule file, checked (:func:`read_molecule_file`).
+
+    Attributes:
+        path: the file.
+        rows: its rows in file order (at least one).
+        columns: the names of the rows' other fields, in first-seen order (``smiles`` excluded).
+        id_column: the column that names each row (``None``: rows are named by line number).
+    """
+
+    path: Path
+    rows: list[MolRow]
+    columns: list[str]
+    id_column: str | None = None
+
+    def row_id(self, row: MolRow) -> Any:
+        """The row's id: its ``id_column`` value as written, else its line number."""
+        if self.id_column is None:
+            return row.line
+        return row.fields.get(self.id_column)
+
+    def where(self, row: MolRow) -> str:
+        """``FILE:LINE`` of the row (and its id when an id column is named), for messages."""
+        at = f"{self.path}:{row.line}"
+        return at if self.id_column is None else f"{at} ({self.id_column} {self.row_id(row)!s})"
+
+
+def read_molecule_file(
+    path: str | Path,
+    smiles_column: str | None = None,
+    id_column: str | None = None,
+    require: dict[str, str] | None = None,
+) -> MoleculeTable:
+    """All rows of a molecule file, checked before any row is used.
+
+    Args:
+        path: ``.smi``/``.txt``/``.csv``/``.tsv``/``.jsonl`` (optionally ``.gz``).
+        smiles_column: the SMILES column (default ``smiles``, any case).
+        id_column: a column that names each row (in messages and outputs).
+        require: more columns the command needs, ``{column: the option that named it}``
+            (e.g. ``{"question": "--question-column"}``).
+
+    Raises:
+        DataError: an unreadable file (:func:`read_molecule_rows`), no molecule row (empty, or
+            a header only), or a named column that no row has (the message lists the columns).
+    """
+    path = Path(path)
+    rows = list(read_molecule_rows(path, smiles_column))
+    if not rows:
+        raise no_molecules_error(path)
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r.fields if k not in columns]
+    wanted = dict(require or {})
+    if id_column is not None:
+        wanted = {id_column: "--id-column", **wanted}
+    for column, option in wanted.items():
+        if column not in columns:
+            have = ", ".join(columns) if columns else "none besides the SMILES"
+            raise DataError(f"{path}: no column {column!r} ({option}); its columns: {have}")
+    return MoleculeTable(path, rows, columns, id_column)
+
+
+def no_molecules_error(path: str | Path) -> DataError:
+    """The error of a molecule file without a single molecule row."""
+    path = Path(path)
+    what = (
+        "the file is empty or a header only"
+        if _kind(path) in (".csv", ".tsv")
+        else "no molecule lines"
+    )
+    return DataError(f"{path}: no molecules ({what})")
+
+
+__all__ = [
+    "MOLECULE_FILE_SUFFIXES",
+    "MolRow",
+    "MoleculeTable",
+    "no_molecules_error",
+    "read_molecule_file",
+    "read_molecule_rows",
+    "read_text",
+]

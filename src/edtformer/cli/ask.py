@@ -105,9 +105,24 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
         "n_anchor_tokens": ans.n_anchor_tokens,
         "n_dynamic_tokens": ans.n_dynamic_tokens,
         "n_dropped_patches": ans.n_dropped_patches,
-        **({"facts": ans.facts} if ans.facts is not None else {}),
+        "facts": ans.facts,
         "model": model_name,
     }
+
+
+def facts_of(model: Any, smiles: str, question: str) -> list[str] | None:
+    """The facts the LLM reads for one prompt (the fact sheet, or what a fact-writing bridge
+    writes; ``None`` when the model has neither), for answers that are scored, not generated."""
+    import torch
+
+    batch = model.prepare([[smiles]], [model.prompts.messages(question, 1)], generation=True)
+    if batch.sheets is not None:
+        return list(batch.sheets)
+    if getattr(model.connector, "facts", None) is None:
+        return None
+    with torch.no_grad():
+        _, bridge = model.embed(batch)
+    return model._facts_text(bridge, batch)  # type: ignore[no-any-return]
 
 
 def check_generation_flags(args: argparse.Namespace) -> None:
@@ -127,17 +142,16 @@ def run(args: argparse.Namespace) -> int:
     """Parse the molecule, load the model, print the answer (or a JSON object); with
     ``--input``, answer a whole file (:mod:`edtformer.cli.ask_batch`)."""
     from edtformer.chem import parse_smiles
+    from edtformer.cli.ask_batch import check_batch_args
     from edtformer.errors import EdtError
     from edtformer.llm.prompt import PromptBuilder
 
+    check_batch_args(args)  # every batch option combination, before anything is read
     check_generation_flags(args)
     resolve_device(args.device, args.dtype)  # before anything loads
     if args.input:
-        if args.smiles is not None:
-            raise EdtError("give either SMILES QUESTION or --input FILE, not both")
         from edtformer.cli.ask_batch import run_batch
 
-        args.question = args.batch_question
         return run_batch(args, load_cli_model)
     if args.smiles is None or args.question is None:
         raise EdtError("give SMILES and QUESTION, or --input FILE --out FILE")
@@ -152,12 +166,17 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(scored, EdtError):
             raise scored
         best = max(scored, key=scored.__getitem__)
+        facts = (
+            facts_of(model, args.smiles, args.question) if args.json or args.show_facts else None
+        )
         if args.json:
             row = {"smiles": args.smiles, "question": args.question, "answer": best,
-                   "probabilities": scored, "model": name}  # fmt: skip
+                   "probabilities": scored, "facts": facts, "model": name}  # fmt: skip
             print(json.dumps(row, ensure_ascii=False))
         else:
             print(best + "  (" + ", ".join(f"{c} {p:.3f}" for c, p in scored.items()) + ")")
+            if args.show_facts:
+                print(facts_line(facts))
         sys.stdout.flush()
         return 0
     ans = model.ask(args.smiles, args.question, max_new_tokens=args.max_new_tokens)
@@ -166,13 +185,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(ans.answer)
         if args.show_facts:
-            print(
-                "facts the bridge wrote: " + " || ".join(ans.facts)
-                if ans.facts is not None
-                else "facts the bridge wrote: none (this bridge writes no fact tokens)"
-            )
+            print(facts_line(ans.facts))
     sys.stdout.flush()
     return 0
+
+
+def facts_line(facts: list[str] | None) -> str:
+    """The ``--show-facts`` line for people."""
+    if facts is None:
+        return "facts the LLM read: none (this model writes no facts)"
+    return "facts the LLM read: " + " || ".join(facts)
 
 
 def register(subparsers: Any) -> None:
@@ -188,13 +210,23 @@ def register(subparsers: Any) -> None:
         "question", nargs="?", help="the question, e.g. 'Which functional groups does it have?'"
     )
     b = p.add_argument_group("batch mode (a file of molecules)")
-    b.add_argument("--input", help=".smi/.csv/.tsv/.jsonl (optionally .gz) of molecules")
-    b.add_argument("--out", help="answers: FILE.csv or FILE.jsonl (input columns kept)")
-    b.add_argument("--question", dest="batch_question", help="one question for every row")
-    b.add_argument("--question-column", help="the input column with each row's question")
-    b.add_argument("--smiles-column", help="the input column with the SMILES (default smiles)")
+    from edtformer.cli.files import add_file_options
+
+    add_file_options(b)
+    b.add_argument(
+        "--out", metavar="FILE", help="answers: FILE.csv or FILE.jsonl (input columns kept)"
+    )
+    b.add_argument(
+        "--question", dest="batch_question", metavar="TEXT", help="one question for every row"
+    )
+    b.add_argument(
+        "--question-column", metavar="NAME",
+        help="the input column with each row's question (default: question)",
+    )  # fmt: skip
     b.add_argument("--batch-size", type=int, default=16, help="prompts per forward (16)")
-    b.add_argument("--resume", action="store_true", help="skip rows already in --out")
+    b.add_argument(
+        "--resume", action="store_true", help="skip rows already in --out (same exit code)"
+    )
     p.add_argument(
         "--choices",
         help="score these comma-separated options instead of generating (e.g. yes,no or "
@@ -208,8 +240,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--show-facts",
         action="store_true",
-        help="also print the facts the bridge wrote into the prompt as words (bridges with "
-        "fact tokens; --json always includes them)",
+        help="also print the facts the LLM read (the fact sheet or the bridge's fact tokens, "
+        "as words; with --input: a facts column; --json always includes them)",
     )
     p.add_argument(
         "--max-new-tokens", type=int, default=64, help="answer length limit (default 64)"

@@ -11,24 +11,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 
 def register(sub: Any) -> None:
     """Add the ``encoders`` and ``encode`` commands."""
-    ls = sub.add_parser("encoders", help="list the frozen graph encoders")
+    from edtformer.cli.files import add_file_options
+
+    ls = sub.add_parser(
+        "encoders",
+        help="list the frozen graph encoders",
+        description="List the frozen graph encoders: name, feature width, whether pretrained, "
+        "licence, source and the labels each was trained on (* marks the default).",
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per encoder and line")
     ls.set_defaults(func=_list)
 
-    enc = sub.add_parser("encode", help="compute node features into the on-disk cache")
+    enc = sub.add_parser(
+        "encode",
+        help="compute node features into the on-disk cache",
+        description="Compute each molecule's per-atom features with a frozen encoder once and "
+        "store them in a cache folder; a re-run computes only what is missing. Bad rows are "
+        "named (FILE:LINE) and skipped; the exit code is 1 if any failed.",
+    )
     enc.add_argument("--encoder", default=None, help="registry name (default: minimol)")
-    enc.add_argument("--input", required=True, help=".smi/.txt/.csv file (optionally .gz)")
+    add_file_options(enc, required=True)
     enc.add_argument("--cache", required=True, help="cache folder")
-    enc.add_argument("--smiles-column", default=None, help="CSV column (default: 'smiles')")
     enc.add_argument("--checkpoint", default=None, help="weights file (gin: molecule_model.pth)")
-    enc.add_argument("--batch-size", type=int, default=64)
+    enc.add_argument(
+        "--batch-size", type=int, default=64, help="molecules per encoder call (default 64)"
+    )
     enc.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
     enc.set_defaults(func=_encode)
@@ -57,20 +69,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_smiles_file(path: str | Path, column: str | None = None) -> Iterator[tuple[int, str]]:
-    """``(line number, SMILES)`` of every row of a molecule file (``.smi``/``.txt``/``.csv``/
-    ``.tsv``/``.jsonl``, optionally ``.gz``; :func:`edtformer.chem.files.read_molecule_rows`).
-
-    A row without a usable SMILES cell comes back with an empty SMILES, so the caller reports it
-    by line number. Raises :class:`DataError` for a missing, binary or non-UTF-8 file or a CSV
-    without the SMILES column.
-    """
-    from edtformer.chem.files import read_molecule_rows
-
-    for row in read_molecule_rows(path, column):
-        yield row.line, row.smiles
-
-
 def _encode(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
@@ -92,34 +90,35 @@ def _encode(args: argparse.Namespace) -> int:
         kwargs["checkpoint"] = args.checkpoint
     if args.threads and name == "minimol":
         kwargs["threads"] = args.threads
-    from edtformer.chem.files import read_molecule_rows
+    from edtformer.cli.files import read_input, row_error
     from edtformer.encoders import encoder_info
 
     encoder_info(name)  # an unknown name fails before the file is read
-    rows = list(read_molecule_rows(args.input, args.smiles_column))  # before the encoder loads
-    items = [(r.line, r.smiles) for r in rows if r.error is None]
+    table = read_input(args)  # before the encoder loads; an empty file is an error
+    rows = table.rows
+    items = [(table.where(r), r.smiles) for r in rows if r.error is None]
     failed = 0
     for r in rows:
         if r.error is not None:
             failed += 1
-            print(f"edt encode: {args.input}:{r.line}: {r.error}", file=sys.stderr)
+            row_error("encode", table.where(r), r.error)
     encoder = get_encoder(name, **kwargs)
     cache = NodeFeatureCache(args.cache, encoder)
     bar = tqdm(total=len(items), desc=f"encode[{name}]", unit="mol", file=sys.stderr, disable=None)
     for start in range(0, len(items), args.batch_size):
         chunk = items[start : start + args.batch_size]
         records, where = [], []
-        for line, smiles in chunk:
+        for at, smiles in chunk:
             try:
                 records.append(parse_smiles(smiles))
-                where.append((line, smiles))
+                where.append(at)
             except EdtError as exc:
                 failed += 1
-                print(f"edt encode: {args.input}:{line}: {exc}", file=sys.stderr)
-        for (line, _), out in zip(where, cache.encode_many(records, args.batch_size), strict=True):
+                row_error("encode", at, exc)
+        for at, out in zip(where, cache.encode_many(records, args.batch_size), strict=True):
             if isinstance(out, EdtError):
                 failed += 1
-                print(f"edt encode: {args.input}:{line}: {out}", file=sys.stderr)
+                row_error("encode", at, out)
         bar.update(len(chunk))
     bar.close()
     s = cache.stats

@@ -8,6 +8,8 @@ import shlex
 import sys
 from typing import Any
 
+from edtformer.errors import DataError
+
 
 def register(sub: Any) -> None:
     """Add the ``entropy`` command with ``train`` and ``eval`` sub-commands."""
@@ -51,6 +53,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.train_file:
+        _check_not_empty(args.train_file)  # before any model is built
     n_train = None if str(args.n_train).lower() == "all" else int(args.n_train)
     cfg = EntropyTrainConfig(
         out=args.out,
@@ -90,6 +94,15 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_not_empty(path: str) -> None:
+    """A molecule file without a single molecule row is a :class:`DataError` (not 0 molecules
+    scored, exit 0)."""
+    from edtformer.chem.files import no_molecules_error, read_molecule_rows
+
+    if next(iter(read_molecule_rows(path)), None) is None:
+        raise no_molecules_error(path)
+
+
 def _eval(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -103,6 +116,9 @@ def _eval(args: argparse.Namespace) -> int:
     scorer = load_scorer(args.model) if args.model else load_default_scorer()
     source = args.test_file or str(moses_path("test"))
     smiles = read_smiles_file(source)
+    if not smiles:
+        _check_not_empty(source)
+        raise DataError(f"{source}: no row has a SMILES")
     if args.n and args.n < len(smiles):
         pick = np.random.default_rng(args.seed).choice(len(smiles), args.n, replace=False)
         smiles = [smiles[i] for i in sorted(pick)]

@@ -1,8 +1,11 @@
 """``edt patch SMILES... [--input FILE] [--rule R] [--json] [--draw FILE]``.
 
 Scores every molecule with the Next-Atom Predictor and prints its patches: a rich table, or with
-``--json`` one JSON object per molecule per line. A bad SMILES gives one line on stderr naming
-it; the other molecules are still processed and printed, and the exit code is 2.
+``--json`` one JSON object per molecule per line, each with the molecule's ``id`` (its
+``--id-column`` value, else its line in ``--input``, else its position among the SMILES
+arguments) so rows join back after a bad one is dropped. A bad SMILES gives one line on stderr
+naming it (``FILE:LINE: reason`` for a file row); the other molecules are still processed and
+printed, and the exit code is 2.
 ``--draw`` writes one SVG/PNG (by extension) with all valid molecules in a grid.
 """
 
@@ -24,7 +27,9 @@ def register(sub: Any) -> None:
         description="Per-atom next-atom entropy (bits) and patches of each molecule.",
     )
     p.add_argument("smiles", nargs="*", metavar="SMILES", help="molecules to patch")
-    p.add_argument("--input", "-i", help=".smi or .csv file (column 'smiles') of more molecules")
+    from edtformer.cli.files import add_file_options
+
+    add_file_options(p, short=True)
     p.add_argument(
         "--rule",
         choices=RULE_CHOICES,
@@ -53,9 +58,10 @@ def rule_options(args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
-def result_dict(record: Any, entropy: Any, result: Any) -> dict[str, Any]:
-    """The JSON object of one molecule."""
+def result_dict(record: Any, entropy: Any, result: Any, row_id: Any = None) -> dict[str, Any]:
+    """The JSON object of one molecule (``row_id``: its id in the input)."""
     out: dict[str, Any] = {
+        "id": row_id,
         "smiles": record.smiles,
         "canonical_smiles": record.canonical_smiles,
         "atoms": record.symbols,
@@ -83,19 +89,24 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_lines=True)
-    table.add_column("#", justify="right")
+    table.add_column("id", justify="right")
     table.add_column("SMILES", overflow="fold", max_width=40)
     table.add_column("atoms", justify="right")
     table.add_column("patches", justify="right")
     table.add_column("mean H (bits)", justify="right")
     table.add_column("patches (atoms grouped)", overflow="fold")
-    for k, r in enumerate(rows, 1):
+    for r in rows:
         mean = sum(r["entropy"]) / max(len(r["entropy"]), 1)
         groups = _groups(r["atoms"], r["patch_ids"])
         if "brics_ids" in r:
             groups += f"\nBRICS ({r['n_brics']}): " + _groups(r["atoms"], r["brics_ids"])
         table.add_row(
-            str(k), r["smiles"], str(len(r["atoms"])), str(r["n_patches"]), f"{mean:.2f}", groups
+            str(r["id"]),
+            r["smiles"],
+            str(len(r["atoms"])),
+            str(r["n_patches"]),
+            f"{mean:.2f}",
+            groups,
         )
     Console().print(table)
 
@@ -122,18 +133,23 @@ def run(args: argparse.Namespace) -> int:
     for flag, value, ok, want in checks:
         if not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise EdtError(f"{flag} must be {want}, got {value}")
-    inputs = list(args.smiles)
+    from edtformer.cli.files import check_file_options, read_input, row_error
+
+    check_file_options(args)
+    # (id, where, SMILES) of every molecule: the arguments, then the file's rows
+    inputs: list[tuple[Any, str, str]] = [
+        (k, f"argument {k}", s) for k, s in enumerate(args.smiles, 1)
+    ]
     status = 0
     if args.input:
-        from edtformer.chem.files import read_molecule_rows
-
-        for mrow in read_molecule_rows(args.input):
+        table = read_input(args)  # an empty file or a missing column: one error
+        for mrow in table.rows:
             if mrow.error is None:
-                inputs.append(mrow.smiles)
+                inputs.append((table.row_id(mrow), table.where(mrow), mrow.smiles))
             else:
-                print(f"edt patch: error: {args.input}:{mrow.line}: {mrow.error}", file=sys.stderr)
+                row_error("patch", table.where(mrow), mrow.error)
                 status = 2
-    if not inputs:
+    elif not inputs:
         raise EdtError("no molecules given; pass SMILES arguments or --input FILE")
 
     import torch
@@ -143,18 +159,25 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    records = []
-    for s in inputs:
+    records, ids = [], []
+    for row_id, where, s in inputs:
         try:
             records.append(parse_smiles(s))
+            ids.append(row_id)
         except (InvalidSmilesError, UnsupportedMoleculeError) as exc:
-            print(f"edt patch: error: {exc}", file=sys.stderr)
+            if where.startswith("argument"):
+                print(f"edt patch: error: {exc}", file=sys.stderr)
+            else:
+                row_error("patch", where, exc)
             status = 2
     rows: list[dict[str, Any]] = []
     if records:
         scorer = load_scorer(args.model) if args.model else load_default_scorer()
         entropies, results = patch_molecules(records, args.rule, scorer, **rule_options(args))
-        rows = [result_dict(r, e, p) for r, e, p in zip(records, entropies, results, strict=True)]
+        rows = [
+            result_dict(r, e, p, i)
+            for r, e, p, i in zip(records, entropies, results, ids, strict=True)
+        ]
     if args.json:
         for row in rows:
             print(json.dumps(row), flush=True)
@@ -168,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         mols = [r.mol for r in records]
         ids = [np.asarray(row["patch_ids"]) for row in rows]
         ents = list(entropies)
-        legends = [f"{k}: {row['n_patches']} entropy patches" for k, row in enumerate(rows, 1)]
+        legends = [f"{row['id']}: {row['n_patches']} entropy patches" for row in rows]
         if args.rule == "combine":  # both partitions the model pools: entropy, then BRICS
             mols, ents = [m for m in mols for _ in (0, 1)], [e for e in ents for _ in (0, 1)]
             ids = [
@@ -178,11 +201,11 @@ def run(args: argparse.Namespace) -> int:
             ]
             legends = [
                 text
-                for k, (leg, res) in enumerate(zip(legends, results, strict=True), 1)
-                for text in (leg, f"{k}: {res.n_brics} BRICS fragments")
+                for row, leg, res in zip(rows, legends, results, strict=True)
+                for text in (leg, f"{row['id']}: {res.n_brics} BRICS fragments")
             ]
         elif args.rule == "brics":
-            legends = [f"{k}: {row['n_patches']} BRICS fragments" for k, row in enumerate(rows, 1)]
+            legends = [f"{row['id']}: {row['n_patches']} BRICS fragments" for row in rows]
         path = draw_patches(args.draw, mols, ids, ents, legends)
         print(f"wrote {path}", file=sys.stderr)
     return status
