@@ -12,8 +12,8 @@ carbon, no ring, no stereo).
 
 Answer formats that are not a single sheet value:
 
-* ``cip``: one specified centre gives its label ("R"); several give position and label in atom
-  order, ", "-joined ("2R, 5S"); none gives "none".
+* ``cip``: the labels of the specified centres in atom order, ","-joined as the sheet writes
+  them ("R" or "R,S,S"); none gives "none".
 * ``groups``: the sheet's group names ", "-joined, "none" when empty.
 * ``two_facts``: "<name a> <value a>, <name b> <value b>" with the names of :data:`FACT_NAMES`
   ("rings 2, rotatable bonds 3").
@@ -309,9 +309,7 @@ def _cip_text(cip: Any) -> str:
     centres = sorted(cip or [], key=lambda c: int(c[0]))
     if not centres:
         return "none"
-    if len(centres) == 1:
-        return str(centres[0][2])
-    return ", ".join(f"{int(pos)}{label}" for pos, _, label in centres)
+    return ",".join(str(label) for _, _, label in centres)  # as the sheet writes them
 
 
 def _groups_text(groups: Any) -> str:

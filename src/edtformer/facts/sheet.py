@@ -77,8 +77,8 @@ SHEET_FIELDS: tuple[SheetField, ...] = (
     SheetField("tpsa", "TPSA", "float", 2, "topological polar surface area, A^2 (Ertl, N and O only)"),
     SheetField("fsp3", "fraction sp3", "float", 2, "fraction of carbons that are sp3"),
     SheetField("lipinski_violations", "rule-of-five violations", "int", doc="MW > 500, logP > 5, donors > 5, acceptors > 10"),
-    SheetField("lipinski", "Lipinski rule of five", "bool", doc="at most one rule-of-five violation"),
-    SheetField("veber", "Veber rule", "bool", doc="rotatable bonds <= 10 and TPSA <= 140"),
+    SheetField("lipinski", "passes Lipinski rule of five", "bool", doc="at most one rule-of-five violation"),
+    SheetField("veber", "passes Veber rule", "bool", doc="rotatable bonds <= 10 and TPSA <= 140"),
     SheetField("fragments", "fragments", "int", doc="disconnected parts (salts, mixtures)"),
 )  # fmt: skip
 
@@ -94,12 +94,14 @@ def field(key: str) -> SheetField:
 
 
 def format_value(key: str, value: Any) -> str:
-    """How the sheet writes ``value`` of field ``key``: ints as ``12``, floats with the field's
-    decimals (``206.28``), booleans ``yes`` / ``no``, text as is. Keys outside
+    """How the sheet writes ``value`` of field ``key``: ints as ``12`` (a net charge signed:
+    ``+1``), floats with the field's decimals (``206.28``), booleans ``yes`` / ``no``, text as is. Keys outside
     :data:`SHEET_FIELDS` (``atoms:Cl``, group names) are written by the value's type."""
     f = _FIELDS.get(key)
     if isinstance(value, bool) or (f is not None and f.kind == "bool"):
         return "yes" if value else "no"
+    if key == "formal_charge":
+        return f"{int(value):+d}" if value else "0"
     if f is not None and f.kind == "float":
         return f"{float(value):.{f.decimals}f}"
     if isinstance(value, float):
@@ -182,7 +184,9 @@ def _chiral(mol: Chem.Mol, centres: Sequence[tuple[int, str]]) -> bool:
     from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
 
     opts = StereoEnumerationOptions(onlyUnassigned=True, maxIsomers=64, unique=True)
-    return any(_mirror_differs(iso) for iso in itertools.islice(EnumerateStereoisomers(mol, opts), 64))
+    return any(
+        _mirror_differs(iso) for iso in itertools.islice(EnumerateStereoisomers(mol, opts), 64)
+    )
 
 
 def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
@@ -247,6 +251,19 @@ def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
     return values
 
 
+def sheet_of(smiles: str, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """:func:`sheet_values` of ``smiles`` read through the strict front end
+    (:func:`edtformer.chem.parse_smiles`), memoised in ``cache`` when given."""
+    if cache is not None and smiles in cache:
+        return cache[smiles]
+    from edtformer.chem import parse_smiles
+
+    got = sheet_values(parse_smiles(smiles).mol)
+    if cache is not None:
+        cache[smiles] = got
+    return got
+
+
 def _join(parts: Iterable[str]) -> str:
     return "; ".join(parts)
 
@@ -255,61 +272,106 @@ def _fv(values: dict[str, Any], key: str) -> str:
     return f"{_FIELDS[key].label}: {format_value(key, values[key])}"
 
 
-def render_sheet(
+def sheet_lines(
     values: dict[str, Any], bbb: float | None = None, same_as_first: bool | None = None
-) -> str:
-    """The sheet as the LLM reads it: a heading and about ten ``label: value`` lines.
-
-    Args:
-        values: :func:`sheet_values` output.
-        bbb: the learned blood-brain-barrier read-out's P(BBB+), written as a labelled estimate.
-        same_as_first: for a prompt's second and later molecules, whether it is the same
-            stereoisomer as the prompt's first molecule (canonical isomeric SMILES equal).
-    """
+) -> dict[str, str]:
+    """The sheet's lines by name (:data:`LINE_NAMES` order): ``label: value`` pairs joined by
+    ``; ``. ``bbb`` (the learned read-out's P(BBB+)) and ``same_as_first`` (for a prompt's second
+    and later molecules: the same stereoisomer as its first?) add a line each."""
     v = values
     atoms = ", ".join(f"{s} {n}" for s, n in v["atoms"].items()) or "none"
     cip = ",".join(lab for *_, lab in v["cip"])
     cip_at = ",".join(str(p) for p, *_ in v["cip"])
     ez = ",".join(lab for *_, lab in v["ez"])
     ez_at = ",".join(f"{a}={b}" for a, b, _ in v["ez"])
-    lines = [
-        SHEET_HEADING,
-        _join([_fv(v, "formula"), f"atoms: {atoms}", _fv(v, "heavy_atoms"), _fv(v, "formal_charge")]),
-        _join([_fv(v, "mol_weight"), _fv(v, "exact_mass")]),
-        _join([
-            f"rings: {v['rings']} (aromatic {v['aromatic_rings']}, aliphatic {v['aliphatic_rings']})",
-            _fv(v, "ring_systems"), _fv(v, "largest_ring"), _fv(v, "macrocycle"),
-        ]),
-        _join([_fv(v, "rotatable_bonds"), _fv(v, "hbd"), _fv(v, "hba")]),
-        _join([
-            f"stereocentres: {v['stereocentres']} (specified {v['specified_stereocentres']}, "
-            f"unspecified {v['unspecified_stereocentres']})",
-            f"CIP: {cip} (atoms {cip_at})" if cip else "CIP: none",
-            _fv(v, "chiral"),
-        ]),
-        _join([
-            f"stereo double bonds: {v['stereo_double_bonds']} (specified "
-            f"{v['specified_stereo_double_bonds']})",
-            f"E/Z: {ez} (bonds {ez_at})" if ez else "E/Z: none",
-        ]),
-        _join([_fv(v, "logp"), _fv(v, "mr"), _fv(v, "tpsa"), _fv(v, "fsp3")]),
-        _join([
-            f"Lipinski rule of five: {'pass' if v['lipinski'] else 'fail'} "
-            f"({v['lipinski_violations']} violations)",
-            f"Veber rule: {'pass' if v['veber'] else 'fail'}",
-        ]),
-    ]
     frag = _fv(v, "fragments")
     if v["fragments"] > 1:
         frag += f"; largest fragment: {v['largest_fragment']}"
-    lines.append(frag)
+    lines = {
+        "composition": _join(
+            [_fv(v, "formula"), f"atoms: {atoms}", _fv(v, "heavy_atoms"), _fv(v, "formal_charge")]
+        ),
+        "mass": _join([_fv(v, "mol_weight"), _fv(v, "exact_mass")]),
+        "rings": _join(
+            [
+                _fv(v, k)
+                for k in (
+                    "rings",
+                    "aromatic_rings",
+                    "aliphatic_rings",
+                    "ring_systems",
+                    "largest_ring",
+                    "macrocycle",
+                )
+            ]
+        ),
+        "rotatable": _fv(v, "rotatable_bonds"),
+        "hbond": _join([_fv(v, "hbd"), _fv(v, "hba")]),
+        "stereo": _join(
+            [
+                *(
+                    _fv(v, k)
+                    for k in (
+                        "stereocentres",
+                        "specified_stereocentres",
+                        "unspecified_stereocentres",
+                    )
+                ),
+                f"CIP labels: {cip} (atoms {cip_at})" if cip else "CIP labels: none",
+                _fv(v, "chiral"),
+            ]
+        ),
+        "double_bonds": _join(
+            [
+                _fv(v, "stereo_double_bonds"),
+                _fv(v, "specified_stereo_double_bonds"),
+                f"E/Z: {ez} (bonds {ez_at})" if ez else "E/Z: none",
+            ]
+        ),
+        "descriptors": _join([_fv(v, "logp"), _fv(v, "mr"), _fv(v, "tpsa"), _fv(v, "fsp3")]),
+        "rules": _join([_fv(v, "lipinski"), _fv(v, "lipinski_violations"), _fv(v, "veber")]),
+        "fragments": frag,
+    }
     if "groups" in v:
-        lines.append("groups: " + (", ".join(v["groups"]) or "none"))
+        lines["groups"] = "groups: " + (", ".join(v["groups"]) or "none")
     if bbb is not None:
-        lines.append(f"blood-brain barrier (learned estimate): P(BBB+) {bbb:.2f}")
+        lines["bbb"] = f"blood-brain barrier (learned estimate): P(BBB+) {bbb:.2f}"
     if same_as_first is not None:
-        lines.append(f"same stereoisomer as molecule 1: {'yes' if same_as_first else 'no'}")
-    return "\n".join(lines)  # fmt: skip
+        lines["same"] = f"same stereoisomer as molecule 1: {'yes' if same_as_first else 'no'}"
+    return lines  # fmt: skip
+
+
+#: Every line name of :func:`sheet_lines`, in sheet order.
+LINE_NAMES: tuple[str, ...] = (
+    "composition", "mass", "rings", "rotatable", "hbond", "stereo", "double_bonds", "descriptors",
+    "rules", "fragments", "groups", "bbb", "same",
+)  # fmt: skip
+
+#: Heading of a sheet that holds only the lines a question names.
+SELECTED_HEADING = "RDKit facts (exact; logP, MR, TPSA are computed estimates):"
+
+
+def render_sheet(
+    values: dict[str, Any],
+    bbb: float | None = None,
+    same_as_first: bool | None = None,
+    only: Iterable[str] | None = None,
+) -> str:
+    """The sheet as the LLM reads it: a heading and one line per group of facts.
+
+    Args:
+        values: :func:`sheet_values` output.
+        bbb: the learned blood-brain-barrier read-out's P(BBB+), written as a labelled estimate.
+        same_as_first: for a prompt's second and later molecules, whether it is the same
+            stereoisomer as the prompt's first molecule (canonical isomeric SMILES equal).
+        only: write only these lines (names of :data:`LINE_NAMES`; the ``same`` line is always
+            kept): the lines a question names (:func:`edtformer.facts.select.lines_for`).
+    """
+    lines = sheet_lines(values, bbb, same_as_first)
+    if only is None:
+        return "\n".join([SHEET_HEADING, *lines.values()])
+    keep = set(only) | {"same"}
+    return "\n".join([SELECTED_HEADING, *(t for k, t in lines.items() if k in keep)])
 
 
 def same_stereoisomer(a: Chem.Mol, b: Chem.Mol) -> bool:

@@ -188,7 +188,11 @@ def load_model(
         model.new_tokens.rows.copy_(tensors["new_tokens.rows"])
         if model.readout is not None:
             model.readout.load_state_dict(
-                {k.removeprefix("readout."): v for k, v in tensors.items() if k.startswith("readout.")}
+                {
+                    k.removeprefix("readout."): v
+                    for k, v in tensors.items()
+                    if k.startswith("readout.")
+                }
             )
         params = dict(model.llm.named_parameters())
         for k, v in tensors.items():

@@ -99,6 +99,12 @@ def _starts(sizes: Sequence[int]) -> list[int]:
     return out
 
 
+def _question(conv: Sequence[Message]) -> str:
+    """The text of a conversation's user turns (what a sheet is cut for: the lines any of them
+    names, so a follow-up keeps the lines of the first question)."""
+    return "\n".join(m["content"] for m in conv if m["role"] == "user")
+
+
 def _with_sheets(conv: Sequence[Message], sheets: Sequence[str]) -> list[Message]:
     """``conv`` with each molecule's fact sheet written on the line after its ``<mol>`` marker
     (user turns, in marker order; the question itself may not hold the markers yet: then they
@@ -143,6 +149,10 @@ class EDTFormerConfig:
     fact_sheet: bool = False
     """Write each molecule's exact RDKit fact sheet (:func:`edtformer.facts.render_sheet`) as
     text right after its molecule tokens, for the LLM to read."""
+    sheet_lines: str = "question"
+    """With ``fact_sheet``: ``question`` writes only the sheet lines the question names
+    (:func:`edtformer.facts.select.lines_for`; the whole sheet when it names none), ``all`` the
+    whole sheet always."""
     bbb_readout: bool = False
     """Keep a learned blood-brain-barrier read-out of the pooled frozen streams
     (:class:`~edtformer.bridge.readout.BBBReadout`); with ``fact_sheet`` its P(BBB+) is written
@@ -150,6 +160,8 @@ class EDTFormerConfig:
 
     def __post_init__(self) -> None:
         self.encoders = tuple(self.encoders)
+        if self.sheet_lines not in ("question", "all"):
+            raise EdtError(f"sheet_lines must be 'question' or 'all', got {self.sheet_lines!r}")
         if isinstance(self.bridge, dict):
             self.bridge = BridgeConfig.from_dict(self.bridge)
         if isinstance(self.trainable, dict):
@@ -166,6 +178,7 @@ class EDTFormerConfig:
             "boundary_tokens": self.boundary_tokens,
             "trainable": self.trainable.to_dict(),
             "fact_sheet": self.fact_sheet,
+            "sheet_lines": self.sheet_lines,
             "bbb_readout": self.bbb_readout,
         }
 
@@ -241,6 +254,13 @@ class EDTFormer(nn.Module):
         )
         self.processor = processor
         self.encoders = nn.ModuleList(processor.encoders if processor is not None else [])
+        self.sheet_full_rate = 0.0
+        """In training mode, the share of prompts (chosen by a hash of question and SMILES) that
+        get the whole sheet although their question names some lines (``sheet_lines=question``),
+        so the LLM also learns to answer from the whole sheet."""
+        self.zero_molecule_tokens = False
+        """The zero-token control: when True, the bridge's molecule tokens (anchors and dynamic
+        tokens) reach the LLM as zero vectors; prompt text and fact sheet are unchanged."""
         self.readout: BBBReadout | None = None
         if config.bbb_readout:
             self.readout = BBBReadout(config.bridge.encoder_widths)
@@ -325,7 +345,7 @@ class EDTFormer(nn.Module):
         if self.config.fact_sheet and flat:
             if not self.text_only and self.processor is not None:
                 mol_batch = self.processor(flat)
-            sheets = self._sheets(records, mol_batch)
+            sheets = self._sheets(records, mol_batch, [_question(c) for c in asked])
             conversations = [
                 _with_sheets(c, sheets[k : k + len(rs)])
                 for c, rs, k in zip(
@@ -373,12 +393,19 @@ class EDTFormer(nn.Module):
         return batch.to(device)
 
     def _sheets(
-        self, records: Sequence[Sequence[MolRecord]], mol_batch: MoleculeBatch | None
+        self,
+        records: Sequence[Sequence[MolRecord]],
+        mol_batch: MoleculeBatch | None,
+        questions: Sequence[str],
     ) -> list[str]:
         """The fact sheet of every molecule of ``records`` (prompt order), with the BBB read-out's
         estimate when the model has one and, for a prompt's later molecules, whether each is the
-        same stereoisomer as its first."""
+        same stereoisomer as its first; cut to the lines each prompt's question names
+        (``sheet_lines=question``)."""
+        import zlib
+
         from edtformer.facts import render_sheet, same_stereoisomer, sheet_values
+        from edtformer.facts.select import lines_for
 
         bbb: list[float | None] = [None] * sum(len(rs) for rs in records)
         if self.readout is not None and mol_batch is not None:
@@ -388,10 +415,17 @@ class EDTFormer(nn.Module):
                 bbb = [float(p) for p in self.readout(feats, mask).tolist()]
         out: list[str] = []
         k = 0
-        for rs in records:
+        for rs, question in zip(records, questions, strict=True):
+            only = None
+            if self.config.sheet_lines == "question":
+                only = lines_for(question, [r.smiles for r in rs])
+                key = f"{question}|{'.'.join(r.smiles for r in rs)}".encode()
+                if self.training and zlib.crc32(key) % 1000 < 1000 * self.sheet_full_rate:
+                    only = None
             for j, r in enumerate(rs):
                 same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
-                out.append(render_sheet(sheet_values(r.mol), bbb=bbb[k], same_as_first=same))
+                values = sheet_values(r.mol)
+                out.append(render_sheet(values, bbb=bbb[k], same_as_first=same, only=only))
                 k += 1
         return out
 
@@ -468,6 +502,8 @@ class EDTFormer(nn.Module):
                 instr["pair_first"] = batch.mol_first
             bridge = self.connector(*batch.molecules.inputs(), **instr)
             feats = bridge.flat()  # [sum tokens, d]
+            if self.zero_molecule_tokens:
+                feats = torch.zeros_like(feats)
         return merge_molecule_tokens(emb, batch.input_ids, self.mol_ids.mol, feats), bridge
 
     def _prefix_kwargs(self, batch: ChatBatch, use: bool | None) -> tuple[int, dict[str, Any]]:

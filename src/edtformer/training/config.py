@@ -199,6 +199,9 @@ class RecipeSection:
     it, and the questions come from :class:`~edtformer.training.sheet_stream.SheetStream` (train
     phrasings of every sheet fact, declining off-sheet questions, the dataset's questions);
     ``kind_weights`` then names that stream's kinds. Excludes ``fact_tokens``."""
+    sheet_full_rate: float = 0.25
+    """With ``fact_sheet``: share of training prompts that get the whole sheet although their
+    question names some lines (the rest get the named lines only, as at inference)."""
     fact_tokens: bool = False
     """The bridge also writes its predicted RDKit facts as LLM word embeddings
     (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first
@@ -574,6 +577,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
             ok = False
         if not ok:
             out.append(f"recipe.token_norm must be 'auto' or a number >= 0, got {norm!r}")
+    if not 0.0 <= cfg.recipe.sheet_full_rate <= 1.0:
+        out.append(f"recipe.sheet_full_rate must be in [0, 1], got {cfg.recipe.sheet_full_rate}")
     if not 0.0 <= cfg.recipe.mc_layouts <= 1.0:
         out.append(f"recipe.mc_layouts must be in [0, 1], got {cfg.recipe.mc_layouts}")
     if cfg.recipe.answer_loss not in ("token", "answer"):
@@ -583,8 +588,15 @@ def _problems(cfg: TrainConfig) -> list[str]:
     targets = cfg.recipe.bbbp_targets
     if targets not in ("labels", "readout", "soft"):
         out.append(f"recipe.bbbp_targets must be 'labels', 'readout' or 'soft', got {targets!r}")
-    elif targets != "labels" and not (cfg.recipe.fact_tokens and cfg.recipe.fact_bbb):
-        out.append(f"recipe.bbbp_targets={targets} needs recipe.fact_tokens and recipe.fact_bbb")
+    elif targets != "labels" and not (
+        (cfg.recipe.fact_tokens and cfg.recipe.fact_bbb) or cfg.recipe.fact_sheet
+    ):
+        out.append(
+            f"recipe.bbbp_targets={targets} needs recipe.fact_sheet, or recipe.fact_tokens and "
+            "recipe.fact_bbb"
+        )
+    if cfg.recipe.fact_sheet and cfg.recipe.fact_tokens:
+        out.append("recipe.fact_sheet and recipe.fact_tokens exclude each other (one fact path)")
     start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
     if not 0.0 <= start <= full <= 1.0:
         out.append(

@@ -806,6 +806,7 @@ def run_recipe(
     out_dir.mkdir(parents=True, exist_ok=True)
     stream = sheet_stream(cfg) if rc.fact_sheet else recipe_stream(cfg)
     model = build_recipe_model(cfg)
+    model.sheet_full_rate = rc.sheet_full_rate
     assert model.processor is not None
     curve = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed)
     needed = list(stream.molecules) + [s for r in stream.records for s in r["smiles"]]

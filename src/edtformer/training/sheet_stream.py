@@ -31,6 +31,7 @@ from typing import Any
 
 from edtformer.data.schema import render_question
 from edtformer.errors import DataError
+from edtformer.facts.sheet import sheet_of
 from edtformer.llm.tokens import MOL_TOKEN
 from edtformer.training.questions import Sample, SoftAnswer
 
@@ -67,18 +68,6 @@ BOOL_KINDS = ("macrocycle", "chiral", "lipinski", "veber")
 MIN_GROUP_MOLECULES = 5
 
 
-def sheet_of(smiles: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """:func:`edtformer.facts.sheet_values` of ``smiles`` (parsed by the strict front end), cached."""
-    got = cache.get(smiles)
-    if got is None:
-        from edtformer.chem import parse_smiles
-        from edtformer.facts import sheet_values
-
-        got = sheet_values(parse_smiles(smiles).mol)
-        cache[smiles] = got
-    return got
-
-
 @dataclass
 class SheetStream(Sequence[Sample]):
     """``length`` training samples ``(smiles list, question with <mol>, answer)``, item ``i``
@@ -104,7 +93,9 @@ class SheetStream(Sequence[Sample]):
 
         unknown = sorted(set(self.weights) - set(SHEET_KIND_WEIGHTS))
         if unknown:
-            raise DataError(f"unknown sheet-stream kinds {unknown}; known: {list(SHEET_KIND_WEIGHTS)}")
+            raise DataError(
+                f"unknown sheet-stream kinds {unknown}; known: {list(SHEET_KIND_WEIGHTS)}"
+            )
         if not self.molecules:
             raise DataError("the sheet stream needs train molecules")
         self._by_kind: dict[str, list[dict[str, Any]]] = {k: [] for k in DATASET_KINDS}
@@ -118,7 +109,7 @@ class SheetStream(Sequence[Sample]):
             raise DataError("no question kind of the sheet stream has data")
         self._kinds = kinds
         self._cum = list(itertools.accumulate(self.weights[k] for k in kinds))
-        self._facts = [k for k in fact_kinds() if k != "largest_fragment"]
+        self._facts = fact_kinds()
         self._sheets: dict[str, dict[str, Any]] = {}
         self._index_molecules()
 
@@ -151,7 +142,9 @@ class SheetStream(Sequence[Sample]):
     def set_yes_prob(self, kind: str, prob: dict[str, float]) -> None:
         """Soft answers for ``kind`` (``bbbp``): each record's answer is drawn yes with the
         read-out's P(BBB+) of its molecule and carries it (:class:`SoftAnswer`)."""
-        missing = [r["smiles"][0] for r in self._by_kind.get(kind, []) if r["smiles"][0] not in prob]
+        missing = [
+            r["smiles"][0] for r in self._by_kind.get(kind, []) if r["smiles"][0] not in prob
+        ]
         if missing:
             raise DataError(f"no P(yes) for {len(missing)} {kind} molecules, e.g. {missing[:2]}")
         self.yes_prob[kind] = dict(prob)
@@ -190,7 +183,9 @@ class SheetStream(Sequence[Sample]):
                     smi = rng.choice(self._with_group[subject])
                 else:
                     smi = self._without(subject, rng)
-            elif fact in ("fragments",) and self._salts and rng.random() < 0.5:
+            elif fact == "largest_fragment" and self._salts:
+                smi = rng.choice(self._salts)  # the sheet writes it for salts / mixtures only
+            elif fact == "fragments" and self._salts and rng.random() < 0.5:
                 smi = rng.choice(self._salts)
             else:
                 smi = rng.choice(self.molecules)

@@ -1,0 +1,202 @@
+"""Which lines of the fact sheet a question names: the sheet the LLM reads, cut to what is asked.
+
+A 135M LLM pays for every token it reads (the whole sheet is ~330 SmolLM2 tokens, ten times a
+short question), and copies a fact more reliably from a few lines than from a page.
+:func:`lines_for` matches a question against chemists' words for each line of
+:func:`edtformer.facts.sheet.sheet_lines` (``rotatable`` for "nRotB?", ``descriptors`` for
+"cLogP", ``groups`` for any functional-group name or alias of the vocabulary, ``composition`` for
+element names, ...). The molecule's own SMILES is removed from the question first, so its atoms
+never match element words. A question that names no line gets the whole sheet: off-sheet
+questions ("melting point?") and unforeseen wordings see every fact, and the LLM decides.
+
+The word lists were written from chemistry vocabulary and checked against the *train* templates
+only (a test: every train template of an on-sheet kind selects the line that answers it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+#: Line name -> regular expressions (case-insensitive, on the question without its SMILES).
+LINE_WORDS: dict[str, tuple[str, ...]] = {
+    "composition": (
+        r"formula",
+        r"composition",
+        r"\batoms?\b",
+        r"heavy",
+        r"non-?\s?h(ydrogen)?\b",
+        r"\bhac\b",
+        r"nheavy",
+        r"charge",
+        r"charged",
+        r"\bion(ic)?\b",
+        r"cation",
+        r"anion",
+        r"zwitter",
+        r"elements?",
+        r"\bhow many [a-z]+ atoms",
+    ),
+    "mass": (
+        r"weigh",
+        r"mass",
+        r"\bmw\b",
+        r"\bm\.w\b",
+        r"molar",
+        r"g/mol",
+        r"dalton",
+        r"\bda\b",
+        r"monoisotopic",
+        r"\bexact\b",
+        r"how heavy",
+    ),
+    "rings": (
+        r"\brings?\b",
+        r"cycl",
+        r"aromatic",
+        r"aliphatic",
+        r"fused",
+        r"ring ?systems?",
+        r"macro",
+        r"ring size",
+        r"membered",
+    ),
+    "rotatable": (r"rotatable", r"rot\s?b", r"rotor", r"torsion", r"flexib", r"rotat"),
+    "hbond": (
+        r"donor",
+        r"acceptor",
+        r"\bhbd\b",
+        r"\bhba\b",
+        r"h[- ]?bond",
+        r"hydrogen[- ]?bond",
+        r"\bnhoh\b",
+        r"\bnoh?\b",
+    ),
+    "stereo": (
+        r"stereo",
+        r"chiral",
+        r"chirality",
+        r"asymmetric",
+        r"\br/s\b",
+        r"\bcip\b",
+        r"configuration",
+        r"enantiomer",
+        r"optical",
+        r"\b[rs]\b or \b[rs]\b",
+        r"\(r\)|\(s\)",
+        r"handed",
+        r"meso",
+        r"racem",
+        r"epimer",
+        r"ster\w*cent",
+        r"chir|chri",
+        r"mirror",
+        r"superimpos",
+    ),
+    "double_bonds": (
+        r"\be/z\b",
+        r"\bz/e\b",
+        r"\bcis\b",
+        r"\btrans\b",
+        r"double bond",
+        r"geometr",
+        r"\be\b or \bz\b",
+        r"\bz\b or \be\b",
+        r"isomer",
+    ),
+    "descriptors": (
+        r"log\s?p",
+        r"lipophil",
+        r"partition",
+        r"octanol",
+        r"hydrophob",
+        r"\bmr\b",
+        r"refract",
+        r"tpsa",
+        r"\bpsa\b",
+        r"polar surface",
+        r"surface area",
+        r"sp3",
+        r"sp\^3",
+        r"saturat",
+        r"crippen",
+    ),
+    "rules": (
+        r"lipinski",
+        r"rule of (five|5)",
+        r"rule-of-(five|5)",
+        r"\bro5\b",
+        r"drug[- ]?like",
+        r"veber",
+        r"bioavailab",
+        r"violat",
+    ),
+    "fragments": (
+        r"fragm",
+        r"salt",
+        r"counter-?ion",
+        r"components?",
+        r"mixture",
+        r"disconnected",
+        r"\bparts?\b",
+        r"largest",
+        r"parent",
+        r"desalt",
+    ),
+    "groups": (
+        r"functional",
+        r"\bgroups?\b",
+        r"moiet",
+        r"substructure",
+        r"\bclass\b",
+        r"scaffold",
+        r"features?\b",
+    ),
+    "bbb": (r"blood[- ]brain", r"\bbbb\b", r"\bbrain\b", r"\bcns\b", r"barrier"),
+    "same": (r"\bsame\b", r"identical", r"stereoisomer"),
+}
+
+_SMILES_CHARS = set("()[]=#@/\\0123456789")
+
+
+@lru_cache(maxsize=1)
+def _patterns() -> dict[str, re.Pattern[str]]:
+    """One compiled alternation per line, with the vocabulary's group names / aliases and the
+    element names added."""
+    from edtformer.facts.groups import GROUP_RULES
+    from edtformer.facts.questions import ELEMENT_NAMES
+
+    words = {k: list(v) for k, v in LINE_WORDS.items()}
+    for rule in GROUP_RULES:
+        for name in (rule.name, *rule.aliases):
+            if len(name) >= 4 and name.isascii():
+                words["groups"].append(r"\b" + re.escape(name.lower()))
+    for name in ELEMENT_NAMES.values():
+        words["composition"].append(r"\b" + re.escape(name.lower()))
+    words["composition"] += [
+        r"\b(cl|br|na|si|se|li|mg|ca|zn|fe)\b",
+        r"\b[chnopsfbik]\b(?= ?atoms?)",
+    ]
+    return {k: re.compile("|".join(v), re.IGNORECASE) for k, v in words.items()}
+
+
+def strip_smiles(question: str, smiles: Iterable[str] = ()) -> str:
+    """``question`` without the given SMILES and without words that look like SMILES (brackets,
+    ring digits, bond symbols), so a molecule's atoms never read as words."""
+    for s in sorted(smiles, key=len, reverse=True):
+        if s:
+            question = question.replace(s, " ")
+    kept = [
+        w for w in question.split()
+        if not (len(w) >= 6 and sum(c in _SMILES_CHARS for c in w) >= 0.25 * len(w))
+    ]  # fmt: skip
+    return " ".join(kept)
+
+
+def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:
+    """The sheet lines ``question`` names (names of :data:`LINE_WORDS`), or ``None`` when it
+    names none (then the whole sheet is written)."""
+    text = strip_smiles(question, smiles)
+    found = {k for k, pat in _patterns().items() if pat.search(text)}
+    return found or None
