@@ -132,3 +132,23 @@ def test_single_question_json_choices_carries_facts(
     assert main([*argv, "--max-new-tokens", "2"]) == 0
     answered = json.loads(capsys.readouterr().out)
     assert scored["facts"] == answered["facts"] and "heavy atoms" in scored["facts"][0]
+
+
+def test_ask_says_what_it_loads_and_where_repeated_questions_go(
+    model_dir: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from edtformer.cli.main import build_parser
+
+    with caplog.at_level(logging.INFO, logger="edtformer.cli.ask"):
+        assert (
+            main(["ask", "CCO", "What?", "--model", str(model_dir), "--max-new-tokens", "2"]) == 0
+        )
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded ")]
+    assert f"loaded {model_dir} bridge + " in line and "encoders random" in line
+    assert "imports" in line and "weights and encoders" in line and "since edt started" in line
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    text = " ".join(sub.choices["ask"].format_help().split())  # type: ignore[union-attr]
+    assert "`edt chat SMILES`" in text and "`edt serve`" in text and "Python" in text
+    assert "BATCH_QUESTION" not in text and "--question TEXT" in text

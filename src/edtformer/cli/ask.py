@@ -8,12 +8,17 @@ so that the whole path runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 logger = logging.getLogger(__name__)
+#: When this module was imported (about when ``edt`` started): the start-up the INFO line reports.
+STARTED = time.perf_counter()
 
 
 def _quiet_transformers() -> None:
@@ -58,26 +63,60 @@ def resolve_device(device: str, dtype: str | None) -> tuple[Any, Any]:
     return dev, getattr(torch, name)
 
 
+#: Said after ``edt ask`` loaded the model in a terminal: where repeated questions are cheaper.
+REPEAT_HINT = (
+    "each `edt ask` loads the model again; for repeated questions keep it loaded: "
+    "`edt ask --input FILE`, `edt chat SMILES`, `edt serve`, or Python "
+    "(EDTFormer.from_pretrained once)"
+)
+
+
+@contextlib.contextmanager
+def loading_status(text: str) -> Iterator[Callable[[str], None]]:
+    """A transient rich status line on stderr while something loads (only in a terminal);
+    yields a function that replaces its text."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _text: None
+        return
+    with console.status(text, spinner="dots") as status:
+        yield lambda new: status.update(new)
+
+
 def load_cli_model(
     model_dir: str | None,
     threads: int | None = None,
     device: str = "cpu",
     dtype: str | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[Any, str]:
     """The model for ``ask``/``chat``/``eval`` and a short name for it (``--model`` folder,
     shipped default, or an untrained bridge on the default encoder and LLM), on ``device`` with
-    the frozen LLM in ``dtype``."""
+    the frozen LLM in ``dtype``.
+
+    Says what it loads and how long it took: a status line in a terminal (``say``: the caller's
+    status line, else its own) and an INFO log line (``-v``) with the import and weight times.
+    """
+    if say is None:
+        with loading_status("loading the model") as own:
+            return load_cli_model(model_dir, threads, device, dtype, own)
+    name = "default" if model_dir is None else str(model_dir)
+    t0 = time.perf_counter()
+    say(f"loading the model ({name}): importing torch and transformers")
     import torch
+    import transformers.modeling_utils  # noqa: F401  # loading needs it: timed here, not below
 
     from edtformer.model import EDTFormer, EDTFormerConfig
     from edtformer.model.checkpoint import default_bridge_dir, read_config, resolve_model_path
 
+    t_import = time.perf_counter() - t0
     _quiet_transformers()
     if threads:
         torch.set_num_threads(threads)
     dev, torch_dtype = resolve_device(device, dtype)
     folder = default_bridge_dir() if model_dir is None else model_dir
-    name = "default" if model_dir is None else str(model_dir)
     if model_dir is None and not (default_bridge_dir() / "config.json").is_file():
         logger.warning(
             "no trained bridge is shipped yet: answering with an UNTRAINED bridge "
@@ -86,13 +125,24 @@ def load_cli_model(
         torch.manual_seed(0)
         return EDTFormer.build(EDTFormerConfig()).to(dev).eval(), "untrained"
     folder = resolve_model_path(folder)  # a hub id is downloaded once
+    cfg = read_config(folder)["config"]
+    what = f"{name} bridge + {cfg['llm']} + encoders {', '.join(cfg['encoders'])}"
+    say(f"loading {what} (imports took {t_import:.1f} s)")
+    t1 = time.perf_counter()
     llm = tok = None
     if torch_dtype != torch.float32:
         from edtformer.llm.loading import load_llm
 
-        llm, tok = load_llm(read_config(folder)["config"]["llm"], dtype=torch_dtype)
-    model = EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tok)
-    return model.to(dev).eval(), name
+        llm, tok = load_llm(cfg["llm"], dtype=torch_dtype)
+    model = EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tok).to(dev).eval()
+    t_load = time.perf_counter() - t1
+    total = time.perf_counter() - t0
+    logger.info(
+        "loaded %s on %s in %.1f s (torch + transformers imports %.1f s, weights and encoders "
+        "%.1f s); %.1f s since edt started",
+        what, dev, total, t_import, t_load, time.perf_counter() - STARTED,
+    )  # fmt: skip
+    return model, name
 
 
 def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
@@ -104,6 +154,7 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
         "n_molecule_tokens": ans.n_molecule_tokens,
         "n_anchor_tokens": ans.n_anchor_tokens,
         "n_dynamic_tokens": ans.n_dynamic_tokens,
+        "n_fact_tokens": ans.n_molecule_tokens - ans.n_anchor_tokens - ans.n_dynamic_tokens,
         "n_dropped_patches": ans.n_dropped_patches,
         "facts": ans.facts,
         "model": model_name,
@@ -160,7 +211,14 @@ def run(args: argparse.Namespace) -> int:
     from edtformer.cli.ask_batch import parse_choices
 
     choices = parse_choices(args.choices)
-    model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
+    t0 = time.perf_counter()
+    with loading_status("loading the model") as say:
+        model, name = load_cli_model(args.model, args.threads, args.device, args.dtype, say)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if console.is_terminal:  # people see where repeated questions are cheaper; scripts do not
+        console.print(f"[dim]model loaded in {time.perf_counter() - t0:.1f} s; {REPEAT_HINT}[/dim]")
     if choices is not None:  # scored options, no generation
         scored = model.score_many([args.smiles], [args.question], choices)[0]
         if isinstance(scored, EdtError):
@@ -203,7 +261,9 @@ def register(subparsers: Any) -> None:
         "ask",
         help="answer a question about a molecule",
         description="Answer a free-text question about a molecule given as SMILES, or every row "
-        "of a file (--input FILE --out FILE).",
+        "of a file (--input FILE --out FILE). Each `edt ask` process loads the model again "
+        "(seconds); for repeated questions keep it loaded: --input FILE, `edt chat SMILES`, "
+        "`edt serve`, or Python (EDTFormer.from_pretrained once, then model.ask).",
     )
     p.add_argument("smiles", nargs="?", help="the molecule, e.g. 'CC(=O)Oc1ccccc1C(=O)O'")
     p.add_argument(
