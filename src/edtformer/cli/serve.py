@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         max_batch_size=args.max_batch_size,
         batch_wait_s=args.batch_wait_ms / 1000,
     )
+    if args.access_log:  # one line per request (method, route, status, latency), at INFO
+        logging.getLogger("edtformer.serve.access").setLevel(logging.INFO)
     logger.warning("serving %s on http://%s:%d/", args.name or name, args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
@@ -71,5 +73,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: torch's)"
     )
+    p.add_argument(
+        "--access-log", action=argparse.BooleanOptionalAction, default=True,
+        help="one line per request on stderr: method, route, status, latency (default on; "
+        "never the request body)",
+    )  # fmt: skip
     add_device_options(p)
     p.set_defaults(func=run)

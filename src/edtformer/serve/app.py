@@ -59,8 +59,26 @@ class BodyTooLarge(Exception):
     """The request body passed :attr:`ServeLimits.max_body_bytes`."""
 
 
+#: A refused body is read to its end (so the client gets the 413 instead of a connection reset
+#: while it is still sending) up to this many bytes; a larger one is cut off.
+DRAIN_LIMIT = 256 * 1024 * 1024
+
+
+async def _drain(receive: Any, seen: int) -> None:
+    """Read and drop the rest of a request body (up to :data:`DRAIN_LIMIT` bytes)."""
+    while seen < DRAIN_LIMIT:
+        message = await receive()
+        if message.get("type") != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class LimitBody:
-    """ASGI middleware: a declared or streamed request body over ``limit`` bytes is refused (413)."""
+    """ASGI middleware: a declared or streamed request body over ``limit`` bytes is refused
+    with an OpenAI-style 413, after the body is read (a client still sending gets the answer,
+    not a reset)."""
 
     def __init__(self, app: Any, limit: int) -> None:
         self.app = app
@@ -71,10 +89,12 @@ class LimitBody:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _drain(receive, 0)
             data = json.dumps(_too_large(self.limit).body()).encode()
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(data)).encode())]})  # fmt: skip
+                                    (b"content-length", str(len(data)).encode()),
+                                    (b"connection", b"close")]})  # fmt: skip
             await send({"type": "http.response.body", "body": data})
             return None
         seen = 0
@@ -84,10 +104,49 @@ class LimitBody:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                if message.get("more_body", False):
+                    await _drain(receive, seen)
                 raise BodyTooLarge
             return message
 
         return await self.app(scope, limited, send)  # type: ignore[no-any-return]
+
+
+#: The logger of the one line per request (method, route, status, latency; never a body).
+access_logger = logging.getLogger("edtformer.serve.access")
+
+
+class AccessLog:
+    """ASGI middleware: one INFO line per HTTP request on :data:`access_logger`:
+    ``POST /v1/chat/completions 200 812.4 ms`` (the path only: no query string, no body, so no
+    molecule text)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+        t0 = time.perf_counter()
+        status = 0
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            access_logger.info(
+                "%s %s %d %.1f ms",
+                scope.get("method", "?"),
+                scope.get("path", "?"),
+                status or 500,
+                1000 * (time.perf_counter() - t0),
+            )
+        return None
 
 
 def _too_large(limit: int) -> ApiError:
@@ -248,10 +307,18 @@ def create_app(
         raw = await request.body()
         try:
             data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except RecursionError:
+            raise ApiError("malformed JSON body: nested too deeply", code="invalid_json") from None
+        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, a 5,000-digit number
             raise ApiError(f"malformed JSON body: {exc}", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise ApiError(
+                f"the body must be a JSON object, got {type(data).__name__}", code="invalid_json"
+            )
         try:
             return schema.model_validate(data)  # type: ignore[attr-defined,no-any-return]
+        except RecursionError:
+            raise ApiError("request nested too deeply", code="invalid_value") from None
         except ValidationError as exc:
             first = max(exc.errors(), key=lambda e: len(e["loc"]))  # the most specific
             path = [str(p) for p in first["loc"] if not _union_branch(p)]
@@ -402,6 +469,7 @@ def create_app(
             raise ApiError(str(exc), code="invalid_value") from None
 
     app.add_middleware(LimitBody, limit=limits.max_body_bytes)
+    app.add_middleware(AccessLog)  # outermost: a 413 is logged too
     return app
 
 
@@ -430,9 +498,11 @@ def usage(done: Completion) -> dict[str, int]:
 
 
 def molecule_counts(done: Completion) -> dict[str, int]:
-    """The ``edt`` extension of a completion: the molecule tokens the LLM read."""
+    """The ``edt`` extension of a completion: the molecule tokens the LLM read, counted as
+    ``edt ask --json`` counts them (``n_molecule_tokens`` = anchors + dynamic + fact tokens)."""
     return {
         "n_molecule_tokens": done.n_molecule_tokens,
         "n_anchor_tokens": done.n_anchor_tokens,
         "n_dynamic_tokens": done.n_dynamic_tokens,
+        "n_fact_tokens": done.n_fact_tokens,
     }

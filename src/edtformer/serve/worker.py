@@ -50,7 +50,8 @@ class GenerationJob:
 
 @dataclass
 class Completion:
-    """One generated answer and its counts."""
+    """One generated answer and its counts (the molecule-token counts are the CLI's and
+    :class:`~edtformer.model.outputs.Answer`'s: :func:`molecule_token_counts`)."""
 
     text: str
     finish_reason: str
@@ -58,8 +59,26 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     n_molecule_tokens: int
+    """Every token the bridge put in the prompt: anchors + dynamic + fact tokens."""
     n_anchor_tokens: int
     n_dynamic_tokens: int
+    """Dynamic (patch) tokens only."""
+    n_fact_tokens: int = 0
+    """Tokens a fact-writing bridge added after the query tokens (0 for other bridges)."""
+
+
+def molecule_token_counts(
+    batch: ChatBatch, bridge: Any, lo: int, hi: int
+) -> tuple[int, int, int, int]:
+    """``(molecule, anchor, dynamic, fact)`` token counts of molecules ``lo:hi`` of a batch,
+    counted as :meth:`EDTFormer.ask_many <edtformer.model.EDTFormer.ask_many>` counts them
+    (anchors per molecule, ``bridge.n_dynamic``); the fact tokens are the rest."""
+    n_tok = int(batch.mol_counts[lo:hi].sum())
+    if bridge is None:
+        return n_tok, 0, 0, 0
+    n_anchor = bridge.n_anchors * (hi - lo)
+    n_dyn = int(bridge.n_dynamic[lo:hi].sum())
+    return n_tok, n_anchor, n_dyn, n_tok - n_anchor - n_dyn
 
 
 class Listener:
@@ -237,8 +256,7 @@ class ModelWorker:
         out, lo = [], 0
         for k, (text, cut) in enumerate(zip(texts, cuts, strict=True)):
             hi = lo + n_mols[k]
-            n_tok = int(batch.mol_counts[lo:hi].sum())
-            n_anchor = 0 if bridge is None else bridge.n_anchors * n_mols[k]
+            n_tok, n_anchor, n_dyn, n_fact = molecule_token_counts(batch, bridge, lo, hi)
             out.append(
                 Completion(
                     text=text,
@@ -247,7 +265,8 @@ class ModelWorker:
                     completion_tokens=len(sink.ids[k]),
                     n_molecule_tokens=n_tok,
                     n_anchor_tokens=n_anchor,
-                    n_dynamic_tokens=n_tok - n_anchor,
+                    n_dynamic_tokens=n_dyn,
+                    n_fact_tokens=n_fact,
                 )
             )
             lo = hi
