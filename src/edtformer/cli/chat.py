@@ -3,8 +3,9 @@
 Reads one question per line from stdin, so it works in a terminal, in tmux and from a pipe.
 Commands: ``/quit`` (also ``quit``, ``exit`` or end of input) leaves, ``/reset`` forgets the
 history, ``/mol SMILES`` switches to another molecule (and forgets the history), ``/help`` lists
-the commands. A turn that fails (too long, an invalid SMILES, ...) prints one error line and the
-session goes on.
+the commands. Any other line starting with ``/`` is refused with the list of commands (never
+sent to the model as a question). A turn that fails (too long, an invalid SMILES, ...) prints
+one error line and the session goes on.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ PROMPT = "you> "
 HELP = """commands:
   /mol SMILES   talk about another molecule (the history is cleared)
   /reset        clear the history
-  /help         this list
-  /quit         leave (also quit, exit, or end of input)
-anything else is a question about the current molecule"""
+  /help         this list (also /? and help)
+  /quit         leave (also /exit, /q, quit, exit, or end of input)
+anything else that does not start with / is a question about the current molecule"""
+QUIT = ("/quit", "/exit", "/q", "quit", "exit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         question = line.strip()
         if not question:
             continue
-        if question in ("/quit", "/exit", "/q", "quit", "exit"):
+        if question in QUIT:
             return 0
         if question == "/reset":
             history = None
@@ -65,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             smiles, history = new, None
             print(f"(now chatting about {smiles}; history cleared)", flush=True)
             continue
+        if question.startswith("/"):  # a mistyped command is not a question for the model
+            command = question.split(maxsplit=1)[0]
+            print(f"edt chat: error: unknown command {command!r}", file=sys.stderr, flush=True)
+            print(HELP, flush=True)
+            continue
         try:
             ans = model.ask(smiles, question, max_new_tokens=args.max_new_tokens, history=history)
         except EdtError as exc:  # one bad turn (too long, ...) does not end the session
@@ -79,7 +86,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "chat",
         help="interactive questions about a molecule",
-        description="Ask follow-up questions about one molecule; /quit leaves, /reset clears history.",
+        description="Ask follow-up questions about one molecule, one per line\n(the model "
+        "stays loaded and keeps the history).\n\n" + HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("smiles", help="the molecule")
     p.add_argument(

@@ -93,7 +93,7 @@ def step_patching(ctx: DemoContext) -> dict[str, Any]:
     entropies, results = patch_molecules(records, "combine", scorer)
     seconds = time.perf_counter() - t0
     rows = [
-        {"name": n, **result_dict(r, e, p)}
+        {"name": n, **result_dict(r, e, p, row_id=n)}
         for n, r, e, p in zip(names, records, entropies, results, strict=True)
     ]
     atomic_write_text(folder / "patches.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
@@ -143,7 +143,15 @@ STEPS: list[DemoStep] = [
 
 def register(sub: Any) -> None:
     """Add the ``demo`` command."""
-    p = sub.add_parser("demo", help="run the pipeline on a few approved drugs")
+    steps = "\n".join(f"  {s.name:<10} {s.description}" for s in STEPS)
+    p = sub.add_parser(
+        "demo",
+        help="run the pipeline on a few approved drugs",
+        description="Run the pipeline on a few approved drugs (aspirin, caffeine, imatinib, ...) "
+        "offline,\nstep by step; each step writes under OUT/<step>/ and a summary to "
+        f"OUT/demo.json.\n\nsteps:\n{steps}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--steps", help=f"comma-separated subset of: {', '.join(s.name for s in STEPS)}")
     p.set_defaults(func=run)

@@ -12,10 +12,12 @@ The folder is written atomically, so an interrupted conversion never leaves half
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,21 @@ def default_llm_dir() -> Path:
     return cache_root() / "llm" / f"SmolLM2-135M-Instruct-Q4_1-{pkg}-{_CONVERSION_VERSION}"
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Hide transformers' ``Loading weights`` bar while loading (the library logs instead; the
+    CLI owns progress display); the caller's setting is restored after."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 def convert_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     """Convert a GGUF checkpoint to a plain float32 safetensors folder (model + tokenizer).
 
@@ -79,8 +96,11 @@ def convert_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
         "converting %s to safetensors once (about 30 s); cached in %s", gguf_path.name, out_dir
     )
     kwargs = {"gguf_file": gguf_path.name}
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, dtype=torch.float32, **kwargs)
+    with _no_progress_bars():
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, **kwargs)
+        loaded = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, dtype=torch.float32, **kwargs
+        )
     config_dict = loaded.config.to_dict()
     config_dict.pop("quantization_config", None)
     config_dict.pop("_name_or_path", None)
@@ -96,7 +116,7 @@ def convert_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
             f"GGUF conversion mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     model.generation_config = loaded.generation_config
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir) as tmp, _no_progress_bars():
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
     logger.warning("converted in %.1f s", time.perf_counter() - t0)
@@ -134,8 +154,9 @@ def load_llm(
     path = resolve_llm(name_or_path)
     t0 = time.perf_counter()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        with _no_progress_bars():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise EdtError(
             f"could not load the LLM {name_or_path!r} ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); "
