@@ -23,6 +23,7 @@ from functools import lru_cache
 LINE_WORDS: dict[str, tuple[str, ...]] = {
     "composition": (
         r"formula",
+        r"\bmf\b",
         r"composition",
         r"\batoms?\b",
         r"heavy",
@@ -71,7 +72,6 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"h[- ]?bond",
         r"hydrogen[- ]?bond",
         r"\bnhoh\b",
-        r"\bnoh?\b",
     ),
     "stereo": (
         r"stereo",
@@ -143,6 +143,8 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"largest",
         r"parent",
         r"desalt",
+        r"pieces?",
+        r"separate",
     ),
     "groups": (
         r"functional",
@@ -156,6 +158,29 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
     "bbb": (r"blood[- ]brain", r"\bbbb\b", r"\bbrain\b", r"\bcns\b", r"barrier"),
     "same": (r"\bsame\b", r"identical", r"stereoisomer"),
 }
+
+#: Line name -> words a misspelling of which still names the line (``rigns``, ``chrial``):
+#: a question word of 5+ letters within difflib ratio :data:`FUZZY_RATIO` of one of them.
+FUZZY_WORDS: dict[str, tuple[str, ...]] = {
+    "composition": ("formula", "atoms", "heavy", "charge", "elements", "composition"),
+    "mass": ("weight", "monoisotopic"),
+    "rings": ("rings", "aromatic", "aliphatic", "cyclic", "macrocycle", "nrings", "naromrings"),
+    "rotatable": ("rotatable",),
+    "hbond": ("donors", "acceptors", "hydrogen-bond"),
+    "stereo": ("stereocentres", "stereocenters", "chiral", "chirality", "configuration",
+               "enantiomers", "stereogenic"),
+    "double_bonds": ("isomerism", "geometry"),
+    "descriptors": ("logp", "clogp", "lipophilicity", "refractivity", "polar", "surface",
+                    "hybridised", "hybridized"),
+    "rules": ("lipinski", "veber", "violations", "druglikeness"),
+    "fragments": ("fragments", "components", "counterion"),
+    "groups": ("functional", "groups", "moieties"),
+    "bbb": ("barrier",),
+}  # fmt: skip
+
+#: Smallest difflib ratio at which a question word counts as a misspelt :data:`FUZZY_WORDS` word
+#: ("molecule" / "molecular" is 0.82, so such near-homonyms are left out of the lists).
+FUZZY_RATIO = 0.8
 
 _SMILES_CHARS = set("()[]=#@/\\0123456789")
 
@@ -199,4 +224,15 @@ def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:
     names none (then the whole sheet is written)."""
     text = strip_smiles(question, smiles)
     found = {k for k, pat in _patterns().items() if pat.search(text)}
+    for word in re.findall(r"[a-z][a-z0-9-]{4,}", text.lower()):
+        for line, words in FUZZY_WORDS.items():
+            if line not in found and any(_close(word, w) for w in words):
+                found.add(line)
     return found or None
+
+
+@lru_cache(maxsize=65536)
+def _close(word: str, target: str) -> bool:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, word, target).ratio() >= FUZZY_RATIO

@@ -255,9 +255,9 @@ class EDTFormer(nn.Module):
         self.processor = processor
         self.encoders = nn.ModuleList(processor.encoders if processor is not None else [])
         self.sheet_full_rate = 0.0
-        """In training mode, the share of prompts (chosen by a hash of question and SMILES) that
-        get the whole sheet although their question names some lines (``sheet_lines=question``),
-        so the LLM also learns to answer from the whole sheet."""
+        """In training mode, the share of batches (chosen by a hash of their questions) whose
+        prompts get the whole sheet although their questions name some lines
+        (``sheet_lines=question``), so the LLM also learns to answer from the whole sheet."""
         self.zero_molecule_tokens = False
         """The zero-token control: when True, the bridge's molecule tokens (anchors and dynamic
         tokens) reach the LLM as zero vectors; prompt text and fact sheet are unchanged."""
@@ -413,15 +413,16 @@ class EDTFormer(nn.Module):
                 feats = [h.to(self.readout.bbb_mean.device) for h in mol_batch.node_feats]
                 mask = mol_batch.node_mask.to(self.readout.bbb_mean.device)
                 bbb = [float(p) for p in self.readout(feats, mask).tolist()]
+        # in training, whole batches (not single prompts: padding would make every batch as long
+        # as its longest prompt) get the whole sheet, chosen by a hash of their questions
+        key = "|".join(questions).encode()
+        full = self.training and zlib.crc32(key) % 1000 < 1000 * self.sheet_full_rate
         out: list[str] = []
         k = 0
         for rs, question in zip(records, questions, strict=True):
             only = None
-            if self.config.sheet_lines == "question":
+            if self.config.sheet_lines == "question" and not full:
                 only = lines_for(question, [r.smiles for r in rs])
-                key = f"{question}|{'.'.join(r.smiles for r in rs)}".encode()
-                if self.training and zlib.crc32(key) % 1000 < 1000 * self.sheet_full_rate:
-                    only = None
             for j, r in enumerate(rs):
                 same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
                 values = sheet_values(r.mol)
