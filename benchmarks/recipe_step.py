@@ -1,14 +1,20 @@
-"""Speed of one training step: the recipe's (``edt train recipe``) vs the old stage 2, same process.
+"""Speed of one training step: the recipe's (``edt train recipe``) in both precisions vs the old
+stage 2, same process, with the CPU they ran on.
 
-Both steps train the ``smol`` bridge through the frozen SmolLM2-135M-Instruct on the *same*
+The steps train the ``smol`` bridge through the frozen SmolLM2-135M-Instruct on the *same*
 batches (drawn from the recipe's question stream, train split):
 
 - ``old``: the first round's stage 2 -- fp32 LLM, question-blind queries, answer loss only;
-- ``recipe``: bf16 autocast around the forward (as ``--precision bf16-mixed`` does), instruction-
-  aware queries, token norm, answer loss + fact-head loss.
+- ``recipe_fp32`` / ``recipe_bf16``: instruction-aware queries, token norm, answer loss +
+  fact-head loss, in fp32 (``--precision 32-true``) or under bf16 autocast around the forward
+  (as ``--precision bf16-mixed`` does); one model, the two precisions alternating.
 
-Steps alternate (old, recipe, old, recipe, ...) so that a load change on a shared machine hits
-both alike; warm-up steps are not timed; medians are reported with their ratio.
+Which of the two ``edt train`` picks on this machine (:func:`edtformer.training.precision.
+choose_precision`: native bf16 or a timing probe) is recorded beside the times, with the CPU
+model, torch's CPU capability and the bf16 flags.
+
+Steps alternate (old, recipe_fp32, recipe_bf16, old, ...) so that a load change on a shared
+machine hits all alike; warm-up steps are not timed; medians are reported with their ratios.
 
     python benchmarks/recipe_step.py --data data_out --steps 6 --threads 1
     # writes benchmarks/results/recipe_step.json
@@ -29,6 +35,7 @@ from typing import Any
 import torch
 
 from edtformer.training.config import build_config
+from edtformer.training.precision import choose_precision, cpu_capability, cpu_name, native_cpu_bf16
 from edtformer.training.recipe import (
     RecipeCollator,
     RecipeModule,
@@ -72,6 +79,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-old", action="store_true", help="time the recipe's two precisions only")
     ap.add_argument("--out", default=str(RESULTS / "recipe_step.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,14 +90,19 @@ def main() -> None:
     stream = recipe_stream(cfg)
     n = args.warmup + args.steps
     items = [stream[i] for i in range(n * args.batch_size)]
-    variants = {}
-    for name, recipe in (("old", False), ("recipe", True)):
+    variants: dict[str, tuple[RecipeModule, Any, list[Any], bool]] = {}
+    plans = [("recipe", True)] if args.no_old else [("old", False), ("recipe", True)]
+    for name, recipe in plans:
         model, module = make(args.data, recipe, args.seed)
         collate = RecipeCollator(model)
         batches = [collate(items[i::n]) for i in range(n)]
         opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-3)
         module.train()
-        variants[name] = (module, opt, batches, recipe)
+        if recipe:  # one model, both precisions
+            variants["recipe_fp32"] = (module, opt, batches, False)
+            variants["recipe_bf16"] = (module, opt, batches, True)
+        else:
+            variants[name] = (module, opt, batches, False)
     times: dict[str, list[float]] = {k: [] for k in variants}
     for i in range(n):
         for name, (module, opt, batches, bf16) in variants.items():
@@ -97,16 +110,27 @@ def main() -> None:
             if i >= args.warmup:
                 times[name].append(dt)
     med = {k: statistics.median(v) for k, v in times.items()}
+    chosen, reason = choose_precision(None)
     result = {
         "what": "one training step (forward, backward, clip, AdamW), smol bridge + frozen "
         "SmolLM2-135M-Instruct, batch of recipe questions (train split)",
         "batch_size": args.batch_size,
         "threads": args.threads,
         "seed": args.seed,
+        "timed_steps": args.steps,
         "step_seconds": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "median_step_s": {k: round(v, 3) for k, v in med.items()},
         "samples_per_s": {k: round(args.batch_size / v, 2) for k, v in med.items()},
-        "speedup_recipe_vs_old": round(med["old"] / med["recipe"], 2),
+        "bf16_vs_fp32_step_time": round(med["recipe_bf16"] / med["recipe_fp32"], 2),
+        **(
+            {"speedup_recipe_bf16_vs_old": round(med["old"] / med["recipe_bf16"], 2)}
+            if "old" in med
+            else {}
+        ),
+        "cpu": cpu_name(),
+        "torch_cpu_capability": cpu_capability(),
+        "native_bf16": native_cpu_bf16(),
+        "edt_train_chooses": {"precision": chosen, "reason": reason},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "load_average": os.getloadavg(),
     }

@@ -74,7 +74,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--strategy", help="auto | ddp | fsdp | deepspeed (needs: pip install deepspeed)"
     )
-    p.add_argument("--precision", help="32-true | bf16-mixed | 16-mixed ...")
+    p.add_argument(
+        "--precision",
+        help="auto | 32-true | bf16-mixed | 16-mixed ... (default: the preset's; a preset's "
+        "bf16-mixed is chosen by the hardware: bf16 only on a GPU with bf16 or a CPU with native "
+        "bf16 or where a timing probe finds it faster, else 32-true)",
+    )
     p.add_argument("--max-steps")
     p.add_argument("--batch-size")
     p.add_argument("--lr")
@@ -89,13 +94,32 @@ def register(sub: Any) -> None:
 
 def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
     from edtformer.training.config import build_config
+    from edtformer.training.precision import AUTO
 
     overrides = [f"run.out_dir={out_default}"] if args.out is None else []
     for flag, field in _SHORTCUTS.items():
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{field}={value}")
-    return build_config(stage, args.preset, args.config, [*overrides, *args.set])
+    cfg = build_config(stage, args.preset, args.config, [*overrides, *args.set])
+    if cfg.run.precision == "bf16-mixed" and not _precision_given(args):
+        cfg.run.precision = AUTO  # the preset assumed bf16: the hardware decides (make_fabric)
+    return cfg
+
+
+def _precision_given(args: argparse.Namespace) -> bool:
+    """Whether the user named the precision (``--precision``, ``--set run.precision=...`` or
+    ``run.precision`` in ``--config``): then it is honoured as given."""
+    from edtformer.training.config import read_config_file
+
+    if args.precision is not None:
+        return True
+    if any(item.split("=", 1)[0].strip() == "run.precision" for item in args.set):
+        return True
+    if args.config:
+        run = read_config_file(args.config).get("run") or {}
+        return isinstance(run, dict) and "precision" in run
+    return False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -145,6 +145,9 @@ def make_fabric(cfg: TrainConfig) -> Any:
         # Some objectives leave a head unused in a step (e.g. matching without negatives);
         # on CPU, Fabric picks the gloo backend.
         strategy = DDPStrategy(find_unused_parameters=True)
+    from edtformer.training.precision import resolve_precision
+
+    cfg.run.precision = resolve_precision(cfg.run.precision, accelerator)  # "auto": by hardware
     return Fabric(
         accelerator=accelerator,
         devices=cfg.run.devices,
