@@ -36,17 +36,6 @@ TARGETS = {
 }
 
 
-def split_molecules(data: Path, split: str) -> list[str]:
-    """The molecules of ``split`` asked about by the struct / stereo tasks (never BBBP-only)."""
-    mols: set[str] = set()
-    for task in ("struct_text", "stereo"):
-        path = data / task / f"{split}.jsonl"
-        with path.open() as fh:
-            for line in fh:
-                mols.update(json.loads(line)["smiles"])
-    return sorted(mols)
-
-
 def table(summary: dict, name: str) -> str:
     head = summary["headline"]
     lines = [f"## {name}", "", "| headline | value |", "|---|---:|"]
@@ -88,23 +77,23 @@ def main() -> int:
     import torch
     from rich.progress import Progress
 
-    from edtformer.evaluation.sheet_qa import build_items, score_items, summarise
-    from edtformer.model import EDTFormer
+    from edtformer.evaluation.evaluator import load_model
+    from edtformer.evaluation.sheet_qa import build_items, score_items, split_molecules, summarise
+    from edtformer.model.checkpoint import resolve_model_path
     from edtformer.utils.io import atomic_write_json, atomic_write_text
 
     torch.set_num_threads(args.threads)
     stem = args.name or f"sheet_qa_{args.split}" + ("_zero" if args.zero_tokens else "")
     items = build_items(
-        split_molecules(Path(args.data), args.split), args.per_kind, args.seed,
-        n_off_sheet=args.off_sheet,
-    )  # fmt: skip
+        split_molecules(args.data, args.split), args.per_kind, args.seed, n_off_sheet=args.off_sheet
+    )
     if args.limit:
         items = items[: args.limit]
     atomic_write_text(
         RESULTS / f"sheet_qa_{args.split}_items.jsonl",
         "".join(json.dumps(it) + "\n" for it in items),
     )
-    model = EDTFormer.from_pretrained(args.model).eval()
+    model = load_model(resolve_model_path(args.model)).eval()
     if args.zero_tokens:
         model.zero_molecule_tokens = True
     start = time.time()

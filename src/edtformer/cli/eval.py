@@ -102,15 +102,26 @@ def run(args: argparse.Namespace) -> int:
         raise EdtError(f"--limit must be at least 1, got {args.limit}")
     if args.input is not None and len(tasks) != 1:
         raise EdtError("--input reads one file: give exactly one --task name for its records")
+    sheet = "sheet_qa" in tasks  # generated held-out-phrasing questions, not built records
+    if sheet and args.input is not None:
+        raise EdtError("sheet_qa asks generated questions about --data molecules; drop --input")
+    sheet_items: list[dict[str, Any]] = []
+    if sheet:
+        from edtformer.evaluation.sheet_qa import build_items, split_molecules
+
+        sheet_items = build_items(split_molecules(args.data, args.split), seed=args.seed)
+        if args.limit is not None:
+            sheet_items = sheet_items[: args.limit]
     records = {
         t: load_eval_records(
             t, args.split, args.data, args.input, args.format, args.limit, args.seed
         )
         for t in tasks
+        if t != "sheet_qa"
     }
     folder, name = _model_dir(args.model)
     encoders = _text_only_encoders(folder)
-    for t in tasks:  # refuse leaks before loading anything heavy
+    for t in records:  # refuse leaks before loading anything heavy
         check_leakage(encoders, t, allow=args.allow_leak)
 
     import torch
@@ -122,7 +133,14 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     model = load_model(folder, device=device, dtype=dtype)
     reports, lines = [], []
-    for t in tasks:
+    if sheet:
+        reports.append(_sheet_report(model, sheet_items, args, name))
+        lines += [
+            json.dumps({"task": "sheet_qa", **r}, ensure_ascii=False) for r in reports[-1].rows
+        ]
+        if args.json:
+            print(json.dumps(reports[-1].to_dict(), allow_nan=False), flush=True)
+    for t in records:
         bar = _bar(len(records[t]), t, args.no_progress)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UndefinedMetricWarning)
@@ -150,6 +168,37 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(Path(args.predictions), "".join(line + "\n" for line in lines))
     sys.stdout.flush()
     return 0
+
+
+class _SheetReport:
+    """The ``sheet_qa`` scores in the shape of a task report (``task``, ``metrics``, ...)."""
+
+    def __init__(self, rows: list[dict[str, Any]], metrics: dict[str, float], **info: Any) -> None:
+        self.rows = rows
+        self.metrics = metrics
+        self.task, self.split, self.model = info["task"], info["split"], info["model"]
+        self.training_mode, self.n = info["training_mode"], len(rows)
+        self.n_unparseable = sum(r.get("output") is None for r in rows)
+        self.notes = "held-out phrasings only (facts/templates/heldout.json)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task, "split": self.split, "model": self.model, "n": self.n,
+            "training_mode": self.training_mode, "metrics": self.metrics, "notes": self.notes,
+        }  # fmt: skip
+
+
+def _sheet_report(model: Any, items: list[dict[str, Any]], args: Any, name: str) -> _SheetReport:
+    """Score the held-out-phrasing sheet questions (:mod:`edtformer.evaluation.sheet_qa`)."""
+    from edtformer.evaluation.sheet_qa import flat_metrics, score_items, summarise
+
+    bar = _bar(len(items), "sheet_qa", args.no_progress)
+    rows = score_items(model, items, batch_size=max(args.batch_size, 1), progress=bar.update)
+    bar.close()
+    return _SheetReport(
+        rows, flat_metrics(summarise(rows)), task="sheet_qa", split=args.split, model=name,
+        training_mode=model.config.trainable.mode,
+    )  # fmt: skip
 
 
 def _table(report: Any) -> Any:

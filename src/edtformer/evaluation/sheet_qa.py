@@ -24,6 +24,7 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -325,3 +326,31 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ),
     }
     return {"headline": headline, "per_kind": per}
+
+
+def split_molecules(data_dir: str | Path, split: str) -> list[str]:
+    """The molecules of ``split`` (``valid`` / ``test``) that the struct and stereo tasks of
+    ``edt data build`` ask about: the molecules sheet questions are asked about."""
+    from edtformer.errors import DataError
+
+    if split not in ("valid", "test"):
+        raise DataError(f"sheet_qa is scored on valid or test molecules, not {split!r}")
+    mols: set[str] = set()
+    for task in ("struct_text", "stereo"):
+        path = Path(data_dir) / task / f"{split}.jsonl"
+        if not path.is_file():
+            raise DataError(f"{path} not found: run `edt data build --out {data_dir}` first")
+        with path.open() as fh:
+            for line in fh:
+                mols.update(json.loads(line)["smiles"])
+    return sorted(mols)
+
+
+def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """``summary`` as one flat ``{name: value}`` (headline, then ``form/kind/metric``)."""
+    out = {k: float(v) for k, v in summary["headline"].items() if isinstance(v, (int, float))}
+    for key, row in summary["per_kind"].items():
+        for m in ("accuracy", "balanced_accuracy", "parses_with_key", "declined"):
+            if row.get(m) is not None:
+                out[f"{key}/{m}"] = float(row[m])
+    return out
