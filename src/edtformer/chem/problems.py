@@ -101,8 +101,11 @@ def diagnose(text: str, parse_log: list[str] | None = None) -> SmilesProblem:
         params.sanitize = False  # type: ignore[assignment]
         mol = Chem.MolFromSmiles(text, params)
         found = [] if mol is None else list(Chem.DetectChemistryProblems(mol))
-    if mol is None:  # pragma: no cover - the default parse succeeded up to sanitisation
-        return SmilesProblem("other", "RDKit could not parse it")
+    if mol is None:  # pragma: no cover - a parse error without a captured log (older RDKit)
+        rings = _unclosed_rings(text)
+        if rings:
+            return SmilesProblem("ring", "unclosed ring" + rings)
+        return SmilesProblem("other", "RDKit could not parse it (this RDKit does not say why)")
     charge = charge_problem(mol)
     if charge is not None:
         return charge
