@@ -57,6 +57,50 @@ def _f(v: object) -> str:
     return "" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
+def text_baseline(data: str, n_train: int, seed: int, valid_items: list[dict]) -> dict[str, float]:
+    """Balanced accuracy per yes/no kind of a model that reads only the question's words: a
+    bag-of-words logistic regression fitted on ``n_train`` yes/no questions of the training
+    stream (train molecules, train wordings, the molecule's SMILES removed), scored on the valid
+    items. About 0.5 everywhere means no answer is predictable from the question alone."""
+    import random
+
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+
+    from edtformer.evaluation.sheet_qa import BOOL_KINDS
+    from edtformer.facts.select import strip_smiles
+    from edtformer.training.sheet_stream import SheetStream
+
+    mols: set[str] = set()
+    with (Path(data) / "struct_text" / "train.jsonl").open() as fh:
+        for line in fh:
+            mols.update(json.loads(line)["smiles"])
+    pool = sorted(mols)
+    random.Random(seed).shuffle(pool)
+    stream = SheetStream(pool[:3000], [], 4 * n_train, seed=seed, weights={"sheet": 1.0})
+    texts, labels, kinds = [], [], []
+    for i in range(len(stream)):
+        smi, q, a = stream[i]
+        if a in ("yes", "no"):
+            texts.append(strip_smiles(q, smi))
+            labels.append(a == "yes")
+        if len(texts) >= n_train:
+            break
+    vec = CountVectorizer(ngram_range=(1, 2), min_df=2)
+    clf = LogisticRegression(max_iter=2000).fit(vec.fit_transform(texts), labels)
+    out: dict[str, float] = {}
+    for kind in BOOL_KINDS:
+        rows = [it for it in valid_items if it["kind"] == kind and it["form"] == "plain"]
+        if not rows:
+            continue
+        x = vec.transform([strip_smiles(it["question"], [it["smiles"]]) for it in rows])
+        pred = clf.predict(x)
+        out[kind] = float(balanced_accuracy_score([bool(it["gold"]) for it in rows], pred))
+    del kinds
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
@@ -72,6 +116,10 @@ def main() -> int:
     )
     ap.add_argument("--zero-tokens", action="store_true", help="zero the EDT-Former tokens")
     ap.add_argument("--name", default=None, help="result file stem (default sheet_qa_<split>)")
+    ap.add_argument(
+        "--text-baseline", action="store_true",
+        help="no model: the question-words-only baseline of every yes/no kind (valid split)",
+    )  # fmt: skip
     args = ap.parse_args()
 
     import torch
@@ -89,6 +137,11 @@ def main() -> int:
     )
     if args.limit:
         items = items[: args.limit]
+    if args.text_baseline:
+        base = text_baseline(args.data, 4000, args.seed, items)
+        atomic_write_json(RESULTS / f"sheet_qa_{args.split}_text_baseline.json", base)
+        print(json.dumps(base, indent=1))
+        return 0
     atomic_write_text(
         RESULTS / f"sheet_qa_{args.split}_items.jsonl",
         "".join(json.dumps(it) + "\n" for it in items),

@@ -11,7 +11,15 @@ from edtformer.facts.sheet import (
     format_value,
     render_sheet,
     same_stereoisomer,
+    sheet_of,
     sheet_values,
 )
 
-__all__ = ["SHEET_FIELDS", "format_value", "render_sheet", "same_stereoisomer", "sheet_values"]
+__all__ = [
+    "SHEET_FIELDS",
+    "format_value",
+    "render_sheet",
+    "same_stereoisomer",
+    "sheet_of",
+    "sheet_values",
+]

@@ -413,8 +413,14 @@ def _draw_group(values: dict, rng: random.Random) -> str:
     return rng.choice(absent)
 
 
+#: Longest SMILES written inline in a question (longer ones are "this molecule": a question that
+#: quotes a 300-character SMILES costs the LLM as much as a whole fact sheet).
+MAX_INLINE_SMILES = 60
+
+
 def _mol_phrase(smiles: str, rng: random.Random) -> str:
-    if smiles and rng.random() < 0.45:
+    inline = rng.random() < 0.45  # drawn for every molecule, so the rng state never depends on it
+    if smiles and inline and len(smiles) <= MAX_INLINE_SMILES:
         return rng.choice(SMILES_PHRASES).format(s=smiles)
     return rng.choice(MOL_PHRASES)
 

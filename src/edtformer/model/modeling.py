@@ -257,7 +257,8 @@ class EDTFormer(nn.Module):
         self.sheet_full_rate = 0.0
         """In training mode, the share of batches (chosen by a hash of their questions) whose
         prompts get the whole sheet although their questions name some lines
-        (``sheet_lines=question``), so the LLM also learns to answer from the whole sheet."""
+        (``sheet_lines=question``), so the LLM also learns to answer from the whole sheet. A
+        training batch with a question that names no line gets the whole sheet for every prompt."""
         self.zero_molecule_tokens = False
         """The zero-token control: when True, the bridge's molecule tokens (anchors and dynamic
         tokens) reach the LLM as zero vectors; prompt text and fact sheet are unchanged."""
@@ -413,16 +414,20 @@ class EDTFormer(nn.Module):
                 feats = [h.to(self.readout.bbb_mean.device) for h in mol_batch.node_feats]
                 mask = mol_batch.node_mask.to(self.readout.bbb_mean.device)
                 bbb = [float(p) for p in self.readout(feats, mask).tolist()]
-        # in training, whole batches (not single prompts: padding would make every batch as long
-        # as its longest prompt) get the whole sheet, chosen by a hash of their questions
+        cut = self.config.sheet_lines == "question"
+        named = [lines_for(q, [r.smiles for r in rs]) if cut else None
+                 for rs, q in zip(records, questions, strict=True)]  # fmt: skip
+        # in training, whole batches (not single prompts: padding makes every batch as long as its
+        # longest prompt) get the whole sheet: those with a question that names no line anyway,
+        # and a share chosen by a hash of their questions
         key = "|".join(questions).encode()
-        full = self.training and zlib.crc32(key) % 1000 < 1000 * self.sheet_full_rate
+        full = self.training and (
+            any(n is None for n in named) or zlib.crc32(key) % 1000 < 1000 * self.sheet_full_rate
+        )
         out: list[str] = []
         k = 0
-        for rs, question in zip(records, questions, strict=True):
-            only = None
-            if self.config.sheet_lines == "question" and not full:
-                only = lines_for(question, [r.smiles for r in rs])
+        for rs, only in zip(records, named, strict=True):
+            only = None if full else only
             for j, r in enumerate(rs):
                 same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
                 values = sheet_values(r.mol)

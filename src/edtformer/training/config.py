@@ -199,9 +199,10 @@ class RecipeSection:
     it, and the questions come from :class:`~edtformer.training.sheet_stream.SheetStream` (train
     phrasings of every sheet fact, declining off-sheet questions, the dataset's questions);
     ``kind_weights`` then names that stream's kinds. Excludes ``fact_tokens``."""
-    sheet_full_rate: float = 0.2
+    sheet_full_rate: float = 0.0
     """With ``fact_sheet``: share of training batches whose prompts get the whole sheet although
-    their questions name some lines (the rest get the named lines only, as at inference)."""
+    their questions name some lines (the rest get the named lines only, as at inference). The
+    batches that carry off-sheet questions get the whole sheet anyway (about 15 %)."""
     fact_tokens: bool = False
     """The bridge also writes its predicted RDKit facts as LLM word embeddings
     (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first

@@ -729,7 +729,8 @@ def sheet_stream(cfg: TrainConfig) -> Any:
     opt = cfg.optim
     length = opt.max_steps * opt.batch_size * opt.grad_accum * max(cfg.run.devices, 1)
     weights = {**SHEET_KIND_WEIGHTS, **cfg.recipe.kind_weights}
-    return SheetStream(molecules, train, length, seed=cfg.run.seed, weights=weights)
+    order = (cfg.run.seed, opt.batch_size, max(cfg.run.devices, 1))
+    return SheetStream(molecules, train, length, seed=cfg.run.seed, weights=weights, order=order)
 
 
 def recipe_stream(cfg: TrainConfig) -> QuestionStream:
@@ -909,9 +910,18 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
     manifest = read_manifest(Path(cfg.data.dir))
     curve_path = Path(cfg.run.out_dir) / "curve.jsonl"
     last = curve_path.read_text().splitlines()[-1] if curve_path.is_file() else "{}"
+    from edtformer.training.precision import cpu_name
+
+    what = (
+        "edt train recipe: the exact RDKit fact sheet in every prompt (the lines each question "
+        "names), train phrasings of every sheet fact, off-sheet questions declined, the dataset's "
+        "questions; instruction-aware queries; one stage, frozen encoders"
+        if cfg.recipe.fact_sheet
+        else "edt train recipe: balanced question stream, instruction-aware queries, token "
+        "norm matched to the LLM, fact heads; one stage, frozen encoders"
+    )
     record = {
-        "what": "edt train recipe: balanced question stream, instruction-aware queries, token "
-        "norm matched to the LLM, fact heads; one stage, frozen encoders",
+        "what": what,
         "command": "edt " + " ".join(sys.argv[1:]),
         "training_mode": model.config.trainable.describe() + ", frozen graph encoder(s)",
         "encoders": list(model.config.encoders),
@@ -930,7 +940,9 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "kind_weights": dict(cfg.recipe.kind_weights),
         "train_seconds": round(seconds, 1),
         "valid_curve_last": {k: v for k, v in json.loads(last).items() if k != "metrics"},
-        "hardware": f"{platform.machine()} CPU, torch {torch.__version__}, "
+        "precision": cfg.run.precision,
+        "hardware": f"{platform.machine()} CPU ({cpu_name()}, torch capability "
+        f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s)",
     }
     if cfg.model.init_from:

@@ -79,6 +79,14 @@ class SheetStream(Sequence[Sample]):
         length: items in the stream.
         seed: base seed.
         weights: share of each kind (:data:`SHEET_KIND_WEIGHTS` keys).
+        yes_prob: soft answers per dataset kind (:meth:`set_yes_prob`).
+        order: ``(seed, batch size, world size)`` of the engine's batch order
+            (:class:`~edtformer.training.sampler.ResumableBatchOrder`). With it, off-sheet
+            questions come only in ``off_sheet_batches`` of the batches (their share of those
+            batches set so that the kind keeps its weight): a question that names no sheet line
+            gets the whole sheet, and in training its whole batch does, so spreading them over
+            every batch would make most batches whole-sheet long.
+        off_sheet_batches: share of batches that carry the off-sheet questions (with ``order``).
     """
 
     molecules: list[str]
@@ -87,6 +95,8 @@ class SheetStream(Sequence[Sample]):
     seed: int = 0
     weights: dict[str, float] = field(default_factory=lambda: dict(SHEET_KIND_WEIGHTS))
     yes_prob: dict[str, dict[str, float]] = field(default_factory=dict)
+    order: tuple[int, int, int] | None = None
+    off_sheet_batches: float = 0.15
 
     def __post_init__(self) -> None:
         from edtformer.facts.questions import fact_kinds
@@ -109,6 +119,20 @@ class SheetStream(Sequence[Sample]):
             raise DataError("no question kind of the sheet stream has data")
         self._kinds = kinds
         self._cum = list(itertools.accumulate(self.weights[k] for k in kinds))
+        self._on = [k for k in kinds if k != "off_sheet"]
+        self._on_cum = list(itertools.accumulate(self.weights[k] for k in self._on))
+        total = sum(self.weights[k] for k in kinds)
+        self._off_in_batch = 0.0
+        self._place: list[int] | None = None
+        if self.order is not None and "off_sheet" in kinds and self.off_sheet_batches > 0:
+            import numpy as np
+
+            share = self.weights["off_sheet"] / total
+            self._off_in_batch = min(1.0, share / self.off_sheet_batches)
+            perm = np.random.default_rng(self.order[0]).permutation(self.length)
+            place = np.empty(self.length, dtype=np.int64)
+            place[perm] = np.arange(self.length)
+            self._place = place.tolist()
         self._facts = fact_kinds()
         self._sheets: dict[str, dict[str, Any]] = {}
         self._index_molecules()
@@ -153,7 +177,7 @@ class SheetStream(Sequence[Sample]):
         if not 0 <= i < self.length:
             raise IndexError(i)
         rng = random.Random(self.seed * 1_000_003 + i)
-        kind = self._kinds[bisect.bisect_right(self._cum, rng.random() * self._cum[-1])]
+        kind = self._kind(i, rng)
         if kind in DATASET_KINDS:
             rec = rng.choice(self._by_kind[kind])
             answer: str = str(rec["answer"])
@@ -164,6 +188,20 @@ class SheetStream(Sequence[Sample]):
                 answer = SoftAnswer("yes" if rng.random() < p else "no", p)
             return list(rec["smiles"]), question, answer
         return self._sheet_item(kind, rng)
+
+    def _kind(self, i: int, rng: random.Random) -> str:
+        """Item ``i``'s kind: drawn by weight, or (with ``order``) off-sheet only in the batches
+        chosen to carry off-sheet questions."""
+        u = rng.random()
+        if self._place is None or self.order is None:
+            return self._kinds[bisect.bisect_right(self._cum, u * self._cum[-1])]
+        _, batch_size, world = self.order
+        place = self._place[i]
+        block = (place % world, place // world // batch_size)  # (rank, its batch)
+        carries = random.Random(f"{self.seed}:off-sheet:{block}").random() < self.off_sheet_batches
+        if carries and rng.random() < self._off_in_batch:
+            return "off_sheet"
+        return self._on[bisect.bisect_right(self._on_cum, u * self._on_cum[-1])]
 
     def _sheet_item(self, kind: str, rng: random.Random) -> Sample:
         from edtformer.facts.questions import generate
