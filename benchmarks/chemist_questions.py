@@ -45,12 +45,20 @@ QUESTIONS: list[tuple[str, str, str]] = [
     ("aspirin", "Give me the Crippen logP of aspirin.", "logp"),
     ("paracetamol", "Polar surface area of paracetamol, please.", "tpsa"),
     ("ibuprofen", "Is ibuprofen as written here a chiral molecule?", "chiral"),
-    ("ibuprofen", "How many stereogenic centres does this structure have, defined or not?", "stereocentres"),
+    (
+        "ibuprofen",
+        "How many stereogenic centres does this structure have, defined or not?",
+        "stereocentres",
+    ),
     ("morphine", "Number of defined stereocentres in morphine?", "specified_stereocentres"),
     ("L-serine", "Is this serine R or S?", "cip"),
     ("nicotine", "Which CIP descriptor does the stereocentre of nicotine carry?", "cip"),
     ("penicillin G", "Does penicillin G have a beta-lactam ring?", "groups:beta-lactam ring"),
-    ("penicillin G", "How many rings does the penicillin core plus side chain have in total?", "rings"),
+    (
+        "penicillin G",
+        "How many rings does the penicillin core plus side chain have in total?",
+        "rings",
+    ),
     ("metformin", "Does metformin contain a guanidine?", "groups:guanidine"),
     ("metformin", "Any aromatic ring in metformin?", "groups:aromatic ring"),
     ("paracetamol", "Is there a phenol in paracetamol?", "groups:phenol"),
@@ -65,8 +73,12 @@ QUESTIONS: list[tuple[str, str, str]] = [
     ("caffeine", "MW of caffeine in g/mol?", "mol_weight"),
     ("caffeine", "Monoisotopic mass of caffeine?", "exact_mass"),
     ("nicotine", "Molecular formula of nicotine?", "formula"),
-    ("aspirin", "Reply in JSON with key \"hbd\": how many H-bond donors does aspirin have?", "json:hbd:hbd"),
-    ("ibuprofen", "Return {\"rings\": N} for ibuprofen.", "json:rings:rings"),
+    (
+        "aspirin",
+        'Reply in JSON with key "hbd": how many H-bond donors does aspirin have?',
+        "json:hbd:hbd",
+    ),
+    ("ibuprofen", 'Return {"rings": N} for ibuprofen.', "json:rings:rings"),
     ("morphine", "Heavy-atom count of morphine?", "heavy_atoms"),
     ("metformin", "How many H-bond acceptors in metformin?", "hba"),
     ("aspirin", "What is the melting point of aspirin?", "decline"),
@@ -113,7 +125,7 @@ def mark(answer: str, key: str, gold: Any) -> str:
     text = answer.strip()
     if key.startswith("json:"):
         got = parse_json(text)
-        (name, value), = gold.items()
+        ((name, value),) = gold.items()
         return "right" if got is not None and got.get(name) == value else "wrong"
     if isinstance(gold, bool):
         return "right" if text.lower().startswith("yes" if gold else "no") else "wrong"
@@ -154,7 +166,9 @@ def main() -> int:
                      "expected": "decline" if key == "decline" else gold, "mark": mark(text, key, gold)})  # fmt: skip
     counts = {m: sum(r["mark"] == m for r in rows) for m in ("right", "declined", "wrong")}
     stem = "chemist_questions" + ("_zero" if args.zero_tokens else "")
-    atomic_write_json(RESULTS / f"{stem}.json", {"model": str(args.model), "counts": counts, "rows": rows})
+    atomic_write_json(
+        RESULTS / f"{stem}.json", {"model": str(args.model), "counts": counts, "rows": rows}
+    )
     lines = [f"{counts['right']} right, {counts['declined']} declined, {counts['wrong']} wrong of {len(rows)}", "",
              "| drug | question | answer | expected | |", "|---|---|---|---|---|"]  # fmt: skip
     for r in rows:

@@ -79,7 +79,7 @@ def text_baseline(data: str, n_train: int, seed: int, valid_items: list[dict]) -
     pool = sorted(mols)
     random.Random(seed).shuffle(pool)
     stream = SheetStream(pool[:3000], [], 4 * n_train, seed=seed, weights={"sheet": 1.0})
-    texts, labels, kinds = [], [], []
+    texts, labels = [], []
     for i in range(len(stream)):
         smi, q, a = stream[i]
         if a in ("yes", "no"):
@@ -97,7 +97,6 @@ def text_baseline(data: str, n_train: int, seed: int, valid_items: list[dict]) -
         x = vec.transform([strip_smiles(it["question"], [it["smiles"]]) for it in rows])
         pred = clf.predict(x)
         out[kind] = float(balanced_accuracy_score([bool(it["gold"]) for it in rows], pred))
-    del kinds
     return out
 
 

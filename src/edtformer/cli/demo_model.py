@@ -42,7 +42,9 @@ DEMO_QUESTIONS: tuple[tuple[str, str], ...] = (
     ("Aspirin", "Which functional groups does this molecule contain?"),
     ("Morphine", "How many defined stereocentres does this molecule have?"),
     ("Caffeine", "Can this molecule cross the blood-brain barrier?"),
-    ("Ibuprofen", "Describe the structure of this molecule."),
+    ("Ibuprofen", "Is ibuprofen, as written here, chiral?"),
+    ("Aspirin", 'Give aspirin\'s Crippen logP as JSON with the key "logp".'),
+    ("Aspirin", "What is the melting point of aspirin?"),
 )
 
 
@@ -143,8 +145,9 @@ def step_ask(ctx: Any) -> dict[str, Any]:
         ans = model.ask(smiles[name], question, max_new_tokens=96)
         ctx.console.print(f"[bold]{name}[/] — {question}\n  → {ans.answer}")
         row = {"drug": name, "question": question, "answer": ans.answer}
-        if ans.facts is not None:  # what the bridge wrote for the LLM, in words
-            ctx.console.print(f"  [dim]bridge wrote: {ans.facts[0]}[/]", highlight=False)
+        if ans.facts is not None:  # the fact-sheet lines the LLM read
+            shown = ans.facts[0].replace("\n", " | ")
+            ctx.console.print(f"  [dim]facts read: {shown}[/]", highlight=False)
             row["facts"] = ans.facts[0]
         answers.append(row)
     return {"answers": answers}

@@ -145,6 +145,21 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
             if bridge.get("fact_tokens")
             else ""
         ),
+        *(
+            [
+                "- **exact fact sheet**: RDKit computes the molecule's facts at inference and "
+                "writes the lines the question names (the whole sheet when it names none) as "
+                "text after the molecule tokens; the LLM reads them"
+                + (
+                    "; the blood-brain-barrier line is a learned estimate (logistic read-out "
+                    "of the pooled frozen streams)"
+                    if cfg.get("bbb_readout")
+                    else ""
+                )
+            ]
+            if cfg.get("fact_sheet")
+            else []
+        ),
         f"- patching rule: `{cfg.get('patch_rule', '?')}`",
         f"- training mode: {training.get('training_mode') if training else meta.get('training_mode', '?')}",
         f"- parameters: {_fmt(params.get('trainable', 0))} trained, "
@@ -189,6 +204,19 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
                 "- last point of the valid-split learning curve (a fixed sample of valid "
                 "questions): " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
             )
+    if cfg.get("fact_sheet"):
+        from edtformer.chem import parse_smiles
+        from edtformer.facts import render_sheet, sheet_values
+
+        aspirin = "CC(=O)Oc1ccccc1C(=O)O"
+        out += [
+            "",
+            f"## The fact sheet the LLM reads (aspirin, `{aspirin}`, the whole sheet)",
+            "",
+            "```",
+            render_sheet(sheet_values(parse_smiles(aspirin).mol)),
+            "```",
+        ]
     out += ["", "## Evaluation", ""]
     reports = (test or {}).get("reports") or []
     if not reports:
