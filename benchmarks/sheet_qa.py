@@ -116,6 +116,9 @@ def main() -> int:
     ap.add_argument("--zero-tokens", action="store_true", help="zero the EDT-Former tokens")
     ap.add_argument("--name", default=None, help="result file stem (default sheet_qa_<split>)")
     ap.add_argument(
+        "--report", help="also write an `edt eval --out` style report (for merge_reports.py)"
+    )
+    ap.add_argument(
         "--text-baseline", action="store_true",
         help="no model: the question-words-only baseline of every yes/no kind (valid split)",
     )  # fmt: skip
@@ -159,6 +162,15 @@ def main() -> int:
         seconds=round(time.time() - start, 1), targets=TARGETS, n=len(rows),
     )  # fmt: skip
     atomic_write_json(RESULTS / f"{stem}.json", {"summary": summary, "rows": rows})
+    if args.report:
+        from edtformer.evaluation.sheet_qa import flat_metrics
+
+        report = {
+            "task": "sheet_qa", "split": args.split, "model": str(args.model), "n": len(rows),
+            "training_mode": model.config.trainable.mode, "metrics": flat_metrics(summary),
+            "notes": "held-out phrasings only (facts/templates/heldout.json)",
+        }  # fmt: skip
+        atomic_write_json(Path(args.report), {"reports": [report]})
     atomic_write_text(RESULTS / f"{stem}.md", table(summary, f"{args.model}, {args.split}"))
     print(json.dumps(summary["headline"], indent=1))
     return 0

@@ -125,3 +125,22 @@ def test_leaky_csv_task_is_refused_for_a_leaking_encoder(
               "--split", "test", "--json")
     )  # fmt: skip
     assert code in (0, 2)  # 2 only when the tiny file has no scaffold-test rows
+
+
+def test_sheet_qa_task(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--task sheet_qa`: generated held-out-phrasing questions about the split's molecules,
+    scored beside a built task in the same call."""
+    out = workdir / "sheet.json"
+    code = main(
+        _eval(
+            workdir, "--task", "sheet_qa,bbbp", "--split", "valid", "--limit", "6", "--json",
+            "--max-new-tokens", "2", "--out", str(out),
+        )
+    )  # fmt: skip
+    assert code == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["task"] for r in lines] == ["sheet_qa", "bbbp"]
+    sheet = lines[0]
+    assert sheet["split"] == "valid" and sheet["n"] == 6 and "held-out" in sheet["notes"]
+    assert any(k.endswith("/accuracy") for k in sheet["metrics"])
+    assert main(_eval(workdir, "--task", "sheet_qa", "--input", str(out))) == 2
