@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--before", help="also time the src/ of this commit (e.g. 3b3fc0b)")
     ap.add_argument("--importtime", action="store_true", help="list the slowest imports")
     ap.add_argument("--out", default=str(RESULTS / "startup"), help="results path stem")
+    ap.add_argument("--note", default="", help="what else ran on the machine, for the record")
     args = ap.parse_args(argv)
     trees: dict[str, Path] = {"after": ROOT / "src"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "loadavg_start": [round(x, 2) for x in load_start],
         "loadavg_end": [round(x, 2) for x in load_end],
+        "note": args.note,
         "summary": summary,
         "raw": runs,
         "slowest_imports": slow,
@@ -165,7 +167,8 @@ def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [
         f"Start-up, median of {r['runs']} cold processes ({r['date']}; {m['cpu']}, "
-        f"{m['nproc']} cores, load average {r['loadavg_start'][0]} -> {r['loadavg_end'][0]})",
+        f"{m['nproc']} cores, load average {r['loadavg_start'][0]} -> {r['loadavg_end'][0]})"
+        + (f"; {r['note']}" if r.get("note") else ""),
         "",
         "| tree | `edt ask CCO ...` (s) | ready to answer (s) | of which imports (s) | weights (s) "
         "| `import edtformer` (s) |",

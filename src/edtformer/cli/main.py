@@ -7,14 +7,21 @@ Modules keep heavy imports (torch models, ONNX, transformers) inside their funct
 
 Errors from bad user input (:class:`~edtformer.errors.EdtError`) become one line on stderr and
 exit code 2; ``--debug`` shows the traceback instead.
+
+A sub-command that sets ``end_process=True`` in its parser defaults (``edt ask``) ends the
+``edt`` process without the interpreter's teardown once it returns (:func:`end_process`).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
 import logging
+import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from edtformer import __version__
@@ -72,10 +79,43 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                 _add_common_options(child)
 
 
+def end_process(code: int) -> None:
+    """End this process now with exit status ``code``, skipping the interpreter's teardown.
+
+    Tearing down a process that imported torch, transformers, RDKit and ONNX Runtime (thousands
+    of modules, about a gigabyte of objects) takes about a second (``benchmarks/startup.py``),
+    and a finished ``edt ask`` has nothing left to release: ``atexit`` handlers still run (they
+    flush and close logging), then stdout and stderr are flushed and ``os._exit`` ends the
+    process. Returns without ending it while another non-daemon thread is alive (the interpreter
+    would wait for it).
+    """
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to write
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``edt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    """Run ``edt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    As the process's entry point (``argv`` ``None``: the ``edt`` script, ``python -m``), a
+    command whose parser sets ``end_process=True`` ends the process here (:func:`end_process`).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = run_command(parser, args)
+    if argv is None and getattr(args, "end_process", False):
+        end_process(code)
+    return code
+
+
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Set up logging and run the parsed sub-command; :class:`EdtError` becomes one line and
+    exit code 2 (the traceback with ``--debug``)."""
     args.verbose += getattr(args, "sub_verbose", 0)
     args.debug = args.debug or getattr(args, "sub_debug", False)
     level = logging.WARNING - 10 * min(args.verbose, 2)

