@@ -104,3 +104,35 @@ def test_only_ask_as_the_entry_point_ends_the_process(
     assert ended == ([2] if ends else [])
     assert cli_main.main(argv[1:]) == 2  # called with arguments (tests, Python): never
     assert ended == ([2] if ends else [])
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["ask", "CCO", "q"], "ask"),
+        (["-v", "--debug", "ask", "CCO"], "ask"),
+        (["encoders"], "encoders"),
+        (["-h", "ask"], None),
+        (["--version"], None),
+        (["-v"], None),
+        ([], None),
+    ],
+)
+def test_named_command(argv: list[str], command: str | None) -> None:
+    assert cli_main.named_command(argv) == command
+
+
+def test_ask_parser_alone_imports_no_other_command_and_parses_the_same() -> None:
+    script = (
+        "import sys; from edtformer.cli.main import build_parser; build_parser('ask'); "
+        "print(' '.join(m for m in sys.modules if m.startswith('edtformer.cli.')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = {m.removeprefix("edtformer.cli.") for m in proc.stdout.split()}
+    assert loaded & set(cli_main.COMMAND_MODULES) == {"ask"}
+    argv = ["-v", "ask", "CCO", "What is it?", "--json", "--max-new-tokens", "8", "--debug"]
+    assert vars(cli_main.build_parser("ask").parse_args(argv)) == vars(
+        cli_main.build_parser().parse_args(argv)
+    )

@@ -43,8 +43,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``edt`` argument parser with every registered sub-command."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``edt`` argument parser: every sub-command, or only the module of ``command`` when
+    it is one of :data:`COMMAND_MODULES` (``edt ask ...`` imports no other command's module)."""
     parser = argparse.ArgumentParser(
         prog="edt",
         description="EDT-Former: entropy-guided dynamic tokens for molecule-grounded LLM answers.",
@@ -55,11 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in (command,) if command in COMMAND_MODULES else COMMAND_MODULES:
         module = importlib.import_module(f"edtformer.cli.{name}")
         module.register(sub)
     _add_common_options(parser)
     return parser
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` names (its first word), or ``None`` when there is none or
+    ``-h`` / ``--version`` comes first (``edt -h`` lists every command)."""
+    for arg in argv:
+        if arg in ("-h", "--help", "--version"):
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     As the process's entry point (``argv`` ``None``: the ``edt`` script, ``python -m``), a
     command whose parser sets ``end_process=True`` ends the process here (:func:`end_process`).
     """
-    parser = build_parser()
+    parser = build_parser(named_command(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     code = run_command(parser, args)
     if argv is None and getattr(args, "end_process", False):
