@@ -132,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(folder, device=device, dtype=dtype)
-    reports, lines = [], []
+    reports: list[Any] = []
+    lines: list[str] = []
     if sheet:
         reports.append(_sheet_report(model, sheet_items, args, name))
         lines += [
