@@ -100,6 +100,33 @@ def text_baseline(data: str, n_train: int, seed: int, valid_items: list[dict]) -
     return out
 
 
+def sheet_token_counts(items: list[dict], tokenizer_dir: str | None = None) -> dict[str, float]:
+    """SmolLM2 tokens of the sheet text each item's prompt carries: the lines its question names
+    (the whole sheet when it names none), vs the whole sheet for the same molecules."""
+    import statistics
+
+    from transformers import AutoTokenizer
+
+    from edtformer.facts import render_sheet, sheet_of
+    from edtformer.facts.select import lines_for
+    from edtformer.llm.loading import default_llm_dir
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir or default_llm_dir())
+    cut, whole, named = [], [], 0
+    cache: dict[str, dict] = {}
+    for it in items:
+        values = sheet_of(it["smiles"], cache)
+        only = lines_for(it["question"], [it["smiles"]])
+        named += only is not None
+        cut.append(len(tok(render_sheet(values, bbb=0.5, only=only))["input_ids"]))
+        whole.append(len(tok(render_sheet(values, bbb=0.5))["input_ids"]))
+    return {
+        "n": len(items), "share_naming_lines": named / len(items),
+        "sheet_tokens_read_median": statistics.median(cut), "sheet_tokens_read_mean": statistics.fmean(cut),
+        "whole_sheet_tokens_median": statistics.median(whole), "whole_sheet_tokens_max": max(whole),
+    }  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
@@ -118,6 +145,7 @@ def main() -> int:
     ap.add_argument(
         "--report", help="also write an `edt eval --out` style report (for merge_reports.py)"
     )
+    ap.add_argument("--token-counts", action="store_true", help="no model: sheet tokens read")
     ap.add_argument(
         "--text-baseline", action="store_true",
         help="no model: the question-words-only baseline of every yes/no kind (valid split)",
@@ -139,6 +167,11 @@ def main() -> int:
     )
     if args.limit:
         items = items[: args.limit]
+    if args.token_counts:
+        counts = sheet_token_counts(items)
+        atomic_write_json(RESULTS / f"sheet_qa_{args.split}_sheet_tokens.json", counts)
+        print(json.dumps(counts, indent=1))
+        return 0
     if args.text_baseline:
         base = text_baseline(args.data, 4000, args.seed, items)
         atomic_write_json(RESULTS / f"sheet_qa_{args.split}_text_baseline.json", base)

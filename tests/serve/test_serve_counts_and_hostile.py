@@ -185,3 +185,27 @@ def test_the_readme_s_curl_bodies_work(client: Any) -> None:
     for body in bodies:
         r = client.post("/v1/chat/completions", json={**body, "model": MODEL_NAME, "max_tokens": 2})
         assert r.status_code == 200, r.text
+
+
+def test_a_sheet_model_returns_the_facts_it_read(tmp_path: Path) -> None:
+    """With the exact fact sheet, the `edt` extension carries the sheet text the LLM read."""
+    from fastapi.testclient import TestClient
+
+    from edtformer.serve import create_app
+
+    llm = make_tiny_llm(tmp_path / "llm")
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(
+        encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics", fact_sheet=True
+    )
+    model = EDTFormer.build(cfg).eval()
+    model.llm.config.max_position_embeddings = 4096  # the tiny tokenizer spells the sheet long
+    with TestClient(create_app(model, MODEL_NAME), raise_server_exceptions=False) as c:
+        r = c.post("/v1/chat/completions", json=chat(ASPIRIN, "How many rings?"))
+        assert r.status_code == 200, r.text
+        facts = r.json()["edt"]["facts"]
+        assert len(facts) == 1 and "rings: 1" in facts[0] and "formula" not in facts[0]
+        body = {**chat(ASPIRIN, "How many rings?"), "stream": True}
+        events = [line for line in c.post("/v1/chat/completions", json=body).text.splitlines()
+                  if line.startswith("data: {")]  # fmt: skip
+        assert json.loads(events[-1][6:])["edt"]["facts"] == facts

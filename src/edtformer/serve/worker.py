@@ -65,6 +65,8 @@ class Completion:
     """Dynamic (patch) tokens only."""
     n_fact_tokens: int = 0
     """Tokens a fact-writing bridge added after the query tokens (0 for other bridges)."""
+    facts: list[str] | None = None
+    """The fact-sheet text the LLM read after each molecule's tokens (``None``: no sheet)."""
 
 
 def molecule_token_counts(
@@ -267,6 +269,7 @@ class ModelWorker:
                     n_anchor_tokens=n_anchor,
                     n_dynamic_tokens=n_dyn,
                     n_fact_tokens=n_fact,
+                    facts=None if batch.sheets is None else list(batch.sheets[lo:hi]),
                 )
             )
             lo = hi

@@ -144,6 +144,7 @@ async function ask(question) {
       throw new Error((data.error && data.error.message) || `HTTP ${r.status}`);
     }
     let answer = "";
+    let facts = null;
     await readEvents(r, (data) => {
       if (data.error) throw new Error(data.error.message);
       const delta = data.choices && data.choices[0] && data.choices[0].delta;
@@ -151,8 +152,20 @@ async function ask(question) {
         answer += delta.content;
         bubble.textContent = answer;
       }
+      if (data.edt && data.edt.facts) facts = data.edt.facts;
     });
     if (!answer) bubble.textContent = "(empty answer)";
+    if (facts && facts.length) {
+      // the exact RDKit fact-sheet lines the LLM read, under its answer
+      const details = document.createElement("details");
+      details.className = "facts";
+      const summary = document.createElement("summary");
+      summary.textContent = "facts the model read (RDKit)";
+      const pre = document.createElement("pre");
+      pre.textContent = facts.join("\n\n");
+      details.append(summary, pre);
+      bubble.after(details);
+    }
     history.push(turn, { role: "assistant", content: answer });
     chatSmiles = smiles;
     bubble.dataset.done = "true";
