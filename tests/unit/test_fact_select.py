@@ -10,35 +10,20 @@ from rdkit import Chem
 
 from edtformer.facts.questions import fact_kinds, generate
 from edtformer.facts.select import lines_for, strip_smiles
-from edtformer.facts.sheet import LINE_NAMES, render_sheet, sheet_lines, sheet_values
+from edtformer.facts.sheet import (
+    LINE_FIELDS,
+    LINE_NAMES,
+    render_sheet,
+    sheet_lines,
+    sheet_values,
+)
 
-#: The sheet line that answers each fact kind.
+#: The sheet line that answers each fact kind: a scalar field's line, or the line that writes it.
 LINE_OF: dict[str, str] = {
-    **dict.fromkeys(("formula", "element_count", "heavy_atoms", "formal_charge"), "composition"),
-    **dict.fromkeys(("mol_weight", "exact_mass"), "mass"),
-    **dict.fromkeys(
-        (
-            "rings",
-            "aromatic_rings",
-            "aliphatic_rings",
-            "ring_systems",
-            "largest_ring",
-            "macrocycle",
-        ),
-        "rings",
-    ),
-    "rotatable_bonds": "rotatable",
-    **dict.fromkeys(("hbd", "hba"), "hbond"),
-    **dict.fromkeys(
-        ("stereocentres", "specified_stereocentres", "unspecified_stereocentres", "chiral", "cip"),
-        "stereo",
-    ),
-    **dict.fromkeys(("stereo_double_bonds", "specified_stereo_double_bonds"), "double_bonds"),
-    **dict.fromkeys(("logp", "mr", "tpsa", "fsp3"), "descriptors"),
-    **dict.fromkeys(("lipinski", "lipinski_violations", "veber"), "rules"),
-    **dict.fromkeys(("fragments", "largest_fragment"), "fragments"),
-    **dict.fromkeys(("has_group", "groups"), "groups"),
-}
+    **{key: line for line, keys in LINE_FIELDS.items() for key in keys},
+    "element_count": "composition", "cip": "stereo", "largest_fragment": "fragments",
+    "has_group": "groups", "groups": "groups",
+}  # fmt: skip
 
 MOLS = ["CC(=O)Oc1ccccc1C(=O)O", "N[C@@H](CO)C(=O)O", "[Na+].[O-]C(=O)C", "C/C=C/Cl"]
 

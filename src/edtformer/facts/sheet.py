@@ -272,6 +272,23 @@ def _fv(values: dict[str, Any], key: str) -> str:
     return f"{_FIELDS[key].label}: {format_value(key, values[key])}"
 
 
+#: Each sheet line's scalar fields (:data:`SHEET_FIELDS` keys), in the order it writes them;
+#: ``composition`` also writes the atoms per element, ``stereo`` the CIP labels, ``double_bonds``
+#: the E/Z labels, ``fragments`` the largest fragment of a salt or mixture.
+LINE_FIELDS: dict[str, tuple[str, ...]] = {
+    "composition": ("formula", "heavy_atoms", "formal_charge"),
+    "mass": ("mol_weight", "exact_mass"),
+    "rings": ("rings", "aromatic_rings", "aliphatic_rings", "ring_systems", "largest_ring", "macrocycle"),
+    "rotatable": ("rotatable_bonds",),
+    "hbond": ("hbd", "hba"),
+    "stereo": ("stereocentres", "specified_stereocentres", "unspecified_stereocentres", "chiral"),
+    "double_bonds": ("stereo_double_bonds", "specified_stereo_double_bonds"),
+    "descriptors": ("logp", "mr", "tpsa", "fsp3"),
+    "rules": ("lipinski", "lipinski_violations", "veber"),
+    "fragments": ("fragments",),
+}  # fmt: skip
+
+
 def sheet_lines(
     values: dict[str, Any], bbb: float | None = None, same_as_first: bool | None = None
 ) -> dict[str, str]:
@@ -287,49 +304,30 @@ def sheet_lines(
     frag = _fv(v, "fragments")
     if v["fragments"] > 1:
         frag += f"; largest fragment: {v['largest_fragment']}"
+    f = LINE_FIELDS
     lines = {
         "composition": _join(
-            [_fv(v, "formula"), f"atoms: {atoms}", _fv(v, "heavy_atoms"), _fv(v, "formal_charge")]
+            [_fv(v, "formula"), f"atoms: {atoms}", *(_fv(v, k) for k in f["composition"][1:])]
         ),
-        "mass": _join([_fv(v, "mol_weight"), _fv(v, "exact_mass")]),
-        "rings": _join(
-            [
-                _fv(v, k)
-                for k in (
-                    "rings",
-                    "aromatic_rings",
-                    "aliphatic_rings",
-                    "ring_systems",
-                    "largest_ring",
-                    "macrocycle",
-                )
-            ]
-        ),
-        "rotatable": _fv(v, "rotatable_bonds"),
-        "hbond": _join([_fv(v, "hbd"), _fv(v, "hba")]),
+        "mass": _join([_fv(v, k) for k in f["mass"]]),
+        "rings": _join([_fv(v, k) for k in f["rings"]]),
+        "rotatable": _join([_fv(v, k) for k in f["rotatable"]]),
+        "hbond": _join([_fv(v, k) for k in f["hbond"]]),
         "stereo": _join(
             [
-                *(
-                    _fv(v, k)
-                    for k in (
-                        "stereocentres",
-                        "specified_stereocentres",
-                        "unspecified_stereocentres",
-                    )
-                ),
+                *(_fv(v, k) for k in f["stereo"][:-1]),
                 f"CIP labels: {cip} (atoms {cip_at})" if cip else "CIP labels: none",
                 _fv(v, "chiral"),
             ]
         ),
         "double_bonds": _join(
             [
-                _fv(v, "stereo_double_bonds"),
-                _fv(v, "specified_stereo_double_bonds"),
+                *(_fv(v, k) for k in f["double_bonds"]),
                 f"E/Z: {ez} (bonds {ez_at})" if ez else "E/Z: none",
             ]
         ),
-        "descriptors": _join([_fv(v, "logp"), _fv(v, "mr"), _fv(v, "tpsa"), _fv(v, "fsp3")]),
-        "rules": _join([_fv(v, "lipinski"), _fv(v, "lipinski_violations"), _fv(v, "veber")]),
+        "descriptors": _join([_fv(v, k) for k in f["descriptors"]]),
+        "rules": _join([_fv(v, k) for k in f["rules"]]),
         "fragments": frag,
     }
     if "groups" in v:
