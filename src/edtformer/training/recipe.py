@@ -500,7 +500,7 @@ BBB_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 @torch.no_grad()
 def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
     """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``."""
-    owner = model.readout if model.readout is not None else model.connector.facts
+    owner = getattr(model, "readout", None) or model.connector.facts
     pool = owner.pool_mean_max
     return torch.cat(
         [pool(feats, mask) for feats, mask in _encoder_batches(model, smiles, batch_size)]
@@ -510,7 +510,7 @@ def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tenso
 def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str, float]:
     """SMILES -> P(BBB+) of the fact writer's (frozen) blood-brain-barrier read-out, for the
     BBBP molecules among ``records``: the soft answers of ``recipe.bbbp_targets=readout``."""
-    writer = model.readout if model.readout is not None else model.connector.facts
+    writer = getattr(model, "readout", None) or model.connector.facts
     if writer is None or writer.bbb is None:
         raise EdtError("recipe.bbbp_targets=readout needs a blood-brain-barrier read-out")
     smiles = sorted({r["smiles"][0] for r in records if r.get("task") == "bbbp"})
@@ -536,7 +536,7 @@ def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
 
     from edtformer.data import load_task
 
-    writer = model.readout if model.readout is not None else model.connector.facts
+    writer = getattr(model, "readout", None) or model.connector.facts
     if writer is None or writer.bbb is None:
         raise EdtError("this model has no blood-brain-barrier read-out")
     splits = {k: load_task(data_dir, "bbbp", k) for k in ("train", "valid")}
@@ -843,7 +843,7 @@ def run_recipe(
         report["seconds"] = round(time.time() - t0, 1)
         logger.info("fact writer on %d valid molecules: %s", len(valid), report["valid"])
         atomic_write_json(out_dir / "fact_writer.json", report)
-    if model.config.bridge.fact_bbb or model.readout is not None:
+    if model.config.bridge.fact_bbb or getattr(model, "readout", None) is not None:
         # deterministic: refitted on resume too (it is frozen)
         t0 = time.time()
         report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
