@@ -155,11 +155,6 @@ class SheetStream(Sequence[Sample]):
             len(self.molecules), len(self._groups), len(self._salts),
         )  # fmt: skip
 
-    @property
-    def items_records(self) -> list[dict[str, Any]]:
-        """The dataset records the stream draws from."""
-        return [r for recs in self._by_kind.values() for r in recs]
-
     def __len__(self) -> int:
         return self.length
 
