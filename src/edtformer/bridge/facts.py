@@ -37,6 +37,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from edtformer.bridge.readout import pool_mean_max
+
 #: Group slots per molecule (present groups in the writer's group order; more are cut).
 GROUP_SLOTS = 8
 
@@ -317,11 +319,9 @@ class FactWriter(nn.Module):
 
     @staticmethod
     def pool_mean_max(node_feats: Sequence[Tensor], node_mask: Tensor) -> Tensor:
-        """Masked mean then masked max of every stream over the atoms: ``[B, 2 sum D_s]``."""
-        m = node_mask.unsqueeze(-1)  # [B, N, 1]
-        peak = [h.float().masked_fill(~m, float("-inf")).amax(1) for h in node_feats]
-        peak = [torch.where(torch.isfinite(x), x, torch.zeros_like(x)) for x in peak]
-        return torch.cat([FactWriter.pool(node_feats, node_mask), *peak], dim=-1)
+        """Masked mean then masked max of every stream over the atoms: ``[B, 2 sum D_s]``
+        (:func:`edtformer.bridge.readout.pool_mean_max`)."""
+        return pool_mean_max(node_feats, node_mask)
 
     def bbb_readout(self, pooled2: Tensor) -> Tensor:
         """Blood-brain-barrier logits ``[B]`` from :meth:`pool_mean_max`'s output."""
