@@ -61,3 +61,36 @@ def test_selected_sheet_holds_only_the_named_lines() -> None:
     lines = sheet_lines(values, bbb=0.5)
     text = render_sheet(values, bbb=0.5, only={"rotatable"})
     assert lines["rotatable"] in text and lines["descriptors"] not in text and "P(BBB+)" not in text
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("How many chlorine atoms?", ["element:Cl", "group:chlorine"]),
+        ("How many Cl atoms in OC(=O)Cc1ccccc1Nc1c(Cl)cccc1Cl?", ["element:Cl"]),
+        ("nN?", ["element:N"]),
+        ("How many sulphur atoms are there", ["element:S"]),
+        ("Number of O atoms", ["element:O"]),
+        ("Does it contain an ester?", ["group:ester"]),
+        ("Is there a carboxylic acid group?", ["group:carboxylic acid"]),
+        ("A benzene ring or a pyridine ring?", ["group:benzene ring", "group:pyridine ring"]),
+        ("How many rings?", []),
+        ("Which functional groups are present?", []),
+    ],
+)
+def test_asked_facts(question: str, asked: list[str]) -> None:
+    from edtformer.facts.select import asked_facts
+
+    assert asked_facts(question, ["OC(=O)Cc1ccccc1Nc1c(Cl)cccc1Cl"]) == asked
+
+
+def test_asked_facts_are_written_absent_ones_included() -> None:
+    from edtformer.facts import render_sheet, sheet_of
+
+    values = sheet_of("OC(=O)Cc1ccccc1Nc1c(Cl)cccc1Cl")  # diclofenac: Cl 2, no boron, no ester
+    text = render_sheet(
+        values, only={"groups"}, asked=["element:Cl", "element:B", "group:ester", "group:amine"]
+    )
+    assert "chlorine atoms: 2" in text and "boron atoms: 0" in text
+    assert "ester: no" in text and "amine: yes" in text
+    assert text.count("\n") == 2  # heading, composition (added for the elements), groups

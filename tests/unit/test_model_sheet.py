@@ -147,3 +147,26 @@ def test_zero_token_control_zeroes_only_the_molecule_tokens(model: EDTFormer) ->
     assert torch.count_nonzero(zero[is_mol]) == 0  # every molecule token is zero
     assert bool(emb[is_mol].abs().sum() > 0)
     assert torch.equal(zero[~is_mol], emb[~is_mol])  # prompt, sheet and question untouched
+
+
+def test_lettered_options_are_answered_by_cloze_scoring(cut: EDTFormer) -> None:
+    """A question with lettered options gets the letter of the option whose text the LLM finds
+    most likely as the answer to the bare question; the same as scoring each text by hand."""
+    q = "How many carbon atoms does it have?\nA) 2\nB) 3\nC) 12\nD) 1"
+    ans = cut.ask("CCO", q)
+    assert ans.options is not None and set(ans.options) == {"A", "B", "C", "D"}
+    assert abs(sum(ans.options.values()) - 1.0) < 1e-6
+    best = max(ans.options, key=ans.options.__getitem__)
+    assert ans.answer == f"{best}) {dict(zip('ABCD', ['2', '3', '12', '1'], strict=True))[best]}"
+    assert ans.facts is not None and "carbon atoms: 2" in ans.facts[0]  # the stem's sheet
+    by_hand = []
+    for text in ("2", "3", "12", "1"):
+        batch = cut.prepare(
+            [["CCO"]], [cut.prompts.messages("How many carbon atoms does it have?", 1, text)]
+        )
+        by_hand.append(float(cut.answer_logprobs(batch)[0]) / len(text))
+    assert "ABCD"[max(range(4), key=by_hand.__getitem__)] == best
+    # in a batch with plain questions, in input order
+    many = cut.ask_many(["CCO", "CCO"], ["How many rings?", q], max_new_tokens=2)
+    assert not isinstance(many[0], Exception) and many[0].options is None
+    assert not isinstance(many[1], Exception) and many[1].answer == ans.answer

@@ -10,8 +10,9 @@ off-sheet questions no structure answers — with yes/no facts balanced per fact
   CIP labels and group sets compared as text / sets);
 - yes / no: balanced accuracy;
 - JSON: the share that parses with the asked key, and the share whose value is right;
-- multiple choice: letter accuracy from the option letters' first-token probabilities (one
-  forward, no generation) and the share of the most-chosen letter;
+- multiple choice: accuracy of the letter the model answers (options cloze-scored by
+  :meth:`~edtformer.model.EDTFormer.ask_many`, as users get it) and the share of the most-chosen
+  letter;
 - off-sheet: declined vs confidently wrong; on-sheet questions declined.
 """
 
@@ -215,8 +216,9 @@ def score_items(
     max_new_tokens: int = 40,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Answer every item with ``model`` (an :class:`~edtformer.model.EDTFormer`): lettered
-    questions by the option letters' probabilities (one forward), the rest by greedy generation.
+    """Answer every item with ``model.ask_many`` (an :class:`~edtformer.model.EDTFormer`), as a
+    user gets it: questions with lettered options by cloze scoring of the options' texts (the
+    letter it names), the rest by greedy generation.
 
     Returns:
         The items with ``output`` (the answer text, or the chosen letter), ``probs`` (letters)
@@ -225,27 +227,8 @@ def score_items(
     from edtformer.llm.tokens import MOL_TOKEN
 
     out = [dict(it) for it in items]
-    mc = [i for i, it in enumerate(items) if it["answer_type"] == "letter"]
-    gen = [i for i, it in enumerate(items) if it["answer_type"] != "letter"]
-    letters = ["A", "B", "C", "D"]
-    for start in range(0, len(mc), batch_size):
-        idx = mc[start : start + batch_size]
-        res = model.score_many(
-            [items[i]["smiles"] for i in idx],
-            [f"{MOL_TOKEN}\n{items[i]['question']}" for i in idx],
-            letters,
-            batch_size=batch_size,
-        )
-        for i, r in zip(idx, res, strict=True):
-            if isinstance(r, Exception):
-                out[i].update(output=None, error=str(r), correct=False)
-                continue
-            best = max(r, key=r.__getitem__)
-            out[i].update(output=best, probs=r, correct=best == items[i]["gold"])
-        if progress is not None:
-            progress(len(idx))
-    for start in range(0, len(gen), batch_size):
-        idx = gen[start : start + batch_size]
+    for start in range(0, len(items), batch_size):
+        idx = list(range(start, min(start + batch_size, len(items))))
         answers = model.ask_many(
             [items[i]["smiles"] for i in idx],
             [f"{MOL_TOKEN}\n{items[i]['question']}" for i in idx],
@@ -256,7 +239,11 @@ def score_items(
             if isinstance(a, Exception):
                 out[i].update(output=None, error=str(a), correct=False)
                 continue
-            out[i].update(output=a.answer, correct=correct(items[i], a.answer))
+            if a.options:  # lettered options, cloze-scored: the letter chosen
+                best = max(a.options, key=a.options.__getitem__)
+                out[i].update(output=best, probs=a.options, correct=best == items[i]["gold"])
+            else:
+                out[i].update(output=a.answer, correct=correct(items[i], a.answer))
         if progress is not None:
             progress(len(idx))
     return out

@@ -30,6 +30,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edtformer.facts.sheet import ELEMENT_NAMES, element_name
+
 __all__ = [
     "DECLINE",
     "ELEMENT_NAMES",
@@ -114,18 +116,6 @@ FACT_NAMES: dict[str, str] = {
     "fragments": "fragments",
 }
 
-ELEMENT_NAMES: dict[str, str] = {
-    "H": "hydrogen", "B": "boron", "C": "carbon", "N": "nitrogen", "O": "oxygen",
-    "F": "fluorine", "Na": "sodium", "Mg": "magnesium", "Al": "aluminium", "Si": "silicon",
-    "P": "phosphorus", "S": "sulfur", "Cl": "chlorine", "K": "potassium", "Ca": "calcium",
-    "Fe": "iron", "Cu": "copper", "Zn": "zinc", "As": "arsenic", "Se": "selenium",
-    "Br": "bromine", "I": "iodine", "Li": "lithium", "Sn": "tin", "Pt": "platinum",
-    "Hg": "mercury", "Co": "cobalt", "Gd": "gadolinium", "Bi": "bismuth", "Ag": "silver",
-    "Au": "gold", "Ti": "titanium", "Mn": "manganese", "Ni": "nickel", "Cr": "chromium",
-    "Te": "tellurium", "Ge": "germanium", "Sb": "antimony", "Ba": "barium", "Sr": "strontium",
-    "Cs": "caesium", "Rb": "rubidium", "Be": "beryllium", "Tc": "technetium", "Ru": "ruthenium",
-    "Pd": "palladium", "Xe": "xenon", "He": "helium", "Ne": "neon", "Ar": "argon", "Kr": "krypton",
-}  # fmt: skip
 
 #: Elements an element-count question may ask about when the molecule has none of them.
 ABSENT_ELEMENTS = ("Cl", "Br", "F", "I", "S", "P", "N", "O", "Si", "B", "Na", "C", "Se")
@@ -137,8 +127,10 @@ FALLBACK_GROUPS = (
     "pyridine ring", "phenol", "alkene", "alkyne", "steroid core",
 )  # fmt: skip
 
-#: Probabilities of the forms when ``form`` is None (the rest is "plain").
-FORM_RATES = {"json": 0.15, "mc": 0.20, "two_facts": 0.07}
+#: Probabilities of the forms when ``form`` is None (the rest is "plain"). Lettered questions
+#: are few: the model answers them by cloze-scoring the options' texts as answers to the plain
+#: question (:mod:`edtformer.llm.options`), so plain answers are what it must learn.
+FORM_RATES = {"json": 0.20, "mc": 0.05, "two_facts": 0.07}
 #: How often a plain question carries a format request of its type.
 FORMAT_REQUEST_RATE = 0.4
 #: How often an off-sheet question carries a (number or text) format request.
@@ -317,7 +309,7 @@ def _groups_text(groups: Any) -> str:
 
 
 def _element_name(symbol: str) -> str:
-    return ELEMENT_NAMES.get(symbol, symbol)
+    return element_name(symbol)
 
 
 def _gold(values: dict, kind: str, subject: str | None) -> Any:

@@ -190,7 +190,7 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     """One compiled alternation per line, with the vocabulary's group names / aliases and the
     element names added."""
     from edtformer.facts.groups import GROUP_RULES
-    from edtformer.facts.questions import ELEMENT_NAMES
+    from edtformer.facts.sheet import ELEMENT_NAMES
 
     words = {k: list(v) for k, v in LINE_WORDS.items()}
     for rule in GROUP_RULES:
@@ -236,3 +236,63 @@ def _close(word: str, target: str) -> bool:
     from difflib import SequenceMatcher
 
     return SequenceMatcher(None, word, target).ratio() >= FUZZY_RATIO
+
+
+#: Element symbols a chemist writes in a question ("Cl atoms", "number of N"), matched
+#: case-sensitively; one-letter symbols only before "atom(s)" or as "nX" shorthand ("nN?").
+_TWO_LETTER = r"\b(Cl|Br|Na|Si|Se|Li|Mg|Ca|Zn|Fe|Cu|Al|As|Sn|Pt|Hg|Co|Gd|Bi|Ag|Au|Ti|Mn|Ni|Cr|Te|Ge|Sb|Ba|Sr|Cs|Rb|Be|Pd)\b"
+_ONE_LETTER = r"\b([CHNOSPFBIK])\b(?=\s*(?:-?\s*)atoms?\b)|\bn([CHNOSPFBIK])\b(?=\s*\?|\s*$)"
+
+
+@lru_cache(maxsize=1)
+def _asked_patterns() -> tuple[
+    list[tuple[re.Pattern[str], str]], list[tuple[re.Pattern[str], str]]
+]:
+    """(element-name pattern, symbol) and (group-name pattern, rule name), longest names first."""
+    from edtformer.facts.groups import GROUP_RULES
+    from edtformer.facts.sheet import ELEMENT_NAMES
+
+    names = {"sulphur": "S", "aluminum": "Al", "cesium": "Cs"}
+    names.update({n: s for s, n in ELEMENT_NAMES.items()})
+    elements = [
+        (re.compile(r"\b" + re.escape(n) + r"s?\b", re.IGNORECASE), s)
+        for n, s in sorted(names.items(), key=lambda kv: -len(kv[0]))
+    ]
+    groups = []
+    for rule in GROUP_RULES:
+        for name in (rule.name, *rule.aliases):
+            if len(name) >= 4 and name.isascii() and not any(c in name for c in "=#/"):
+                groups.append(
+                    (re.compile(r"\b" + re.escape(name) + r"(?:s|es)?\b", re.I), rule.name)
+                )
+    groups.sort(key=lambda pr: -len(pr[0].pattern))
+    return elements, groups
+
+
+def asked_facts(question: str, smiles: Iterable[str] = ()) -> list[str]:
+    """The single facts ``question`` names beyond whole lines: ``"element:Cl"`` for each element
+    it names (by name or symbol) and ``"group:ester"`` for each functional group, ring or class
+    of the vocabulary (by name or alias; a name inside a longer matched name does not count),
+    in order of first mention. The sheet then writes each one explicitly — ``chlorine atoms: 2``,
+    ``ester: no`` — so that an absent element or group is a written 0 / no, not an absence the
+    LLM must notice."""
+    text = strip_smiles(question, smiles)
+    elements, groups = _asked_patterns()
+    hits: list[tuple[int, str]] = []
+    taken: list[tuple[int, int]] = []
+    for pat, name in groups:
+        for m in pat.finditer(text):
+            if not any(a <= m.start() and m.end() <= b for a, b in taken):
+                taken.append((m.start(), m.end()))
+                hits.append((m.start(), f"group:{name}"))
+    for pat, sym in elements:
+        hits += [(m.start(), f"element:{sym}") for m in pat.finditer(text)]
+    for m in re.finditer(_TWO_LETTER, text):
+        hits.append((m.start(), f"element:{m.group(1)}"))
+    for m in re.finditer(_ONE_LETTER, text):
+        hits.append((m.start(), f"element:{m.group(1) or m.group(2)}"))
+    out: list[str] = []
+    for _, key in sorted(hits):
+        if key not in out:
+            out.append(key)
+    return out

@@ -85,6 +85,26 @@ SHEET_FIELDS: tuple[SheetField, ...] = (
 _FIELDS = {f.key: f for f in SHEET_FIELDS}
 
 
+#: English names of the elements chemists ask about by name ("How many chlorine atoms?").
+ELEMENT_NAMES: dict[str, str] = {
+    "H": "hydrogen", "B": "boron", "C": "carbon", "N": "nitrogen", "O": "oxygen",
+    "F": "fluorine", "Na": "sodium", "Mg": "magnesium", "Al": "aluminium", "Si": "silicon",
+    "P": "phosphorus", "S": "sulfur", "Cl": "chlorine", "K": "potassium", "Ca": "calcium",
+    "Fe": "iron", "Cu": "copper", "Zn": "zinc", "As": "arsenic", "Se": "selenium",
+    "Br": "bromine", "I": "iodine", "Li": "lithium", "Sn": "tin", "Pt": "platinum",
+    "Hg": "mercury", "Co": "cobalt", "Gd": "gadolinium", "Bi": "bismuth", "Ag": "silver",
+    "Au": "gold", "Ti": "titanium", "Mn": "manganese", "Ni": "nickel", "Cr": "chromium",
+    "Te": "tellurium", "Ge": "germanium", "Sb": "antimony", "Ba": "barium", "Sr": "strontium",
+    "Cs": "caesium", "Rb": "rubidium", "Be": "beryllium", "Tc": "technetium", "Ru": "ruthenium",
+    "Pd": "palladium", "Xe": "xenon", "He": "helium", "Ne": "neon", "Ar": "argon", "Kr": "krypton",
+}  # fmt: skip
+
+
+def element_name(symbol: str) -> str:
+    """The English name of an element symbol (the symbol itself when unknown)."""
+    return ELEMENT_NAMES.get(symbol, symbol)
+
+
 def field(key: str) -> SheetField:
     """The :class:`SheetField` of ``key`` (KeyError naming the known keys)."""
     try:
@@ -354,6 +374,7 @@ def render_sheet(
     bbb: float | None = None,
     same_as_first: bool | None = None,
     only: Iterable[str] | None = None,
+    asked: Sequence[str] = (),
 ) -> str:
     """The sheet as the LLM reads it: a heading and one line per group of facts.
 
@@ -364,12 +385,23 @@ def render_sheet(
             stereoisomer as the prompt's first molecule (canonical isomeric SMILES equal).
         only: write only these lines (names of :data:`LINE_NAMES`; the ``same`` line is always
             kept): the lines a question names (:func:`edtformer.facts.select.lines_for`).
+        asked: single facts the question names (:func:`edtformer.facts.select.asked_facts`:
+            ``"element:Cl"``, ``"group:ester"``), each written out after its line
+            (``chlorine atoms: 2``, ``ester: no``), absent ones included.
     """
     lines = sheet_lines(values, bbb, same_as_first)
-    if only is None:
-        return "\n".join([SHEET_HEADING, *lines.values()])
-    keep = set(only) | {"same"}
-    return "\n".join([SELECTED_HEADING, *(t for k, t in lines.items() if k in keep)])
+    keep = set(LINE_NAMES if only is None else only) | {"same"}
+    for key in asked:
+        what, _, name = key.partition(":")
+        if what == "element":
+            n = values["atoms"].get(name, 0)
+            lines["composition"] += f"; {element_name(name)} atoms: {n}"
+            keep.add("composition")
+        elif what == "group" and "groups" in lines:
+            lines["groups"] += f"; {name}: {'yes' if name in values['groups'] else 'no'}"
+            keep.add("groups")
+    heading = SHEET_HEADING if only is None else SELECTED_HEADING
+    return "\n".join([heading, *(t for k, t in lines.items() if k in keep)])
 
 
 def same_stereoisomer(a: Chem.Mol, b: Chem.Mol) -> bool:

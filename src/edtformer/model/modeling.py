@@ -30,6 +30,7 @@ from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import DEFAULT_LLM, load_llm
+from edtformer.llm.options import LetteredQuestion, parse_options
 from edtformer.llm.prefix import PrefixCache, cache_rows, returned_cache
 from edtformer.llm.prompt import IGNORE_INDEX, Message, PromptBuilder, pad_samples
 from edtformer.llm.tokens import (
@@ -153,6 +154,10 @@ class EDTFormerConfig:
     """With ``fact_sheet``: ``question`` writes only the sheet lines the question names
     (:func:`edtformer.facts.select.lines_for`; the whole sheet when it names none), ``all`` the
     whole sheet always."""
+    sheet_asked: bool = True
+    """With ``fact_sheet``: also write each element and functional group the question names as
+    its own fact (``chlorine atoms: 2``, ``ester: no``; :func:`edtformer.facts.select.asked_facts`),
+    so an absent one is a written 0 / no."""
     bbb_readout: bool = False
     """Keep a learned blood-brain-barrier read-out of the pooled frozen streams
     (:class:`~edtformer.bridge.readout.BBBReadout`); with ``fact_sheet`` its P(BBB+) is written
@@ -179,6 +184,7 @@ class EDTFormerConfig:
             "trainable": self.trainable.to_dict(),
             "fact_sheet": self.fact_sheet,
             "sheet_lines": self.sheet_lines,
+            "sheet_asked": self.sheet_asked,
             "bbb_readout": self.bbb_readout,
         }
 
@@ -406,7 +412,7 @@ class EDTFormer(nn.Module):
         import zlib
 
         from edtformer.facts import render_sheet, same_stereoisomer, sheet_values
-        from edtformer.facts.select import lines_for
+        from edtformer.facts.select import asked_facts, lines_for
 
         bbb: list[float | None] = [None] * sum(len(rs) for rs in records)
         if self.readout is not None and mol_batch is not None:
@@ -426,12 +432,16 @@ class EDTFormer(nn.Module):
         )
         out: list[str] = []
         k = 0
-        for rs, only in zip(records, named, strict=True):
+        for rs, q, only in zip(records, questions, named, strict=True):
             only = None if full else only
+            smiles = [r.smiles for r in rs]
+            asked = asked_facts(q, smiles) if self.config.sheet_asked else []
             for j, r in enumerate(rs):
                 same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
                 values = sheet_values(r.mol)
-                out.append(render_sheet(values, bbb=bbb[k], same_as_first=same, only=only))
+                out.append(
+                    render_sheet(values, bbb=bbb[k], same_as_first=same, only=only, asked=asked)
+                )
                 k += 1
         return out
 
@@ -626,6 +636,12 @@ class EDTFormer(nn.Module):
         before their answer. Each prompt is run once; its key/value cache is copied to its rows,
         which then run their answer tokens only. Equal to :meth:`answer_logprobs` up to float error.
         """
+        return self._shared_prompt_logprobs(batch, groups)[0]
+
+    def _shared_prompt_logprobs(
+        self, batch: ChatBatch, groups: Sequence[int]
+    ) -> tuple[Tensor, BridgeOutput | None]:
+        """:meth:`shared_prompt_logprobs` ``[B]`` and the bridge output of the batch."""
         if len(groups) != batch.input_ids.shape[0]:
             raise EdtError(f"got {len(groups)} groups for {batch.input_ids.shape[0]} rows")
         labelled = batch.labels != IGNORE_INDEX  # [B, L]
@@ -646,7 +662,7 @@ class EDTFormer(nn.Module):
                 batch.input_ids[i, :n], batch.input_ids[r, :n]
             ):
                 raise EdtError(f"row {i} does not share the prompt of row {r} (its group)")
-        emb, _ = self.embed(batch)  # [B, L, d]
+        emb, bridge = self.embed(batch)  # [B, L, d]
         p_max = int(plen.max())
         pos = torch.arange(p_max)
         mask_p = (pos[None, :] < plen[:, None]).to(batch.attention_mask.dtype)  # [G, P]
@@ -680,7 +696,7 @@ class EDTFormer(nn.Module):
         )
         # the logits predicting answer tokens 0 .. T-1: the prompt's last, then the answer's own
         logits = torch.cat([first_logits[row_group].unsqueeze(1), cont.logits[:, :-1]], dim=1)
-        return _summed_logprobs(logits, target)  # [B]
+        return _summed_logprobs(logits, target), bridge  # [B]
 
     @torch.no_grad()
     def score(
@@ -758,6 +774,11 @@ class EDTFormer(nn.Module):
         ``history``: the ``messages`` of the previous :class:`Answer` for a follow-up question.
         """
         mols = [smiles] if isinstance(smiles, str) else list(smiles)
+        if not history and parse_options(question) is not None:  # lettered options: cloze-scored
+            [chosen] = self.ask_many([mols], question, max_new_tokens, batch_size=1)
+            if isinstance(chosen, EdtError):
+                raise chosen
+            return chosen
         if history:  # a follow-up: no molecule of its own, so a typed <mol> is plain text
             messages = [*history, {"role": "user", "content": self.prompts.user_text(question, 0)}]
         else:
@@ -841,38 +862,109 @@ class EDTFormer(nn.Module):
         out: list[Answer | EdtError] = [EdtError("not answered")] * len(qs)
         for i, exc in errors.items():
             out[i] = exc
+        lettered = {i: parse_options(qs[i]) for i, _, _ in ready}
         for start in range(0, len(ready), batch_size):
             chunk = ready[start : start + batch_size]
+            gen = [c for c in chunk if lettered[c[0]] is None]
+            mc = [(i, r, m, q) for i, r, m in chunk if (q := lettered[i]) is not None]
+            done: dict[int, Answer | EdtError] = {}
             try:
-                batch = self.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
-                texts, bridge, cuts = self._generate(batch, max_new_tokens, **kwargs)
+                done.update(self._generated(gen, qs, max_new_tokens, **kwargs) if gen else {})
             except EdtError as exc:
-                for i, *_ in chunk:
-                    out[i] = exc
-                continue
-            n_mols = [len(r) for _, r, _ in chunk]
-            ends = torch.tensor(n_mols).cumsum(0).tolist()
-            facts = self._facts_text(bridge, batch)
-            for k, ((i, records, msgs), text, cut) in enumerate(
-                zip(chunk, texts, cuts, strict=True)
-            ):
-                lo, hi = ends[k] - n_mols[k], ends[k]
-                dyn = 0 if bridge is None else int(bridge.n_dynamic[lo:hi].sum())
-                out[i] = Answer(
-                    smiles=[r.smiles for r in records],
-                    question=qs[i],
-                    answer=text,
-                    n_molecule_tokens=int(batch.mol_counts[lo:hi].sum()),
-                    n_anchor_tokens=0 if bridge is None else bridge.n_anchors * n_mols[k],
-                    n_dynamic_tokens=dyn,
-                    n_dropped_patches=0 if bridge is None else int(bridge.n_dropped[lo:hi].sum()),
-                    messages=[*msgs, {"role": "assistant", "content": text}],
-                    truncated=cut,
-                    facts=None if facts is None else facts[lo:hi],
-                )
+                done.update({i: exc for i, *_ in gen})
+            try:
+                done.update(self._chosen(mc, qs) if mc else {})
+            except EdtError as exc:
+                done.update({i: exc for i, *_ in mc})
+            for i, a in done.items():
+                out[i] = a
             if progress is not None:
                 progress(len(chunk))
         return out
+
+    def _answers(
+        self,
+        batch: ChatBatch,
+        bridge: BridgeOutput | None,
+        row_mols: Sequence[int],
+        rows: Sequence[int],
+        chunk: Sequence[tuple[int, list[MolRecord], list[Message]]],
+        qs: Sequence[str],
+        texts: Sequence[str],
+        cuts: Sequence[bool] | None = None,
+        options: Sequence[dict[str, float]] | None = None,
+    ) -> dict[int, Answer]:
+        """One :class:`Answer` per question of ``chunk`` (keyed by its input index).
+
+        ``row_mols``: molecules of each batch row; ``rows[k]``: the batch row of question ``k``.
+        """
+        ends = torch.tensor(list(row_mols)).cumsum(0).tolist()
+        counts = batch.mol_counts.tolist()
+        facts = self._facts_text(bridge, batch)
+        out: dict[int, Answer] = {}
+        for k, (i, records, msgs) in enumerate(chunk):
+            hi = ends[rows[k]]
+            lo = hi - row_mols[rows[k]]
+            out[i] = Answer(
+                smiles=[r.smiles for r in records],
+                question=qs[i],
+                answer=texts[k],
+                n_molecule_tokens=int(sum(counts[lo:hi])),
+                n_anchor_tokens=0 if bridge is None else bridge.n_anchors * (hi - lo),
+                n_dynamic_tokens=0 if bridge is None else int(bridge.n_dynamic[lo:hi].sum()),
+                n_dropped_patches=0 if bridge is None else int(bridge.n_dropped[lo:hi].sum()),
+                messages=[*msgs, {"role": "assistant", "content": texts[k]}],
+                truncated=False if cuts is None else cuts[k],
+                facts=None if facts is None else facts[lo:hi],
+                options=None if options is None else options[k],
+            )
+        return out
+
+    def _generated(
+        self,
+        chunk: Sequence[tuple[int, list[MolRecord], list[Message]]],
+        qs: Sequence[str],
+        max_new_tokens: int,
+        **kwargs: Any,
+    ) -> dict[int, Answer]:
+        """Greedy (or sampled) answers of one batch of questions."""
+        batch = self.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
+        texts, bridge, cuts = self._generate(batch, max_new_tokens, **kwargs)
+        n_mols = [len(r) for _, r, _ in chunk]
+        return self._answers(batch, bridge, n_mols, range(len(chunk)), chunk, qs, texts, cuts)
+
+    def _chosen(
+        self,
+        chunk: Sequence[tuple[int, list[MolRecord], list[Message], LetteredQuestion]],
+        qs: Sequence[str],
+    ) -> dict[int, Answer]:
+        """Answers of questions with lettered options, by cloze scoring: each option's text is
+        scored as the answer to the question without its options (summed log-likelihood over
+        its length in characters, lm-evaluation-harness's ``acc_norm``); the reply names the
+        best option's letter (and its text unless only the letter was asked)."""
+        rows: list[tuple[int, list[MolRecord], list[Message]]] = []
+        groups, first_row = [], []
+        for k, (_, records, _, lq) in enumerate(chunk):
+            first_row.append(len(rows))
+            for text in lq.options:
+                rows.append((k, records, self.prompts.messages(lq.stem, len(records), text)))
+                groups.append(k)
+        batch = self.prepare([r for _, r, _ in rows], [m for *_, m in rows])
+        logp, bridge = self._shared_prompt_logprobs(batch, groups)
+        scores = logp.double().cpu().tolist()
+        texts, probs = [], []
+        for k, (*_, lq) in enumerate(chunk):
+            lo = first_row[k]
+            norm = torch.tensor(
+                [scores[lo + j] / max(len(t), 1) for j, t in enumerate(lq.options)],
+                dtype=torch.float64,
+            )
+            p = torch.softmax(norm, dim=0).tolist()
+            texts.append(lq.reply(max(range(len(p)), key=p.__getitem__)))
+            probs.append(dict(zip(lq.letters, p, strict=True)))
+        n_mols = [len(r) for _, r, _ in rows]
+        plain = [(i, records, msgs) for i, records, msgs, _ in chunk]
+        return self._answers(batch, bridge, n_mols, first_row, plain, qs, texts, None, probs)
 
     @torch.no_grad()
     def score_many(

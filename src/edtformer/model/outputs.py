@@ -104,5 +104,8 @@ class Answer:
     truncated: bool = False
     """True when the answer stopped at ``max_new_tokens`` rather than at its end."""
     facts: list[str] | None = None
-    """With a fact-writing bridge (``BridgeConfig.fact_tokens``): per molecule, the facts it
-    wrote into the prompt as words (e.g. ``"ester benzene ring | rings 1 ..."``)."""
+    """Per molecule, the facts the LLM read: the RDKit fact sheet (or, with a fact-writing
+    bridge, what it wrote as words); ``None`` when the model reads neither."""
+    options: dict[str, float] | None = None
+    """With lettered options in the question (``"... A) 1 B) 2"``): each letter's probability
+    by cloze scoring of its option's text (the answer names the most probable one)."""

@@ -202,7 +202,7 @@ class RecipeSection:
     sheet_full_rate: float = 0.0
     """With ``fact_sheet``: share of training batches whose prompts get the whole sheet although
     their questions name some lines (the rest get the named lines only, as at inference). The
-    batches that carry off-sheet questions get the whole sheet anyway (about 15 %)."""
+    batches that carry off-sheet questions get the whole sheet anyway (about 20 %)."""
     fact_tokens: bool = False
     """The bridge also writes its predicted RDKit facts as LLM word embeddings
     (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first

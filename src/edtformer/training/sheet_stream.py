@@ -39,10 +39,10 @@ logger = logging.getLogger(__name__)
 
 #: Default share of each kind in the stream.
 SHEET_KIND_WEIGHTS: dict[str, float] = {
-    "sheet": 0.50,
-    "off_sheet": 0.08,
-    "struct_text": 0.08,
-    "struct_mc": 0.06,
+    "sheet": 0.52,
+    "off_sheet": 0.12,
+    "struct_text": 0.06,
+    "struct_mc": 0.02,
     "n_stereocentres": 0.03,
     "rs": 0.05,
     "ez": 0.04,
@@ -96,7 +96,7 @@ class SheetStream(Sequence[Sample]):
     weights: dict[str, float] = field(default_factory=lambda: dict(SHEET_KIND_WEIGHTS))
     yes_prob: dict[str, dict[str, float]] = field(default_factory=dict)
     order: tuple[int, int, int] | None = None
-    off_sheet_batches: float = 0.15
+    off_sheet_batches: float = 0.2
 
     def __post_init__(self) -> None:
         from edtformer.facts.questions import fact_kinds
