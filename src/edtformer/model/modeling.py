@@ -331,6 +331,7 @@ class EDTFormer(nn.Module):
         molecules: Sequence[Sequence[MolRecord | str]],
         conversations: Sequence[Sequence[Message]],
         generation: bool = False,
+        sheet_questions: Sequence[str] | None = None,
     ) -> ChatBatch:
         """Build a :class:`ChatBatch` (the one collate function of training and inference).
 
@@ -339,6 +340,9 @@ class EDTFormer(nn.Module):
             conversations: per prompt, chat messages whose user turns hold the ``<mol>`` markers
                 (see :meth:`PromptBuilder.messages`); assistant turns are labelled.
             generation: end every prompt with the assistant header (generation / scoring).
+            sheet_questions: per prompt, the text the fact sheet is cut for (default: its last
+                user turn); a lettered question scored on its bare stem passes the whole
+                question, so the sheet also writes the elements and groups its options name.
         """
         if len(molecules) != len(conversations):
             raise EdtError(f"got {len(molecules)} molecule lists for {len(conversations)} prompts")
@@ -352,7 +356,10 @@ class EDTFormer(nn.Module):
         if self.config.fact_sheet and flat:
             if not self.text_only and self.processor is not None:
                 mol_batch = self.processor(flat)
-            sheets = self._sheets(records, mol_batch, [_question(c) for c in asked])
+            cut_for = (
+                [_question(c) for c in asked] if sheet_questions is None else list(sheet_questions)
+            )
+            sheets = self._sheets(records, mol_batch, cut_for)
             conversations = [
                 _with_sheets(c, sheets[k : k + len(rs)])
                 for c, rs, k in zip(
@@ -949,7 +956,8 @@ class EDTFormer(nn.Module):
             for text in lq.options:
                 rows.append((k, records, self.prompts.messages(lq.stem, len(records), text)))
                 groups.append(k)
-        batch = self.prepare([r for _, r, _ in rows], [m for *_, m in rows])
+        whole = [qs[chunk[k][0]] for k, _, _ in rows]  # the sheet is cut for the whole question
+        batch = self.prepare([r for _, r, _ in rows], [m for *_, m in rows], sheet_questions=whole)
         logp, bridge = self._shared_prompt_logprobs(batch, groups)
         scores = logp.double().cpu().tolist()
         texts, probs = [], []
