@@ -73,6 +73,7 @@ def test_table_output(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None
     [
         (["--task", "nope"], "no task 'nope'"),
         (["--task", "struct_mc", "--limit", "0"], "--limit"),
+        (["--task", "struct_mc", "--smiles-column", "s"], "no --input"),
         (
             ["--task", "struct_mc", "--split", "valid", "--model", "/nonexistent"],
             "not an edtformer",

@@ -133,3 +133,15 @@ def test_csv_bad_smiles_and_table_split() -> None:
     assert [(r["smiles"][0], r["split"]) for r in recs] == [("CCO", "train"), ("c1ccccc1", "test")]
     with pytest.raises(DataError, match="target column"):
         list(read_csv_dataset(path, target_columns=["nope"]))
+
+
+def test_csv_smiles_and_id_columns(tmp_path: Path) -> None:
+    """``--smiles-column`` / ``--id-column`` of `edt eval --input`: the id names the records
+    and is never read as a target; a missing id column is one named error."""
+    f = tmp_path / "props.csv"
+    f.write_text("name,structure,logS\nethanol,CCO,1.1\nphenol,Oc1ccccc1,-0.04\n")
+    recs = list(read_csv_dataset(f, smiles_column="structure", id_column="name"))
+    assert [r["id"] for r in recs] == ["ethanol", "phenol"]
+    assert {r["meta"]["target"] for r in recs} == {"logS"}
+    with pytest.raises(DataError, match="no id column 'code'"):
+        list(read_csv_dataset(f, smiles_column="structure", id_column="code"))

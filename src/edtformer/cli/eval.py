@@ -37,7 +37,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--data", default="data_out", help="dataset folder from `edt data build`")
     p.add_argument("--split", default="test", choices=["test", "valid"], help="default test")
-    p.add_argument("--input", help="a benchmark file instead of --data (see --format)")
+    p.add_argument(
+        "--input", metavar="FILE", help="a benchmark file instead of --data (see --format)"
+    )
+    p.add_argument(
+        "--smiles-column", metavar="NAME", default=None,
+        help="with a CSV --input: the column with the SMILES (default: Drug or smiles)",
+    )  # fmt: skip
+    p.add_argument(
+        "--id-column", metavar="NAME", default=None,
+        help="with a CSV --input: the column that names each row (in --predictions; never a target)",
+    )  # fmt: skip
     p.add_argument(
         "--format", choices=["moleculeqa", "mol-instructions", "csv"], help="--input format"
     )
@@ -105,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     sheet = "sheet_qa" in tasks  # generated held-out-phrasing questions, not built records
     if sheet and args.input is not None:
         raise EdtError("sheet_qa asks generated questions about --data molecules; drop --input")
+    if args.input is None and (args.smiles_column or args.id_column):
+        raise EdtError("--smiles-column and --id-column name columns of --input FILE; no --input")
     sheet_items: list[dict[str, Any]] = []
     if sheet:
         from edtformer.evaluation.sheet_qa import build_items, split_molecules
@@ -114,7 +126,15 @@ def run(args: argparse.Namespace) -> int:
             sheet_items = sheet_items[: args.limit]
     records = {
         t: load_eval_records(
-            t, args.split, args.data, args.input, args.format, args.limit, args.seed
+            t,
+            args.split,
+            args.data,
+            args.input,
+            args.format,
+            args.limit,
+            args.seed,
+            args.smiles_column,
+            args.id_column,
         )
         for t in tasks
         if t != "sheet_qa"

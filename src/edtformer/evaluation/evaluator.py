@@ -53,6 +53,8 @@ def load_eval_records(
     fmt: str | None = None,
     limit: int | None = None,
     seed: int = 0,
+    smiles_column: str | None = None,
+    id_column: str | None = None,
 ) -> list[Record]:
     """Records of ``task``/``split`` from a built folder, or from a benchmark file read by a reader.
 
@@ -64,6 +66,8 @@ def load_eval_records(
             whose split (from the file name or metadata, else the scaffold hash) differs from
             ``split`` are dropped.
         limit, seed: score only the first ``limit`` records after a shuffle seeded by ``seed``.
+        smiles_column, id_column: a CSV file's SMILES column and the column naming its rows
+            (the CLI's ``--smiles-column`` / ``--id-column``, as for ``patch``, ``ask``, ``encode``).
 
     Raises:
         DataError: unknown split or format, missing data, or no record left.
@@ -73,7 +77,7 @@ def load_eval_records(
             f"split {split!r}: evaluate on 'test' or 'valid' (never the training split)"
         )
     if input_file is not None:
-        records = _read_input(Path(input_file), fmt, task)
+        records = _read_input(Path(input_file), fmt, task, smiles_column, id_column)
         found = sorted({r["split"] for r in records})
         records = [r for r in records if r["split"] == split]
         if not records:
@@ -91,7 +95,13 @@ def load_eval_records(
     return T.select_records(records, limit, seed)
 
 
-def _read_input(path: Path, fmt: str | None, task: str) -> list[Record]:
+def _read_input(
+    path: Path,
+    fmt: str | None,
+    task: str,
+    smiles_column: str | None = None,
+    id_column: str | None = None,
+) -> list[Record]:
     from edtformer.data import read_csv_dataset, read_mol_instructions, read_moleculeqa
 
     if fmt is None:
@@ -100,12 +110,18 @@ def _read_input(path: Path, fmt: str | None, task: str) -> list[Record]:
             if path.suffix.lower() in (".csv", ".tsv") and "moleculeqa" not in path.name.lower()
             else None
         )
+    if fmt != "csv" and (smiles_column or id_column):
+        raise DataError(
+            f"--smiles-column / --id-column name columns of a CSV file; {path} is read as {fmt}"
+        )
     if fmt == "moleculeqa":
         return list(read_moleculeqa(path))
     if fmt == "mol-instructions":
         return list(read_mol_instructions(path, task=task))
     if fmt == "csv":
-        return list(read_csv_dataset(path, task=task))
+        return list(
+            read_csv_dataset(path, task=task, smiles_column=smiles_column, id_column=id_column)
+        )
     raise DataError(f"--format {fmt!r}: expected one of {INPUT_FORMATS}")
 
 

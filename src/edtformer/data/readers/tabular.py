@@ -28,6 +28,7 @@ def read_csv_dataset(
     decimals: int = 2,
     skip_invalid: bool = False,
     question: str | None = None,
+    id_column: str | None = None,
 ) -> Iterator[Record]:
     """Read a TDC (``Drug``, ``Y``) or MoleculeNet (``smiles`` + targets) CSV file.
 
@@ -44,6 +45,8 @@ def read_csv_dataset(
             molecule cross the blood-brain barrier?"`` (default: "Is this molecule positive for
             {target}?" / "What is the {target} value of this molecule?"; ``{target}`` is the
             column name, or the task name for TDC's ``Y``).
+        id_column: a column whose value names each row's records (``ID`` or ``ID:target`` with
+            several targets; default ``task-000000`` numbering); never a target.
     """
     path = Path(path)
     if not path.is_file():
@@ -68,11 +71,17 @@ def read_csv_dataset(
         raise DataError(
             f"{path} line 1: no SMILES column (looked for {smiles_column or 'Drug/smiles'}); header {header}"
         )
+    if id_column is not None and id_column not in header:
+        raise DataError(f"{path} line 1: no id column {id_column!r}; header {header}")
     if target_columns is None:
         target_columns = (
             ["Y"]
             if "Y" in header
-            else [c for c in header if c != smiles_column and c.lower() not in _ID_COLUMNS]
+            else [
+                c
+                for c in header
+                if c not in (smiles_column, id_column) and c.lower() not in _ID_COLUMNS
+            ]
         )
     missing = [c for c in target_columns if c not in header]
     if missing or not target_columns:
@@ -116,8 +125,11 @@ def read_csv_dataset(
                     "number",
                 )
             q = (question or template).format(target=name)
+            rid = f"{task}-{i:06d}"
+            if id_column is not None:
+                rid = row[id_column] if len(target_columns) == 1 else f"{row[id_column]}:{col}"
             yield make_record(
-                id=f"{task}-{i:06d}",
+                id=rid,
                 task=task,
                 split=row_split,
                 smiles=[smi],
