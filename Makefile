@@ -56,15 +56,11 @@ ablations: $(STAMP)
 # in bf16, the scaffold test split is scored once (two processes), the model card is written and the model
 # folder is copied into the package.
 MODEL_RUN ?= runs/default
-# frozen MiniMol + per-atom RDKit streams (no molecule totals), LoRA r=8, the bridge's lr at 0.3x, the sheet
-RECIPE_COMMON = --data data_out --no-progress --encoder minimol,rdkit_atoms --set lora.r=8 \
-	--set optim.bridge_lr_scale=0.3 --set recipe.fact_sheet=true --set recipe.aux_weight=0 \
-	--set recipe.slot_weight=0 --set recipe.bbbp_targets=soft --set recipe.answer_loss=answer \
-	--set recipe.eval_every=0 --set recipe.eval_at_start=false --precision 32-true
 model: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
-	# seed 0, 420 steps x 8 questions, lr 1e-3 (LoRA) / 3e-4 (bridge), cosine, fp32
-	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe $(RECIPE_COMMON) --max-steps 420 --seed 0 \
+	# the shipped recipe, src/edtformer/recipes/default.yaml: seed 0, 420 steps x 8 questions, LoRA r=8,
+	# the fact sheet in every prompt, the precision chosen by the CPU
+	OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --config default --data data_out --no-progress \
 		--out $(MODEL_RUN)
 	# the shipped weights are stored in bf16; that folder is what the test split scores
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/final $(MODEL_RUN)/ship --dtype bfloat16

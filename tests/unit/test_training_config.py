@@ -187,3 +187,22 @@ def test_bridge_lr_scale_splits_the_optimizer_groups() -> None:
     assert [g["lr"] for g in opt.param_groups] == [pytest.approx(3e-4), 1e-3]
     with pytest.raises(EdtError, match="bridge_lr_scale"):
         build_config("recipe", "tiny", overrides=["optim.bridge_lr_scale=0"])
+
+
+def test_retired_options_are_refused_as_overrides_and_skipped_in_old_runs(caplog) -> None:
+    """Removed options: a named error for ``--set``, a warning (not a failure) in an old run's
+    saved config, so old run folders still load."""
+    import logging
+
+    from edtformer.training.config import RETIRED_KEYS, TrainConfig, build_config
+
+    key = next(iter(RETIRED_KEYS))
+    with pytest.raises(EdtError, match="removed"):
+        build_config("recipe", "tiny", None, [f"{key}=3"])
+    old = TrainConfig(stage="recipe").to_dict()
+    section, name = key.split(".")
+    old[section][name] = 3
+    with caplog.at_level(logging.WARNING):
+        cfg = TrainConfig.from_dict(old)
+    assert cfg.to_dict() == TrainConfig(stage="recipe").to_dict()
+    assert key in caplog.text

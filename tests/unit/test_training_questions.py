@@ -149,27 +149,6 @@ def test_soft_bbbp_answers_follow_the_given_probability_not_the_label() -> None:
         soft.set_yes_prob("has_group", prob)
 
 
-def test_balanced_soft_bbbp_is_drawn_evenly_over_the_deciles_of_p_yes() -> None:
-    """Eight molecules at P(yes) 0.95 and one each at 0.05 and 0.55: with ``by_decile`` a
-    balanced stream draws each of the three deciles a third of the time (else by labels: half
-    yes / half no)."""
-    records = [_bbbp(s, "yes") for s in MOLS[:8]] + [_bbbp(MOLS[8], "no"), _bbbp(MOLS[9], "no")]
-    prob = {**{s: 0.95 for s in MOLS[:8]}, MOLS[8]: 0.05, MOLS[9]: 0.55}
-    stream = QuestionStream(
-        list(MOLS), records, 3000, seed=2, weights={"bbbp": 1.0}, balanced=("bbbp",)
-    )
-    by_label = QuestionStream(
-        list(MOLS), records, 3000, seed=2, weights={"bbbp": 1.0}, balanced=("bbbp",)
-    )
-    by_label.set_yes_prob("bbbp", prob)  # still half "yes" records, half "no" records
-    labels = [by_label[i][0][0] in MOLS[:8] for i in range(len(by_label))]
-    assert abs(sum(labels) / len(labels) - 0.5) < 0.05
-    stream.set_yes_prob("bbbp", prob, by_decile=True)
-    drawn = [stream[i][0][0] for i in range(len(stream))]
-    share = {d: sum(min(9, int(prob[s] * 10)) == d for s in drawn) / len(drawn) for d in (0, 5, 9)}
-    assert all(abs(v - 1 / 3) < 0.05 for v in share.values()), share
-
-
 def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:
     assert KIND_WEIGHTS["weight"] == 0.0  # off unless asked for: older runs' streams unchanged
     stream = _stream(n=200, weights={"weight": 1.0})

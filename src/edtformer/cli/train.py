@@ -1,8 +1,10 @@
 """``edt train [stage1|stage2|all]``: train the bridge (encoder and LLM frozen).
 
-Configuration = preset < ``--config FILE.yaml`` < the shortcut flags < ``--set section.key=value``
-(the sections and keys: :mod:`edtformer.training.config`; ``--print-config`` shows them).
-``all`` runs stage 1, then stage 2 starting from stage 1's final bridge.
+Configuration = preset < ``--config FILE.yaml`` (or a shipped recipe's name) < the shortcut flags <
+``--set section.key=value`` (the sections and keys: :mod:`edtformer.training.config`;
+``--print-config`` shows them). ``recipe`` reads the shipped recipe ``default``
+(``src/edtformer/recipes/default.yaml``, what ``make model`` trains) unless ``--config`` names
+another. ``all`` runs stage 1, then stage 2 starting from stage 1's final bridge.
 """
 
 from __future__ import annotations
@@ -42,14 +44,16 @@ def register(sub: Any) -> None:
         nargs="?",
         default="all",
         choices=["stage1", "stage2", "all", "recipe", "export"],
-        help="recipe: the shipped default bridge's recipe (balanced questions, instruction-aware "
-        "queries, fact heads, valid curve); export: write --out's latest stage-2 checkpoint as "
-        "a model folder (--to DIR)",
+        help="recipe: the shipped default bridge's recipe (--config default: the fact sheet in "
+        "every prompt, sheet questions, LoRA r=8); export: write --out's latest stage-2 "
+        "checkpoint as a model folder (--to DIR)",
     )
     p.add_argument("--to", help="with export: the model folder to write")
     p.add_argument("--preset", default="smol", help="tiny | smol | paper (default smol)")
     p.add_argument(
-        "--config", help="YAML file with TrainConfig sections (the layout --print-config shows)"
+        "--config",
+        help="a shipped recipe's name (default; the recipe stage's default) or a YAML file with "
+        "TrainConfig sections (the layout --print-config shows)",
     )
     p.add_argument(
         "--set",
@@ -101,7 +105,8 @@ def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{field}={value}")
-    cfg = build_config(stage, args.preset, args.config, [*overrides, *args.set])
+    config = args.config if args.config or stage != "recipe" else "default"
+    cfg = build_config(stage, args.preset, config, [*overrides, *args.set])
     if cfg.run.precision == "bf16-mixed" and not _precision_given(args):
         cfg.run.precision = AUTO  # the preset assumed bf16: the hardware decides (make_fabric)
     return cfg
@@ -118,7 +123,7 @@ def _precision_given(args: argparse.Namespace) -> bool:
         return True
     if args.config:
         run = read_config_file(args.config).get("run") or {}
-        return isinstance(run, dict) and "precision" in run
+        return isinstance(run, dict) and run.get("precision") not in (None, "auto")
     return False
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import logging
 import math
 import types
 import typing
@@ -41,8 +42,18 @@ from typing import Any
 
 from edtformer.errors import EdtError
 
+logger = logging.getLogger(__name__)
+
 #: 1: flat fields + an untyped ``extra`` dict (read through :data:`LEGACY_KEYS`); 2: sections.
 CONFIG_FORMAT_VERSION = 2
+
+#: Options removed because no shipped recipe, bench row or documented experiment set them:
+#: read from old run folders with a warning (their runs used the removed option's default).
+RETIRED_KEYS: dict[str, str] = {
+    "recipe.warmup_bridge_steps": "the LLM-free bridge warm-up was removed in 0.2",
+    "recipe.warmup_bridge_batch": "the LLM-free bridge warm-up was removed in 0.2",
+    "recipe.bbbp_decile_draw": "the BBBP decile draw was removed in 0.2",
+}
 
 #: Training stages: ``recipe`` is the default bridge's one-stage recipe (:mod:`.recipe`).
 STAGES: tuple[str, ...] = ("stage1", "stage2", "recipe")
@@ -238,10 +249,6 @@ class RecipeSection:
     """Valid questions per scored question kind."""
     eval_at_start: bool = True
     """Score the untrained starting point of the curve."""
-    warmup_bridge_steps: int = 0
-    """LLM-free bridge warm-up steps before the answer loss (0: none)."""
-    warmup_bridge_batch: int = 32
-    """Batch size of the bridge warm-up."""
     balance_bbbp: bool = False
     """Draw BBBP questions with ``P(yes) = 1/2`` (the train labels are about 3:1 "yes"; drawn at
     that rate the LLM learns to answer "yes" to every molecule)."""
@@ -251,15 +258,10 @@ class RecipeSection:
     mean token loss, averaged over the batch's questions: every question weighs the same)."""
     bbbp_targets: str = "labels"
     """Answers of the BBBP training questions: ``"labels"`` (the train molecules' B3DB labels)
-    or ``"readout"`` (with ``fact_bbb``: "yes" drawn with the frozen blood-brain-barrier
-    read-out's probability, whose decile the writer writes; the LLM then learns P(yes) as a
-    function of the written estimate instead of fitting the labels through the molecule
-    tokens, whose noise costs ROC-AUC on new scaffolds), or ``"soft"`` (the same answer text,
-    but its first token's loss is the cross-entropy against the read-out's (P, 1 - P) over
-    "yes" / "no": the draw's noise leaves the gradient)."""
-    bbbp_decile_draw: bool = False
-    """With ``bbbp_targets=readout`` and ``balance_bbbp``: draw the BBBP molecules evenly over
-    the ten deciles of the read-out's probability instead of half yes / half no by label."""
+    or ``"soft"`` (with the fact sheet or a fact writer's BBB estimate: the answer's first
+    token's loss is the cross-entropy against the frozen blood-brain-barrier read-out's
+    (P, 1 - P) over "yes" / "no", so the LLM learns P(yes) as a function of the written
+    estimate instead of fitting the labels through the molecule tokens)."""
     mc_text_start: float = 0.3
     """Question kind ``struct_mc_text`` (lettered questions about a molecule given as its
     written facts, text only) writes only the asked-for fact before this share of the run,
@@ -339,6 +341,12 @@ class TrainConfig:
                     f"training config section {key!r}: expected a mapping, got {value!r}"
                 )
             for sub, item in value.items():
+                if f"{key}.{sub}" in RETIRED_KEYS:
+                    logger.warning(
+                        "training config: %s.%s=%r ignored (%s)",
+                        key, sub, item, RETIRED_KEYS[f"{key}.{sub}"],
+                    )  # fmt: skip
+                    continue
                 set_option(cfg, f"{key}.{sub}", item)
         return cfg
 
@@ -479,6 +487,8 @@ def _resolve(cfg: TrainConfig, key: str) -> tuple[Any, str, Any, str | None]:
 
 def _unknown(key: str) -> str:
     hint = f" (did you mean {LEGACY_KEYS[key]}?)" if key in LEGACY_KEYS else ""
+    if key in RETIRED_KEYS:
+        hint = f" ({RETIRED_KEYS[key]})"
     if key.startswith("extra.") and key[len("extra.") :] in LEGACY_EXTRA:
         hint = f" (did you mean {LEGACY_EXTRA[key[len('extra.') :]]}?)"
     return f"unknown training option {key!r}{hint}; known: {', '.join(known_keys())}"
@@ -539,8 +549,6 @@ _MINIMUM: dict[str, float] = {
     "recipe.eval_every": 0,
     "recipe.eval_per_kind": 1,
     "recipe.fact_ez_slots": 1,
-    "recipe.warmup_bridge_steps": 0,
-    "recipe.warmup_bridge_batch": 1,
     "model.n_anchors": 1,
     "model.max_dynamic_tokens": 1,
     "model.n_layers": 1,
@@ -587,8 +595,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
             f"recipe.answer_loss must be 'token' or 'answer', got {cfg.recipe.answer_loss!r}"
         )
     targets = cfg.recipe.bbbp_targets
-    if targets not in ("labels", "readout", "soft"):
-        out.append(f"recipe.bbbp_targets must be 'labels', 'readout' or 'soft', got {targets!r}")
+    if targets not in ("labels", "soft"):
+        out.append(f"recipe.bbbp_targets must be 'labels' or 'soft', got {targets!r}")
     elif targets != "labels" and not (
         (cfg.recipe.fact_tokens and cfg.recipe.fact_bbb) or cfg.recipe.fact_sheet
     ):
@@ -757,17 +765,42 @@ def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Folder of the named recipes shipped in the package (``edt train recipe --config default``).
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def named_recipes() -> list[str]:
+    """Names of the recipes shipped in the package (``default``, ...)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """The YAML file of a config: a path to a file, or the name of a shipped recipe.
+
+    Raises:
+        EdtError: neither an existing file nor a shipped recipe's name.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    named = RECIPES_DIR / f"{name_or_path}.yaml"
+    if isinstance(name_or_path, str) and "/" not in name_or_path and named.is_file():
+        return named
+    raise EdtError(
+        f"config file not found: {path} (nor a shipped recipe; those are {named_recipes()})"
+    )
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML config file as a nested dict (a format-1 flat file is converted).
+    """A YAML config file (or a shipped recipe's name, :func:`recipe_path`) as a nested dict
+    (a format-1 flat file is converted).
 
     Raises:
         EdtError: missing file, invalid YAML, not a mapping, unknown key.
     """
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise EdtError(f"config file not found: {path}")
+    path = recipe_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -775,6 +808,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise EdtError(f"config file {path}: expected a mapping at top level")
     data.pop("format_version", None)
+    data.pop("recipe_version", None)
     if not set(data) <= {"stage", *SECTIONS}:
         data = legacy_to_nested(data)
     return data
@@ -817,6 +851,8 @@ __all__ = [
     "LEGACY_EXTRA",
     "LEGACY_KEYS",
     "PRESETS",
+    "RECIPES_DIR",
+    "RETIRED_KEYS",
     "SECTIONS",
     "STAGES",
     "DataSection",
@@ -831,7 +867,9 @@ __all__ = [
     "get_option",
     "known_keys",
     "legacy_to_nested",
+    "named_recipes",
     "parse_text",
     "read_config_file",
+    "recipe_path",
     "set_option",
 ]

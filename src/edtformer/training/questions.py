@@ -295,7 +295,6 @@ class QuestionStream(Sequence[Sample]):
             if len(split) >= 2:
                 self._by_answer[kind] = dict(sorted(split.items()))
         #: kind -> decile of P(yes) -> records, for balanced kinds with soft answers
-        self._by_decile: dict[str, dict[int, list[dict[str, Any]]]] = {}
         #: kinds whose drawn answers carry their P(yes) (``set_yes_prob(..., soft=True)``)
         self._soft_kinds: set[str] = set()
         self._with_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
@@ -342,14 +341,10 @@ class QuestionStream(Sequence[Sample]):
     def __len__(self) -> int:
         return self.length
 
-    def set_yes_prob(
-        self, kind: str, prob: dict[str, float], by_decile: bool = False, soft: bool = False
-    ) -> None:
-        """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``); with
-        ``by_decile`` a ``balanced`` kind is drawn evenly over the ten deciles of ``prob`` (the
-        middle of the scale, rare among the train molecules, as often as its ends) instead of
-        half yes / half no by its labels. With ``soft`` the drawn answer is a
-        :class:`SoftAnswer` that carries its P(yes) (a soft target for the collator)."""
+    def set_yes_prob(self, kind: str, prob: dict[str, float], soft: bool = False) -> None:
+        """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``). With
+        ``soft`` the drawn answer is a :class:`SoftAnswer` that carries its P(yes) (a soft target
+        for the collator)."""
         if kind not in RECORD_KINDS:
             raise DataError(f"soft answers need a record kind {sorted(RECORD_KINDS)}, got {kind!r}")
         records = self._records.get(kind, [])
@@ -361,11 +356,6 @@ class QuestionStream(Sequence[Sample]):
             self._soft_kinds.add(kind)
         else:
             self._soft_kinds.discard(kind)
-        if by_decile and kind in self.balanced:
-            deciles: dict[int, list[dict[str, Any]]] = defaultdict(list)
-            for rec in records:
-                deciles[min(9, int(prob[rec["smiles"][0]] * 10))].append(rec)
-            self._by_decile[kind] = dict(sorted(deciles.items()))
 
     def kind_of(self, rng: random.Random) -> str:
         """Draw a question kind by the weights."""
@@ -397,10 +387,8 @@ class QuestionStream(Sequence[Sample]):
         else:
             kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
-            # balanced draws: a stratum (decile of P(yes), or answer) first, then a record in it
-            strata: dict[Any, list[dict[str, Any]]] = (
-                self._by_decile.get(kind) or self._by_answer.get(kind) or {}
-            )
+            # balanced draws: a stratum (the answer) first, then a record in it
+            strata: dict[Any, list[dict[str, Any]]] = self._by_answer.get(kind) or {}
             if strata:
                 rec = rng.choice(strata[rng.choice(list(strata))])
             else:

@@ -349,57 +349,6 @@ class RecipeCollator(Stage2Collator):
         return p_yes, ids
 
 
-def warm_up_bridge(
-    module: RecipeModule, stream: QuestionStream, steps: int, batch_size: int, lr: float, seed: int
-) -> list[float]:
-    """LLM-free warm-up of the bridge (before the answer loss through the LLM).
-
-    Two cheap losses, no LLM forward: the fact heads (every RDKit fact of every molecule), and
-    an *answer-slot* loss: the first molecule token of each prompt, read through the LLM's own
-    (frozen, tied) embedding matrix as logits ``t @ E^T``, should name the first token of the
-    answer ("3", "yes", "B", "R", ...). A frozen LLM copies tokens it sees; this puts the answer
-    where a copy finds it. Items are drawn from ``stream`` in a seeded random order. Returns the
-    mean loss of every 20 steps.
-    """
-    model = module.model
-    table = model.llm.get_input_embeddings().weight.detach()  # [V, d]
-    tok = model.tokenizer
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: min(1.0, (i + 1) / 50) * max(0.1, 1 - i / max(steps, 1))
-    )
-    gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(stream), generator=gen)
-    module.train()
-    losses, window = [], []
-    for step in range(steps):
-        idx = order[(step * batch_size) % len(stream) :][:batch_size].tolist()
-        items = [stream[i] for i in idx]
-        convs = [model.prompts.messages(q, len(smi)) for smi, q, _ in items]
-        chat = model.prepare([smi for smi, _, _ in items], convs, generation=True)
-        _, bridge = model.embed(chat)
-        slot = bridge.tokens[first_molecules(items), 0]  # [B, d]: each prompt's first token
-        target = torch.tensor([tok(a, add_special_tokens=False)["input_ids"][0] for *_, a in items])
-        loss = F.cross_entropy(slot @ table.T, target)
-        if module.facts is not None:
-            groups, counts = fact_labels([s for smi, _, _ in items for s in smi])
-            loss = loss + fact_loss(
-                module.facts(bridge.query_states, bridge.state_mask), groups, counts
-            )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        window.append(float(loss.detach()))
-        if len(window) == 20 or step == steps - 1:
-            losses.append(sum(window) / len(window))
-            logger.info("bridge warm-up step %d/%d: loss %.4f", step + 1, steps, losses[-1])
-            window = []
-    return losses
-
-
 #: The fact writer's LLM-free fit: learning rate and molecules per step.
 FACT_FIT_LR, FACT_FIT_BATCH = 3e-3, 64
 
@@ -826,16 +775,6 @@ def run_recipe(
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
             model.parameter_counts().summary(),
         )  # fmt: skip
-    warm = rc.warmup_bridge_steps
-    if warm > 0 and not resume:
-        t0 = time.time()
-        w_losses = warm_up_bridge(
-            module, stream, warm, rc.warmup_bridge_batch, cfg.optim.lr, cfg.run.seed
-        )
-        atomic_write_json(
-            out_dir / "bridge_warmup.json",
-            {"steps": warm, "loss_every_20": w_losses, "seconds": round(time.time() - t0, 1)},
-        )
     if rc.fact_tokens and not resume and rc.fact_fit_steps > 0:
         t0 = time.time()
         valid = sorted({s for recs in curve.values() for r in recs for s in r["smiles"]})
@@ -849,14 +788,12 @@ def run_recipe(
         report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
         report["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(out_dir / "bbb_head.json", report)
-        if rc.bbbp_targets in ("readout", "soft"):
+        if rc.bbbp_targets == "soft":
             prob = readout_yes_prob(model, stream.records)
             if rc.fact_sheet:
                 stream.set_yes_prob("bbbp", prob)
             else:
-                stream.set_yes_prob(
-                    "bbbp", prob, by_decile=rc.bbbp_decile_draw, soft=rc.bbbp_targets == "soft"
-                )
+                stream.set_yes_prob("bbbp", prob, soft=True)
     on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
@@ -901,7 +838,9 @@ def add_history(record: dict[str, Any], init_from: str | Path) -> dict[str, Any]
 
 
 def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: float) -> None:
-    """``training.json`` beside the model: command, data, seed, training mode, time, curve end."""
+    """``training.json`` beside the model: command, resolved config (``config``: the named recipe
+    with every override applied, the precision as chosen), data, seed, training mode, time,
+    curve end."""
     import platform
     import sys
 
@@ -944,6 +883,7 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "hardware": f"{platform.machine()} CPU ({cpu_name()}, torch capability "
         f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s)",
+        "config": cfg.to_dict(),
     }
     if cfg.model.init_from:
         record = add_history(record, cfg.model.init_from)
