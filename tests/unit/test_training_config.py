@@ -78,7 +78,6 @@ def test_bad_overrides_fail_with_one_clear_line(override: str, message: str) -> 
         ("run.loggers=csv,wandb", "run.loggers: unknown ['wandb']"),
         ("recipe.answer_loss=sum", "recipe.answer_loss must be 'token' or 'answer'"),
         ("recipe.bbbp_targets=guess", "recipe.bbbp_targets must be 'labels' or 'soft'"),
-        ("recipe.bbbp_targets=soft", "or recipe.fact_tokens and recipe.fact_bbb"),
         (
             "recipe.bbbp_targets=soft",
             "bbbp_targets=soft needs recipe.fact_sheet, or recipe.fact_tokens and recipe.fact_bbb",
