@@ -26,12 +26,11 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 from edtformer.errors import DataError
+from edtformer.utils.markers import MOL_TOKEN  # the placeholder replaced by molecule tokens
 
 #: Version of the on-disk format; bump when a field changes meaning.
 FORMAT_VERSION = 1
 
-#: The placeholder replaced by molecule tokens.
-MOL_TOKEN = "<mol>"
 
 AnswerType = Literal["mc", "yesno", "text", "number", "smiles"]
 ANSWER_TYPES: tuple[str, ...] = ("mc", "yesno", "text", "number", "smiles")

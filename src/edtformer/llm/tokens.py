@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from edtformer.errors import EdtError
+from edtformer.utils.markers import MOL_TOKEN
 
-MOL_TOKEN = "<mol>"
 MOL_START = "<mol_start>"
 MOL_END = "<mol_end>"
 #: Every token edtformer adds to a tokenizer, in id order.
