@@ -22,8 +22,8 @@ demo: $(STAMP)
 	$(VENV)/bin/edt demo --out demo_out
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks experiments
+	$(VENV)/bin/ruff format --check src tests benchmarks experiments
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -1,12 +1,12 @@
 """Write the shipped bridge's measured tables into README.md between their markers.
 
     python benchmarks/targets.py runs/default/ship/test_eval.json --specialist ...
-    python benchmarks/drug_answers.py
+    python experiments/diagnostics/drug_answers.py
     python benchmarks/readme_tables.py          # README.md: targets and drug answers
 
 ``<!-- targets:start -->`` ... ``<!-- targets:end -->`` gets
 ``benchmarks/results/default_bridge_targets.md``; ``<!-- drugs:start -->`` ...
-``<!-- drugs:end -->`` gets a table of ``benchmarks/results/default_bridge_drug_answers.json``.
+``<!-- drugs:end -->`` gets a table of ``experiments/records/default_bridge_drug_answers.json``.
 Nothing is typed in: both come from the result files.
 """
 

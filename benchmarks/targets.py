@@ -2,7 +2,7 @@
 
     edt eval --model runs/default/final --task struct_text,stereo,struct_mc,bbbp --split test \\
         --cloze --out runs/default/test_eval.json
-    python benchmarks/bbbp_specialist.py --data data_out
+    python experiments/diagnostics/bbbp_specialist.py --data data_out
     python benchmarks/targets.py runs/default/test_eval.json
     # writes benchmarks/results/default_bridge_targets.{md,json}
 

@@ -1,7 +1,7 @@
 """Fact tokens: the bridge also writes the RDKit facts it reads as the LLM's own word embeddings.
 
 The query transformer's soft tokens carry the molecule's structure (a linear probe reads every
-functional group from them, ``benchmarks/state_probe.py``), yet a frozen 135M LLM does not learn
+functional group from them, ``experiments/diagnostics/state_probe.py``), yet a frozen 135M LLM does not learn
 to pick the *asked-for* group out of them in a CPU budget (DESIGN.md section 7). A frozen LLM
 does one thing well without training: copy and match words it sees. :class:`FactWriter` is a
 small head on the frozen encoders' pooled node features that predicts the molecule's functional

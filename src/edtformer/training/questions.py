@@ -238,7 +238,7 @@ class QuestionStream(Sequence[Sample]):
             molecule tokens): before ``start`` only the asked-for fact is written, from ``start``
             to ``full`` a growing random share of the other facts, from ``full`` the whole block.
             A frozen LLM binds the right option's text to its letter this way; shown the whole
-            block from the start it stays at chance (``benchmarks/letter_binding.py``).
+            block from the start it stays at chance (``experiments/diagnostics/letter_binding.py``).
         order: ``(seed, batch size, world size)`` of the engine's batch order
             (:class:`~edtformer.training.sampler.ResumableBatchOrder`, one epoch = the stream):
             the engine visits the items in a seeded permutation, so "share of the run" is an

@@ -476,7 +476,7 @@ def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str,
 def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
     """Fit the fact writer's blood-brain-barrier read-out LLM-free: logistic regression on the
     standardised mean + max pooled streams of the BBBP *train* molecules, its L2 strength chosen
-    by valid ROC-AUC (as ``benchmarks/bbbp_specialist.py`` does), copied into
+    by valid ROC-AUC (as ``experiments/diagnostics/bbbp_specialist.py`` does), copied into
     ``FactWriter.bbb`` and frozen (the LLM stage does not move it). Returns the valid ROC-AUC per
     ``C`` and the chosen ``C``."""
     import numpy as np

@@ -6,8 +6,8 @@ This script pools MiniMol's per-atom features of every molecule (mean and max ov
 1,024 numbers), fits a logistic regression on the ``bbbp`` train split of ``edt data build``,
 picks its regularisation strength on the valid split, and scores the scaffold test split once.
 
-    python benchmarks/bbbp_specialist.py --data data_out [--encoders minimol,rdkit]
-    # writes benchmarks/results/bbbp_specialist.json
+    python experiments/diagnostics/bbbp_specialist.py --data data_out [--encoders minimol,rdkit]
+    # writes experiments/records/bbbp_specialist.json
 
 Node features come from the feature cache (``$EDT_CACHE/features``), computed if missing.
 """
@@ -32,7 +32,7 @@ from edtformer.encoders.cache import NodeFeatureCache
 from edtformer.llm.loading import cache_root
 from edtformer.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 
 
 def pooled_features(cache: NodeFeatureCache, smiles: list[str]) -> np.ndarray:

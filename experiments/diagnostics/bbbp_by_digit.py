@@ -7,8 +7,8 @@ valid BBBP question: ROC-AUC of the written digit alone, ROC-AUC of the LLM's P(
 the number of molecules, their share of BBB+ and the mean P(yes). If the digit ranks better than
 the LLM, the loss is in the LLM's reading (P(yes) not rising with the digit), not in the bridge.
 
-    python benchmarks/bbbp_by_digit.py --model runs/recipe_P/ship \\
-        --out benchmarks/results/recipe_runs/recipe_P/bbbp_valid_by_digit.json
+    python experiments/diagnostics/bbbp_by_digit.py --model runs/recipe_P/ship \\
+        --out experiments/records/recipe_runs/recipe_P/bbbp_valid_by_digit.json
 
 The split is ``valid`` by default: this is a tuning diagnostic; the test split is scored once per
 shipped model by ``edt eval``.

@@ -10,8 +10,8 @@ a cross-validated logistic regression reads functional-group presence from
 plus, as the ceiling, the same regression on the raw input features (mean over atoms of every
 encoder stream). Balanced accuracy per group, 3-fold CV.
 
-    python benchmarks/state_probe.py runs/recipe_D:0 runs/recipe_D:1200
-    # -> benchmarks/results/state_probe.{json,md}
+    python experiments/diagnostics/state_probe.py runs/recipe_D:0 runs/recipe_D:1200
+    # -> experiments/records/state_probe.{json,md}
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 
 from edtformer.utils.io import atomic_write_json, atomic_write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 GROUPS = ("benzene ring", "alcohol", "ether", "amide", "ester", "carboxylic acid", "halogen")
 QUESTION = "Which functional groups does this molecule contain?"
 

@@ -7,8 +7,8 @@ group?"), balanced yes/no per question as in the training stream. Zero-shot, the
 (q_proj, v_proj, lr 1e-3, batch 8) on train-split molecules; accuracy on a fixed seeded set of
 valid questions after every ``--every`` steps.
 
-    python benchmarks/facts_as_text.py --steps 150 --every 50
-    # writes benchmarks/results/facts_as_text.json
+    python experiments/diagnostics/facts_as_text.py --steps 150 --every 50
+    # writes experiments/records/facts_as_text.json
 
 If this learns within a few hundred questions while the soft molecule tokens do not, the
 bottleneck is the LLM's reading of soft tokens, not the question.
@@ -27,7 +27,7 @@ import torch
 
 from edtformer.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 
 
 def molecules(data: Path, split: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Can the LLM learn to answer a multiple-choice question *by letter* at all? Text only, no bridge.
 
-    python benchmarks/letter_binding.py [--steps 200] [--targets q_proj,v_proj]
-    # writes benchmarks/results/letter_binding.json
+    python experiments/diagnostics/letter_binding.py [--steps 200] [--targets q_proj,v_proj]
+    # writes experiments/records/letter_binding.json
 
 The shipped model answers struct_mc by cloze (each option's text) at 0.82 and by letter at
 chance: it knows the answer, it does not name its letter. This isolates that last step. Each
@@ -27,8 +27,8 @@ is a curriculum on the same questions: only the asked-for fact for the first ``-
 steps, then the other facts added one by one (in random order) until the whole block is shown
 at ``--grow-until``.
 
-    python benchmarks/letter_binding.py --facts grow --steps 500 \
-        --out benchmarks/results/letter_binding_grow.json
+    python experiments/diagnostics/letter_binding.py --facts grow --steps 500 \
+        --out experiments/records/letter_binding_grow.json
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
 from edtformer.training.questions import MC_ASKED, facts_of, written_facts
 from edtformer.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 LETTERS = "ABCD"
 #: struct_mc kind -> the words the fact tokens use for it (any other kind: "group")
 LABELS = {kind: label for kind, (label, _) in WRITTEN_COUNTS.items()}

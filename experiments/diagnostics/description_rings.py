@@ -6,8 +6,8 @@ description question about ``--per-group`` valid molecules with no aliphatic rin
 with one or more (a seeded shuffle), and counts the answers whose ring sentence differs from
 RDKit's (``edtformer.data.facts.ring_sentence``, the sentence ``describe`` writes).
 
-    python benchmarks/description_rings.py --model src/edtformer/assets/bridge/default \\
-        --out benchmarks/results/description_rings_valid.json
+    python experiments/diagnostics/description_rings.py --model src/edtformer/assets/bridge/default \\
+        --out experiments/records/description_rings_valid.json
 
 Valid split only: a tuning diagnostic, not a test score.
 """

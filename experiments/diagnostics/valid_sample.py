@@ -1,14 +1,14 @@
 """Every question kind of a model on a seeded valid sample (32 questions per kind by default).
 
-    python benchmarks/valid_sample.py --model runs/mc_mix/final --seed 1 \\
-        --out benchmarks/results/recipe_runs/recipe_MC/valid_seed1.json
+    python experiments/diagnostics/valid_sample.py --model runs/mc_mix/final --seed 1 \\
+        --out experiments/records/recipe_runs/recipe_MC/valid_seed1.json
 
 The recipe's learning curve scores one fixed valid sample (seed = the run's seed) while it
 trains; this scores another sample (``--seed``) of the same size after training, with the same
 columns (``recipe.headline``), so that a candidate is compared with the shipped model on
 questions neither was tuned on. A gate before the test split, not a replacement for it: 32
 questions per kind hide differences of a few points (a BBBP drop of 0.025 ROC-AUC went unseen
-at this size; ``benchmarks/bbbp_by_digit.py`` scores all valid BBBP questions).
+at this size; ``experiments/diagnostics/bbbp_by_digit.py`` scores all valid BBBP questions).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ wrote, so that each miss is one of: the writer wrote the wrong labels, the write
 its slot count (the answer has more labels than slots), or the writer was right and the LLM
 did not copy it.
 
-    python benchmarks/ez_by_writer.py --model src/edtformer/assets/bridge/default \\
-        --out benchmarks/results/ez_by_writer_valid.json
+    python experiments/diagnostics/ez_by_writer.py --model src/edtformer/assets/bridge/default \\
+        --out experiments/records/ez_by_writer_valid.json
 
 The split is ``valid`` by default: this is a tuning diagnostic; the test split is scored once
 per shipped model by ``edt eval``. ``--ez-slots N`` scores the same weights with another
@@ -34,6 +34,7 @@ def written_ez(facts: str) -> str:
 
 def main() -> None:
     from bbbp_by_digit import bridge_facts  # this folder is on sys.path when run as a script
+
     from edtformer.data import load_task
     from edtformer.data.schema import render_question
     from edtformer.evaluation.evaluator import evaluate_records

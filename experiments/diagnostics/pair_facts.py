@@ -1,7 +1,7 @@
 """How often the bridge's own pair comparison answers the same-stereoisomer question, no LLM.
 
-    python benchmarks/pair_facts.py --model runs/recipe_P/final [--split valid]
-    # writes benchmarks/results/pair_facts.json
+    python experiments/diagnostics/pair_facts.py --model runs/recipe_P/final [--split valid]
+    # writes experiments/records/pair_facts.json
 
 Each same-stereoisomer record of ``data_out/stereo/<split>.jsonl`` (two molecules, "yes" or
 "no") is run through the bridge alone. Reported: the share of pairs the bridge's predictions tell
@@ -23,7 +23,7 @@ import torch
 from edtformer.bridge.facts import FactWriter
 from edtformer.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ Every ``edt train recipe`` run writes ``curve.jsonl`` (one row per evaluation of
 valid sample, see :class:`edtformer.training.recipe.ValidCurve`). This script puts several runs
 side by side -- one per lever tried -- as a table and a grid of plots:
 
-    python benchmarks/learning_curves.py runs/recipe_A:full runs/recipe_B_noinstr:no-instruction
-    # writes benchmarks/results/learning_curves.{md,json,png}
+    python experiments/diagnostics/learning_curves.py runs/recipe_A:full runs/recipe_B_noinstr:no-instruction
+    # writes experiments/records/learning_curves.{md,json,png}
 
 Each argument is ``RUN_DIR[:label]``. Only the valid split is read: test is never used to
 choose between levers.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edtformer.utils.io import atomic_write_json, atomic_write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 
 #: (column of curve.jsonl, title, higher is better, the issue's test-split target or None)
 COLUMNS: tuple[tuple[str, str, bool, float | None], ...] = (

@@ -1,7 +1,7 @@
 """The demo's drug questions, answered by a model, next to what RDKit says is right.
 
-    python benchmarks/drug_answers.py [--model DIR]
-    # writes benchmarks/results/default_bridge_drug_answers.json
+    python experiments/diagnostics/drug_answers.py [--model DIR]
+    # writes experiments/records/default_bridge_drug_answers.json
 
 The questions are issue 10's: aspirin's functional groups (carboxylic acid, ester, benzene ring),
 morphine's defined stereocentres (5), ibuprofen described, plus a few short facts. ``expected``
@@ -20,7 +20,7 @@ from edtformer.chem import parse_smiles
 from edtformer.data.facts import describe, molecule_facts
 from edtformer.utils.io import atomic_write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "records"
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 MORPHINE = "CN1CC[C@]23c4c5ccc(O)c4O[C@H]2[C@@H](O)C=C[C@H]3[C@H]1C5"
