@@ -209,3 +209,25 @@ def test_a_sheet_model_returns_the_facts_it_read(tmp_path: Path) -> None:
         events = [line for line in c.post("/v1/chat/completions", json=body).text.splitlines()
                   if line.startswith("data: {")]  # fmt: skip
         assert json.loads(events[-1][6:])["edt"]["facts"] == facts
+
+
+def test_lettered_questions_are_answered_as_the_cli_answers_them(
+    client: Any, fact_model: EDTFormer
+) -> None:
+    """A single-turn question with lettered options: the options cloze-scored, as `edt ask`
+    does (same answer, same counts), streamed as one piece."""
+    q = "How many rings does it have?\nA) 0\nB) 1\nC) 2\nD) 3"
+    cli = fact_model.ask(ASPIRIN, q)
+    assert cli.options is not None
+    r = client.post("/v1/chat/completions", json=chat(ASPIRIN, q))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["choices"][0]["message"]["content"] == cli.answer
+    assert body["edt"]["n_dynamic_tokens"] == cli.n_dynamic_tokens
+    assert body["usage"]["prompt_tokens"] > 0
+    with client.stream(
+        "POST", "/v1/chat/completions", json={**chat(ASPIRIN, q), "stream": True}
+    ) as s:
+        events = [json.loads(x[6:]) for x in s.iter_lines() if x.startswith("data: {")]
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert text == cli.answer

@@ -25,6 +25,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
+from edtformer.llm.options import parse_options
 from edtformer.llm.prompt import Message
 from edtformer.model.outputs import ChatBatch
 
@@ -67,6 +68,15 @@ class Completion:
     """Tokens a fact-writing bridge added after the query tokens (0 for other bridges)."""
     facts: list[str] | None = None
     """The fact-sheet text the LLM read after each molecule's tokens (``None``: no sheet)."""
+
+
+def _lettered_question(job: GenerationJob) -> str | None:
+    """The question of a single-turn job (one user message, no system or assistant turn)
+    whose text has lettered options, else ``None``."""
+    if len(job.messages) != 1 or job.messages[0]["role"] != "user" or not job.molecules:
+        return None
+    question = job.messages[0]["content"]
+    return question if parse_options(question) is not None else None
 
 
 def molecule_token_counts(
@@ -288,6 +298,15 @@ class ModelWorker:
         def sink(ls: list[Listener | None]) -> TokenSink:
             return TokenSink(len(ls), self.eos_ids, self.model.prompts.decode, ls)
 
+        lettered = [i for i, j in enumerate(jobs) if _lettered_question(j) is not None]
+        if lettered:  # answered as `edt ask` answers them: options cloze-scored, no generation
+            chosen = self.choose([jobs[i] for i in lettered], [rows[i] for i in lettered])
+            rest = [i for i in range(len(jobs)) if i not in set(lettered)]
+            others = self.answer([jobs[i] for i in rest], [rows[i] for i in rest]) if rest else []
+            merged: list[Completion | EdtError] = [EdtError("not answered")] * len(jobs)
+            for i, c in zip([*lettered, *rest], [*chosen, *others], strict=True):
+                merged[i] = c
+            return merged
         try:
             return list(self.generate(jobs, self.prepare(jobs), sink(rows)))
         except EdtError as exc:
@@ -299,6 +318,38 @@ class ModelWorker:
                 out += self.generate([job], self.prepare([job]), sink([listener]))
             except EdtError as exc:
                 out.append(exc)
+        return out
+
+    def choose(
+        self, jobs: Sequence[GenerationJob], listeners: Sequence[Listener | None]
+    ) -> list[Completion | EdtError]:
+        """Answers of single-turn questions with lettered options, by
+        :meth:`~edtformer.model.EDTFormer.ask_many` (each option's text cloze-scored as the
+        answer to the bare question); a streaming row gets the answer as one piece."""
+        questions = [_lettered_question(j) or "" for j in jobs]
+        answers = self.model.ask_many([[m.smiles for m in j.molecules] for j in jobs], questions)
+        out: list[Completion | EdtError] = []
+        for job, a, listener in zip(jobs, answers, listeners, strict=True):
+            if isinstance(a, EdtError):
+                out.append(a)
+                continue
+            # the prompt as asked (options included), counted as for a generated answer
+            prompt_tokens = int(self.prepare([job]).attention_mask.sum())
+            if listener is not None:
+                listener.send(a.answer)
+            out.append(
+                Completion(
+                    text=a.answer,
+                    finish_reason="stop",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=len(self.model.prompts.text_ids(a.answer)),
+                    n_molecule_tokens=a.n_molecule_tokens,
+                    n_anchor_tokens=a.n_anchor_tokens,
+                    n_dynamic_tokens=a.n_dynamic_tokens,
+                    n_fact_tokens=a.n_molecule_tokens - a.n_anchor_tokens - a.n_dynamic_tokens,
+                    facts=a.facts,
+                )
+            )
         return out
 
     async def complete(self, job: GenerationJob) -> Completion:
