@@ -136,8 +136,8 @@ def parse_options(question: str) -> LetteredQuestion | None:
     stem = _INTRO.sub("", before.strip()).strip()
     if not stem:  # the question follows the options ("A) 1 B) 2. Which is the ring count?")
         stem = _TAIL.sub("", after.strip().lstrip(".?!;,").strip()) or after.strip()
-    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in stem.splitlines())
-    stem = "\n".join(line for line in lines if line)
+    kept = (re.sub(r"[ \t]+", " ", line).strip() for line in stem.splitlines())
+    stem = "\n".join(line for line in kept if line)
     if not stem:
         return None
     return LetteredQuestion(stem, list(LETTERS[: len(texts)]), texts, letter_only)
