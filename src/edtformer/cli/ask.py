@@ -205,7 +205,7 @@ def facts_of(model: Any, smiles: str, question: str) -> list[str] | None:
         return None
     with torch.no_grad():
         _, bridge = model.embed(batch)
-    return model._facts_text(bridge, batch)  # type: ignore[no-any-return]
+    return model.facts_text(bridge, batch)  # type: ignore[no-any-return]
 
 
 def check_generation_flags(args: argparse.Namespace) -> None:

@@ -734,6 +734,16 @@ class EDTFormer(nn.Module):
         """Answers for a batch prepared with ``generation=True`` (greedy unless ``do_sample=True``)."""
         return self._generate(batch, max_new_tokens, **kwargs)[0]
 
+    @torch.no_grad()
+    def generate_details(
+        self, batch: ChatBatch, max_new_tokens: int = 64, **kwargs: Any
+    ) -> tuple[list[str], BridgeOutput | None, list[bool]]:
+        """:meth:`generate` with what a server or an evaluation reports beside the text: the
+        answers, the bridge output (token counts per molecule) and, per answer, whether it
+        stopped at ``max_new_tokens``. ``kwargs`` go to ``generate`` (``streamer``,
+        ``stopping_criteria``, sampling settings)."""
+        return self._generate(batch, max_new_tokens, **kwargs)
+
     @property
     def max_positions(self) -> int | None:
         """Positions the LLM reads (prompt + answer), from its config; ``None`` if unknown."""
@@ -794,7 +804,7 @@ class EDTFormer(nn.Module):
         [text], bridge, [cut] = self._generate(batch, max_new_tokens, **kwargs)
         if cut:
             logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
-        facts = self._facts_text(bridge, batch)
+        facts = self.facts_text(bridge, batch)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(
@@ -810,7 +820,7 @@ class EDTFormer(nn.Module):
             facts=facts,
         )
 
-    def _facts_text(self, bridge: BridgeOutput | None, batch: ChatBatch) -> list[str] | None:
+    def facts_text(self, bridge: BridgeOutput | None, batch: ChatBatch) -> list[str] | None:
         """The facts the LLM read, one string per molecule: the fact sheet, or what a
         fact-writing bridge wrote (None when neither)."""
         if batch.sheets is not None:
@@ -907,7 +917,7 @@ class EDTFormer(nn.Module):
         """
         ends = torch.tensor(list(row_mols)).cumsum(0).tolist()
         counts = batch.mol_counts.tolist()
-        facts = self._facts_text(bridge, batch)
+        facts = self.facts_text(bridge, batch)
         out: dict[int, Answer] = {}
         for k, (i, records, msgs) in enumerate(chunk):
             hi = ends[rows[k]]

@@ -256,7 +256,7 @@ class ModelWorker:
         """Generate the answers of ``jobs`` (same :attr:`GenerationJob.key`) in one call."""
         job = jobs[0]
         sink = sink or TokenSink(len(jobs), self.eos_ids, self.model.prompts.decode)
-        texts, bridge, cuts = self.model._generate(
+        texts, bridge, cuts = self.model.generate_details(
             batch,
             job.max_new_tokens,
             streamer=sink,
