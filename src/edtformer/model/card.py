@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 CARD_FILE = "README.md"
 TRAINING_FILE = "training.json"
 TEST_EVAL_FILE = "test_eval.json"
+#: The valid-split evaluation shown when the folder has no test evaluation (a model chosen on
+#: valid whose test scoring was spent on an earlier candidate says so).
+VALID_EVAL_FILE = "valid_eval.json"
 
 PAPER = (
     "Jing et al., *Entropy-Guided Dynamic Tokens for Graph-LLM Alignment in Molecular "
@@ -85,6 +88,7 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
     params = meta.get("parameters") or {}
     training = _read(folder / TRAINING_FILE)
     test = _read(folder / TEST_EVAL_FILE)
+    valid = _read(folder / VALID_EVAL_FILE)
     title = name or folder.name
     where = str(folder)
     try:
@@ -219,7 +223,16 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         ]
     out += ["", "## Evaluation", ""]
     reports = (test or {}).get("reports") or []
-    if not reports:
+    valid_reports = (valid or {}).get("reports") or []
+    if not reports and valid_reports:
+        out.append(
+            "Scaffold **valid** split (no test evaluation in this folder; "
+            + str((valid or {}).get("note") or "the model was chosen on valid")
+            + "):"
+        )
+        out.append("")
+        out += _metrics_table(valid_reports)
+    elif not reports:
         out.append(
             f"No `{TEST_EVAL_FILE}` in this folder: not evaluated here. Run "
             f"`edt eval --model {folder} --split test --out {folder}/{TEST_EVAL_FILE}`."
@@ -239,7 +252,13 @@ def write_model_card(folder: str | os.PathLike[str], name: str | None = None) ->
     return path
 
 
-__all__ = ["CARD_FILE", "TEST_EVAL_FILE", "render_model_card", "write_model_card"]
+__all__ = [
+    "CARD_FILE",
+    "TEST_EVAL_FILE",
+    "VALID_EVAL_FILE",
+    "render_model_card",
+    "write_model_card",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
