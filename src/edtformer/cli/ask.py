@@ -189,6 +189,7 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
         "n_fact_tokens": ans.n_molecule_tokens - ans.n_anchor_tokens - ans.n_dynamic_tokens,
         "n_dropped_patches": ans.n_dropped_patches,
         "facts": ans.facts,
+        "options": ans.options,
         "model": model_name,
     }
 
