@@ -209,7 +209,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=2",
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
-        "--set", "recipe.bbbp_targets=readout", "--set", "recipe.fact_stereo_code=true", "--set", "recipe.fact_pair=true",
+        "--set", "recipe.bbbp_targets=soft", "--set", "recipe.fact_stereo_code=true", "--set", "recipe.fact_pair=true",
         "--set", "lora.targets=q_proj,v_proj,o_proj", "--max-steps", "2",
         "--set", "recipe.kind_weights.struct_mc_text=2.0",  # mixed text-only / molecule batches
     )  # fmt: skip

@@ -379,7 +379,7 @@ def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -
     clf = LogisticRegression(C=report["C"], max_iter=3000, random_state=0).fit(z, y)
     got = writer.bbb_readout(x).detach().double().numpy()
     assert np.allclose(got, clf.decision_function(z), atol=1e-3)
-    # recipe.bbbp_targets=readout: P(yes) per BBBP molecule is the read-out's sigmoid
+    # recipe.bbbp_targets=soft: P(yes) per BBBP molecule is the read-out's sigmoid
     records = [{"task": "bbbp", "smiles": [s]} for s in train] + [
         {"task": "stereo", "smiles": ["C"]}
     ]

@@ -4,7 +4,7 @@ Configuration = preset < ``--config FILE.yaml`` (or a shipped recipe's name) < t
 ``--set section.key=value`` (the sections and keys: :mod:`edtformer.training.config`;
 ``--print-config`` shows them). ``recipe`` reads the shipped recipe ``default``
 (``src/edtformer/recipes/default.yaml``, what ``make model`` trains) unless ``--config`` names
-another. ``all`` runs stage 1, then stage 2 starting from stage 1's final bridge.
+another or ``--preset`` names a starting point (then the bare stage at that preset). ``all`` runs stage 1, then stage 2 starting from stage 1's final bridge.
 """
 
 from __future__ import annotations
@@ -49,7 +49,12 @@ def register(sub: Any) -> None:
         "checkpoint as a model folder (--to DIR)",
     )
     p.add_argument("--to", help="with export: the model folder to write")
-    p.add_argument("--preset", default="smol", help="tiny | smol | paper (default smol)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help="tiny | smol | paper (default smol); with the recipe stage and no --config, a preset "
+        "named here starts from the bare stage at that preset instead of the shipped recipe",
+    )
     p.add_argument(
         "--config",
         help="a shipped recipe's name (default; the recipe stage's default) or a YAML file with "
@@ -105,8 +110,9 @@ def _config(args: argparse.Namespace, stage: str, out_default: str) -> Any:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{field}={value}")
-    config = args.config if args.config or stage != "recipe" else "default"
-    cfg = build_config(stage, args.preset, config, [*overrides, *args.set])
+    named = stage == "recipe" and args.config is None and args.preset is None
+    config = "default" if named else args.config  # `edt train recipe`: the shipped recipe
+    cfg = build_config(stage, args.preset or "smol", config, [*overrides, *args.set])
     if cfg.run.precision == "bf16-mixed" and not _precision_given(args):
         cfg.run.precision = AUTO  # the preset assumed bf16: the hardware decides (make_fabric)
     return cfg
@@ -137,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             raise EdtError("export needs --out RUN_DIR (a stage-2 run) and --to MODEL_DIR")
         print(f"model written to {export_stage2(Path(args.out), Path(args.to))}")
         return 0
-    base = Path(args.out) if args.out else Path("runs") / args.preset
+    base = Path(args.out) if args.out else Path("runs") / (args.preset or "smol")
     stages = ["stage1", "stage2"] if args.stage == "all" else [args.stage]
     configs = []
     for stage in stages:  # every stage's config is checked before any training starts

@@ -458,10 +458,10 @@ def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tenso
 
 def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str, float]:
     """SMILES -> P(BBB+) of the fact writer's (frozen) blood-brain-barrier read-out, for the
-    BBBP molecules among ``records``: the soft answers of ``recipe.bbbp_targets=readout``."""
+    BBBP molecules among ``records``: the soft answers of ``recipe.bbbp_targets=soft``."""
     writer = getattr(model, "readout", None) or model.connector.facts
     if writer is None or writer.bbb is None:
-        raise EdtError("recipe.bbbp_targets=readout needs a blood-brain-barrier read-out")
+        raise EdtError("recipe.bbbp_targets=soft needs a blood-brain-barrier read-out")
     smiles = sorted({r["smiles"][0] for r in records if r.get("task") == "bbbp"})
     if not smiles:
         return {}
