@@ -28,6 +28,7 @@ from edtformer.errors import DataError, EdtError
 from edtformer.evaluation import tasks as T
 from edtformer.evaluation.leakage import check_leakage
 from edtformer.evaluation.report import MetricReport
+from edtformer.llm.options import cloze_probs
 
 logger = logging.getLogger(__name__)
 
@@ -196,13 +197,12 @@ class Evaluator:
             batch = self.model.prepare(mols, convs)
             # a record's options share its prompt: it is run once, then each option's tokens
             logp = self.model.shared_prompt_logprobs(batch, [i for i, _, _ in chunk])
-            for (i, j, c), lp in zip(chunk, logp.double().cpu().tolist(), strict=True):
-                out[i, j] = lp / max(len(c), 1)
+            for (i, j, _), lp in zip(chunk, logp.double().cpu().tolist(), strict=True):
+                out[i, j] = lp
         probs = np.full_like(out, 0.0)
         for i, r in enumerate(records):
-            k = len(r["choices"] or ())
-            z = np.exp(out[i, :k] - out[i, :k].max())
-            probs[i, :k] = z / z.sum()
+            options = [str(c) for c in r["choices"] or ()]
+            probs[i, : len(options)] = cloze_probs(out[i, : len(options)].tolist(), options)
         return probs
 
     @torch.no_grad()

@@ -11,7 +11,9 @@ letter, instead of generating a letter it cannot bind to an option.
 from __future__ import annotations
 
 import itertools
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 LETTERS = "ABCDEFGH"
@@ -53,6 +55,15 @@ class LetteredQuestion:
         """The answer naming option ``index``: its letter, and its text unless only the letter was asked."""
         letter = self.letters[index]
         return letter if self.letter_only else f"{letter}) {self.options[index]}"
+
+
+def cloze_probs(logps: Sequence[float], options: Sequence[str]) -> list[float]:
+    """Option probabilities from their answers' summed log-likelihoods: each divided by its
+    option's length in characters (lm-evaluation-harness's ``acc_norm``), softmaxed."""
+    norm = [lp / max(len(t), 1) for lp, t in zip(logps, options, strict=True)]
+    top = max(norm)
+    z = [math.exp(x - top) for x in norm]
+    return [x / sum(z) for x in z]
 
 
 def _clean(text: str) -> str:
@@ -143,4 +154,4 @@ def parse_options(question: str) -> LetteredQuestion | None:
     return LetteredQuestion(stem, list(LETTERS[: len(texts)]), texts, letter_only)
 
 
-__all__ = ["LETTERS", "LetteredQuestion", "parse_options"]
+__all__ = ["LETTERS", "LetteredQuestion", "cloze_probs", "parse_options"]

@@ -30,7 +30,7 @@ from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import DEFAULT_LLM, load_llm
-from edtformer.llm.options import LetteredQuestion, parse_options
+from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
 from edtformer.llm.prefix import PrefixCache, cache_rows, returned_cache
 from edtformer.llm.prompt import IGNORE_INDEX, Message, PromptBuilder, pad_samples
 from edtformer.llm.tokens import (
@@ -973,11 +973,7 @@ class EDTFormer(nn.Module):
         texts, probs = [], []
         for k, (*_, lq) in enumerate(chunk):
             lo = first_row[k]
-            norm = torch.tensor(
-                [scores[lo + j] / max(len(t), 1) for j, t in enumerate(lq.options)],
-                dtype=torch.float64,
-            )
-            p = torch.softmax(norm, dim=0).tolist()
+            p = cloze_probs(scores[lo : lo + len(lq.options)], lq.options)
             texts.append(lq.reply(max(range(len(p)), key=p.__getitem__)))
             probs.append(dict(zip(lq.letters, p, strict=True)))
         n_mols = [len(r) for _, r, _ in rows]
