@@ -92,3 +92,38 @@ def test_jobs_runs_in_parallel_processes_with_the_same_table(
         assert [r["metrics"] for r in run["reports"]] == [r["metrics"] for r in twin["reports"]]
     assert main(tiny_bench_args(workdir, out, "0", "--jobs", "0")) == 2
     assert "jobs must be >= 1" in capsys.readouterr().err
+
+
+def test_tiny_learn_bench_runs_every_row_with_its_zero_token_control(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The learnable setting (recipes/ablation.yaml through run_recipe) on the tiny LLM: every
+    row trains, writes its valid curve with the zero-token control and is scored twice."""
+    from edtformer.experiments.bench import VARIANT_NAMES
+
+    monkeypatch.setenv("EDT_CACHE", str(workdir / "cache"))
+    out = workdir / "learn"
+    args = [
+        "bench", "--budget", "tiny_learn", "--llm", str(workdir / "llm"), "--data",
+        str(workdir / "data"), "--out", str(out), "--seeds", "0",
+    ]  # fmt: skip
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("seed 0") == len(VARIANT_NAMES)
+    data = json.loads((out / "ablations.json").read_text())
+    assert [r["variant"] for r in data["rows"]] == list(VARIANT_NAMES)
+    by = {r["variant"]: r for r in data["runs"]}
+    for name in VARIANT_NAMES:
+        run = out / "runs" / name / "seed0"
+        trained = name != "smiles_zeroshot"
+        text_only = name.startswith("smiles")
+        assert (run / "eval.json").is_file()
+        assert {r["task"] for r in by[name]["reports"]} == {
+            "struct_text", "stereo", "bbbp", "solubility"
+        }  # fmt: skip
+        assert bool(by[name]["zero_reports"]) == (trained and not text_only)
+        if trained:
+            curve = [json.loads(x) for x in (run / "curve.jsonl").read_text().splitlines()]
+            assert curve[-1]["step"] == 3
+            assert ("zero/hbd_exact" in curve[-1]) == (not text_only)
+    table = (out / "ablations.md").read_text()
+    assert "counts exact, zero tokens" in table and "| full |" in table

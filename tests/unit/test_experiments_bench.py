@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+import torch
 
 from edtformer.evaluation.report import MetricReport
 from edtformer.experiments.bench import (
@@ -78,3 +80,110 @@ def test_verdicts_need_two_seeds_and_a_margin_above_the_spread() -> None:
     assert "**holds**" in check_orderings(small)[0]
     text = markdown(rows, budget, [0, 1])
     assert "| full |" in text and "0.610 ± 0.014" in text and "## Checks" in text
+
+
+# -- the learnable setting (recipe budgets) ------------------------------------------------------
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+#: What each row of the learnable table may change against the full row (its own fields only).
+ALLOWED = {
+    "full": set(),
+    "entropy_only": {"model.patch_rule"},
+    "brics_only": {"model.patch_rule"},
+    "anchors_only": {"model.connector"},
+    "dynamic_only": {"model.connector"},
+    # an MLP or no connector has no query transformer to read the question with
+    "mlp": {"model.connector", "recipe.instruction_aware"},
+    "smiles_lora": {"model.connector", "recipe.instruction_aware"},
+    "smiles_zeroshot": {"model.connector", "recipe.instruction_aware"},
+    "no_stereo_emb": {"model.stereo_embedding"},
+    "fused": {"model.encoders"},
+}
+
+
+@pytest.mark.parametrize("budget_name", ["learn", "tiny_learn"])
+def test_every_learn_row_differs_from_full_only_in_what_it_names(
+    budget_name: str, tmp_path: Path
+) -> None:
+    from edtformer.experiments.bench import VARIANTS, train_config
+
+    budget = BUDGETS[budget_name]
+    full = _flat(train_config(VARIANTS[0], budget, 0, "d", tmp_path, None).to_dict())
+    assert full["recipe.fact_sheet"] is False and full["recipe.fact_tokens"] is False
+    assert full["recipe.aux_weight"] == 0 and full["lora.r"] == 8
+    assert full["recipe.curve_zero_tokens"] is True
+    for variant in VARIANTS:
+        cfg = _flat(train_config(variant, budget, 0, "d", tmp_path, None).to_dict())
+        changed = {k for k in cfg if cfg[k] != full[k]}
+        assert changed <= ALLOWED[variant.name], (variant.name, changed)
+        if budget_name == "learn" and variant.name != "fused":  # fused names two streams
+            assert cfg["model.encoders"] == ["minimol", "rdkit_atoms"]
+
+
+def test_learn_budget_rdkit_stream_is_per_atom() -> None:
+    """An atom's row of the descriptor stream depends on its neighbourhood, not on the rest of
+    the molecule: the hydroxyl O of butanol and of dodecanol get the same row."""
+    from rdkit import Chem
+
+    from edtformer.encoders.descriptors import local_descriptors
+
+    budget = BUDGETS["learn"]
+    assert budget.encoder.split(",") == ["minimol", "rdkit_atoms"]
+    short = local_descriptors(Chem.MolFromSmiles("CCCCO"))
+    long = local_descriptors(Chem.MolFromSmiles("CCCCCCCCCCCCO"))
+    assert short.shape[1] == long.shape[1]
+    assert torch.equal(short[-1], long[-1]) and torch.equal(short[0], long[0])
+    kinds = set(budget.eval_kinds)
+    assert {"n_rings", "hbd", "hba", "n_stereocentres", "has_group", "bbbp", "solubility"} <= kinds
+
+
+def test_paired_gap_is_the_mean_difference_with_its_standard_error() -> None:
+    from edtformer.evaluation.tasks import ItemResult
+    from edtformer.training.recipe import paired_gap
+
+    full = [ItemResult(str(i), "hbd", "1", "1", i < 8) for i in range(10)]
+    zero = [ItemResult(str(i), "hbd", "1", "1", i < 5) for i in range(10)]
+    gap = paired_gap(full, zero)
+    assert gap["n"] == 10 and gap["acc"] == pytest.approx(0.8)
+    assert gap["acc_control"] == pytest.approx(0.5) and gap["gap"] == pytest.approx(0.3)
+    # differences: three 1s, seven 0s -> sample var 0.2333, SE sqrt(0.2333 / 10)
+    assert gap["gap_se"] == pytest.approx(math.sqrt((3 * 0.7**2 + 7 * 0.3**2) / 9 / 10))
+    other = [ItemResult(str(i), "has_group", "yes", "yes", True) for i in range(10)]
+    assert paired_gap(other, other) == {}  # not a count kind
+
+
+def test_learn_table_pools_the_counts_and_shows_the_zero_token_control() -> None:
+    budget = BUDGETS["learn"]
+
+    def reports(acc: float) -> list[MetricReport]:
+        st = {f"{k}/exact_accuracy": acc for k in ("n_rings", "n_aromatic_rings", "hbd", "hba")}
+        so = {"n_stereocentres/exact_accuracy": acc, "same_stereoisomer/accuracy": 0.5}
+        return [
+            MetricReport("struct_text", "test", "full", 0, "bridge", 240, st),
+            MetricReport("stereo", "test", "full", 0, "bridge", 120, so),
+            MetricReport("solubility", "test", "full", 0, "bridge", 120, {"number/mae": 1.5}),
+        ]
+
+    gap = {"counts": {"gap": 0.3, "gap_se": 0.04}}
+    runs = [
+        RunResult("full", s, reports(0.7), 1.0, 1.0, zero_reports=reports(0.4), gaps=gap)
+        for s in (0, 1)
+    ]
+    (row,) = aggregate(runs, get_variants(["full"]), budget)
+    assert row["metrics"]["counts exact"]["mean"] == pytest.approx(0.7)
+    assert row["metrics"]["counts exact, zero tokens"]["mean"] == pytest.approx(0.4)
+    assert row["metrics"]["counts gap (paired)"]["mean"] == pytest.approx(0.3)
+    assert row["metrics"]["log S MAE"]["mean"] == pytest.approx(1.5)
+    assert row["counts_gap_se"] == pytest.approx(0.04)
+    text = markdown([row], budget, [0, 1])
+    assert "zero tokens" in text and "ablation" in text

@@ -75,6 +75,20 @@ VARIANTS: tuple[Variant, ...] = (
 VARIANT_NAMES: tuple[str, ...] = tuple(v.name for v in VARIANTS)
 
 
+#: Question kinds of the learnable setting (answers written nowhere in the prompt).
+LEARN_KINDS: tuple[str, ...] = (
+    "has_group",
+    "n_rings",
+    "n_aromatic_rings",
+    "hbd",
+    "hba",
+    "n_stereocentres",
+    "same_stereoisomer",
+    "bbbp",
+    "solubility",
+)
+
+
 @dataclass(frozen=True)
 class Budget:
     """Training and evaluation settings shared by every row."""
@@ -95,6 +109,19 @@ class Budget:
     eval_batch_size: int = 8
     accelerator: str = "cpu"
     precision: str = "32-true"
+    recipe: str | None = None
+    """A named recipe config (``src/edtformer/recipes/<name>.yaml``): every row trains with
+    :func:`~edtformer.training.recipe.run_recipe` on that recipe (its question stream, LoRA,
+    valid curve) instead of the bare stage 2 on ``train_tasks``; ``lr`` is then the recipe's."""
+    eval_kinds: tuple[str, ...] = ()
+    """With ``recipe``: the question kinds scored on test, ``eval_limit`` seeded questions each
+    (``training.recipe.CURVE_KIND_TASK``; whole-task kinds get twice as many)."""
+    zero_tokens: bool = False
+    """Score every trained row a second time with its molecule tokens zeroed before the LLM."""
+    curve_every: int | None = None
+    """With ``recipe``: score the valid curve every N steps (``None``: the recipe's)."""
+    overrides: tuple[str, ...] = ()
+    """Further ``section.key=value`` settings of every row (on top of the recipe)."""
 
 
 BUDGETS: dict[str, Budget] = {
@@ -104,6 +131,44 @@ BUDGETS: dict[str, Budget] = {
     # training and ~1-2 min scoring per run (SMILES + LoRA ~30 min); all variants x 2 seeds in
     # about 2.5 h with --jobs 2 (measured 2026-11-26).
     "cpu": Budget("cpu", "smol", 120, 8, 3e-4, 8, 100, "minimol", "minimol,chemprop"),
+    # The learnable setting (recipes/ablation.yaml): LoRA r=8, no fact sheet, per-atom streams,
+    # the balanced stream of count / group / stereo / BBBP / solubility questions, scored with
+    # and without the molecule tokens. The step count is the smallest at which the full model's
+    # valid curve beat its zero-token control by > 3 SE on the count kinds
+    # (benchmarks/results/ablation_curve.md).
+    "learn": Budget(
+        "learn",
+        "smol",
+        1200,
+        8,
+        1e-3,
+        50,
+        60,
+        "minimol,rdkit_atoms",
+        "minimol,rdkit_atoms",
+        recipe="ablation",
+        eval_kinds=LEARN_KINDS,
+        zero_tokens=True,
+        precision="auto",
+    ),
+    # The learnable setting at test size: the tiny LLM of --llm, random encoder, seconds per row.
+    "tiny_learn": Budget(
+        "tiny_learn",
+        "tiny",
+        3,
+        4,
+        3e-3,
+        1,
+        2,
+        "random",
+        "random,random",
+        max_new_tokens=4,
+        recipe="ablation",
+        eval_kinds=LEARN_KINDS,
+        zero_tokens=True,
+        curve_every=3,
+        overrides=("recipe.eval_per_kind=2", "recipe.eval_at_start=false"),
+    ),
     # GPU scale (a config change, not run here).
     "paper": Budget(
         "paper",
@@ -138,6 +203,40 @@ HEADLINE: tuple[tuple[str, str, str], ...] = (
     ("struct_mc", MAX_LETTER_RATE, "top MC letter share"),
 )
 
+#: Table columns of a recipe budget (the learnable setting): (task, metric key, header). Task
+#: ``counts`` is the mean exact accuracy of the count kinds (equal questions per kind), ``zero:``
+#: reads the zero-token control's reports, ``gap`` the paired gap over it.
+LEARN_HEADLINE: tuple[tuple[str, str, str], ...] = (
+    ("counts", "exact", "counts exact"),
+    ("zero:counts", "exact", "counts exact, zero tokens"),
+    ("gap", "counts", "counts gap (paired)"),
+    ("struct_text", "n_rings/exact_accuracy", "rings"),
+    ("struct_text", "n_aromatic_rings/exact_accuracy", "arom. rings"),
+    ("struct_text", "hbd/exact_accuracy", "donors"),
+    ("struct_text", "hba/exact_accuracy", "acceptors"),
+    ("stereo", "n_stereocentres/exact_accuracy", "stereocentres"),
+    ("struct_text", "has_group/balanced_accuracy", "group yes/no bal. acc"),
+    ("stereo", "same_stereoisomer/accuracy", "same isomer"),
+    ("bbbp", "roc_auc", "BBBP AUC"),
+    ("solubility", "mae", "log S MAE"),
+    ("solubility", "spearman", "log S Spearman"),
+)
+
+#: Count kinds' columns pooled as ``counts`` (task, metric key).
+COUNT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("struct_text", "n_rings/exact_accuracy"),
+    ("struct_text", "n_aromatic_rings/exact_accuracy"),
+    ("struct_text", "hbd/exact_accuracy"),
+    ("struct_text", "hba/exact_accuracy"),
+    ("stereo", "n_stereocentres/exact_accuracy"),
+)
+
+
+def headline_for(budget: Budget) -> tuple[tuple[str, str, str], ...]:
+    """The table columns of ``budget``'s rows."""
+    return LEARN_HEADLINE if budget.recipe is not None else HEADLINE
+
+
 #: Paper claims checked from the table: (winner, loser, metric columns, claim).
 CHECKS: tuple[tuple[str, str, str], ...] = (
     ("full", "anchors_only", "the full model beats the static Q-Former (no dynamic tokens)"),
@@ -158,14 +257,22 @@ def get_variants(names: Sequence[str] | None) -> list[Variant]:
     return [v for v in VARIANTS if v.name in names]
 
 
+#: Connectors with a query transformer (the only ones that can read the question's words).
+QUERY_CONNECTORS: tuple[str, ...] = ("edt", "anchors_only", "dynamic_only")
+
+
 def train_config(
     variant: Variant, budget: Budget, seed: int, data_dir: str, out: Path, llm: str | None
 ) -> Any:
-    """The stage-2 :class:`~edtformer.training.config.TrainConfig` of one run: the budget's
-    preset with the budget's and the variant's fields put in with :func:`dataclasses.replace`."""
+    """The :class:`~edtformer.training.config.TrainConfig` of one run: the budget's preset (and
+    recipe, if it names one) with the budget's and the variant's fields put in with
+    :func:`dataclasses.replace`; nothing else differs between two rows."""
     from edtformer.training.config import build_config
 
-    base = build_config("stage2", budget.preset)
+    if budget.recipe is not None:
+        base = build_config("recipe", budget.preset, budget.recipe, budget.overrides)
+    else:
+        base = build_config("stage2", budget.preset, None, budget.overrides)
     encoders = budget.fused_encoder if variant.fused else budget.encoder
     model = replace(
         base.model,
@@ -175,16 +282,16 @@ def train_config(
         stereo_embedding=variant.stereo_embedding,
         llm=llm if llm is not None else base.model.llm,
     )
+    optim = replace(
+        base.optim,
+        max_steps=budget.max_steps,
+        batch_size=budget.batch_size,
+        warmup_steps=budget.warmup_steps,
+    )
     cfg = replace(
         base,
         model=model,
-        optim=replace(
-            base.optim,
-            max_steps=budget.max_steps,
-            batch_size=budget.batch_size,
-            lr=budget.lr,
-            warmup_steps=budget.warmup_steps,
-        ),
+        optim=optim if budget.recipe is not None else replace(optim, lr=budget.lr),
         data=replace(base.data, dir=str(data_dir), tasks=tuple(budget.train_tasks)),
         run=replace(
             base.run,
@@ -192,12 +299,32 @@ def train_config(
             seed=seed,
             accelerator=budget.accelerator,
             precision=budget.precision,
-            ckpt_every=budget.max_steps,
+            ckpt_every=min(base.run.ckpt_every, budget.max_steps),
             keep_checkpoints=1,
         ),
-        lora=replace(base.lora, r=variant.lora_r or 0),
+        lora=base.lora if budget.recipe is not None else replace(base.lora, r=variant.lora_r or 0),
     )
+    if budget.recipe is not None:
+        recipe = cfg.recipe
+        if budget.curve_every is not None:
+            recipe = replace(recipe, eval_every=budget.curve_every)
+        if variant.connector not in QUERY_CONNECTORS:  # nothing there reads the question
+            recipe = replace(recipe, instruction_aware=False)
+        cfg = replace(cfg, recipe=recipe)
     return cfg.validate()
+
+
+def row_mode(variant: Variant, budget: Budget) -> str:
+    """What trains in ``variant``'s row under ``budget`` (the recipe's LoRA for every trained
+    row of a recipe budget)."""
+    if budget.recipe is None or not variant.train:
+        return variant.training_mode()
+    from edtformer.llm.trainable import LoraSettings, TrainableConfig
+    from edtformer.training.config import build_config
+
+    r = build_config("recipe", budget.preset, budget.recipe, budget.overrides).lora.r
+    lora = LoraSettings(r=r) if r else None
+    return TrainableConfig(lora=lora).describe(text_only=variant.connector == "none")
 
 
 @dataclass
@@ -211,54 +338,121 @@ class RunResult:
     eval_seconds: float
     final_loss: float | None = None
     notes: list[str] = field(default_factory=list)
+    zero_reports: list[MetricReport] = field(default_factory=list)
+    """The same test questions with the molecule tokens zeroed (the zero-token control)."""
+    gaps: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Kind (and ``counts``: the count kinds pooled) -> paired accuracy gap over the zero-token
+    control (:func:`~edtformer.training.recipe.paired_gap`)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["reports"] = [r.to_dict() for r in self.reports]
+        d["zero_reports"] = [r.to_dict() for r in self.zero_reports]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunResult:
         d = dict(d)
         d["reports"] = [MetricReport.from_dict(r) for r in d["reports"]]
+        d["zero_reports"] = [MetricReport.from_dict(r) for r in d.get("zero_reports", [])]
+        d.setdefault("gaps", {})
         return cls(**d)
 
 
-def run_one(
-    variant: Variant, budget: Budget, seed: int, data_dir: str, run_dir: Path, llm: str | None
-) -> RunResult:
-    """Train (unless zero-shot) and evaluate one variant x seed; writes ``run_dir/eval.json`` last."""
-    import torch
+def _test_records(budget: Budget, data_dir: str) -> dict[str, list[Any]]:
+    """Task -> the test records every row of ``budget`` is scored on (fixed, seeded)."""
+    from edtformer.evaluation.evaluator import load_eval_records
+    from edtformer.training.recipe import curve_records
 
-    from edtformer.evaluation.evaluator import evaluate_records, load_eval_records, load_model
-    from edtformer.training.runner import build_stage2_model, run_stage2
+    if budget.recipe is not None:
+        per_kind = budget.eval_limit or 10**9
+        return dict(curve_records(data_dir, per_kind, 0, budget.eval_kinds, split="test"))
+    return {
+        task: list(load_eval_records(task, "test", data_dir, limit=budget.eval_limit, seed=0))
+        for task in budget.eval_tasks
+    }
 
-    cfg = train_config(variant, budget, seed, data_dir, run_dir, llm)
-    atomic_write_json(
-        run_dir / "variant.json", {"variant": asdict(variant), "budget": asdict(budget)}
-    )
-    t0 = time.perf_counter()
-    final_loss = None
-    if variant.train:
-        result = run_stage2(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
-        final_loss = result.losses[-1] if result.losses else None
-        model = load_model(run_dir / "final")
-    else:
-        torch.manual_seed(seed)
-        model = build_stage2_model(cfg).eval()
-    train_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    reports = []
-    for task in budget.eval_tasks:
-        records = load_eval_records(task, "test", data_dir, limit=budget.eval_limit, seed=0)
+
+def score_model(
+    model: Any, variant: Variant, budget: Budget, seed: int, data_dir: str
+) -> tuple[list[MetricReport], list[Any]]:
+    """Every test task of ``budget``: its reports and all scored items."""
+    from edtformer.evaluation.evaluator import evaluate_records
+
+    reports, items = [], []
+    for task, records in _test_records(budget, data_dir).items():
         res = evaluate_records(
             model, records, task, "test", model_name=variant.name, seed=seed,
             batch_size=budget.eval_batch_size, max_new_tokens=budget.max_new_tokens,
             allow_leak=True,
         )  # fmt: skip
-        res.report.training_mode = variant.training_mode()
+        res.report.training_mode = row_mode(variant, budget)
         reports.append(res.report)
-    run = RunResult(variant.name, seed, reports, train_s, time.perf_counter() - t1, final_loss)
+        items += res.items
+    return reports, items
+
+
+def _by_kind(items: Sequence[Any], budget: Budget) -> list[Any]:
+    """``items`` with their group set to their question kind of ``budget.eval_kinds`` (a whole
+    task's items, e.g. BBBP's ``yesno``, take the task's name from their id ``<task>-<n>``)."""
+    out = []
+    for item in items:
+        task = str(item.id).rsplit("-", 1)[0]
+        kind = item.group if item.group in budget.eval_kinds else task
+        out.append(replace(item, group=kind))
+    return out
+
+
+def run_one(
+    variant: Variant, budget: Budget, seed: int, data_dir: str, run_dir: Path, llm: str | None
+) -> RunResult:
+    """Train (unless zero-shot) and evaluate one variant x seed; writes ``run_dir/eval.json`` last.
+
+    A recipe budget trains with :func:`~edtformer.training.recipe.run_recipe` (the shipped
+    recipe's runner), others with :func:`~edtformer.training.runner.run_stage2`; with
+    ``budget.zero_tokens`` a trained row is scored again with its molecule tokens zeroed.
+    """
+    import torch
+
+    from edtformer.evaluation.evaluator import load_model
+    from edtformer.training.recipe import COUNT_KINDS, build_recipe_model, paired_gap, run_recipe
+    from edtformer.training.runner import build_stage2_model, run_stage2
+
+    cfg = train_config(variant, budget, seed, data_dir, run_dir, llm)
+    atomic_write_json(
+        run_dir / "variant.json",
+        {"variant": asdict(variant), "budget": asdict(budget), "config": cfg.to_dict()},
+    )
+    t0 = time.perf_counter()
+    final_loss = None
+    if variant.train:
+        runner = run_recipe if budget.recipe is not None else run_stage2
+        result = runner(cfg, resume=(run_dir / "checkpoints").is_dir(), progress=False)
+        final_loss = result.losses[-1] if result.losses else None
+        model = load_model(run_dir / "final")
+    else:
+        torch.manual_seed(seed)
+        build = build_recipe_model if budget.recipe is not None else build_stage2_model
+        model = build(cfg).eval()
+    train_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    reports, items = score_model(model, variant, budget, seed, data_dir)
+    zero_reports: list[MetricReport] = []
+    gaps: dict[str, dict[str, float]] = {}
+    if budget.zero_tokens and variant.train and not model.text_only:
+        model.zero_molecule_tokens = True
+        zero_reports, zero_items = score_model(model, variant, budget, seed, data_dir)
+        model.zero_molecule_tokens = False
+        for r in zero_reports:
+            r.notes = (r.notes + " " if r.notes else "") + "zero-token control"
+        items, zero_items = _by_kind(items, budget), _by_kind(zero_items, budget)
+        gaps = {k: paired_gap(items, zero_items, (k,)) for k in budget.eval_kinds}
+        gaps["counts"] = paired_gap(items, zero_items, COUNT_KINDS)
+        gaps = {k: v for k, v in gaps.items() if v}
+    run = RunResult(
+        variant.name, seed, reports, train_s, time.perf_counter() - t1, final_loss,
+        zero_reports=zero_reports, gaps=gaps,
+    )  # fmt: skip
     atomic_write_json(run_dir / "eval.json", run.to_dict())
     return run
 
@@ -325,7 +519,7 @@ def run_bench(
         raise EdtError("give at least one seed (two or more for a spread)")
     if jobs < 1:
         raise EdtError(f"jobs must be >= 1, got {jobs}")
-    if budget.name == "tiny" and llm is None:
+    if budget.preset == "tiny" and llm is None:
         raise EdtError("the tiny budget needs --llm PATH (a tiny local LLM folder)")
     out = Path(out)
     done: dict[tuple[str, int], RunResult] = {}
@@ -350,12 +544,27 @@ def run_bench(
 
 
 def _metric(run: RunResult, task: str, key: str) -> float | None:
-    for r in run.reports:
+    """One table cell of ``run`` (see :data:`HEADLINE` / :data:`LEARN_HEADLINE`); ``None`` if
+    the run has no such score."""
+    reports = run.reports
+    if task.startswith("zero:"):
+        task, reports = task[len("zero:") :], run.zero_reports
+    if task == "gap":
+        gap = run.gaps.get(key, {}).get("gap")
+        return None if gap is None else float(gap)
+    if task == "counts":
+        probe = RunResult(run.variant, run.seed, reports, 0.0, 0.0)
+        cells = [_metric(probe, t, k) for t, k in COUNT_COLUMNS]
+        found = [c for c in cells if c is not None]
+        return sum(found) / len(found) if found and len(found) == len(cells) else None
+    for r in reports:
         if r.task == task:
             if key == MAX_LETTER_RATE:
                 rates = [x for k, x in r.metrics.items() if k.startswith("pred_rate/")]
                 return max(rates) if rates else None
             v = r.metrics.get(key)
+            if v is None:  # a task of one scoring group reports "<group>/<key>"
+                v = next((x for k, x in r.metrics.items() if k.endswith("/" + key)), None)
             return None if v is None or math.isnan(v) else float(v)
     return None
 
@@ -382,34 +591,43 @@ def aggregate(
             "variant": v.name, "connector": v.connector, "patch_rule": v.patch_rule,
             "fused": v.fused,
             "encoders": budget.fused_encoder if v.fused else budget.encoder,
-            "training_mode": v.training_mode(), "description": v.description,
+            "training_mode": row_mode(v, budget), "description": v.description,
             "seeds": [r.seed for r in runs],
             "train_seconds": mean_spread([r.train_seconds for r in runs])[0],
             "eval_seconds": mean_spread([r.eval_seconds for r in runs])[0], "metrics": {},
         }  # fmt: skip
-        for task, key, header in HEADLINE:
+        for task, key, header in headline_for(budget):
             vals = [x for x in (_metric(r, task, key) for r in runs) if x is not None]
             if vals:
                 m, s = mean_spread(vals)
                 row["metrics"][header] = {"mean": m, "std": s, "n": len(vals)}
+        ses = [r.gaps["counts"]["gap_se"] for r in runs if "counts" in r.gaps]
+        if ses:  # the paired test-sampling SE of one seed's gap, averaged over seeds
+            row["counts_gap_se"] = sum(ses) / len(ses)
         rows.append(row)
     return rows
 
 
-def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -> list[str]:
+def check_orderings(
+    rows: Sequence[dict[str, Any]],
+    n_eval: int | None = None,
+    headers: Sequence[str] = ("struct MC acc", "stereo acc (all)"),
+    n_per_header: dict[str, int] | None = None,
+) -> list[str]:
     """Plain-language verdicts of :data:`CHECKS`.
 
     A win ("holds") needs at least two seeds in both rows and a margin above both rows' seed
     spread (sample std). With ``n_eval`` (test questions per run) each line also gives the
     binomial standard error of the margin from test sampling alone, a floor under what any
-    seed count can resolve, and a win inside two of those is marked as such.
+    seed count can resolve, and a win inside two of those is marked as such
+    (``n_per_header``: that count per column where it differs).
     """
     by = {r["variant"]: r for r in rows}
     lines = []
     for win, lose, claim in CHECKS:
         if win not in by or lose not in by:
             continue
-        for header in ("struct MC acc", "stereo acc (all)"):
+        for header in headers:
             a, b = by[win]["metrics"].get(header), by[lose]["metrics"].get(header)
             if not a or not b:
                 continue
@@ -422,10 +640,11 @@ def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -
                 else "does NOT hold"
             )  # fmt: skip
             se = ""
-            if n_eval:
+            n_q = (n_per_header or {}).get(header, n_eval)
+            if n_q:
                 sampling_se = math.sqrt(
                     sum(
-                        p * (1 - p) / (n_eval * k)
+                        p * (1 - p) / (n_q * k)
                         for p, k in ((a["mean"], a["n"]), (b["mean"], b["n"]))
                     )
                 )
@@ -441,15 +660,30 @@ def check_orderings(rows: Sequence[dict[str, Any]], n_eval: int | None = None) -
 
 def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int]) -> str:
     """The ``ablations.md`` text."""
-    heads = [h for _, _, h in HEADLINE]
+    heads = [h for _, _, h in headline_for(budget)]
+    if budget.recipe is not None:
+        what = (
+            f"Every row: `edt train recipe --config {budget.recipe}` (no fact sheet, per-atom "
+            f"encoder streams, LoRA r=8 on the frozen LLM, the balanced question stream), "
+            f"{budget.max_steps} steps x batch {budget.batch_size}, preset `{budget.preset}`; "
+            f"scored on the test split ({budget.eval_limit} seeded questions per kind, BBBP and "
+            f"log S {2 * (budget.eval_limit or 0)}); seeds {list(seeds)}. Cells: mean ± sample "
+            "std over seeds. `counts exact`: mean exact accuracy of the ring, aromatic-ring, "
+            "donor, acceptor and stereocentre counts; `zero tokens`: the same questions with the "
+            "row's molecule tokens replaced by zeros before the LLM; `gap`: the paired "
+            "difference (its test-sampling SE in the JSON, `counts_gap_se`)."
+        )
+    else:
+        what = (
+            f"Every row: stage 2 only, {budget.max_steps} steps x batch {budget.batch_size}, lr "
+            f"{budget.lr}, preset `{budget.preset}`, trained on {', '.join(budget.train_tasks)}; "
+            f"scored on the test split ({budget.eval_limit or 'all'} seeded records per task); "
+            f"seeds {list(seeds)}. Cells: mean ± sample std over seeds. Chance: MC 0.25, yes/no 0.5."
+        )
     lines = [
         f"# Ablations ({budget.name} budget)",
         "",
-        f"Every row: stage 2 only, {budget.max_steps} steps x batch {budget.batch_size}, lr "
-        f"{budget.lr}, preset `{budget.preset}`, trained on {', '.join(budget.train_tasks)}; "
-        f"scored on the test split ({budget.eval_limit or 'all'} seeded records per task); "
-        f"seeds {list(seeds)}. Cells: mean ± sample std over seeds. Encoders: "
-        f"`{budget.encoder}` (fused rows: `{budget.fused_encoder}`). Chance: MC 0.25, yes/no 0.5.",
+        f"{what} Encoders: `{budget.encoder}` (fused rows: `{budget.fused_encoder}`).",
         "",
         "| variant | connector | patches | encoders | mode | "
         + " | ".join(heads)
@@ -468,12 +702,17 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
             f"| {r['variant']} | {r['connector']} | {patches} | {r['encoders']} | {r['training_mode']} | "
             + " | ".join(cells) + f" | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} |"
         )  # fmt: skip
-    lines += [
-        "",
-        "## Checks",
-        "",
-        *(check_orderings(rows, budget.eval_limit) or ["- (not enough rows to check)"]),
-    ]
+    if budget.recipe is not None:
+        n = budget.eval_limit or 0
+        checks = check_orderings(
+            rows,
+            n,
+            ("counts exact", "group yes/no bal. acc", "same isomer"),
+            {"counts exact": 5 * n},
+        )
+    else:
+        checks = check_orderings(rows, budget.eval_limit)
+    lines += ["", "## Checks", "", *(checks or ["- (not enough rows to check)"])]
     if any(r["fused"] for r in rows) and "chemprop" in budget.fused_encoder:
         lines += [
             "",
@@ -485,7 +724,7 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
 
 
 def plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """Bar plot of the two headline accuracies with seed std error bars (needs ``[plot]``)."""
+    """Bar plot of the headline accuracies with seed std error bars (needs ``[plot]``)."""
     from edtformer.errors import require
 
     require("matplotlib", "plot")
@@ -494,11 +733,13 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    heads = ["struct MC acc", "stereo acc (all)"]
+    heads = [h for h in ("struct MC acc", "stereo acc (all)", "counts exact",
+                         "counts exact, zero tokens", "group yes/no bal. acc")
+             if any(h in r["metrics"] for r in rows)]  # fmt: skip
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(rows)), 3.6))
-    width = 0.38
+    width = 0.8 / max(len(heads), 1)
     for k, h in enumerate(heads):
-        xs = [i + (k - 0.5) * width for i in range(len(rows))]
+        xs = [i + (k - (len(heads) - 1) / 2) * width for i in range(len(rows))]
         ms = [r["metrics"].get(h, {}).get("mean", 0.0) for r in rows]
         ss = [r["metrics"].get(h, {}).get("std", 0.0) for r in rows]
         ax.bar(xs, ms, width, yerr=ss, capsize=3, label=h)
@@ -524,7 +765,7 @@ def write_outputs(
 ) -> dict[str, Path]:
     """Write ``ablations.md``, ``ablations.json`` and ``ablations.png`` into ``out``."""
     rows = aggregate(results, variants, budget)
-    paths = {
+    paths: dict[str, Path] = {
         "md": atomic_write_text(out / "ablations.md", markdown(rows, budget, seeds)),
         "json": atomic_write_json(
             out / "ablations.json",

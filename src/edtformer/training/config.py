@@ -249,6 +249,12 @@ class RecipeSection:
     """Valid questions per scored question kind."""
     eval_at_start: bool = True
     """Score the untrained starting point of the curve."""
+    curve_kinds: tuple[str, ...] = ()
+    """Question kinds the valid curve scores (``training.recipe.CURVE_KIND_TASK``; empty: the
+    default ``CURVE_TASKS``)."""
+    curve_zero_tokens: bool = False
+    """Also score each curve point with the molecule tokens zeroed before the LLM (the
+    zero-token control), with the count kinds' paired gap and its standard error."""
     balance_bbbp: bool = False
     """Draw BBBP questions with ``P(yes) = 1/2`` (the train labels are about 3:1 "yes"; drawn at
     that rate the LLM learns to answer "yes" to every molecule)."""

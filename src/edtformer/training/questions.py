@@ -64,6 +64,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "ez": 0.03,
     "same_stereoisomer": 0.07,
     "bbbp": 0.09,
+    "solubility": 0.0,
 }
 
 #: Other wordings of each question (the builder's wording is used the rest of the time), so that
@@ -125,6 +126,7 @@ RECORD_KINDS: dict[str, tuple[str, str | None]] = {
     "ez": ("stereo", "ez"),
     "same_stereoisomer": ("stereo", "same_stereoisomer"),
     "bbbp": ("bbbp", None),
+    "solubility": ("solubility", None),
 }
 
 #: Other layouts of a multiple-choice question's options (``{q}`` the question, ``{o[i]}`` the

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -575,22 +576,69 @@ def writer_accuracy(
     return {k: round(v, 4) for k, v in out.items()}
 
 
-def curve_records(data_dir: str, per_kind: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
-    """A fixed, seeded sample of the *valid* split: ``per_kind`` questions per scored kind."""
+#: Curve question kind -> its built task (``*``: every record of the task).
+CURVE_KIND_TASK: dict[str, str] = {
+    **{k: "struct_text" for k in CURVE_TASKS["struct_text"]},
+    **{k: "stereo" for k in CURVE_TASKS["stereo"]},
+    "struct_mc": "struct_mc",
+    "bbbp": "bbbp",
+    "solubility": "solubility",
+}
+
+#: The count kinds pooled for the zero-token comparison (exact-match answers, no wording left
+#: to guess from: the answer is a small integer the molecule alone decides).
+COUNT_KINDS: tuple[str, ...] = ("n_rings", "n_aromatic_rings", "hbd", "hba", "n_stereocentres")
+
+
+def curve_tasks(kinds: Sequence[str] = ()) -> dict[str, tuple[str, ...]]:
+    """Task -> scored kinds of the curve: :data:`CURVE_TASKS`, or only ``kinds`` (names of
+    :data:`CURVE_KIND_TASK`; whole-task kinds become ``*``)."""
+    if not kinds:
+        return dict(CURVE_TASKS)
+    unknown = sorted(set(kinds) - set(CURVE_KIND_TASK))
+    if unknown:
+        raise EdtError(
+            f"recipe.curve_kinds: unknown kind(s) {unknown}; known: {list(CURVE_KIND_TASK)}"
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for kind in kinds:
+        task = CURVE_KIND_TASK[kind]
+        out[task] = (*out.get(task, ()), "*" if kind == task else kind)
+    return out
+
+
+def curve_records(
+    data_dir: str,
+    per_kind: int,
+    seed: int = 0,
+    kinds: Sequence[str] = (),
+    split: str = "valid",
+) -> dict[str, list[dict[str, Any]]]:
+    """A fixed, seeded sample of the *valid* split (the bench's test scoring: ``split="test"``):
+    ``per_kind`` questions per scored kind (``kinds``: see :func:`curve_tasks`; whole tasks get
+    twice as many)."""
     import random
 
     from edtformer.data import load_task
 
     out: dict[str, list[dict[str, Any]]] = {}
-    for task, kinds in CURVE_TASKS.items():
-        recs: list[dict[str, Any]] = [dict(r) for r in load_task(Path(data_dir), task, "valid")]
+    for task, task_kinds in curve_tasks(kinds).items():
+        recs: list[dict[str, Any]] = [dict(r) for r in load_task(Path(data_dir), task, split)]
         picked: list[dict[str, Any]] = []
-        for kind in kinds:
+        for kind in task_kinds:
             pool = [r for r in recs if kind == "*" or (r["meta"] or {}).get("kind") == kind]
             random.Random(f"{seed}:{task}:{kind}").shuffle(pool)
             picked += pool[: per_kind * (2 if kind == "*" else 1)]
         out[task] = picked
     return out
+
+
+def _find(metrics: dict[str, float], suffix: str) -> float | None:
+    """The first metric whose key is ``suffix`` or ends with ``/suffix`` (a task's one group)."""
+    for key, value in metrics.items():
+        if key == suffix or key.endswith("/" + suffix):
+            return value
+    return None
 
 
 def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -599,6 +647,7 @@ def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
     so = metrics_by_task.get("stereo", {})
     mc = metrics_by_task.get("struct_mc", {})
     bb = metrics_by_task.get("bbbp", {})
+    sol = metrics_by_task.get("solubility", {})
     cols = {
         "has_group_bal_acc": st.get("has_group/balanced_accuracy"),
         "has_group_auc": st.get("has_group/roc_auc"),
@@ -616,13 +665,49 @@ def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
         "ez_exact": so.get("ez/exact_match"),
         "struct_mc_acc": mc.get("accuracy"),
         "bbbp_auc": bb.get("roc_auc"),
+        "solubility_mae": _find(sol, "mae"),
+        "solubility_spearman": _find(sol, "spearman"),
     }
-    return {k: float(v) for k, v in cols.items() if v is not None}
+    return {k: float(v) for k, v in cols.items() if v is not None and not math.isnan(v)}
+
+
+def paired_gap(
+    items: Sequence[Any], control: Sequence[Any], groups: Sequence[str] = COUNT_KINDS
+) -> dict[str, float]:
+    """Accuracy of ``items`` minus that of ``control`` (the same questions, scored twice) over the
+    items of ``groups``, with the standard error of the paired difference.
+
+    Returns ``{"n", "acc", "acc_control", "gap", "gap_se", "gap_in_se"}`` (empty if no item).
+    """
+    ctrl = {(c.id, c.group): c.correct for c in control}
+    pairs = [
+        (bool(i.correct), bool(ctrl[(i.id, i.group)]))
+        for i in items
+        if i.group in groups and i.correct is not None and (i.id, i.group) in ctrl
+    ]
+    n = len(pairs)
+    if n == 0:
+        return {}
+    diffs = [float(a) - float(b) for a, b in pairs]
+    gap = sum(diffs) / n
+    var = sum((d - gap) ** 2 for d in diffs) / (n - 1) if n > 1 else 0.0
+    se = math.sqrt(var / n)
+    return {
+        "n": float(n),
+        "acc": sum(a for a, _ in pairs) / n,
+        "acc_control": sum(b for _, b in pairs) / n,
+        "gap": gap,
+        "gap_se": se,
+        "gap_in_se": gap / se if se > 0 else (math.inf if gap > 0 else 0.0),
+    }
 
 
 class ValidCurve:
     """Scores the model on a fixed valid sample every ``every`` steps and at ``last_step``;
-    appends to ``curve.jsonl``."""
+    appends to ``curve.jsonl``. With ``zero_tokens`` each point is also scored with the molecule
+    tokens replaced by zeros before the LLM (``EDTFormer.zero_molecule_tokens``: prompt and any
+    written facts untouched), as columns ``zero/<column>``, and the count kinds' paired gap
+    (:func:`paired_gap`) as ``count_gap`` / ``count_gap_se``."""
 
     def __init__(
         self,
@@ -631,35 +716,57 @@ class ValidCurve:
         every: int,
         path: Path,
         last_step: int = 0,
+        zero_tokens: bool = False,
     ) -> None:
         self.model = model
         self.records = records
         self.every = every
         self.path = path
         self.last_step = last_step
+        self.zero_tokens = zero_tokens
 
     def score(self) -> dict[str, dict[str, float]]:
         """Metrics of every curve task on the valid sample."""
+        return self.score_items()[0]
+
+    def score_items(self) -> tuple[dict[str, dict[str, float]], list[Any]]:
+        """Metrics of every curve task on the valid sample, and every scored item."""
         from edtformer.evaluation.evaluator import evaluate_records
 
         out = {}
+        items: list[Any] = []
         for task, recs in self.records.items():
             if recs:
                 batch: Any = recs  # builder records (the Record TypedDict)
-                res = evaluate_records(self.model, batch, task, split="valid", batch_size=16)
+                res = evaluate_records(
+                    self.model, batch, task, split="valid", batch_size=16, allow_leak=True
+                )
                 out[task] = res.report.metrics
-        return out
+                items += res.items
+        return out, items
 
     def __call__(self, step: int, samples: int, module: nn.Module) -> None:
         if self.every <= 0 or (step % self.every and step != self.last_step):
             return
         start = time.perf_counter()
-        metrics = self.score()
-        row = {"step": step, "samples": samples, **headline(metrics)}
+        metrics, items = self.score_items()
+        row: dict[str, Any] = {"step": step, "samples": samples, **headline(metrics)}
+        record: dict[str, Any] = {"metrics": metrics}
+        if self.zero_tokens and not getattr(self.model, "text_only", False):
+            before = self.model.zero_molecule_tokens
+            self.model.zero_molecule_tokens = True
+            try:
+                zero, zero_items = self.score_items()
+            finally:
+                self.model.zero_molecule_tokens = before
+            row.update({f"zero/{k}": v for k, v in headline(zero).items()})
+            gap = paired_gap(items, zero_items)
+            row.update({f"count_{k}": v for k, v in gap.items()})
+            record["zero_metrics"] = zero
         row["eval_seconds"] = round(time.perf_counter() - start, 1)
         logger.info("valid curve: %s", json.dumps(row))
         with self.path.open("a") as fh:
-            fh.write(json.dumps({**row, "metrics": metrics}) + "\n")
+            fh.write(json.dumps({**row, **record}) + "\n")
 
 
 def sheet_stream(cfg: TrainConfig) -> Any:
@@ -684,9 +791,19 @@ def sheet_stream(cfg: TrainConfig) -> Any:
 
 def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     """The training question stream of ``cfg`` (train split only)."""
-    train = load_records(cfg, ("struct_text", "struct_mc", "stereo", "bbbp"), "train")
-    molecules = sorted({s for r in train if r["task"] != "bbbp" for s in r["smiles"]})
-    keep = [r for r in train if r["task"] in ("stereo", "bbbp")]
+    tasks: tuple[str, ...] = ("struct_text", "struct_mc", "stereo", "bbbp")
+    if cfg.recipe.kind_weights.get("solubility", 0) > 0:
+        tasks += ("solubility",)
+    train = load_records(cfg, tasks, "train")
+    molecules = sorted(
+        {
+            s
+            for r in train
+            if r["task"] in ("struct_text", "struct_mc", "stereo")
+            for s in r["smiles"]
+        }
+    )
+    keep = [r for r in train if r["task"] in ("stereo", "bbbp", "solubility")]
     weights = dict(KIND_WEIGHTS)
     unknown = sorted(set(cfg.recipe.kind_weights) - set(KIND_WEIGHTS))
     if unknown:
@@ -758,7 +875,7 @@ def run_recipe(
     model = build_recipe_model(cfg)
     model.sheet_full_rate = rc.sheet_full_rate
     assert model.processor is not None
-    curve = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed)
+    curve = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed, rc.curve_kinds)
     needed = list(stream.molecules) + [s for r in stream.records for s in r["smiles"]]
     needed += [s for recs in curve.values() for r in recs for s in r["smiles"]]
     bad = warm_feature_cache(model.processor, needed, progress=progress)
@@ -794,7 +911,10 @@ def run_recipe(
                 stream.set_yes_prob("bbbp", prob)
             else:
                 stream.set_yes_prob("bbbp", prob, soft=True)
-    on_step = ValidCurve(model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps)
+    on_step = ValidCurve(
+        model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps,
+        zero_tokens=rc.curve_zero_tokens,
+    )  # fmt: skip
     if not resume and on_step.every > 0 and rc.eval_at_start:
         on_step(0, 0, module)  # the untrained starting point of the curve
         model.train()
