@@ -1,0 +1,50 @@
+"""benchmarks/ablation_curve.py: the budget is the first curve point past 3 SE, on hand-made curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.fixtures.benchmarks import load_benchmark
+
+
+def _curve(run: Path, points: list[tuple[int, float, float]]) -> None:
+    run.mkdir(parents=True)
+    config = {"model": {"connector": "edt", "encoders": ["minimol", "rdkit_atoms"]},
+              "optim": {"max_steps": 300, "batch_size": 8}, "recipe": {"eval_per_kind": 48},
+              "run": {"seed": 0}, "lora": {"r": 8}}  # fmt: skip
+    (run / "config.json").write_text(json.dumps(config))
+    rows = []
+    for step, gap, se in points:
+        rows.append({"step": step, "samples": 8 * step, "count_acc": 0.3 + gap,
+                     "count_acc_control": 0.3, "count_gap": gap, "count_gap_se": se,
+                     "count_gap_in_se": gap / se, "count_n": 240.0, "hbd_exact": 0.5,
+                     "zero/hbd_exact": 0.4, "metrics": {}, "zero_metrics": {}})  # fmt: skip
+    (run / "curve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_budget_is_the_first_point_beyond_three_standard_errors(tmp_path: Path) -> None:
+    mod = load_benchmark("ablation_curve")
+    run = tmp_path / "run"
+    _curve(run, [(0, 0.0, 0.02), (100, 0.05, 0.02), (200, 0.09, 0.025), (300, 0.2, 0.03)])
+    assert mod.main([str(run), "--out", str(tmp_path / "out")]) == 0
+    data = json.loads((tmp_path / "out" / "ablation_curve.json").read_text())
+    assert data["budget_step"] == 200  # 0.09 > 3 * 0.025; 0.05 < 3 * 0.02
+    text = (tmp_path / "out" / "ablation_curve.md").read_text()
+    assert "from **step 200**" in text and "0.500 / 0.400" in text
+
+
+def test_no_budget_is_said_plainly(tmp_path: Path) -> None:
+    mod = load_benchmark("ablation_curve")
+    run = tmp_path / "run"
+    _curve(run, [(0, 0.0, 0.02), (100, 0.01, 0.02)])
+    assert mod.main([str(run), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "ablation_curve.md").read_text()
+    assert "At no curve point up to step 100" in text
+
+
+def test_missing_run_is_one_clear_error(tmp_path: Path) -> None:
+    mod = load_benchmark("ablation_curve")
+    with pytest.raises(SystemExit, match=r"curve\.jsonl not found"):
+        mod.main([str(tmp_path / "nope")])
