@@ -39,12 +39,24 @@ bench: $(STAMP)
 	$(PY) benchmarks/ask.py
 	$(PY) benchmarks/training.py
 
-# The ablation study (about 3.5 h on a 2-core CPU): every variant end to end through the frozen
-# LLM (edt bench), then the LLM-free probe of what each connector's tokens carry.
+# The ablation study in the learnable setting (recipes/ablation.yaml: LoRA r=8, no fact sheet,
+# per-atom streams; issue 31). First the budget: one full-model run whose valid curve is scored
+# with and without its molecule tokens (benchmarks/results/ablation_curve.md names the budget);
+# then every row end to end through the LLM, two runs at a time with one thread each (finished
+# runs are reused, so an interrupted table resumes), each row also scored with its molecule
+# tokens zeroed; then the rows' valid curves and the LLM-free probe of the same question kinds.
+ABLATION_SEEDS ?= 0,1,2
 ablations: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
-	$(VENV)/bin/edt bench --budget cpu --jobs 2 --data data_out --out benchmarks/results
-	$(PY) benchmarks/bridge_probe.py --data data_out --seeds 0,1 --threads 1
+	test -f runs/ablation_curve/final/config.json || MALLOC_ARENA_MAX=2 OMP_NUM_THREADS=1 \
+		$(VENV)/bin/edt train recipe --config ablation --data data_out --out runs/ablation_curve \
+		$$(test -d runs/ablation_curve/checkpoints && echo --resume)
+	$(PY) benchmarks/ablation_curve.py runs/ablation_curve
+	MALLOC_ARENA_MAX=2 $(VENV)/bin/edt bench --budget learn --jobs 2 --data data_out --out benchmarks/results \
+		--variants full,anchors_only,mlp,smiles_lora --seeds $(ABLATION_SEEDS) \
+		--seeds-of mlp=0,1 --seeds-of smiles_lora=0,1
+	$(PY) benchmarks/ablation_curve.py --bench benchmarks/results/runs/learn
+	$(PY) benchmarks/bridge_probe.py --setting learn --data data_out --seeds 0,1 --threads 1
 
 # The shipped default bridge from a clean checkout, one `edt train recipe` stage (about 1 h 25 min on a
 # 2-core CPU, README): data, node features, then the bridge + LoRA r=8 adapters on the frozen SmolLM2-135M-

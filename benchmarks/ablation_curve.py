@@ -14,6 +14,9 @@ before the LLM (prompt untouched). This script reads the run's ``curve.jsonl`` a
 
     python benchmarks/ablation_curve.py runs/ablation_curve
     python benchmarks/ablation_curve.py runs/ablation_curve --sigmas 3 --out benchmarks/results
+    python benchmarks/ablation_curve.py --bench benchmarks/results/runs/learn
+    # every row of `edt bench --budget learn`: its valid curve (mean over seeds), tokens vs
+    # zeros, as ablation_rows_curves.{md,png}
 
 Only the valid split is read; the test split is scored once, by ``edt bench --budget learn``.
 """
@@ -171,13 +174,123 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
+#: Columns of the per-row curves (curve column, title).
+ROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("count_acc", "counts exact"),
+    ("has_group_bal_acc", "group yes/no bal. acc"),
+    ("same_stereoisomer_acc", "same isomer"),
+    ("bbbp_auc", "BBBP AUC"),
+    ("solubility_spearman", "log S Spearman"),
+)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def bench_curves(root: Path) -> dict[str, list[dict[str, Any]]]:
+    """Variant -> its curve rows averaged over seeds (``<root>/<variant>/seed*/curve.jsonl``);
+    zero-token columns as ``zero/<col>`` (``count_acc_control`` for the counts)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for vdir in sorted(p for p in root.iterdir() if p.is_dir()):
+        by_step: dict[int, list[dict[str, Any]]] = {}
+        for sdir in sorted(vdir.glob("seed*")):
+            if (sdir / "curve.jsonl").is_file():
+                for row in read_curve(sdir):
+                    by_step.setdefault(int(row["step"]), []).append(row)
+        rows = []
+        for step in sorted(by_step):
+            group = by_step[step]
+            row: dict[str, Any] = {"step": step, "samples": group[0]["samples"], "n": len(group)}
+            for key, _ in ROW_COLUMNS:
+                zero = "count_acc_control" if key == "count_acc" else f"zero/{key}"
+                for src, dst in ((key, key), (zero, f"zero/{key}")):
+                    vals = [float(r[src]) for r in group if r.get(src) is not None]
+                    if vals:
+                        row[dst] = _mean(vals)
+            rows.append(row)
+        if rows:
+            out[vdir.name] = rows
+    return out
+
+
+def rows_markdown(root: Path, curves: dict[str, list[dict[str, Any]]]) -> str:
+    """The ``ablation_rows_curves.md`` text."""
+    lines = [
+        "# Valid learning curves of every ablation row (mean over seeds)",
+        "",
+        f"From `{root}` (`edt bench --budget learn`). Cells: **with tokens / zero tokens**.",
+        "",
+        "| variant | step | samples | seeds | " + " | ".join(t for _, t in ROW_COLUMNS) + " |",
+        "|" + "---|" * (4 + len(ROW_COLUMNS)),
+    ]
+    for variant, rows in curves.items():
+        for row in rows:
+            cells = [_cell(row, key) for key, _ in ROW_COLUMNS]
+            lines.append(
+                f"| {variant} | {row['step']} | {row['samples']} | {row['n']} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def rows_plot(curves: dict[str, list[dict[str, Any]]], path: Path) -> Path | None:
+    """One panel per column, one line per variant (solid: tokens, dashed: zeros)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install 'edtformer[plot]')", file=sys.stderr)
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(ROW_COLUMNS), figsize=(3.4 * len(ROW_COLUMNS), 3.0))
+    for ax, (key, title) in zip(axes, ROW_COLUMNS, strict=True):
+        for i, (variant, rows) in enumerate(curves.items()):
+            color = f"C{i}"
+            xs = [r["samples"] for r in rows]
+            ax.plot(xs, [r.get(key) for r in rows], "o-", color=color, label=variant)
+            ax.plot(xs, [r.get(f"zero/{key}") for r in rows], ":", color=color)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("training questions", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(
+        "Ablation rows, valid split (solid: with tokens, dotted: zero tokens)", fontsize=10
+    )
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    ap.add_argument("run", type=Path, help="an `edt train recipe --config ablation` run folder")
+    ap.add_argument(
+        "run", type=Path, nargs="?", help="an `edt train recipe --config ablation` run folder"
+    )
+    ap.add_argument("--bench", type=Path, help="`<out>/runs/learn` of `edt bench --budget learn`")
     ap.add_argument("--sigmas", type=float, default=3.0, help="standard errors the gap must pass")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--name", default="ablation_curve", help="output file stem")
     args = ap.parse_args(argv)
+    if args.bench is not None:
+        if not args.bench.is_dir():
+            raise SystemExit(f"error: {args.bench} is not a folder of bench runs")
+        curves = bench_curves(args.bench)
+        if not curves:
+            raise SystemExit(f"error: no curve.jsonl under {args.bench}/<variant>/seed*/")
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out / "ablation_rows_curves.md", rows_markdown(args.bench, curves))
+        atomic_write_json(args.out / "ablation_rows_curves.json", curves)
+        rows_plot(curves, args.out / "ablation_rows_curves.png")
+        print(f"wrote {args.out / 'ablation_rows_curves.md'}")
+        return 0
+    if args.run is None:
+        ap.error("give a run folder or --bench DIR")
     rows = read_curve(args.run)
     cfg_path = args.run / "config.json"
     config = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}

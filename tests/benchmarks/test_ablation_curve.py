@@ -48,3 +48,15 @@ def test_missing_run_is_one_clear_error(tmp_path: Path) -> None:
     mod = load_benchmark("ablation_curve")
     with pytest.raises(SystemExit, match=r"curve\.jsonl not found"):
         mod.main([str(tmp_path / "nope")])
+
+
+def test_bench_rows_curves_average_over_seeds(tmp_path: Path) -> None:
+    mod = load_benchmark("ablation_curve")
+    root = tmp_path / "runs" / "learn"
+    _curve(root / "full" / "seed0", [(0, 0.0, 0.02), (100, 0.2, 0.03)])
+    _curve(root / "full" / "seed1", [(0, 0.0, 0.02), (100, 0.1, 0.03)])
+    _curve(root / "mlp" / "seed0", [(0, 0.0, 0.02), (100, 0.0, 0.03)])
+    assert mod.main(["--bench", str(root), "--out", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "ablation_rows_curves.md").read_text()
+    assert "| full | 100 | 800 | 2 | 0.450 / 0.300 |" in text  # (0.5 + 0.4) / 2 with tokens
+    assert "| mlp | 100 | 800 | 1 | 0.300 / 0.300 |" in text

@@ -51,7 +51,7 @@ def test_tiny_bench_writes_table_and_resumes(
     assert data["rows"][0]["seeds"] == [0, 1] and len(data["runs"]) == 4
     for variant in ("full", "mlp"):
         for seed in (0, 1):
-            run = out / "runs" / variant / f"seed{seed}"
+            run = out / "runs" / "tiny" / variant / f"seed{seed}"
             assert (run / "eval.json").is_file() and (run / "final" / "config.json").is_file()
     assert (out / "ablations.png").stat().st_size > 1000
     # a second call reuses every finished run
@@ -113,7 +113,7 @@ def test_tiny_learn_bench_runs_every_row_with_its_zero_token_control(
     assert [r["variant"] for r in data["rows"]] == list(VARIANT_NAMES)
     by = {r["variant"]: r for r in data["runs"]}
     for name in VARIANT_NAMES:
-        run = out / "runs" / name / "seed0"
+        run = out / "runs" / "tiny_learn" / name / "seed0"
         trained = name != "smiles_zeroshot"
         text_only = name.startswith("smiles")
         assert (run / "eval.json").is_file()

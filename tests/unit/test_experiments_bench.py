@@ -187,3 +187,52 @@ def test_learn_table_pools_the_counts_and_shows_the_zero_token_control() -> None
     assert row["counts_gap_se"] == pytest.approx(0.04)
     text = markdown([row], budget, [0, 1])
     assert "zero tokens" in text and "ablation" in text
+
+
+def _finished(out: Path, budget_name: str, variant: str, seed: int, budget: object) -> None:
+    """A hand-made finished run folder (eval.json + variant.json) of ``budget``."""
+    import json
+    from dataclasses import asdict
+
+    run = out / "runs" / budget_name / variant / f"seed{seed}"
+    run.mkdir(parents=True)
+    result = _run(variant, seed, 0.5, 0.5, FLAT)
+    (run / "eval.json").write_text(json.dumps(result.to_dict()))
+    (run / "variant.json").write_text(json.dumps({"budget": asdict(budget)}))  # type: ignore[call-overload]
+
+
+def test_finished_runs_are_reused_with_per_variant_seeds(tmp_path: Path) -> None:
+    from edtformer.experiments.bench import run_bench
+
+    budget = BUDGETS["cpu"]
+    for seed in (0, 1, 2):
+        _finished(tmp_path, "cpu", "full", seed, budget)
+    for seed in (0, 1):
+        _finished(tmp_path, "cpu", "mlp", seed, budget)
+    results = run_bench(
+        budget, [0, 1, 2], get_variants(["full", "mlp"]), tmp_path / "data", tmp_path,
+        seeds_of={"mlp": [0, 1]},
+    )  # fmt: skip
+    assert [(r.variant, r.seed) for r in results] == [
+        ("full", 0), ("full", 1), ("full", 2), ("mlp", 0), ("mlp", 1)
+    ]  # fmt: skip
+    assert (
+        "| full | edt | combine | minimol | bridge (frozen LLM) | 0,1,2 |"
+        in (tmp_path / "ablations.md").read_text()
+    )
+
+
+def test_a_run_of_other_budget_settings_is_refused(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from edtformer.errors import EdtError
+    from edtformer.experiments.bench import run_bench
+
+    _finished(tmp_path, "cpu", "full", 0, replace(BUDGETS["cpu"], max_steps=7))
+    with pytest.raises(EdtError, match="other cpu budget settings"):
+        run_bench(BUDGETS["cpu"], [0], get_variants(["full"]), tmp_path / "data", tmp_path)
+    with pytest.raises(EdtError, match="not in this bench"):
+        run_bench(
+            BUDGETS["cpu"], [0], get_variants(["full"]), tmp_path / "data", tmp_path,
+            seeds_of={"mlp": [0]},
+        )  # fmt: skip

@@ -27,6 +27,13 @@ def register(sub: Any) -> None:
     p.add_argument("--budget", default="cpu", choices=sorted(BUDGETS), help="default cpu")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
     p.add_argument(
+        "--seeds-of",
+        action="append",
+        default=[],
+        metavar="VARIANT=SEEDS",
+        help="other seeds for one variant, e.g. mlp=0,1 (repeatable)",
+    )
+    p.add_argument(
         "--variants", help=f"comma-separated subset of {', '.join(VARIANT_NAMES)} (default all)"
     )
     p.add_argument("--data", default="data_out", help="dataset folder from `edt data build`")
@@ -68,6 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_limit is not None:
         budget = replace(budget, eval_limit=args.eval_limit)
     seeds = _ints(args.seeds)
+    seeds_of = {}
+    for item in args.seeds_of:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise EdtError(f"--seeds-of: expected VARIANT=SEEDS, got {item!r}")
+        seeds_of[name.strip()] = _ints(text)
     variants = get_variants(
         [v.strip() for v in args.variants.split(",")] if args.variants else None
     )
@@ -77,10 +90,22 @@ def run(args: argparse.Namespace) -> int:
         )
 
     def on_run(result: Any, reused: bool) -> None:
-        acc = {r.task: r.metrics.get("accuracy", float("nan")) for r in result.reports}
+        if budget.recipe is not None:
+            from edtformer.experiments.bench import metric
+
+            cells = {
+                "counts exact": metric(result, "counts", "exact"),
+                "zero tokens": metric(result, "zero:counts", "exact"),
+                "group bal. acc": metric(result, "struct_text", "has_group/balanced_accuracy"),
+                "BBBP AUC": metric(result, "bbbp", "roc_auc"),
+            }
+            scores = ", ".join(f"{k} {v:.3f}" for k, v in cells.items() if v is not None)
+        else:
+            acc = {r.task: r.metrics.get("accuracy", float("nan")) for r in result.reports}
+            scores = ", ".join(f"{t} acc {a:.3f}" for t, a in acc.items())
         print(
             f"{result.variant} seed {result.seed}: "
-            + ", ".join(f"{t} acc {a:.3f}" for t, a in acc.items())
+            + scores
             + (
                 " (reused)"
                 if reused
@@ -90,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
         )
 
     run_bench(
-        budget, seeds, variants, args.data, args.out, llm=args.llm, on_run=on_run, jobs=args.jobs
-    )
+        budget, seeds, variants, args.data, args.out, llm=args.llm, on_run=on_run,
+        jobs=args.jobs, seeds_of=seeds_of,
+    )  # fmt: skip
     print(f"wrote {Path(args.out) / 'ablations.md'}")
     return 0

@@ -499,6 +499,22 @@ def _train_and_score(
             yield v, seed, fut.result()
 
 
+def _check_same_budget(run_dir: Path, budget: Budget) -> None:
+    """Refuse to reuse a finished run trained under other budget settings."""
+    path = run_dir / "variant.json"
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text()).get("budget", {})
+    now = json.loads(json.dumps(asdict(budget)))  # tuples -> lists, as saved
+    differ = sorted(k for k in now if k in saved and saved[k] != now[k])
+    if differ:
+        raise EdtError(
+            f"{run_dir} was trained under other {budget.name} budget settings ({', '.join(differ)}"
+            f" differ: {[saved[k] for k in differ]} vs {[now[k] for k in differ]}); use another "
+            "--out or remove it"
+        )
+
+
 def run_bench(
     budget: Budget,
     seeds: Sequence[int],
@@ -508,15 +524,23 @@ def run_bench(
     llm: str | None = None,
     on_run: Callable[[RunResult, bool], None] | None = None,
     jobs: int = 1,
+    seeds_of: dict[str, Sequence[int]] | None = None,
 ) -> list[RunResult]:
     """Every variant x seed (finished runs are read back, not redone), then the aggregate files.
 
     ``jobs > 1`` trains that many runs at a time, each in its own process with one torch thread
     (on a small CPU two one-thread runs finish sooner than one two-thread run). ``on_run(result,
     reused)`` is called after each run (the CLI prints progress there); results keep table order.
+    ``seeds_of`` gives some variants other seeds than ``seeds``. Runs live in
+    ``<out>/runs/<budget>/<variant>/seed<k>/``; a finished run trained under other budget
+    settings (e.g. another ``--max-steps``) is refused, not reused.
     """
     if len(seeds) < 1:
         raise EdtError("give at least one seed (two or more for a spread)")
+    seeds_of = dict(seeds_of or {})
+    unknown = sorted(set(seeds_of) - {v.name for v in variants})
+    if unknown:
+        raise EdtError(f"seeds given for variant(s) {unknown} that are not in this bench")
     if jobs < 1:
         raise EdtError(f"jobs must be >= 1, got {jobs}")
     if budget.preset == "tiny" and llm is None:
@@ -525,9 +549,10 @@ def run_bench(
     done: dict[tuple[str, int], RunResult] = {}
     todo: list[tuple[Variant, int, Path]] = []
     for variant in variants:
-        for seed in seeds:
-            run_dir = out / "runs" / variant.name / f"seed{seed}"
+        for seed in seeds_of.get(variant.name, seeds):
+            run_dir = out / "runs" / budget.name / variant.name / f"seed{seed}"
             if (run_dir / "eval.json").is_file():
+                _check_same_budget(run_dir, budget)
                 run = RunResult.from_dict(json.loads((run_dir / "eval.json").read_text()))
                 done[(variant.name, seed)] = run
                 if on_run:
@@ -538,12 +563,12 @@ def run_bench(
         done[(variant.name, seed)] = run
         if on_run:
             on_run(run, False)
-    results = [done[(v.name, s)] for v in variants for s in seeds]
+    results = [done[(v.name, s)] for v in variants for s in seeds_of.get(v.name, seeds)]
     write_outputs(results, variants, budget, list(seeds), out)
     return results
 
 
-def _metric(run: RunResult, task: str, key: str) -> float | None:
+def metric(run: RunResult, task: str, key: str) -> float | None:
     """One table cell of ``run`` (see :data:`HEADLINE` / :data:`LEARN_HEADLINE`); ``None`` if
     the run has no such score."""
     reports = run.reports
@@ -554,7 +579,7 @@ def _metric(run: RunResult, task: str, key: str) -> float | None:
         return None if gap is None else float(gap)
     if task == "counts":
         probe = RunResult(run.variant, run.seed, reports, 0.0, 0.0)
-        cells = [_metric(probe, t, k) for t, k in COUNT_COLUMNS]
+        cells = [metric(probe, t, k) for t, k in COUNT_COLUMNS]
         found = [c for c in cells if c is not None]
         return sum(found) / len(found) if found and len(found) == len(cells) else None
     for r in reports:
@@ -597,7 +622,7 @@ def aggregate(
             "eval_seconds": mean_spread([r.eval_seconds for r in runs])[0], "metrics": {},
         }  # fmt: skip
         for task, key, header in headline_for(budget):
-            vals = [x for x in (_metric(r, task, key) for r in runs) if x is not None]
+            vals = [x for x in (metric(r, task, key) for r in runs) if x is not None]
             if vals:
                 m, s = mean_spread(vals)
                 row["metrics"][header] = {"mean": m, "std": s, "n": len(vals)}
@@ -685,10 +710,10 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
         "",
         f"{what} Encoders: `{budget.encoder}` (fused rows: `{budget.fused_encoder}`).",
         "",
-        "| variant | connector | patches | encoders | mode | "
+        "| variant | connector | patches | encoders | mode | seeds | "
         + " | ".join(heads)
         + " | train s | eval s |",
-        "|" + "---|" * (7 + len(heads)),
+        "|" + "---|" * (8 + len(heads)),
     ]
     for r in rows:
         cells = [
@@ -700,6 +725,7 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
         patches = r["patch_rule"] if r["connector"] in ("edt", "dynamic_only") else "–"
         lines.append(
             f"| {r['variant']} | {r['connector']} | {patches} | {r['encoders']} | {r['training_mode']} | "
+            f"{','.join(map(str, r['seeds']))} | "
             + " | ".join(cells) + f" | {r['train_seconds']:.0f} | {r['eval_seconds']:.0f} |"
         )  # fmt: skip
     if budget.recipe is not None:
