@@ -127,7 +127,7 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     out = _edt(
         workdir, "train", "recipe", *common, "--out", str(run), "--max-steps", "7",
         "--set", "recipe.eval_every=3", "--set", "recipe.eval_per_kind=2", "--no-progress",
-        "--set", "recipe.slot_weight=0.5", "--set", "recipe.instruction_queries=true",
+        "--set", "recipe.slot_weight=0.5",
     )  # fmt: skip
     assert "recipe: 7 steps" in out.stdout
     rows = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
@@ -136,7 +136,6 @@ def test_recipe_runs_end_to_end_at_tiny_preset(workdir: Path) -> None:
     assert {"struct_text", "stereo", "struct_mc", "bbbp"} <= set(rows[-1]["metrics"])
     cfg = json.loads((run / "final" / "config.json").read_text())["config"]
     assert cfg["bridge"]["instruction_aware"] is True and cfg["bridge"]["token_norm"] > 0
-    assert cfg["bridge"]["instruction_queries"] is True
     header = (run / "metrics" / "metrics.csv").read_text().splitlines()[0].split(",")
     assert "slot_loss" in header and "fact_loss" in header
     losses = _losses(run)
@@ -209,7 +208,7 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
         "--set", "recipe.fact_group_tokens=12", "--set", "recipe.fact_fit_steps=2",
         "--set", "recipe.fact_bbb=true", "--set", "recipe.fact_formula=true",
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
-        "--set", "recipe.bbbp_targets=soft", "--set", "recipe.fact_stereo_code=true", "--set", "recipe.fact_pair=true",
+        "--set", "recipe.bbbp_targets=soft", "--set", "recipe.fact_pair=true",
         "--set", "lora.targets=q_proj,v_proj,o_proj", "--max-steps", "2",
         "--set", "recipe.kind_weights.struct_mc_text=2.0",  # mixed text-only / molecule batches
     )  # fmt: skip
@@ -234,18 +233,14 @@ def test_recipe_continues_a_lora_model_with_spelled_groups(workdir: Path) -> Non
     assert not any("o_proj.lora_" in k for k in a) and any("o_proj.lora_" in k for k in b)
     model = EDTFormer.from_pretrained(second / "final").eval()
     assert model.config.bridge.fact_group_tokens == 12 and model.config.bridge.fact_bbb
-    assert model.config.bridge.fact_formula and model.config.bridge.fact_stereo_code
+    assert model.config.bridge.fact_formula and model.config.bridge.fact_pair
     batch = model.prepare_qa(["CC(=O)Oc1ccccc1C(=O)O"], ["<mol>\nHow many rings?"], generation=True)
     with torch.no_grad():
         _, bridge = model.embed(batch)
     assert bridge is not None and bridge.fact_ids is not None
-    assert bridge.fact_ids.shape[1] == n_fact_slots(
-        True, 12, bbb=True, formula=True, stereo_code=True, pair=True
-    )
+    assert bridge.fact_ids.shape[1] == n_fact_slots(True, 12, bbb=True, formula=True, pair=True)
     text = model.connector.facts.describe(bridge.fact_ids)[0]
-    assert re.search(
-        r"\| .* blood-brain barrier \d formula \S* weight [\d.]+ stereo code [A-Z]$", text
-    ), text
+    assert re.search(r"\| .* blood-brain barrier \d formula \S* weight [\d.]+$", text), text
     pair = model.prepare(
         [["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O"], ["CCO"]],
         [model.prompts.messages("1: <mol> 2: <mol> Same?", 2), model.prompts.messages("<mol>", 1)],
@@ -297,7 +292,8 @@ def test_print_config_shows_the_resolved_nested_config(
         (["--batch-size", "-4"], "optim.batch_size must be >= 1, got -4"),
         (["--set", "optim.grad_accum=0"], "optim.grad_accum must be >= 1"),
         (["--lr", "nan"], "optim.lr must be a finite number"),
-        (["--set", "model.train_new_rows=maybe"], "expected true/false"),
+        (["--set", "recipe.fact_sheet=maybe"], "expected true/false"),
+        (["--set", "model.n_anchors=16"], "removed in 0.2: set by nothing shipped"),
         (["--connector", "mlp"], "connector 'mlp' has none"),
     ],
 )

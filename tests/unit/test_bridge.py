@@ -55,6 +55,23 @@ def test_presets_sizes() -> None:
         tiny(connector="qformer")
 
 
+@pytest.mark.parametrize("key", ["instruction_queries", "fact_stereo_code"])
+def test_a_saved_bridge_config_with_an_option_removed_in_0_2(key: str) -> None:
+    """Switched off (``false`` / ``null``, the old default) the key is dropped on load; switched
+    on, the saved bridge had parts this version cannot rebuild: a named error."""
+    from edtformer.bridge.config import RETIRED_KEYS, BridgeConfig
+
+    assert RETIRED_KEYS[key].startswith("removed in 0.2: set by nothing shipped")
+    saved = tiny(instruction_aware=True, fact_tokens=True, fact_stereo=True).to_dict()
+    assert key not in saved  # no longer written
+    for off in (False, None):
+        assert BridgeConfig.from_dict({**saved, key: off}) == BridgeConfig.from_dict(saved)
+    with pytest.raises(EdtError, match=f"bridge config: {key} = True is no longer supported"):
+        BridgeConfig.from_dict({**saved, key: True})
+    with pytest.raises(EdtError, match="unknown bridge config keys"):
+        BridgeConfig.from_dict({**saved, "instruction_querys": False})
+
+
 def test_pooling_ignores_padding_and_respects_cap() -> None:
     h = torch.tensor([[[1.0], [3.0], [5.0], [100.0]]])  # last row is padding
     mask = torch.tensor([[True, True, True, False]])

@@ -128,17 +128,17 @@ def test_tokens_are_hard_but_the_logits_learn() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stereo", "spelled", "code", "ez"),
+    ("stereo", "spelled", "pair", "ez"),
     [(False, 0, False, 3), (True, 0, False, 3), (True, 12, True, 3), (True, 0, False, 8)],
 )
 def test_bridge_appends_fact_tokens_after_the_queries(
-    stereo: bool, spelled: int, code: bool, ez: int
+    stereo: bool, spelled: int, pair: bool, ez: int
 ) -> None:
     cfg = tiny(
         fact_tokens=True,
         fact_stereo=stereo,
         fact_ez_slots=ez,
-        fact_stereo_code=code,
+        fact_pair=pair,
         fact_group_tokens=spelled,
         fact_groups=tuple(GROUPS),
         encoder_widths=(D,),
@@ -153,7 +153,7 @@ def test_bridge_appends_fact_tokens_after_the_queries(
     patch = torch.tensor([[0, 0, 1, 1, 2, 2], [0, 1, 1, 2, -1, -1]])
     out = bridge(feats, mask, patch)
     n_q = out.query_states.shape[1]
-    f = n_fact_slots(stereo, spelled, stereo_code=code, ez_slots=ez)
+    f = n_fact_slots(stereo, spelled, pair=pair, ez_slots=ez)
     assert out.tokens.shape[1] == n_q + f
     assert out.state_mask.shape == (2, n_q) and out.fact_logits is not None
     assert torch.equal(out.n_tokens, bridge.num_tokens(mask, patch))
@@ -278,42 +278,6 @@ def test_atom_labels_follow_the_canonical_order() -> None:
     assert [EZ_CLASSES[int(c)] for c in labels[2, :, 1] if c > 0] == ["E", "E"]  # both ends
     assert int((labels[2, :, 0] == -100).sum()) == labels.shape[1] - 4  # 4 atoms, rest padding
     assert (labels[0, :6, 2] >= 0).all() and int(labels[0, :6, 3].sum()) == 7  # alanine: 7 H
-
-
-def test_stereo_code_is_one_letter_shared_by_two_writings_of_a_stereoisomer() -> None:
-    from edtformer.bridge.facts import CODE_LETTERS
-    from edtformer.training.recipe import atom_labels
-
-    smiles = ["C[C@H](N)C(=O)O", "N[C@@H](C)C(=O)O", "C[C@@H](N)C(=O)O",
-              "OC[C@@H](O)[C@@H](O)[C@H](O)[C@H](O)CO", "OC[C@@H](O)[C@@H](O)[C@H](O)[C@@H](O)CO",
-              "C/C=C/C", "C/C=C\\C"]  # fmt: skip
-    labels = atom_labels(smiles)
-    mask = labels[..., 0] >= 0  # [7, N]
-    cip, ez = labels[..., 0].clamp_min(0), labels[..., 1].clamp_min(0)
-    torch.manual_seed(0)
-    writer = FactWriter((D,), 8, GROUPS, hidden=12, stereo=True, stereo_code=True)
-    writer.set_vocabulary(nn.Embedding(200, 8), _WordTokenizer())
-    atoms = (
-        torch.cat(
-            [torch.nn.functional.one_hot(cip, 3), torch.nn.functional.one_hot(ez, 3)], -1
-        ).float()
-        * 9
-    )  # perfect per-atom logits
-    base = _logits([], {})
-    logits = FactLogits(base.groups.expand(7, -1), [c.expand(7, -1) for c in base.counts], atoms)
-    ids = writer.word_ids(logits, mask)
-    assert ids.shape == (7, n_fact_slots(stereo=True, stereo_code=True))
-    assert n_fact_slots(stereo=True, stereo_code=True) == n_fact_slots(stereo=True) + 2
-    codes = [t.rsplit(" ", 1)[1] for t in writer.describe(ids)]
-    assert all(t.split(" | ")[1].split(" stereo code ")[0].endswith(("R", "S", "E", "Z"))
-               for t in writer.describe(ids))  # fmt: skip
-    assert set(codes) <= set(CODE_LETTERS)
-    assert codes[0] == codes[1]  # L-alanine written twice
-    assert codes[0] != codes[2] and codes[3] != codes[4] and codes[5] != codes[6]  # flipped
-    with pytest.raises(ValueError, match="stereo_code needs the stereo head"):
-        FactWriter((D,), 8, GROUPS, stereo_code=True)
-    with pytest.raises(EdtError, match="fact_stereo_code needs fact_stereo"):
-        tiny(fact_tokens=True, fact_stereo_code=True)
 
 
 def test_bbb_read_out_is_a_logistic_regression_chosen_on_valid(tmp_path: Path) -> None:

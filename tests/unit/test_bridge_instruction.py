@@ -56,25 +56,6 @@ def test_instruction_aware_needs_a_query_transformer() -> None:
         bridge_preset("tiny", token_norm=-1.0)
 
 
-def test_question_words_as_queries_change_the_tokens_but_not_their_count() -> None:
-    feats, mask, patches = _inputs()
-    q = torch.randn(2, 4, 8)
-    qmask = torch.tensor([[True] * 4, [True, True, False, False]])
-    keys_only = _conn(instruction_aware=True)
-    as_queries = _conn(instruction_aware=True, instruction_queries=True)
-    a = keys_only(feats, mask, patches, instruction=q, instruction_mask=qmask)
-    b = as_queries(feats, mask, patches, instruction=q, instruction_mask=qmask)
-    assert a.tokens.shape == b.tokens.shape and torch.equal(a.mask, b.mask)
-    assert not torch.allclose(a.tokens, b.tokens)
-    # padded question words are masked: changing them changes nothing
-    q2 = q.clone()
-    q2[1, 2:] = torch.randn(2, 8)
-    c = as_queries(feats, mask, patches, instruction=q2, instruction_mask=qmask)
-    assert torch.allclose(b.tokens, c.tokens, atol=1e-6)
-    with pytest.raises(EdtError, match="instruction_queries"):
-        bridge_preset("tiny", instruction_queries=True)
-
-
 def test_answer_slot_loss_reads_the_first_molecule_token_of_each_prompt() -> None:
     import torch.nn.functional as F
 

@@ -64,3 +64,27 @@ def test_wrong_types_in_a_saved_config_are_refused(
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(EdtError, match=re.escape(message)):
         EDTFormer.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("key", ["instruction_queries", "fact_stereo_code"])
+def test_a_saved_model_with_a_bridge_option_removed_in_0_2(tmp_path: Path, key: str) -> None:
+    """Folders written before 0.2 carry ``instruction_queries`` / ``fact_stereo_code``: off,
+    they load with identical outputs; on, loading names the key (the bridge cannot be rebuilt)."""
+    import json
+    import shutil
+
+    from edtformer.errors import EdtError
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURE / "model", folder)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["config"]["bridge"][key] = False
+    (folder / "config.json").write_text(json.dumps(meta))
+    llm, tokenizer = load_llm(str(make_tiny_llm(tmp_path / "tiny-llama", seed=0)))
+    model = EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tokenizer)
+    got, expected = outputs(model), load_file(str(FIXTURE / "expected.safetensors"))
+    assert all(torch.allclose(got[k].float(), expected[k].float(), atol=1e-5) for k in expected)
+    meta["config"]["bridge"][key] = True
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(EdtError, match=re.escape(f"bridge config: {key} = True is no longer")):
+        EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tokenizer)

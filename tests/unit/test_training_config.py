@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import pytest
 
 from edtformer.errors import EdtError
 from edtformer.training.config import (
+    RETIRED_KEYS,
     TrainConfig,
     build_config,
     known_keys,
     legacy_to_nested,
+    set_option,
 )
 
 
@@ -25,8 +28,8 @@ def test_dotted_overrides_parse_to_the_declared_types() -> None:
             "optim.lr=0.5",
             "data.tasks=a,b",
             "model.encoders=minimol,rdkit",
-            "model.train_new_rows=false",
-            "model.n_anchors=4",
+            "recipe.fact_sheet=false",
+            "model.stereo_embedding=true",
             "data.max_train_samples=none",
             "recipe.kind_weights.has_group=0.3",
             "model.connector=none",
@@ -34,13 +37,13 @@ def test_dotted_overrides_parse_to_the_declared_types() -> None:
     )
     assert cfg.optim.lr == 0.5 and cfg.data.tasks == ("a", "b")
     assert cfg.model.encoders == ("minimol", "rdkit")
-    assert cfg.model.train_new_rows is False  # the string "false" used to be truthy
-    assert cfg.model.n_anchors == 4 and cfg.data.max_train_samples is None
+    assert cfg.recipe.fact_sheet is False  # the string "false" used to be truthy
+    assert cfg.model.stereo_embedding is True and cfg.data.max_train_samples is None
     assert cfg.recipe.kind_weights == {"has_group": 0.3}
     assert cfg.model.connector == "none"  # a string field keeps "none"
     for word, value in [("true", True), ("1", True), ("yes", True), ("no", False), ("0", False)]:
         assert (
-            build_config("stage2", overrides=[f"model.train_new_rows={word}"]).model.train_new_rows
+            build_config("stage2", overrides=[f"recipe.fact_sheet={word}"]).recipe.fact_sheet
             is value
         )
 
@@ -52,7 +55,7 @@ def test_dotted_overrides_parse_to_the_declared_types() -> None:
         ("optim.lr=abc", "option optim.lr: expected float, got 'abc'"),
         ("optim.max_steps=many", "option optim.max_steps: expected int"),
         ("optim.max_steps=2.5", "option optim.max_steps: expected int"),
-        ("model.train_new_rows=maybe", "option model.train_new_rows: expected true/false"),
+        ("recipe.fact_sheet=maybe", "option recipe.fact_sheet: expected true/false"),
         ("nope.x=1", "known: stage, model.preset"),
         ("optim.nope=1", "unknown training option 'optim.nope'"),
         ("extra.lora_r=8", "did you mean lora.r?"),
@@ -123,7 +126,7 @@ def test_round_trip_and_print_layout() -> None:
     assert "optim.lr" in known_keys() and "recipe.kind_weights" in known_keys()
 
 
-def test_format_1_run_config_still_reads() -> None:
+def test_format_1_run_config_still_reads(caplog: pytest.LogCaptureFixture) -> None:
     """A ``config.json`` written by the flat format (runs made before the sections) resumes."""
     old = {
         "stage": "recipe", "preset": "smol", "data_dir": "data_out", "tasks": [],
@@ -138,9 +141,11 @@ def test_format_1_run_config_still_reads() -> None:
                   "lora_r": "8", "temperature": 0.1, "token_norm": "auto"},
         "format_version": 1,
     }  # fmt: skip
-    cfg = TrainConfig.from_dict(old)
+    with caplog.at_level(logging.WARNING):
+        cfg = TrainConfig.from_dict(old)
+    assert "model.train_new_rows='false' ignored (removed in 0.2" in caplog.text  # retired
     assert cfg.model.encoders == ("minimol", "rdkit") and cfg.optim.lr == 0.001
-    assert cfg.model.train_new_rows is False and cfg.lora.r == 8
+    assert cfg.lora.r == 8
     assert cfg.recipe.eval_every == 50 and cfg.recipe.kind_weights == {"has_group": 0.3}
     assert cfg.run.precision == "bf16-mixed" and cfg.validate() is cfg
     assert legacy_to_nested({"batch_size": 3}) == {"optim": {"batch_size": 3}}
@@ -205,3 +210,53 @@ def test_retired_options_are_refused_as_overrides_and_skipped_in_old_runs(caplog
         cfg = TrainConfig.from_dict(old)
     assert cfg.to_dict() == TrainConfig(stage="recipe").to_dict()
     assert key in caplog.text
+
+
+#: Options removed in 0.2 because nothing shipped set them, with a value an old file carries.
+REMOVED_IN_0_2 = {
+    "recipe.instruction_queries": True,
+    "recipe.fact_stereo_code": False,
+    "model.train_new_rows": False,
+    "model.n_anchors": 16,
+    "model.max_dynamic_tokens": 32,
+    "model.n_layers": 2,
+}
+
+
+@pytest.mark.parametrize(("key", "value"), sorted(REMOVED_IN_0_2.items()))
+def test_options_removed_in_0_2_are_named_errors_when_set_and_warnings_when_read(
+    key: str, value: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert RETIRED_KEYS[key].startswith("removed in 0.2: set by nothing shipped")
+    assert key not in known_keys()
+    # --set and set_option: one line that names the key and why it is gone
+    with pytest.raises(EdtError) as err:
+        build_config("recipe", "tiny", overrides=[f"{key}={str(value).lower()}"])
+    message = str(err.value)
+    assert f"unknown training option {key!r} (removed in 0.2: set by nothing shipped" in message
+    assert "\n" not in message
+    with pytest.raises(EdtError, match=r"removed in 0\.2"):
+        set_option(TrainConfig(stage="recipe"), key, value)
+    # a run folder's config.json (format 2) and a YAML config file: a warning, then the defaults
+    section, name = key.split(".")
+    old = TrainConfig(stage="recipe").to_dict()
+    old[section][name] = value
+    with caplog.at_level(logging.WARNING):
+        cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
+    assert cfg.to_dict() == TrainConfig(stage="recipe").to_dict()
+    assert f"{key}={value!r} ignored (removed in 0.2" in caplog.text
+    caplog.clear()
+    yml = tmp_path / "old.yaml"
+    yml.write_text(f"{section}:\n  {name}: {json.dumps(value)}\n")
+    with caplog.at_level(logging.WARNING):
+        from_file = build_config("recipe", "tiny", config_file=yml)
+    assert from_file.to_dict() == build_config("recipe", "tiny").to_dict()
+    assert f"{key}={value!r} ignored" in caplog.text
+    # format 1 (flat fields + extra): read with the same warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        flat = TrainConfig.from_dict({"stage": "recipe", "extra": {name: str(value)}})
+    assert flat.to_dict() == TrainConfig(stage="recipe").to_dict()
+    assert f"{key}=" in caplog.text and "ignored (removed in 0.2" in caplog.text
+    with pytest.raises(EdtError, match=r"removed in 0\.2"):
+        build_config("recipe", overrides=[f"extra.{name}=1"])

@@ -27,6 +27,17 @@ from edtformer.errors import EdtError
 ConnectorKind = Literal["edt", "anchors_only", "dynamic_only", "mlp", "none"]
 CONNECTOR_KINDS: tuple[str, ...] = ("edt", "anchors_only", "dynamic_only", "mlp", "none")
 
+#: Bridge options removed because nothing shipped set them: key -> why. A saved ``config.json``
+#: that carries one switched off (``false`` / ``null``, the old default) loads with the key
+#: dropped; one switched on is refused by :meth:`BridgeConfig.from_dict`: its bridge had parts
+#: this version cannot rebuild.
+RETIRED_KEYS: dict[str, str] = {
+    "instruction_queries": "removed in 0.2: set by nothing shipped (the question's words "
+    "joining the queries)",
+    "fact_stereo_code": "removed in 0.2: set by nothing shipped (the fact writer's one-letter "
+    "stereo code)",
+}
+
 
 @dataclass
 class BridgeConfig:
@@ -57,11 +68,6 @@ class BridgeConfig:
     embeddings are projected to the bridge width, their mean is added to every query and they
     join the node features as cross-attention keys, so the tokens can carry the asked-for fact.
     Off in the paper preset (the paper's queries see only the molecule)."""
-    instruction_queries: bool = False
-    """With ``instruction_aware``: the projected question tokens also join the queries (as the
-    instruction tokens of InstructBLIP's Q-Former join its query tokens): they self-attend with
-    the anchors and dynamic tokens and cross-attend to the nodes in every layer, so a question
-    word (a group name) can look up its own atoms; they are dropped before the LLM projection."""
     token_norm: float = 0.0
     """If > 0, every molecule token is rescaled to this L2 norm times one learned scalar gain
     (set it to the LLM's mean input-embedding norm so soft tokens sit at the scale the frozen
@@ -78,10 +84,6 @@ class BridgeConfig:
     atom order; fewer are filled with ":"). 3 up to the models of 2026-11-29; the writer's
     per-atom head labels every bond, so a larger value only lengthens the written list (the
     answer of a polyene with 4-6 stereo double bonds is then in the prompt)."""
-    fact_stereo_code: bool = False
-    """With ``fact_stereo``: also write one letter summing up all predicted R/S and E/Z labels in
-    canonical atom order ("stereo code K", last): equal for two writings of one stereoisomer,
-    different (but for 1 in 12) when a centre or bond is flipped."""
     fact_pair: bool = False
     """With ``fact_stereo``: in a prompt with several molecules, each molecule after the first
     also writes "same stereoisomer yes|no": whether the writer's predictions for it (all written
@@ -128,16 +130,12 @@ class BridgeConfig:
             raise EdtError(
                 f"instruction_aware needs a query-transformer connector, not {self.connector!r}"
             )
-        if self.instruction_queries and not self.instruction_aware:
-            raise EdtError("instruction_queries needs instruction_aware=True")
         if self.fact_tokens and self.connector not in ("edt", "anchors_only", "dynamic_only"):
             raise EdtError(
                 f"fact_tokens needs a query-transformer connector, not {self.connector!r}"
             )
         if self.fact_stereo and not self.fact_tokens:
             raise EdtError("fact_stereo needs fact_tokens=True")
-        if self.fact_stereo_code and not self.fact_stereo:
-            raise EdtError("fact_stereo_code needs fact_stereo=True")
         if self.fact_pair and not self.fact_stereo:
             raise EdtError("fact_pair needs fact_stereo=True")
         if self.fact_group_tokens and not self.fact_tokens:
@@ -185,7 +183,17 @@ class BridgeConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BridgeConfig:
         """Inverse of :meth:`to_dict`; unknown keys or values of the wrong JSON type (a string
-        for ``n_anchors``, ``"no"`` for a flag) raise :class:`EdtError`."""
+        for ``n_anchors``, ``"no"`` for a flag) raise :class:`EdtError`. A key of
+        :data:`RETIRED_KEYS` is dropped when it is off (``false`` / ``null``) and raises
+        :class:`EdtError` when it is on."""
+        d = dict(d)
+        for key, why in RETIRED_KEYS.items():
+            if key in d and not (d[key] is None or d[key] is False):
+                raise EdtError(
+                    f"bridge config: {key} = {d[key]!r} is no longer supported ({why}); "
+                    "this model cannot be rebuilt by this version of edtformer"
+                )
+            d.pop(key, None)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -272,6 +280,7 @@ def bridge_preset(name: str, **overrides: Any) -> BridgeConfig:
 __all__ = [
     "CONNECTOR_KINDS",
     "PRESETS",
+    "RETIRED_KEYS",
     "BridgeConfig",
     "ConnectorKind",
     "bridge_preset",

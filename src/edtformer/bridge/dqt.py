@@ -135,9 +135,6 @@ class DynamicQueryTransformer(nn.Module):
             if config.instruction_aware
             else None
         )
-        self.instr_word_type = (
-            nn.Parameter(torch.zeros(w)) if config.instruction_queries else None
-        )  # tells question-word queries from molecule queries
         self.token_gain = nn.Parameter(torch.ones(1)) if config.token_norm > 0 else None
         self.facts = (
             FactWriter(
@@ -148,7 +145,6 @@ class DynamicQueryTransformer(nn.Module):
                 group_tokens=config.fact_group_tokens,
                 bbb=config.fact_bbb,
                 formula=config.fact_formula,
-                stereo_code=config.fact_stereo_code,
                 pair=config.fact_pair,
                 ez_slots=config.fact_ez_slots,
             )
@@ -162,8 +158,6 @@ class DynamicQueryTransformer(nn.Module):
         if self.anchors is not None:
             nn.init.normal_(self.anchors, std=0.02)
         nn.init.normal_(self.slot_type, std=0.02)
-        if self.instr_word_type is not None:
-            nn.init.normal_(self.instr_word_type, std=0.02)
 
     def num_tokens(self, node_mask: Tensor, patch_ids: Tensor | None) -> Tensor:
         """Tokens per molecule the LLM will see, int64 ``[B]``, without running the network."""
@@ -179,7 +173,6 @@ class DynamicQueryTransformer(nn.Module):
                 self.config.fact_group_tokens,
                 self.config.fact_bbb,
                 self.config.fact_formula,
-                self.config.fact_stereo_code,
                 self.config.fact_pair,
                 self.facts.ez_slots,  # the writer's own count: what word_ids() writes
             )
@@ -250,15 +243,8 @@ class DynamicQueryTransformer(nn.Module):
             nodes = torch.cat([nodes, instr], dim=1)  # [B, S*N + T, W]
             nodes_mask = torch.cat([nodes_mask, instr_mask], dim=1)
         x = x * query_mask.unsqueeze(-1).to(x.dtype)
-        q = x.shape[1]
-        run_mask = query_mask
-        if self.instr_word_type is not None:
-            # the question's words join the queries (dropped again before the LLM projection)
-            x = torch.cat([x, instr + self.instr_word_type], dim=1)  # [B, Q + T, W]
-            run_mask = torch.cat([query_mask, instr_mask], dim=1)
         for layer in self.layers:
-            x = layer(x, run_mask, nodes, nodes_mask)
-        x = x[:, :q]  # [B, Q, W]
+            x = layer(x, query_mask, nodes, nodes_mask)
         states = self.norm(x) * query_mask.unsqueeze(-1).to(x.dtype)  # [B, Q, W]
         tokens = self.llm_proj(states)  # [B, Q, d_llm]
         if self.token_gain is not None:

@@ -30,7 +30,6 @@ group logits ``[B, G]``, one ``[B, n_c]`` logit tensor per written count.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -61,14 +60,6 @@ RS_SLOTS, EZ_SLOTS = 8, 3
 #: of a specified stereo double bond; the writer reads every other labelled atom, which orders
 #: the bonds by their first atom: 605/605 E/Z answers of the small build's train split).
 CIP_CLASSES, EZ_CLASSES = ("-", "R", "S"), ("-", "E", "Z")
-
-#: With ``stereo_code``: one letter summing up the predicted R/S and E/Z labels of all stereo
-#: elements in the bridge's canonical atom order (a hash, like InChI's stereo layer cut to one
-#: token), written last as "stereo code K". Two writings of one stereoisomer get the same letter;
-#: a flipped centre or bond another one, except for 1 in len(CODE_LETTERS) collisions. A same-
-#: stereoisomer question then compares one token per molecule instead of two label lists.
-CODE_LABEL = "stereo code"
-CODE_LETTERS = ("G", "J", "K", "L", "M", "Q", "T", "U", "V", "W", "X", "Y")
 
 #: With ``pair``: in a prompt with several molecules, every molecule after the first ends with
 #: "same stereoisomer yes" or "... no": whether the writer's own predictions for it (every
@@ -101,7 +92,7 @@ ATOMIC_WEIGHTS = {
 NO_GROUP, NO_TENS = "none", ":"
 
 #: Words written without a leading space (single tokens, as in an answer "13" or "R,S").
-_BARE = {":", ".", "R", "S", "E", "Z", "H", *PAIR_WORDS, *CODE_LETTERS, *ELEMENTS}
+_BARE = {":", ".", "R", "S", "E", "Z", "H", *PAIR_WORDS, *ELEMENTS}
 _BARE |= {str(d) for d in range(10)}
 
 
@@ -128,7 +119,6 @@ def n_fact_slots(
     group_tokens: int = 0,
     bbb: bool = False,
     formula: bool = False,
-    stereo_code: bool = False,
     pair: bool = False,
     ez_slots: int = EZ_SLOTS,
 ) -> int:
@@ -136,20 +126,20 @@ def n_fact_slots(
     names are spelled, else :data:`GROUP_SLOTS`), per count its label and (tens,) units, then
     (with ``stereo``) the R/S and E/Z slots, (with ``bbb``) a label and a digit and (with
     ``formula``) a label and the formula's slots, a label and the weight's slots, and (with
-    ``stereo_code``) a label and the code, and (with ``pair``) a label and "yes" / "no".
+    ``pair``) a label and "yes" / "no".
     ``ez_slots``: E/Z label slots (:data:`EZ_SLOTS` unless the bridge config says otherwise)."""
     n = group_tokens or GROUP_SLOTS
     n += sum(3 if _two_digit(n) else 2 for _, n in WRITTEN_COUNTS.values())
     n += (RS_SLOTS + ez_slots if stereo else 0) + (2 if bbb else 0)
     n += 2 + FORMULA_SLOTS + WEIGHT_SLOTS if formula else 0
-    return n + (2 if stereo_code else 0) + (2 if pair else 0)
+    return n + (2 if pair else 0)
 
 
 def vocabulary_words(groups: Sequence[str]) -> list[str]:
     """Rows of :attr:`FactWriter.vocab`: the group names, count labels, digits 0-9, the two
     fillers, R, S, E, Z, the blood-brain-barrier label, then the formula's words (labels, "H",
-    the element symbols not already there, "."), then the stereo code's label and letters, then
-    the pair label and its two answers (new words go last: earlier rows keep their index)."""
+    the element symbols not already there, "."), then the pair label and its two answers (new
+    words go last: earlier rows keep their index)."""
     words = [
         *groups,
         *(label for label, _ in WRITTEN_COUNTS.values()),
@@ -166,8 +156,6 @@ def vocabulary_words(groups: Sequence[str]) -> list[str]:
         "H",
         *ELEMENTS,
         ".",
-        CODE_LABEL,
-        *CODE_LETTERS,
         PAIR_LABEL,
         *PAIR_WORDS,
     ]
@@ -227,15 +215,12 @@ class FactWriter(nn.Module):
         group_tokens: int = 0,
         bbb: bool = False,
         formula: bool = False,
-        stereo_code: bool = False,
         pair: bool = False,
         ez_slots: int = EZ_SLOTS,
     ) -> None:
         super().__init__()
         if not 1 <= ez_slots <= 16:
             raise ValueError(f"ez_slots must be in 1..16, got {ez_slots}")
-        if stereo_code and not stereo:
-            raise ValueError("stereo_code needs the stereo head (stereo=True)")
         if pair and not stereo:
             raise ValueError("pair needs the stereo head (stereo=True)")
         if not groups:
@@ -245,7 +230,6 @@ class FactWriter(nn.Module):
         width = int(sum(encoder_widths))
         self.stereo = stereo
         self.ez_slots = ez_slots
-        self.stereo_code = stereo_code
         self.pair = pair
         self.group_tokens = group_tokens
         self.group_names = tuple(groups)
@@ -391,7 +375,6 @@ class FactWriter(nn.Module):
         group_logits, count_logits = logits.groups, logits.counts
         present = group_logits > 0  # [B, G]
         cols = [self._spell(present) if self.group_tokens else self._group_slots(present)]
-        code: Tensor | None = None
         for (label, n), lg in zip(WRITTEN_COUNTS.values(), count_logits, strict=True):
             value = lg.argmax(dim=-1)  # [B]
             cols.append(torch.full_like(value, words[label]).unsqueeze(1))
@@ -407,7 +390,6 @@ class FactWriter(nn.Module):
             cip, ez = self.atom_classes(logits, mask)[..., :2].unbind(-1)  # [B, N] each
             cols.append(_first_labelled(cip, RS_SLOTS, words["R"], words[NO_TENS]))
             cols.append(_first_labelled(ez, self.ez_slots, words["E"], words[NO_TENS], stride=2))
-            code = self._stereo_code(cip, ez) if self.stereo_code else None
         if self.bbb is not None:
             if logits.bbb is None:
                 raise ValueError("a fact writer with bbb needs the blood-brain-barrier logit")
@@ -420,8 +402,6 @@ class FactWriter(nn.Module):
             e = logits.elements
             mask = node_mask if node_mask is not None else torch.ones_like(e[..., 0]).bool()
             cols.append(self._write_formula(self.element_counts(e, mask)).to(e.device))
-        if code is not None:
-            cols.append(code)
         if self.pair:  # filled in by pair_slots() for the molecules after a prompt's first
             b = count_logits[0].shape[0]
             cols.append(torch.full((b, 2), words[NO_TENS], dtype=torch.long, device=cols[0].device))
@@ -466,20 +446,6 @@ class FactWriter(nn.Module):
             out[i, -2] = words[PAIR_LABEL]
             out[i, -1] = words[PAIR_WORDS[0] if same else PAIR_WORDS[1]]
         return out
-
-    def _stereo_code(self, cip: Tensor, ez: Tensor) -> Tensor:
-        """``stereo code <letter>`` as word ids ``[B, 2]`` from per-atom CIP and E/Z classes
-        ``[B, N]`` (0 on unlabelled or masked atoms): a CRC-32 of every labelled atom's position
-        and classes, in atom order, picks the letter (the same letters, the same code)."""
-        words = self._index
-        out = []
-        for c_row, e_row in zip(cip.tolist(), ez.tolist(), strict=True):
-            text = ";".join(
-                f"{i}{c}{e}" for i, (c, e) in enumerate(zip(c_row, e_row, strict=True)) if c or e
-            )
-            letter = CODE_LETTERS[zlib.crc32(text.encode()) % len(CODE_LETTERS)]
-            out.append([words[CODE_LABEL], words[letter]])
-        return torch.tensor(out, dtype=torch.long, device=cip.device)
 
     def _write_formula(self, counts: Tensor) -> Tensor:
         """``formula <Hill formula> weight <average weight>`` as word ids ``[B, 2 + FORMULA_SLOTS
@@ -564,7 +530,7 @@ class FactWriter(nn.Module):
                 text = text.strip()
             else:
                 text = " ".join(words[i] for i in row[:k] if words[i] != NO_GROUP)
-            end = len(row) - 2 * self.stereo_code - 2 * self.pair  # code, pair slots after
+            end = len(row) - 2 * self.pair  # the pair slots come after
             body = row[k:end]
             rest = " ".join(words[i] for i in body if words[i] != NO_TENS)
             if self.formula:  # the formula and weight read as one word each
@@ -574,8 +540,6 @@ class FactWriter(nn.Module):
                     f"{head}{FORMULA_LABEL} {formula.replace(' ', '')} "
                     f"{WEIGHT_LABEL} {weight.replace(' ', '')}"
                 )
-            if self.stereo_code:
-                rest += f" {words[row[end]]} {words[row[end + 1]]}"
             if self.pair and words[row[-1]] != NO_TENS:
                 rest += f" {words[row[-2]]} {words[row[-1]]}"
             out.append(f"{text or NO_GROUP} | {rest}")

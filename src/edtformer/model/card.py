@@ -119,7 +119,6 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         f"up to {bridge.get('max_dynamic_tokens', '?')} dynamic tokens, "
         f"{bridge.get('n_layers', '?')} layers of width {bridge.get('width', '?')}"
         + (", instruction-aware queries" if bridge.get("instruction_aware") else "")
-        + (" (question words as queries)" if bridge.get("instruction_queries") else "")
         + (
             "; **fact tokens**: it also writes the functional groups and counts it predicts"
             + (
@@ -133,7 +132,6 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
                 else ""
             )
             + (", the formula and molecular weight" if bridge.get("fact_formula") else "")
-            + (", a one-letter code of its stereo labels" if bridge.get("fact_stereo_code") else "")
             + (
                 ", and for a second molecule whether its predictions equal the first's"
                 if bridge.get("fact_pair")

@@ -5,7 +5,7 @@ Precedence (lowest to highest): dataclass defaults < preset < YAML file < CLI ov
 A :class:`TrainConfig` has one section per concern::
 
     stage                        stage1 | stage2 | recipe
-    model.*    ModelSection      what is built: preset, encoders, LLM, connector, bridge fields
+    model.*    ModelSection      what is built: preset, encoders, LLM, connector, stereo embedding
     optim.*    OptimSection      steps, batch, AdamW, schedule
     data.*     DataSection       dataset folder, tasks, sample cap, feature cache
     run.*      RunSection        run folder, seed, devices, precision, logging, checkpoints
@@ -53,6 +53,12 @@ RETIRED_KEYS: dict[str, str] = {
     "recipe.warmup_bridge_steps": "the LLM-free bridge warm-up was removed in 0.2",
     "recipe.warmup_bridge_batch": "the LLM-free bridge warm-up was removed in 0.2",
     "recipe.bbbp_decile_draw": "the BBBP decile draw was removed in 0.2",
+    "recipe.instruction_queries": "removed in 0.2: set by nothing shipped",
+    "recipe.fact_stereo_code": "removed in 0.2: set by nothing shipped",
+    "model.train_new_rows": "removed in 0.2: set by nothing shipped",
+    "model.n_anchors": "removed in 0.2: set by nothing shipped (model.preset sets it)",
+    "model.max_dynamic_tokens": "removed in 0.2: set by nothing shipped (model.preset sets it)",
+    "model.n_layers": "removed in 0.2: set by nothing shipped (model.preset sets it)",
 }
 
 #: Training stages: ``recipe`` is the default bridge's one-stage recipe (:mod:`.recipe`).
@@ -79,15 +85,7 @@ class ModelSection:
     init_from: str | None = None
     """A bridge folder to start from (stage 2 starts from a stage-1 checkpoint)."""
     stereo_embedding: bool | None = None
-    """Bridge field override (``None``: the preset's value)."""
-    n_anchors: int | None = None
-    """Bridge field override: number of anchor queries (``None``: the preset's value)."""
-    max_dynamic_tokens: int | None = None
-    """Bridge field override: dynamic-token cap (``None``: the preset's value)."""
-    n_layers: int | None = None
-    """Bridge field override: query-transformer layers (``None``: the preset's value)."""
-    train_new_rows: bool = False
-    """Train the LLM embedding rows of the added molecule tokens (stage 2 / recipe)."""
+    """Bridge field override: the stereo embedding (``None``: the preset's value)."""
 
 
 @dataclass
@@ -192,9 +190,6 @@ class RecipeSection:
 
     instruction_aware: bool = True
     """Query transformer reads the question's frozen LLM token embeddings."""
-    instruction_queries: bool = False
-    """With ``instruction_aware``: the question's words also join the queries
-    (``BridgeConfig.instruction_queries``)."""
     token_norm: str = "auto"
     """Molecule-token norm: ``auto`` (the LLM's mean input-embedding norm), a number, 0 = off."""
     aux_weight: float = 0.5
@@ -223,9 +218,6 @@ class RecipeSection:
     labels of the stereo double bonds (``BridgeConfig.fact_stereo``)."""
     fact_ez_slots: int = 3
     """With ``fact_stereo``: E/Z labels the writer writes (``BridgeConfig.fact_ez_slots``)."""
-    fact_stereo_code: bool = False
-    """With ``fact_stereo``: the writer also writes a one-letter code of all its R/S and E/Z
-    labels, equal for two writings of one stereoisomer (``BridgeConfig.fact_stereo_code``)."""
     fact_pair: bool = False
     """With ``fact_stereo``: in a prompt with several molecules, each one after the first also
     writes "same stereoisomer yes|no", the bridge's comparison of its predictions for the two
@@ -496,7 +488,9 @@ def _unknown(key: str) -> str:
     if key in RETIRED_KEYS:
         hint = f" ({RETIRED_KEYS[key]})"
     if key.startswith("extra.") and key[len("extra.") :] in LEGACY_EXTRA:
-        hint = f" (did you mean {LEGACY_EXTRA[key[len('extra.') :]]}?)"
+        target = LEGACY_EXTRA[key[len("extra.") :]]
+        why = RETIRED_KEYS.get(target)
+        hint = f" ({why})" if why else f" (did you mean {target}?)"
     return f"unknown training option {key!r}{hint}; known: {', '.join(known_keys())}"
 
 
@@ -555,9 +549,6 @@ _MINIMUM: dict[str, float] = {
     "recipe.eval_every": 0,
     "recipe.eval_per_kind": 1,
     "recipe.fact_ez_slots": 1,
-    "model.n_anchors": 1,
-    "model.max_dynamic_tokens": 1,
-    "model.n_layers": 1,
 }
 
 
@@ -666,7 +657,8 @@ LEGACY_KEYS: dict[str, str] = {
 }
 
 #: Format-1 ``extra`` key -> its ``section.key`` (``w_<kind>`` -> ``recipe.kind_weights.<kind>``,
-#: except stage 1's ``w_itc``/``w_itm``/``w_lm``).
+#: except stage 1's ``w_itc``/``w_itm``/``w_lm``); a key of :data:`RETIRED_KEYS` is read with a
+#: warning.
 LEGACY_EXTRA: dict[str, str] = {
     "cache_dir": "data.cache_dir",
     "stereo_embedding": "model.stereo_embedding",
@@ -682,6 +674,7 @@ LEGACY_EXTRA: dict[str, str] = {
     "w_itm": "stage1.w_itm",
     "w_lm": "stage1.w_lm",
     **{f.name: f"recipe.{f.name}" for f in fields(RecipeSection) if f.name != "kind_weights"},
+    **{k[len("recipe.") :]: k for k in RETIRED_KEYS if k.startswith("recipe.")},
 }
 
 
@@ -690,12 +683,17 @@ def legacy_to_nested(flat: Mapping[str, Any]) -> dict[str, Any]:
 
     ``extra`` values of format 1 were stored as parsed by guess (``"false"`` stayed a string);
     a string for a non-string field is parsed to the field's type here. Format-1 ``extra`` keys
-    that no code read (e.g. ``temperature``) are dropped.
+    that no code read (e.g. ``temperature``) are dropped; retired ones (:data:`RETIRED_KEYS`) are
+    kept as read, for :meth:`TrainConfig.from_dict` to warn about and skip.
     """
     probe = TrainConfig()
     nested: dict[str, Any] = {}
 
     def put(key: str, value: Any) -> None:
+        if key in RETIRED_KEYS:  # kept as read: TrainConfig.from_dict warns and skips it
+            section, name = key.split(".")
+            nested.setdefault(section, {})[name] = value
+            return
         _, _, hint, item = _resolve(probe, key)
         if item is not None:
             hint = typing.get_args(hint)[1]

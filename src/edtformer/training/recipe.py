@@ -841,16 +841,12 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         norm = float(cfg.recipe.token_norm)
     overrides = {
         "instruction_aware": cfg.recipe.instruction_aware,
-        "instruction_queries": cfg.recipe.instruction_aware and cfg.recipe.instruction_queries,
         "token_norm": norm,
         "fact_tokens": cfg.recipe.fact_tokens,
         "fact_stereo": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo,
         "fact_group_tokens": cfg.recipe.fact_group_tokens if cfg.recipe.fact_tokens else 0,
         "fact_bbb": cfg.recipe.fact_tokens and cfg.recipe.fact_bbb,
         "fact_formula": cfg.recipe.fact_tokens and cfg.recipe.fact_formula,
-        "fact_stereo_code": cfg.recipe.fact_tokens
-        and cfg.recipe.fact_stereo
-        and cfg.recipe.fact_stereo_code,
         "fact_pair": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo and cfg.recipe.fact_pair,
         "fact_ez_slots": cfg.recipe.fact_ez_slots,
     }

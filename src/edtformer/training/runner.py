@@ -26,12 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 #: ``model.*`` training options that override bridge preset fields (for ablations).
-_BRIDGE_FIELDS: tuple[str, ...] = (
-    "stereo_embedding",
-    "n_anchors",
-    "max_dynamic_tokens",
-    "n_layers",
-)
+_BRIDGE_FIELDS: tuple[str, ...] = ("stereo_embedding",)
 
 
 def _bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
@@ -141,7 +136,7 @@ def build_stage2_model(
         if not targets:
             raise EdtError("lora.targets names no LLM layer (e.g. 'q_proj,v_proj')")
         lora = LoraSettings(r=cfg.lora.r, target_modules=targets)
-    trainable = TrainableConfig(new_token_rows_trainable=cfg.model.train_new_rows, lora=lora)
+    trainable = TrainableConfig(lora=lora)
     config = EDTFormerConfig(
         encoders=processor.encoder_names,
         llm=cfg.model.llm,
