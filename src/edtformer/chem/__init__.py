@@ -16,6 +16,7 @@ from edtformer.chem.molecule import (
     mol_from_smiles,
     parse_many,
     parse_smiles,
+    rdkit_mol,
     record_from_mol,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "mol_from_smiles",
     "parse_many",
     "parse_smiles",
+    "rdkit_mol",
     "record_from_mol",
 ]

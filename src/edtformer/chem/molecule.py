@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from rdkit import Chem
+from rdkit import Chem, rdBase
 
 from edtformer.chem.features import atom_features, bond_features
 from edtformer.chem.problems import charge_problem, diagnose, rdkit_log
@@ -146,6 +146,20 @@ class MolRecord:
             smiles=self.smiles,
             num_nodes=self.n_atoms,
         )
+
+
+def rdkit_mol(smiles: str) -> Chem.Mol | None:
+    """RDKit's plain parse of ``smiles`` with its log kept quiet, or ``None`` where RDKit cannot
+    read it (or reads no atom).
+
+    For bulk data -- dataset building, corpora, generated answers, metric inputs -- where an
+    unreadable string is a skipped row, not a user's error; user input goes through
+    :func:`mol_from_smiles` (the strict front end, RDKit's reason in the error). No size limit and
+    no text checks here, so datasets keep exactly the molecules RDKit reads.
+    """
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    return mol if mol is not None and mol.GetNumAtoms() > 0 else None
 
 
 def mol_from_smiles(smiles: str, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> Chem.Mol:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.eval_limit is not None:
         budget = replace(budget, eval_limit=args.eval_limit)
     seeds = _ints(args.seeds)
-    seeds_of = {}
+    seeds_of: dict[str, Sequence[int]] = {}
     for item in args.seeds_of:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():

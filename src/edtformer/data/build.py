@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rdkit import Chem
-
+from edtformer.chem import rdkit_mol
 from edtformer.data import sources as src
 from edtformer.data.facts import describe, molecule_facts
 from edtformer.data.loader import MANIFEST, dumps_record
@@ -178,7 +177,10 @@ def _structure_drafts(
     for i, (smi, source) in enumerate(pool.items()):
         if i % 500 == 0:
             tick("structure questions", i, len(pool))
-        facts = molecule_facts(Chem.MolFromSmiles(smi))
+        mol = rdkit_mol(smi)
+        if mol is None:  # the pool holds parsed molecules only; kept as a guard
+            continue
+        facts = molecule_facts(mol)
         rng = _rng(cfg.seed, "struct", smi)
         q = _single("Describe the structure of this molecule.")
         out["text_description"].append(

@@ -15,6 +15,7 @@ from typing import Any
 
 from rdkit import Chem
 
+from edtformer.chem import rdkit_mol
 from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.data.schema import LETTERS, MOL_TOKEN
 
@@ -277,7 +278,9 @@ def stereo_drafts(smiles: str, facts: dict[str, Any], rng: random.Random) -> lis
             q = "List the E/Z labels of its stereo double bonds in SMILES bond order."
         out.append(_draft([smiles], _Q + q, ",".join(bonds), "text", {"kind": "ez"}))
     if centres or bonds:
-        mol = Chem.MolFromSmiles(smiles)
+        mol = rdkit_mol(smiles)
+        if mol is None:
+            return out
         same = rng.random() < 0.5
         other = mol if same else _flip_one(mol, rng)
         if other is not None and (same or Chem.MolToSmiles(other) != Chem.MolToSmiles(mol)):

@@ -20,6 +20,8 @@ from typing import Any
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdChemReactions
 
+from edtformer.chem import rdkit_mol
+
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +47,7 @@ def _sanitized_smiles(mol: Chem.Mol) -> str | None:
         m = Chem.Mol(mol)
         Chem.SanitizeMol(m)
         smi = Chem.MolToSmiles(m)
-        return smi if Chem.MolFromSmiles(smi) is not None else None
+        return smi if rdkit_mol(smi) is not None else None
     except Exception:  # RDKit raises several unrelated types for bad valences
         return None
 
@@ -64,7 +66,7 @@ def _compile(templates: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any, 
 
 
 def _forward_gives(syn: Any, reactants: tuple[str, ...], product: str) -> bool:
-    mols = [Chem.MolFromSmiles(s) for s in reactants]
+    mols = [rdkit_mol(s) for s in reactants]
     if any(m is None for m in mols) or len(mols) != syn.GetNumReactantTemplates():
         return False
     for perm in itertools.permutations(mols):
@@ -98,7 +100,7 @@ def template_reactions(
         for product in products:
             if progress is not None:
                 progress(1)
-            mol = Chem.MolFromSmiles(product)
+            mol = rdkit_mol(product)
             if mol is None:
                 continue
             for tid, name, retro, syn in compiled:

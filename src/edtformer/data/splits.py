@@ -25,9 +25,10 @@ import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from rdkit import Chem, rdBase
+from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
+from edtformer.chem import rdkit_mol
 from edtformer.errors import DataError, InvalidSmilesError
 
 #: Split names in order of how strictly they are held out (later = more held out).
@@ -42,8 +43,7 @@ def scaffold_key(mol_or_smiles: Chem.Mol | str) -> str:
         InvalidSmilesError: a SMILES string RDKit cannot parse.
     """
     if isinstance(mol_or_smiles, str):
-        with rdBase.BlockLogs():
-            mol = Chem.MolFromSmiles(mol_or_smiles)
+        mol = rdkit_mol(mol_or_smiles)
         if mol is None:
             raise InvalidSmilesError(mol_or_smiles)
     else:

@@ -209,9 +209,11 @@ def _canonical_copy(mol: Any) -> tuple[Any, list[int]]:
     """
     from rdkit import Chem
 
+    from edtformer.chem import rdkit_mol
+
     smiles = Chem.MolToSmiles(mol)
     order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if i]
-    canon = Chem.MolFromSmiles(smiles)
+    canon = rdkit_mol(smiles)
     if canon is None or canon.GetNumAtoms() != mol.GetNumAtoms():
         canon = Chem.RenumberAtoms(mol, order)
     return canon, order

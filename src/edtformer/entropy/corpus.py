@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from rdkit import Chem, RDLogger
 
+from edtformer.chem import rdkit_mol
 from edtformer.entropy.tokens import AtomVocab, EncodedMol, encode_mol
 from edtformer.errors import DataError, MissingDependencyError
 
@@ -68,16 +68,12 @@ def encode_smiles(smiles: Iterable[str], vocab: AtomVocab) -> list[EncodedMol]:
     """Parse and encode SMILES, skipping (and counting in the log) unparseable ones."""
     out: list[EncodedMol] = []
     bad = 0
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
-        for s in smiles:
-            mol = Chem.MolFromSmiles(s)
-            if mol is None or mol.GetNumAtoms() == 0:
-                bad += 1
-                continue
-            out.append(encode_mol(mol, vocab))
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
+    for s in smiles:
+        mol = rdkit_mol(s)
+        if mol is None:
+            bad += 1
+            continue
+        out.append(encode_mol(mol, vocab))
     if bad:
         logger.warning("skipped %d unparseable SMILES", bad)
     return out

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rdkit import Chem, RDLogger
 
+from edtformer.chem import rdkit_mol
 from edtformer.entropy.checkpoint import save_entropy_model
 from edtformer.entropy.corpus import encode_smiles, moses_path, read_smiles_file, split_train_val
 from edtformer.entropy.model import NextAtomConfig, NextAtomPredictor
@@ -78,16 +78,12 @@ class EntropyTrainConfig:
 
 def _tokenise(smiles: Sequence[str]) -> tuple[list[list[str]], list[np.ndarray]]:
     toks, ctxs = [], []
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
-        for s in smiles:
-            mol = Chem.MolFromSmiles(s)
-            if mol is None or mol.GetNumAtoms() == 0:
-                continue
-            toks.append(atom_tokens(mol))
-            ctxs.append(atom_contexts(mol))
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
+    for s in smiles:
+        mol = rdkit_mol(s)
+        if mol is None:
+            continue
+        toks.append(atom_tokens(mol))
+        ctxs.append(atom_contexts(mol))
     return toks, ctxs
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from rdkit import Chem, DataStructs
 from rdkit.Chem import MACCSkeys, rdFingerprintGenerator
 
+from edtformer.chem import rdkit_mol
 from edtformer.chem.molecule import canonical_smiles, mol_from_smiles
 from edtformer.errors import InvalidSmilesError
 from edtformer.evaluation.text import corpus_bleu
@@ -99,7 +100,8 @@ def molecule_generation_metrics(
         "validity": n_valid / n,
         "exact_match": sum(c == r for c, r in zip(pred_can, ref_can, strict=True)) / n,
     }
-    valid = [(Chem.MolFromSmiles(c), m) for c, m in zip(pred_can, ref_mols, strict=True) if c]
+    parsed = [(rdkit_mol(c), m) for c, m in zip(pred_can, ref_mols, strict=True) if c]
+    valid = [(p, m) for p, m in parsed if p is not None]
     nan = undefined("fingerprint similarity", "no valid prediction") if not valid else math.nan
     for name in FINGERPRINTS:
         sims = [tanimoto(p, r, name) for p, r in valid]

@@ -12,7 +12,9 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from rdkit import Chem, RDLogger
+from rdkit import Chem
+
+from edtformer.chem import rdkit_mol
 
 #: Letters used when neither ``letters`` nor ``options`` is given.
 DEFAULT_LETTERS = "ABCD"
@@ -213,12 +215,7 @@ def _valid_smiles(candidate: str) -> Chem.Mol | None:
     candidate = candidate.strip()
     if not candidate or not _SMILES_CHARS.match(candidate):
         return None
-    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-    try:
-        mol = Chem.MolFromSmiles(candidate)
-    finally:
-        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
-    return mol if mol is not None and mol.GetNumAtoms() > 0 else None
+    return rdkit_mol(candidate)
 
 
 def extract_smiles(text: str | None) -> str | None:

@@ -33,9 +33,9 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from rdkit import Chem
 
 from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
+from edtformer.chem import rdkit_mol
 from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, molecule_facts
 from edtformer.data.questions import COUNT_QUESTIONS, structure_mc_drafts
 from edtformer.data.schema import LETTERS, MOL_TOKEN, render_question
@@ -217,7 +217,7 @@ def written_facts(facts: dict[str, Any], asked: str, shown: float, rng: random.R
 @lru_cache(maxsize=200_000)
 def facts_of(smiles: str) -> dict[str, Any]:
     """RDKit facts of one SMILES (memoised: every molecule is asked about many times)."""
-    mol = Chem.MolFromSmiles(smiles)
+    mol = rdkit_mol(smiles)
     if mol is None:
         raise DataError(f"invalid SMILES in the training data: {smiles[:80]!r}")
     return molecule_facts(mol)
