@@ -48,7 +48,9 @@ def test_cached_graph_gives_the_fresh_edit_features_exactly(
     path, version = source
     fresh_graph = mm.edit_graph(path)  # no cache involved
     assert not cache.exists()
-    first = get_encoder("minimol")  # edits the graph and writes the cache entry
+    first = get_encoder("minimol")
+    assert not cache.exists()  # nothing loaded until the encoder is used
+    first.load()  # type: ignore[attr-defined]  # edits the graph and writes the cache entry
     assert sorted(p.name for p in cache.iterdir()) == [
         f"minimol_v1-{version}-{mm.NODE_TENSOR}-{mm.GRAPH_EDIT}.onnx",
         f"minimol_v1-{version}-{mm.NODE_TENSOR}-{mm.GRAPH_EDIT}.onnx.json",
@@ -97,3 +99,20 @@ def test_changed_source_file_is_a_new_key(
     monkeypatch.setattr(mm, "edit_graph", counting)
     assert mm.edited_graph(copy, version) == first
     assert calls == [copy]
+
+
+def test_molecules_in_the_feature_cache_need_no_minimol_runtime(tmp_path: Path) -> None:
+    """A process whose molecules are all cached never imports MiniMol's runtime or opens the
+    ONNX session (start-up of `edt ask` on a molecule seen before)."""
+    from edtformer.encoders.cache import CachedEncoder
+
+    records = [parse_smiles("CCO"), parse_smiles("c1ccccc1O")]
+    first = CachedEncoder(get_encoder("minimol"), tmp_path / "features")
+    h = first.encode(records).h
+    assert first.inner._session is not None  # type: ignore[attr-defined]
+    again = CachedEncoder(get_encoder("minimol"), tmp_path / "features")
+    h2 = again.encode(records).h
+    assert again.inner._session is None  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(h.numpy(), h2.numpy())
+    again.encode([parse_smiles("CCN")])  # a new molecule loads it on first use
+    assert again.inner._session is not None  # type: ignore[attr-defined]

