@@ -5,9 +5,10 @@ The steps train the ``smol`` bridge through the frozen SmolLM2-135M-Instruct on 
 batches (drawn from the recipe's question stream, train split):
 
 - ``old``: the first round's stage 2 -- fp32 LLM, question-blind queries, answer loss only;
-- ``recipe_fp32`` / ``recipe_bf16``: instruction-aware queries, token norm, answer loss +
-  fact-head loss, in fp32 (``--precision 32-true``) or under bf16 autocast around the forward
-  (as ``--precision bf16-mixed`` does); one model, the two precisions alternating.
+- ``recipe_fp32`` / ``recipe_bf16``: instruction-aware queries, token norm, answer loss, in
+  fp32 (``--precision 32-true``) or under bf16 autocast around the forward (as
+  ``--precision bf16-mixed`` does); one model, the two precisions alternating. (Results written
+  before 0.2 also trained the removed fact heads' loss, ``recipe.aux_weight``.)
 
 Which of the two ``edt train`` picks on this machine (:func:`edtformer.training.precision.
 choose_precision`: native bf16 or a timing probe) is recorded beside the times, with the CPU
@@ -52,10 +53,10 @@ def make(data: str, recipe: bool, seed: int) -> tuple[Any, RecipeModule]:
     cfg = build_config("recipe", "smol")
     cfg = replace(cfg, data=replace(cfg.data, dir=data), run=replace(cfg.run, seed=seed))
     if not recipe:
-        cfg.recipe = replace(cfg.recipe, instruction_aware=False, token_norm="0", aux_weight=0.0)
+        cfg.recipe = replace(cfg.recipe, instruction_aware=False, token_norm="0")
     torch.manual_seed(seed)
     model = build_recipe_model(cfg)
-    module = RecipeModule(model, cfg.recipe.aux_weight)
+    module = RecipeModule(model)
     return model, module
 
 

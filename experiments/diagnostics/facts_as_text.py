@@ -1,9 +1,10 @@
 """Can the LLM learn to read a molecule's functional groups when they are *words*? (no bridge)
 
-The diagnostic behind the fact tokens (``BridgeConfig.fact_tokens``): SmolLM2-135M-Instruct gets
-the RDKit group list of a valid-split molecule as plain text before the yes/no group question
-("Molecule facts: carboxylic acid ester benzene ring. Does this molecule contain a ester
-group?"), balanced yes/no per question as in the training stream. Zero-shot, then LoRA r=8
+The diagnostic behind writing facts as words into the prompt (first the learned fact writer's
+fact tokens, removed in 0.2; now the exact RDKit fact sheet, ``recipe.fact_sheet``):
+SmolLM2-135M-Instruct gets the RDKit group list of a valid-split molecule as plain text before
+the yes/no group question ("Molecule facts: carboxylic acid ester benzene ring. Does this
+molecule contain a ester group?"), balanced yes/no per question as in the training stream. Zero-shot, then LoRA r=8
 (q_proj, v_proj, lr 1e-3, batch 8) on train-split molecules; accuracy on a fixed seeded set of
 valid questions after every ``--every`` steps.
 

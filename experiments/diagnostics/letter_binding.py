@@ -20,7 +20,7 @@ letter accuracy (arg-max over A-D at the answer position) is scored on 100 held-
 ``--every`` steps, with the share of each predicted letter.
 
 ``--facts block`` asks the real struct_mc questions instead (all seven kinds, "NOT present"
-included) with the molecule's whole RDKit fact block written as the fact-writing bridge writes it
+included) with the molecule's whole RDKit fact block written as the learned fact writer wrote it
 ("alcohol | rings 0 aromatic rings 0 ... formula C6H14O6 weight 182.17"): the shipped model's
 situation without its soft tokens. Held-out prompts: struct_mc valid records. ``--facts grow``
 is a curriculum on the same questions: only the asked-for fact for the first ``--single-steps``
@@ -42,15 +42,14 @@ from typing import Any
 
 import torch
 
-from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
+from edtformer.data.facts import COUNT_LABELS, FORMULA_LABEL, WEIGHT_LABEL
 from edtformer.training.questions import MC_ASKED, facts_of, written_facts
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parents[1] / "records"
 LETTERS = "ABCD"
 #: struct_mc kind -> the words the fact tokens use for it (any other kind: "group")
-LABELS = {kind: label for kind, (label, _) in WRITTEN_COUNTS.items()}
-LABELS |= {"formula": FORMULA_LABEL, "weight": WEIGHT_LABEL}
+LABELS = {**COUNT_LABELS, "formula": FORMULA_LABEL, "weight": WEIGHT_LABEL}
 
 
 class Prompts:

@@ -4,8 +4,10 @@ For each ``RUN_DIR:STEP`` (a recipe run and one of its checkpoints; step 0 = the
 untrained, seeded as the run), the bridge (no LLM) encodes ``--n-mols`` train-split molecules and
 a cross-validated logistic regression reads functional-group presence from
 
-- ``anchor0``: the first anchor's query state (the answer slot of ``recipe.slot_weight``), and
-- ``pooled``: the mean of all query states (what the fact heads read);
+- ``anchor0``: the first anchor's query state (the answer slot of the answer-slot loss that
+  ``recipe.slot_weight`` weighed before 0.2), and
+- ``pooled``: the mean of all query states (what the fact heads of ``recipe.aux_weight`` read
+  before 0.2);
 
 plus, as the ceiling, the same regression on the raw input features (mean over atoms of every
 encoder stream). Balanced accuracy per group, 3-fold CV.
@@ -44,10 +46,12 @@ def load_bridge(run: Path, step: int) -> Any:
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     torch.manual_seed(cfg.run.seed)
     model = build_recipe_model(cfg)
-    module = RecipeModule(model, cfg.recipe.aux_weight, cfg.recipe.slot_weight)
+    module = RecipeModule(model)
     if step:
         ckpt = load_checkpoint(run / "checkpoints" / f"step-{step:07d}")
-        load_trainable_state(module, ckpt.trainable, f"{run} step {step}")
+        # a run made before 0.2 with fact heads (recipe.aux_weight > 0) also saved those
+        kept = {k: v for k, v in ckpt.trainable.items() if not k.startswith("facts.")}
+        load_trainable_state(module, kept, f"{run} step {step}")
     return model.eval()
 
 

@@ -8,7 +8,7 @@ trains; this scores another sample (``--seed``) of the same size after training,
 columns (``recipe.headline``), so that a candidate is compared with the shipped model on
 questions neither was tuned on. A gate before the test split, not a replacement for it: 32
 questions per kind hide differences of a few points (a BBBP drop of 0.025 ROC-AUC went unseen
-at this size; ``experiments/diagnostics/bbbp_by_digit.py`` scores all valid BBBP questions).
+at this size: score all valid BBBP questions, ``edt eval --split valid --task bbbp``).
 """
 
 from __future__ import annotations

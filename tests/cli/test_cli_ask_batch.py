@@ -20,9 +20,13 @@ from edtformer.model import EDTFormer, EDTFormerConfig
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("batch")
     llm = make_tiny_llm(root / "llm")
+    conf = json.loads((llm / "config.json").read_text())
+    conf["max_position_embeddings"] = 4096  # the tiny tokenizer spells a whole sheet long
+    (llm / "config.json").write_text(json.dumps(conf))
     torch.manual_seed(0)
-    bridge = tiny(fact_tokens=True)  # a bridge that writes facts, so that they can be shown
-    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=bridge, patch_rule="brics")
+    cfg = EDTFormerConfig(  # a model that writes the fact sheet, so that it can be shown
+        encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics", fact_sheet=True
+    )
     EDTFormer.build(cfg).save_pretrained(root / "model")
     return root / "model"
 
@@ -131,7 +135,7 @@ def test_single_question_json_choices_carries_facts(
     scored = json.loads(capsys.readouterr().out)
     assert main([*argv, "--max-new-tokens", "2"]) == 0
     answered = json.loads(capsys.readouterr().out)
-    assert scored["facts"] == answered["facts"] and "heavy atoms" in scored["facts"][0]
+    assert scored["facts"] == answered["facts"] and "alcohol: yes" in scored["facts"][0]
 
 
 def test_ask_says_what_it_loads_and_where_repeated_questions_go(

@@ -24,26 +24,24 @@ ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
 
 @pytest.fixture(scope="module")
-def fact_model(tmp_path_factory: pytest.TempPathFactory) -> EDTFormer:
-    """A tiny model whose bridge writes fact tokens (anchors + dynamic + facts differ)."""
-    root = tmp_path_factory.mktemp("facts")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> EDTFormer:
+    """A tiny model with anchors and dynamic (BRICS) tokens."""
+    root = tmp_path_factory.mktemp("tiny")
     llm = make_tiny_llm(root / "llm")
     torch.manual_seed(0)
-    cfg = EDTFormerConfig(
-        encoders=("random",), llm=str(llm), bridge=tiny(fact_tokens=True), patch_rule="brics"
-    )
+    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
     model = EDTFormer.build(cfg).eval()
     model.llm.generation_config.repetition_penalty = 1e4
     return model
 
 
 @pytest.fixture(scope="module")
-def client(fact_model: EDTFormer) -> Iterator[Any]:
+def client(tiny_model: EDTFormer) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from edtformer.serve import create_app
 
-    with TestClient(create_app(fact_model, MODEL_NAME), raise_server_exceptions=False) as c:
+    with TestClient(create_app(tiny_model, MODEL_NAME), raise_server_exceptions=False) as c:
         yield c
 
 
@@ -53,17 +51,18 @@ def chat(smiles: str, question: str = "What is it?") -> dict[str, Any]:
             "max_tokens": 3}  # fmt: skip
 
 
-def test_token_counts_equal_the_cli_s(client: Any, fact_model: EDTFormer) -> None:
+def test_token_counts_equal_the_cli_s(client: Any, tiny_model: EDTFormer) -> None:
     from edtformer.cli.ask import answer_dict
 
     r = client.post("/v1/chat/completions", json=chat(ASPIRIN))
     assert r.status_code == 200
     got = r.json()["edt"]
-    cli = answer_dict(fact_model.ask(ASPIRIN, "What is it?", max_new_tokens=3), "x")
-    keys = ("n_molecule_tokens", "n_anchor_tokens", "n_dynamic_tokens", "n_fact_tokens")
+    cli = answer_dict(tiny_model.ask(ASPIRIN, "What is it?", max_new_tokens=3), "x")
+    keys = ("n_molecule_tokens", "n_anchor_tokens", "n_dynamic_tokens")
     assert {k: got[k] for k in keys} == {k: cli[k] for k in keys}
-    assert got["n_fact_tokens"] > 0  # reported apart, not counted as dynamic
+    assert got["n_anchor_tokens"] > 0 and got["n_dynamic_tokens"] > 0
     assert got["n_molecule_tokens"] == sum(got[k] for k in keys[1:])
+    assert "n_fact_tokens" not in got and "n_fact_tokens" not in cli  # no fact-writing bridge
 
 
 def test_streamed_counts_equal_too(client: Any) -> None:
@@ -157,11 +156,11 @@ def _raw_post(url: str, body: bytes, chunked: bool = False) -> tuple[int, bytes]
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-def test_ten_megabytes_is_a_413_not_a_reset(fact_model: EDTFormer, chunked: bool) -> None:
+def test_ten_megabytes_is_a_413_not_a_reset(tiny_model: EDTFormer, chunked: bool) -> None:
     from edtformer.serve import create_app
 
     body = json.dumps({**chat(ASPIRIN, "x" * 10_000_000)}).encode()
-    with BackgroundServer(create_app(fact_model, MODEL_NAME)) as server:
+    with BackgroundServer(create_app(tiny_model, MODEL_NAME)) as server:
         status, rest = _raw_post(server.url, body, chunked)
     assert status == 413 and b"body_too_large" in rest
 
@@ -212,12 +211,12 @@ def test_a_sheet_model_returns_the_facts_it_read(tmp_path: Path) -> None:
 
 
 def test_lettered_questions_are_answered_as_the_cli_answers_them(
-    client: Any, fact_model: EDTFormer
+    client: Any, tiny_model: EDTFormer
 ) -> None:
     """A single-turn question with lettered options: the options cloze-scored, as `edt ask`
     does (same answer, same counts), streamed as one piece."""
     q = "How many rings does it have?\nA) 0\nB) 1\nC) 2\nD) 3"
-    cli = fact_model.ask(ASPIRIN, q)
+    cli = tiny_model.ask(ASPIRIN, q)
     assert cli.options is not None
     r = client.post("/v1/chat/completions", json=chat(ASPIRIN, q))
     assert r.status_code == 200, r.text

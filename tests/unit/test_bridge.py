@@ -62,7 +62,7 @@ def test_a_saved_bridge_config_with_an_option_removed_in_0_2(key: str) -> None:
     from edtformer.bridge.config import RETIRED_KEYS, BridgeConfig
 
     assert RETIRED_KEYS[key].startswith("removed in 0.2: set by nothing shipped")
-    saved = tiny(instruction_aware=True, fact_tokens=True, fact_stereo=True).to_dict()
+    saved = tiny(instruction_aware=True).to_dict()
     assert key not in saved  # no longer written
     for off in (False, None):
         assert BridgeConfig.from_dict({**saved, key: off}) == BridgeConfig.from_dict(saved)
@@ -70,6 +70,43 @@ def test_a_saved_bridge_config_with_an_option_removed_in_0_2(key: str) -> None:
         BridgeConfig.from_dict({**saved, key: True})
     with pytest.raises(EdtError, match="unknown bridge config keys"):
         BridgeConfig.from_dict({**saved, "instruction_querys": False})
+
+
+#: The learned fact writer's bridge keys (removed in 0.2) as a bridge without fact tokens saved
+#: them (the shipped default bridge's config.json), and a value that switches each one on.
+FACT_WRITER_KEYS = {
+    "fact_tokens": (False, True),
+    "fact_stereo": (False, True),
+    "fact_pair": (False, True),
+    "fact_bbb": (False, True),
+    "fact_formula": (False, True),
+    "fact_group_tokens": (0, 24),
+    "fact_groups": ([], ["halogen", "ester"]),
+}
+
+
+def test_a_saved_bridge_config_of_the_fact_writer_era_loads_without_it() -> None:
+    """Every bridge saved before 0.2 carries the fact writer's keys: switched off they are
+    dropped (``fact_ez_slots`` whatever its value: it only sized the writer's E/Z list); a
+    bridge that wrote fact tokens is a named error (its writer cannot be rebuilt)."""
+    from edtformer.bridge.config import RETIRED_KEYS, BridgeConfig
+
+    saved = tiny(instruction_aware=True).to_dict()
+    old = {**saved, **{k: off for k, (off, _) in FACT_WRITER_KEYS.items()}, "fact_ez_slots": 8}
+    assert not any(k.startswith("fact_") for k in saved)  # no longer written
+    assert BridgeConfig.from_dict(old) == BridgeConfig.from_dict(saved)
+    assert BridgeConfig.from_dict({**old, "fact_groups": None}) == BridgeConfig.from_dict(saved)
+    for key, (_, on) in FACT_WRITER_KEYS.items():
+        assert RETIRED_KEYS[key] == (
+            "removed in 0.2: the learned fact writer; the RDKit fact sheet replaced it"
+        )
+        with pytest.raises(EdtError) as err:
+            BridgeConfig.from_dict({**old, key: on})
+        message = str(err.value)
+        assert message.startswith(f"bridge config: {key} = {on!r} is no longer supported")
+        assert "the learned fact writer" in message and "cannot be rebuilt" in message
+    with pytest.raises(TypeError):  # and no longer a field
+        tiny(fact_tokens=False)
 
 
 def test_pooling_ignores_padding_and_respects_cap() -> None:

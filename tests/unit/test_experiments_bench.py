@@ -119,8 +119,8 @@ def test_every_learn_row_differs_from_full_only_in_what_it_names(
 
     budget = BUDGETS[budget_name]
     full = _flat(train_config(VARIANTS[0], budget, 0, "d", tmp_path, None).to_dict())
-    assert full["recipe.fact_sheet"] is False and full["recipe.fact_tokens"] is False
-    assert full["recipe.aux_weight"] == 0 and full["lora.r"] == 8
+    assert full["recipe.fact_sheet"] is False and full["lora.r"] == 8
+    assert not any(k.startswith(("recipe.fact_t", "recipe.aux_", "recipe.slot_")) for k in full)
     assert full["recipe.curve_zero_tokens"] is True
     for variant in VARIANTS:
         cfg = _flat(train_config(variant, budget, 0, "d", tmp_path, None).to_dict())

@@ -438,8 +438,8 @@ def test_soft_answer_target_is_a_cross_entropy_over_yes_and_no(llm_dir: Path) ->
     collate = RecipeCollator(model)
     q = "<mol>\nDoes this molecule cross the blood-brain barrier?"
     items = [([SMILES[0]], q, SoftAnswer("A", 0.3, ("A", "B"))), ([SMILES[1]], q, "no")]
-    soft = collate(items)[0]
-    hard = collate([(s, qq, str(a)) for s, qq, a in items])[0]
+    soft = collate(items)
+    hard = collate([(s, qq, str(a)) for s, qq, a in items])
     assert hard.soft_yes is None and soft.soft_yes is not None and soft.soft_ids is not None
     assert soft.soft_yes[0].item() == pytest.approx(0.3) and torch.isnan(soft.soft_yes[1])
     yes_id, no_id = soft.soft_ids[0].tolist()
@@ -460,8 +460,8 @@ def test_soft_answer_target_is_a_cross_entropy_over_yes_and_no(llm_dir: Path) ->
     n0 = int((target[0] != -100).sum())
     assert per.loss is not None and per_ref.loss is not None
     torch.testing.assert_close(per.loss, per_ref.loss + delta / n0 / 2, atol=1e-5, rtol=1e-5)
-    certain = collate([([SMILES[0]], q, SoftAnswer("A", 1.0, ("A", "B")))])[0]
-    plain = collate([([SMILES[0]], q, "A")])[0]
+    certain = collate([([SMILES[0]], q, SoftAnswer("A", 1.0, ("A", "B")))])
+    plain = collate([([SMILES[0]], q, "A")])
     with torch.no_grad():  # P = 1 on the drawn word is its hard label
         torch.testing.assert_close(model(certain).loss, model(plain).loss)
     with pytest.raises(EdtError, match="differ in one answer token"):

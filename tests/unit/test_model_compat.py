@@ -88,3 +88,50 @@ def test_a_saved_model_with_a_bridge_option_removed_in_0_2(tmp_path: Path, key: 
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(EdtError, match=re.escape(f"bridge config: {key} = True is no longer")):
         EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tokenizer)
+
+
+def test_a_saved_model_of_the_fact_writer_era(tmp_path: Path) -> None:
+    """Model folders saved before 0.2 carry the learned fact writer's bridge keys (the shipped
+    default bridge's ``config.json`` among them): switched off they load with identical outputs;
+    a model whose bridge wrote fact tokens is refused with a message that says why."""
+    import json
+    import shutil
+
+    from edtformer.errors import EdtError
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURE / "model", folder)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["config"]["bridge"].update(
+        fact_tokens=False, fact_stereo=False, fact_ez_slots=3, fact_pair=False,
+        fact_group_tokens=0, fact_bbb=False, fact_formula=False, fact_groups=[],
+    )  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(meta))
+    llm, tokenizer = load_llm(str(make_tiny_llm(tmp_path / "tiny-llama", seed=0)))
+    model = EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tokenizer)
+    assert not any(k.startswith("fact_") for k in model.config.bridge.to_dict())
+    got, expected = outputs(model), load_file(str(FIXTURE / "expected.safetensors"))
+    assert got.keys() == expected.keys()
+    assert all(torch.allclose(got[k].float(), expected[k].float(), atol=1e-5) for k in expected)
+    meta["config"]["bridge"].update(fact_tokens=True, fact_stereo=True)
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(EdtError) as err:
+        EDTFormer.from_pretrained(folder, llm=llm, tokenizer=tokenizer)
+    message = str(err.value)
+    assert "bridge config: fact_tokens = True is no longer supported" in message
+    assert "the learned fact writer; the RDKit fact sheet replaced it" in message
+
+
+def test_the_shipped_bridge_config_loads_without_the_fact_writer_keys() -> None:
+    """The shipped default bridge's ``config.json`` was saved with the fact writer's keys, off."""
+    import json
+
+    from edtformer.model import EDTFormerConfig
+    from edtformer.model.checkpoint import default_bridge_dir
+
+    meta = json.loads((default_bridge_dir() / "config.json").read_text())
+    saved = meta["config"]["bridge"]
+    assert saved["fact_tokens"] is False  # as shipped
+    config = EDTFormerConfig.from_dict(meta["config"])
+    assert config.fact_sheet and config.bbb_readout
+    assert not any(k.startswith("fact_") for k in config.bridge.to_dict())

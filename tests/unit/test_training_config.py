@@ -81,10 +81,7 @@ def test_bad_overrides_fail_with_one_clear_line(override: str, message: str) -> 
         ("run.loggers=csv,wandb", "run.loggers: unknown ['wandb']"),
         ("recipe.answer_loss=sum", "recipe.answer_loss must be 'token' or 'answer'"),
         ("recipe.bbbp_targets=guess", "recipe.bbbp_targets must be 'labels' or 'soft'"),
-        (
-            "recipe.bbbp_targets=soft",
-            "bbbp_targets=soft needs recipe.fact_sheet, or recipe.fact_tokens and recipe.fact_bbb",
-        ),
+        ("recipe.bbbp_targets=soft", "recipe.bbbp_targets=soft needs recipe.fact_sheet"),
     ],
 )
 def test_unusable_values_are_refused(override: str, message: str) -> None:
@@ -176,15 +173,16 @@ def test_bridge_lr_scale_splits_the_optimizer_groups() -> None:
             self.model = nn.Module()
             self.model.connector = nn.Linear(2, 2)
             self.model.llm = nn.Linear(2, 2)
-            self.facts = nn.Linear(2, 1)
+            self.head = nn.Linear(2, 1)
             self.frozen = nn.Linear(2, 2).requires_grad_(False)
 
     toy = Toy()
     groups = param_groups(toy, 1e-3, 0.3)
     assert [g["lr"] for g in groups] == [pytest.approx(3e-4), 1e-3]
     bridge = {id(p) for p in groups[0]["params"]}
-    assert bridge == {id(p) for m in (toy.model.connector, toy.facts) for p in m.parameters()}
-    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in toy.model.llm.parameters()}
+    assert bridge == {id(p) for p in toy.model.connector.parameters()}
+    rest = {id(p) for m in (toy.model.llm, toy.head) for p in m.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == rest
     one = param_groups(toy, 1e-3, 1.0)
     assert len(one) == 1 and len(one[0]["params"]) == 6  # the frozen layer is left out
     opt = torch.optim.AdamW(groups, lr=1e-3)
@@ -260,3 +258,85 @@ def test_options_removed_in_0_2_are_named_errors_when_set_and_warnings_when_read
     assert f"{key}=" in caplog.text and "ignored (removed in 0.2" in caplog.text
     with pytest.raises(EdtError, match=r"removed in 0\.2"):
         build_config("recipe", overrides=[f"extra.{name}=1"])
+
+
+FACT_WRITER = "removed in 0.2: the learned fact writer; the RDKit fact sheet replaced it"
+
+#: The learned fact writer's options (removed in 0.2), each with a value that used the writer.
+FACT_WRITER_KEYS = {
+    "recipe.aux_weight": 0.5,
+    "recipe.fact_group_weight": 8.0,
+    "recipe.slot_weight": 1.0,
+    "recipe.fact_tokens": True,
+    "recipe.fact_stereo": True,
+    "recipe.fact_ez_slots": 8,
+    "recipe.fact_pair": True,
+    "recipe.fact_group_tokens": 24,
+    "recipe.fact_bbb": True,
+    "recipe.fact_formula": True,
+    "recipe.fact_fit_steps": 1500,
+}
+
+
+@pytest.mark.parametrize(("key", "value"), sorted(FACT_WRITER_KEYS.items()))
+def test_fact_writer_options_are_named_errors_when_set_and_warnings_when_read(
+    key: str, value: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert RETIRED_KEYS[key] == FACT_WRITER and key not in known_keys()
+    with pytest.raises(EdtError) as err:
+        build_config("recipe", "tiny", overrides=[f"{key}={str(value).lower()}"])
+    message = str(err.value)
+    assert f"unknown training option {key!r} ({FACT_WRITER})" in message and "\n" not in message
+    with pytest.raises(EdtError, match="the learned fact writer"):
+        set_option(TrainConfig(stage="recipe"), key, value)
+    # a run folder's config.json (format 2) and a YAML config file: a warning, then the defaults
+    section, name = key.split(".")
+    old = TrainConfig(stage="recipe").to_dict()
+    old[section][name] = value
+    with caplog.at_level(logging.WARNING):
+        cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
+    assert cfg.to_dict() == TrainConfig(stage="recipe").to_dict()
+    assert f"{key}={value!r} ignored ({FACT_WRITER})" in caplog.text
+    caplog.clear()
+    yml = tmp_path / "old.yaml"
+    yml.write_text(f"{section}:\n  {name}: {json.dumps(value)}\n")
+    with caplog.at_level(logging.WARNING):
+        from_file = build_config("recipe", "tiny", config_file=yml)
+    assert from_file.to_dict() == build_config("recipe", "tiny").to_dict()
+    assert f"{key}={value!r} ignored" in caplog.text
+    # format 1 (flat fields + extra): read with the same warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        flat = TrainConfig.from_dict({"stage": "recipe", "extra": {name: str(value)}})
+    assert flat.to_dict() == TrainConfig(stage="recipe").to_dict()
+    assert f"{key}=" in caplog.text and "the learned fact writer" in caplog.text
+    with pytest.raises(EdtError, match="the learned fact writer"):
+        build_config("recipe", overrides=[f"extra.{name}=1"])
+
+
+def test_fact_writer_switches_set_off_change_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``recipe.aux_weight=0``, ``recipe.slot_weight=0`` and ``recipe.fact_tokens=false`` ask for
+    what this version does: ``--set`` accepts them and files carry them without a warning (the
+    shipped recipes and the shipped model's recorded command line set them)."""
+    from edtformer.training.config import RETIRED_OFF, named_recipes, retired_off
+
+    assert set(RETIRED_OFF) == {"recipe.aux_weight", "recipe.slot_weight", "recipe.fact_tokens"}
+    base = build_config("recipe", "tiny").to_dict()
+    off = ["recipe.aux_weight=0", "recipe.slot_weight=0.0", "recipe.fact_tokens=false"]
+    with caplog.at_level(logging.WARNING):
+        assert build_config("recipe", "tiny", overrides=off).to_dict() == base
+        yml = tmp_path / "off.yaml"
+        yml.write_text("recipe:\n  aux_weight: 0.0\n  slot_weight: 0\n  fact_tokens: false\n")
+        assert build_config("recipe", "tiny", config_file=yml).to_dict() == base
+        for name in named_recipes():  # recipes/default.yaml and ablation.yaml set them so
+            build_config("recipe", config_file=name)
+        flat = TrainConfig.from_dict({"stage": "recipe", "extra": {"aux_weight": "0"}})
+    assert flat.to_dict() == TrainConfig(stage="recipe").to_dict()
+    assert not caplog.records, caplog.text
+    assert retired_off("recipe.aux_weight", 0) and retired_off("recipe.fact_tokens", "no")
+    assert not retired_off("recipe.fact_tokens", 0)  # a bool switch wants a bool
+    assert not retired_off("recipe.aux_weight", "zero") and not retired_off("lora.r", 0)
+    with pytest.raises(EdtError, match="the learned fact writer"):  # a typed call takes no text
+        set_option(TrainConfig(stage="recipe"), "recipe.fact_tokens", "false")

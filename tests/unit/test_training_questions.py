@@ -129,26 +129,6 @@ def test_balanced_bbbp_is_yes_half_the_time_however_skewed_the_labels() -> None:
         QuestionStream(list(MOLS), records, 10, balanced=("has_group",))
 
 
-def test_soft_bbbp_answers_follow_the_given_probability_not_the_label() -> None:
-    records = [_bbbp(s, "yes") for s in MOLS[:5]] + [_bbbp(s, "no") for s in MOLS[5:10]]
-    prob = {s: 0.9 if i % 2 else 0.1 for i, s in enumerate(MOLS[:10])}
-    plain = QuestionStream(list(MOLS), records, 4000, seed=5, weights={"bbbp": 1.0})
-    soft = QuestionStream(list(MOLS), records, 4000, seed=5, weights={"bbbp": 1.0})
-    soft.set_yes_prob("bbbp", prob)
-    yes: dict[str, list[bool]] = {}
-    for i in range(len(soft)):
-        [smi], q, a = soft[i]
-        assert plain[i][:2] == ([smi], q)  # the same molecule and wording, only the answer drawn
-        yes.setdefault(smi, []).append(a == "yes")
-    for smi, answers in yes.items():  # each molecule's yes rate is its P(yes), whatever its label
-        assert abs(sum(answers) / len(answers) - prob[smi]) < 0.08, (smi, len(answers))
-    assert soft[17] == soft[17]  # deterministic per item
-    with pytest.raises(DataError, match="no P\\(yes\\) for 9 bbbp"):
-        soft.set_yes_prob("bbbp", {MOLS[0]: 0.5})
-    with pytest.raises(DataError, match="record kind"):
-        soft.set_yes_prob("has_group", prob)
-
-
 def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:
     assert KIND_WEIGHTS["weight"] == 0.0  # off unless asked for: older runs' streams unchanged
     stream = _stream(n=200, weights={"weight": 1.0})
@@ -270,21 +250,18 @@ def test_mc_layouts_reword_the_options_only_when_asked() -> None:
 
 
 def test_soft_answers_carry_their_p_yes_and_read_as_the_drawn_word() -> None:
+    """:class:`SoftAnswer` (the fact-sheet stream's BBBP answers, ``SheetStream.set_yes_prob``):
+    the drawn word as text, its P(yes) kept through pickling (data-loader workers)."""
     import pickle
 
     from edtformer.training.questions import SoftAnswer
 
-    records = [_bbbp(s, "yes") for s in MOLS[:5]] + [_bbbp(s, "no") for s in MOLS[5:10]]
-    prob = {s: 0.2 + 0.06 * i for i, s in enumerate(MOLS[:10])}
-    drawn = QuestionStream(list(MOLS), records, 300, seed=3, weights={"bbbp": 1.0})
-    soft = QuestionStream(list(MOLS), records, 300, seed=3, weights={"bbbp": 1.0})
-    drawn.set_yes_prob("bbbp", prob)
-    soft.set_yes_prob("bbbp", prob, soft=True)
-    for i in range(len(soft)):
-        [smi], q, a = soft[i]
-        assert isinstance(a, SoftAnswer) and a.p_yes == prob[smi]
-        assert (a, q) == drawn[i][2:0:-1] and not isinstance(drawn[i][2], SoftAnswer)
-    back = pickle.loads(pickle.dumps(soft[7][2]))
-    assert isinstance(back, SoftAnswer) and back == soft[7][2] and back.p_yes == soft[7][2].p_yes
+    a = SoftAnswer("no", 0.3)
+    assert a == "no" and f"{a}!" == "no!" and a.p_yes == 0.3 and a.pair == ("yes", "no")
+    back = pickle.loads(pickle.dumps(a))
+    assert isinstance(back, SoftAnswer) and back == a and back.p_yes == a.p_yes
+    assert SoftAnswer("B", 0.9, ("A", "B")).pair == ("A", "B")
     with pytest.raises(DataError, match="must lie in"):
         SoftAnswer("yes", 1.5)
+    with pytest.raises(DataError, match="a soft answer is one of"):
+        SoftAnswer("maybe", 0.5)

@@ -27,16 +27,39 @@ from edtformer.errors import EdtError
 ConnectorKind = Literal["edt", "anchors_only", "dynamic_only", "mlp", "none"]
 CONNECTOR_KINDS: tuple[str, ...] = ("edt", "anchors_only", "dynamic_only", "mlp", "none")
 
-#: Bridge options removed because nothing shipped set them: key -> why. A saved ``config.json``
-#: that carries one switched off (``false`` / ``null``, the old default) loads with the key
-#: dropped; one switched on is refused by :meth:`BridgeConfig.from_dict`: its bridge had parts
-#: this version cannot rebuild.
+_FACT_WRITER = "removed in 0.2: the learned fact writer; the RDKit fact sheet replaced it"
+
+#: Bridge options removed in 0.2: key -> why. A saved ``config.json`` that carries one switched
+#: off (``false`` / ``0`` / ``null`` / ``[]``, the old default) loads with the key dropped; one
+#: switched on is refused by :meth:`BridgeConfig.from_dict`: its bridge had parts this version
+#: cannot rebuild. The learned fact writer's keys (``fact_*``) were written by every bridge
+#: saved before 0.2, switched off unless the bridge wrote fact tokens.
 RETIRED_KEYS: dict[str, str] = {
     "instruction_queries": "removed in 0.2: set by nothing shipped (the question's words "
     "joining the queries)",
     "fact_stereo_code": "removed in 0.2: set by nothing shipped (the fact writer's one-letter "
     "stereo code)",
+    "fact_tokens": _FACT_WRITER,
+    "fact_stereo": _FACT_WRITER,
+    "fact_ez_slots": _FACT_WRITER,
+    "fact_pair": _FACT_WRITER,
+    "fact_group_tokens": _FACT_WRITER,
+    "fact_bbb": _FACT_WRITER,
+    "fact_formula": _FACT_WRITER,
+    "fact_groups": _FACT_WRITER,
 }
+
+#: Retired keys that sized a part rather than switched one on: dropped whatever their value
+#: (``fact_ez_slots``, the writer's E/Z list length, was saved as 3 or more by bridges without a
+#: writer too).
+_RETIRED_SIZES = frozenset({"fact_ez_slots"})
+
+
+def _retired_off(key: str, value: Any) -> bool:
+    """True if the retired ``key`` saved as ``value`` leaves this version's bridge unchanged."""
+    if key in _RETIRED_SIZES:
+        return True
+    return value is None or value is False or value == 0 or value == [] or value == ()
 
 
 @dataclass
@@ -72,36 +95,6 @@ class BridgeConfig:
     """If > 0, every molecule token is rescaled to this L2 norm times one learned scalar gain
     (set it to the LLM's mean input-embedding norm so soft tokens sit at the scale the frozen
     LLM expects). 0: unscaled (the paper's linear projection)."""
-    fact_tokens: bool = False
-    """The bridge also writes the RDKit facts it predicts (functional groups, ring / donor /
-    acceptor / heavy-atom / stereocentre counts) as the LLM's own word embeddings, after the
-    query tokens (:class:`~edtformer.bridge.facts.FactWriter`). Off in the paper preset."""
-    fact_stereo: bool = False
-    """With ``fact_tokens``: also write the CIP labels (R/S) of the stereocentres in atom order
-    and the E/Z labels of the stereo double bonds (a per-atom head)."""
-    fact_ez_slots: int = 3
-    """With ``fact_stereo``: how many E/Z labels are written (the first stereo double bonds in
-    atom order; fewer are filled with ":"). 3 up to the models of 2026-11-29; the writer's
-    per-atom head labels every bond, so a larger value only lengthens the written list (the
-    answer of a polyene with 4-6 stereo double bonds is then in the prompt)."""
-    fact_pair: bool = False
-    """With ``fact_stereo``: in a prompt with several molecules, each molecule after the first
-    also writes "same stereoisomer yes|no": whether the writer's predictions for it (all written
-    facts, each atom's element, CIP and E/Z class) equal those for the prompt's first molecule
-    (:meth:`~edtformer.bridge.facts.FactWriter.pair_slots`). Two slots per molecule."""
-    fact_group_tokens: int = 0
-    """With ``fact_tokens``: if > 0, the present functional groups are spelled out in the LLM's
-    own sub-word tokens (alphabetically, comma-separated) in this many slots, instead of one
-    mean-embedding token per group in 8 slots (0)."""
-    fact_bbb: bool = False
-    """With ``fact_tokens``: also write a blood-brain-barrier estimate ("blood-brain barrier 7":
-    the decile of a logistic read-out of the pooled streams, fitted on BBBP train labels)."""
-    fact_formula: bool = False
-    """With ``fact_tokens``: also write the molecular formula and average weight, summed from a
-    per-atom head's element and hydrogen-count predictions ("formula C9H8O4 weight 180.16")."""
-    fact_groups: tuple[str, ...] = ()
-    """With ``fact_tokens``: the functional-group names the writer predicts, in order. Derived
-    by the parent config (``edtformer.data.facts.FUNCTIONAL_GROUPS``) and saved with the model."""
     encoder_widths: tuple[int, ...] = (64,)
     """Node-feature width of each encoder stream. Derived by the parent config."""
     llm_width: int = 576
@@ -109,7 +102,6 @@ class BridgeConfig:
 
     def __post_init__(self) -> None:
         self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
-        self.fact_groups = tuple(str(g) for g in self.fact_groups)
         self.validate()
 
     def validate(self) -> None:
@@ -130,24 +122,6 @@ class BridgeConfig:
             raise EdtError(
                 f"instruction_aware needs a query-transformer connector, not {self.connector!r}"
             )
-        if self.fact_tokens and self.connector not in ("edt", "anchors_only", "dynamic_only"):
-            raise EdtError(
-                f"fact_tokens needs a query-transformer connector, not {self.connector!r}"
-            )
-        if self.fact_stereo and not self.fact_tokens:
-            raise EdtError("fact_stereo needs fact_tokens=True")
-        if self.fact_pair and not self.fact_stereo:
-            raise EdtError("fact_pair needs fact_stereo=True")
-        if self.fact_group_tokens and not self.fact_tokens:
-            raise EdtError("fact_group_tokens needs fact_tokens=True")
-        if self.fact_formula and not self.fact_tokens:
-            raise EdtError("fact_formula needs fact_tokens=True")
-        if self.fact_bbb and not self.fact_tokens:
-            raise EdtError("fact_bbb needs fact_tokens=True")
-        if not 1 <= self.fact_ez_slots <= 16:
-            raise EdtError(f"fact_ez_slots must be in 1..16, got {self.fact_ez_slots}")
-        if self.fact_group_tokens < 0:
-            raise EdtError(f"fact_group_tokens must be >= 0, got {self.fact_group_tokens}")
         if self.token_norm < 0:
             raise EdtError(f"token_norm must be >= 0 (0 = off), got {self.token_norm}")
         if self.connector == "dynamic_only" and self.max_dynamic_tokens < 1:
@@ -177,18 +151,17 @@ class BridgeConfig:
         """JSON-ready dictionary (tuples become lists)."""
         d = asdict(self)
         d["encoder_widths"] = list(self.encoder_widths)
-        d["fact_groups"] = list(self.fact_groups)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BridgeConfig:
         """Inverse of :meth:`to_dict`; unknown keys or values of the wrong JSON type (a string
         for ``n_anchors``, ``"no"`` for a flag) raise :class:`EdtError`. A key of
-        :data:`RETIRED_KEYS` is dropped when it is off (``false`` / ``null``) and raises
-        :class:`EdtError` when it is on."""
+        :data:`RETIRED_KEYS` is dropped when it is off (``false`` / ``0`` / ``null`` / ``[]``)
+        and raises :class:`EdtError` when it is on."""
         d = dict(d)
         for key, why in RETIRED_KEYS.items():
-            if key in d and not (d[key] is None or d[key] is False):
+            if key in d and not _retired_off(key, d[key]):
                 raise EdtError(
                     f"bridge config: {key} = {d[key]!r} is no longer supported ({why}); "
                     "this model cannot be rebuilt by this version of edtformer"

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edtformer.bridge.config import BridgeConfig
-from edtformer.bridge.facts import FactLogits, FactWriter, n_fact_slots
 from edtformer.bridge.layers import QueryLayer, StreamBlender
 from edtformer.bridge.stereo import StereoEmbedding
 from edtformer.errors import InvalidShapeError
@@ -43,11 +42,6 @@ class BridgeOutput:
         n_anchors: anchors per molecule (same for all molecules).
         n_dynamic: int64 ``[B]``; real dynamic tokens (or atom tokens for ``mlp``) per molecule.
         n_dropped: int64 ``[B]``; patches cut by ``max_dynamic_tokens``.
-        fact_logits: with ``fact_tokens``: the fact writer's predictions
-            (:class:`~edtformer.bridge.facts.FactLogits`); its ``F`` tokens are the last of
-            ``tokens`` (``Q`` then counts them; ``query_states`` has only the query slots).
-        fact_ids: with ``fact_tokens``: int64 ``[B, F]``, the words the fact tokens are
-            (:meth:`~edtformer.bridge.facts.FactWriter.describe` prints them).
     """
 
     tokens: Tensor
@@ -56,13 +50,6 @@ class BridgeOutput:
     n_anchors: int
     n_dynamic: Tensor
     n_dropped: Tensor
-    fact_logits: FactLogits | None = None
-    fact_ids: Tensor | None = None
-
-    @property
-    def state_mask(self) -> Tensor:
-        """bool ``[B, Q_states]``: the mask of :attr:`query_states` (without fact tokens)."""
-        return self.mask[:, : self.query_states.shape[1]]
 
     @property
     def n_tokens(self) -> Tensor:
@@ -102,7 +89,6 @@ class DynamicQueryTransformer(nn.Module):
         - stereo: int64 ``[B, N, 3]`` (with ``stereo_embedding``)
         - instruction: float ``[B, T, d_llm]`` frozen LLM embeddings of each molecule's question,
           instruction_mask: bool ``[B, T]`` (with ``instruction_aware``)
-        - pair_first: int64 ``[B]``, each molecule's prompt's first molecule (with ``fact_pair``)
         - output: :class:`BridgeOutput` with ``Q = K + P_max``
     """
 
@@ -136,21 +122,6 @@ class DynamicQueryTransformer(nn.Module):
             else None
         )
         self.token_gain = nn.Parameter(torch.ones(1)) if config.token_norm > 0 else None
-        self.facts = (
-            FactWriter(
-                config.encoder_widths,
-                config.llm_width,
-                config.fact_groups,
-                stereo=config.fact_stereo,
-                group_tokens=config.fact_group_tokens,
-                bbb=config.fact_bbb,
-                formula=config.fact_formula,
-                pair=config.fact_pair,
-                ez_slots=config.fact_ez_slots,
-            )
-            if config.fact_tokens
-            else None
-        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -167,15 +138,6 @@ class DynamicQueryTransformer(nn.Module):
         if self.config.uses_dynamic:
             assert patch_ids is not None, "dynamic connectors need patch_ids"
             n = n + count_patches(patch_ids, node_mask).clamp(max=self.config.max_dynamic_tokens)
-        if self.facts is not None:
-            n = n + n_fact_slots(
-                self.config.fact_stereo,
-                self.config.fact_group_tokens,
-                self.config.fact_bbb,
-                self.config.fact_formula,
-                self.config.fact_pair,
-                self.facts.ez_slots,  # the writer's own count: what word_ids() writes
-            )
         return n
 
     def forward(
@@ -186,7 +148,6 @@ class DynamicQueryTransformer(nn.Module):
         stereo: Tensor | None = None,
         instruction: Tensor | None = None,
         instruction_mask: Tensor | None = None,
-        pair_first: Tensor | None = None,
     ) -> BridgeOutput:
         cfg = self.config
         check_streams(node_feats, node_mask, cfg.encoder_widths)
@@ -250,19 +211,7 @@ class DynamicQueryTransformer(nn.Module):
         if self.token_gain is not None:
             tokens = F.normalize(tokens, dim=-1) * (cfg.token_norm * self.token_gain)
         tokens = tokens * query_mask.unsqueeze(-1).to(x.dtype)
-        if self.facts is None:
-            return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
-        words, fact_logits, fact_ids = self.facts(node_feats, node_mask, pair_first)  # [B, F, d]
-        return BridgeOutput(
-            torch.cat([tokens, words.to(tokens.dtype)], dim=1),
-            torch.cat([query_mask, query_mask.new_ones(b, words.shape[1])], dim=1),
-            states,
-            cfg.anchors,
-            n_dynamic,
-            n_dropped,
-            fact_logits=fact_logits,
-            fact_ids=fact_ids,
-        )
+        return BridgeOutput(tokens, query_mask, states, cfg.anchors, n_dynamic, n_dropped)
 
     def _instruction(
         self, instruction: Tensor | None, mask: Tensor | None, b: int

@@ -186,7 +186,6 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
         "n_molecule_tokens": ans.n_molecule_tokens,
         "n_anchor_tokens": ans.n_anchor_tokens,
         "n_dynamic_tokens": ans.n_dynamic_tokens,
-        "n_fact_tokens": ans.n_molecule_tokens - ans.n_anchor_tokens - ans.n_dynamic_tokens,
         "n_dropped_patches": ans.n_dropped_patches,
         "facts": ans.facts,
         "options": ans.options,
@@ -195,18 +194,10 @@ def answer_dict(ans: Any, model_name: str) -> dict[str, Any]:
 
 
 def facts_of(model: Any, smiles: str, question: str) -> list[str] | None:
-    """The facts the LLM reads for one prompt (the fact sheet, or what a fact-writing bridge
-    writes; ``None`` when the model has neither), for answers that are scored, not generated."""
-    import torch
-
+    """The fact-sheet text the LLM reads for one prompt (``None`` when the model writes no
+    sheet), for answers that are scored, not generated."""
     batch = model.prepare([[smiles]], [model.prompts.messages(question, 1)], generation=True)
-    if batch.sheets is not None:
-        return list(batch.sheets)
-    if getattr(model.connector, "facts", None) is None:
-        return None
-    with torch.no_grad():
-        _, bridge = model.embed(batch)
-    return model.facts_text(bridge, batch)  # type: ignore[no-any-return]
+    return None if batch.sheets is None else list(batch.sheets)
 
 
 def check_generation_flags(args: argparse.Namespace) -> None:
@@ -344,8 +335,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--show-facts",
         action="store_true",
-        help="also print the facts the LLM read (the fact sheet or the bridge's fact tokens, "
-        "as words; with --input: a facts column; --json always includes them)",
+        help="also print the facts the LLM read (the fact sheet; with --input: a facts "
+        "column; --json always includes them)",
     )
     p.add_argument(
         "--max-new-tokens", type=int, default=64, help="answer length limit (default 64)"

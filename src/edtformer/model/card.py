@@ -118,35 +118,7 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
         f"- connector: `{bridge.get('connector', '?')}`, {bridge.get('n_anchors', '?')} anchors + "
         f"up to {bridge.get('max_dynamic_tokens', '?')} dynamic tokens, "
         f"{bridge.get('n_layers', '?')} layers of width {bridge.get('width', '?')}"
-        + (", instruction-aware queries" if bridge.get("instruction_aware") else "")
-        + (
-            "; **fact tokens**: it also writes the functional groups and counts it predicts"
-            + (
-                f", the R/S and E/Z labels (up to {bridge.get('fact_ez_slots', 3)} E/Z)"
-                if bridge.get("fact_stereo")
-                else ""
-            )
-            + (
-                ", a blood-brain-barrier estimate (decile of a logistic read-out)"
-                if bridge.get("fact_bbb")
-                else ""
-            )
-            + (", the formula and molecular weight" if bridge.get("fact_formula") else "")
-            + (
-                ", and for a second molecule whether its predictions equal the first's"
-                if bridge.get("fact_pair")
-                else ""
-            )
-            + " as the LLM's own word embeddings"
-            + (
-                " (group names spelled in its sub-word tokens)"
-                if bridge.get("fact_group_tokens")
-                else ""
-            )
-            + " (`edt ask --show-facts` prints them)"
-            if bridge.get("fact_tokens")
-            else ""
-        ),
+        + (", instruction-aware queries" if bridge.get("instruction_aware") else ""),
         *(
             [
                 "- **exact fact sheet**: RDKit computes the molecule's facts at inference and "

@@ -225,16 +225,9 @@ def save_bridge(connector: Any, folder: str | os.PathLike[str], meta: dict[str, 
     return Path(folder)
 
 
-#: Connector parts a recipe fits itself, so a folder trained without them still initialises
-#: the rest of the bridge (the fact writer's blood-brain-barrier read-out and formula head: a
-#: recipe that continues such a folder fits them, ``recipe.fact_fit_steps``).
-FITTED_PARTS = ("facts.bbb", "facts.formula_head")
-
-
 def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> None:
     """Load connector weights from a stage-1 bridge folder or a whole-model folder (format
-    version and checksum checked; shapes must match exactly; only the parts in
-    :data:`FITTED_PARTS` may be missing from the folder)."""
+    version and checksum checked; the tensors' names and shapes must match exactly)."""
     from edtformer.utils.io import load_tensors, read_checkpoint_config
 
     folder = Path(folder)
@@ -254,10 +247,6 @@ def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> No
         )
     own = connector.state_dict()
     bad = [k for k in state if k in own and own[k].shape != state[k].shape]
-    fitted = {k for k in set(own) - set(state) if k.startswith(FITTED_PARTS)}
-    if fitted:
-        state = {**state, **{k: own[k] for k in fitted}}
-        logger.info("%s has no %s: left to the recipe", folder, sorted(fitted))
     if bad or set(state) != set(own):
         raise CheckpointError(
             f"{folder} does not fit this bridge: shape mismatches {bad[:3]}, "

@@ -229,13 +229,6 @@ class EDTFormer(nn.Module):
             raise EdtError(
                 f"bridge.llm_width {config.bridge.llm_width} != LLM hidden size {llm.config.hidden_size}"
             )
-        if config.bridge.fact_tokens and not config.bridge.fact_groups:
-            # the fact writer's groups: the dataset's curated list (saved with the config)
-            from edtformer.data.facts import FUNCTIONAL_GROUPS
-
-            config = replace(
-                config, bridge=replace(config.bridge, fact_groups=tuple(FUNCTIONAL_GROUPS))
-            )
         self.config = config
         self.llm = llm.eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -243,9 +236,6 @@ class EDTFormer(nn.Module):
         self.connector = build_connector(config.bridge).requires_grad_(
             config.trainable.bridge_trainable
         )
-        writer = getattr(self.connector, "facts", None)
-        if writer is not None:  # fact tokens are the LLM's own (frozen) word embeddings
-            writer.set_vocabulary(llm.get_input_embeddings(), tokenizer)
         self.new_tokens = NewTokenEmbedding(
             llm.get_input_embeddings(),
             self.mol_ids.new_ids,
@@ -380,13 +370,12 @@ class EDTFormer(nn.Module):
             if mol_batch is None:
                 mol_batch = self.processor(flat)
             counts = self._num_tokens(mol_batch).cpu()
-        samples, start, first = [], 0, []  # first: each molecule's prompt's first molecule
+        samples, start = [], 0
         for conv, rs in zip(conversations, records, strict=True):
             n = 0 if mol_batch is None else len(rs)  # text-only prompts carry SMILES, no <mol>
             samples.append(
                 self.prompts.encode(conv, counts[start : start + n].tolist(), generation)
             )
-            first += [start] * n
             start += n
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
@@ -398,8 +387,6 @@ class EDTFormer(nn.Module):
             )
         device = self.new_tokens.rows.device
         batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts, sheets=sheets)
-        if mol_batch is not None:
-            batch.mol_first = torch.tensor(first, dtype=torch.long)
         if mol_batch is not None and self.config.bridge.instruction_aware:
             batch.instruction_ids, batch.instruction_mask = self._instructions(
                 asked, [len(rs) for rs in records], pad_id
@@ -521,8 +508,6 @@ class EDTFormer(nn.Module):
                 with torch.no_grad():  # the LLM's frozen input embeddings of the question
                     words = self.llm.get_input_embeddings()(batch.instruction_ids)  # [M, T, d]
                 instr = {"instruction": words, "instruction_mask": batch.instruction_mask}
-            if self.config.bridge.fact_pair and batch.mol_first is not None:
-                instr["pair_first"] = batch.mol_first
             bridge = self.connector(*batch.molecules.inputs(), **instr)
             feats = bridge.flat()  # [sum tokens, d]
             if self.zero_molecule_tokens:
@@ -804,7 +789,7 @@ class EDTFormer(nn.Module):
         [text], bridge, [cut] = self._generate(batch, max_new_tokens, **kwargs)
         if cut:
             logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
-        facts = self.facts_text(bridge, batch)
+        facts = self.facts_text(batch)
         n_anchor = bridge.n_anchors * len(mols) if bridge is not None else 0
         n_dyn = int(bridge.n_dynamic.sum()) if bridge is not None else 0
         return Answer(
@@ -820,15 +805,10 @@ class EDTFormer(nn.Module):
             facts=facts,
         )
 
-    def facts_text(self, bridge: BridgeOutput | None, batch: ChatBatch) -> list[str] | None:
-        """The facts the LLM read, one string per molecule: the fact sheet, or what a
-        fact-writing bridge wrote (None when neither)."""
-        if batch.sheets is not None:
-            return list(batch.sheets)
-        writer = getattr(self.connector, "facts", None)
-        if writer is None or bridge is None or bridge.fact_ids is None:
-            return None
-        return writer.describe(bridge.fact_ids)  # type: ignore[no-any-return]
+    @staticmethod
+    def facts_text(batch: ChatBatch) -> list[str] | None:
+        """The fact-sheet text the LLM read, one string per molecule (None without a sheet)."""
+        return None if batch.sheets is None else list(batch.sheets)
 
     def _many_prompts(
         self,
@@ -917,7 +897,7 @@ class EDTFormer(nn.Module):
         """
         ends = torch.tensor(list(row_mols)).cumsum(0).tolist()
         counts = batch.mol_counts.tolist()
-        facts = self.facts_text(bridge, batch)
+        facts = self.facts_text(batch)
         out: dict[int, Answer] = {}
         for k, (i, records, msgs) in enumerate(chunk):
             hi = ends[rows[k]]

@@ -30,8 +30,6 @@ class ChatBatch:
         instruction_ids: int64 ``[M, T]``: each molecule's question (its prompt's last user turn
             without ``<mol>`` markers), right-padded; ``None`` unless the connector reads it.
         instruction_mask: bool ``[M, T]``; True on real question tokens.
-        mol_first: int64 ``[M]``: the index of each molecule's prompt's first molecule
-            (``None``: no molecules).
         soft_yes: float ``[B]``: a soft target for the first answer token of each prompt,
             P(yes) over the token pair ``soft_ids``; NaN where the answer is hard (``None``: all).
         soft_ids: int64 ``[B, 2]``: each prompt's (yes, no) first-answer-token ids where
@@ -48,7 +46,6 @@ class ChatBatch:
     mol_counts: Tensor
     instruction_ids: Tensor | None = None
     instruction_mask: Tensor | None = None
-    mol_first: Tensor | None = None
     soft_yes: Tensor | None = None
     soft_ids: Tensor | None = None
     sheets: list[str] | None = None
@@ -64,7 +61,6 @@ class ChatBatch:
             self.mol_counts.to(device),
             None if self.instruction_ids is None else self.instruction_ids.to(device),
             None if self.instruction_mask is None else self.instruction_mask.to(device),
-            None if self.mol_first is None else self.mol_first.to(device),
             None if self.soft_yes is None else self.soft_yes.to(device),
             None if self.soft_ids is None else self.soft_ids.to(device),
             self.sheets,
@@ -104,8 +100,8 @@ class Answer:
     truncated: bool = False
     """True when the answer stopped at ``max_new_tokens`` rather than at its end."""
     facts: list[str] | None = None
-    """Per molecule, the facts the LLM read: the RDKit fact sheet (or, with a fact-writing
-    bridge, what it wrote as words); ``None`` when the model reads neither."""
+    """Per molecule, the facts the LLM read: the RDKit fact sheet; ``None`` when the model
+    writes no sheet."""
     options: dict[str, float] | None = None
     """With lettered options in the question (``"... A) 1 B) 2"``): each letter's probability
     by cloze scoring of its option's text (the answer names the most probable one)."""

@@ -499,12 +499,11 @@ def usage(done: Completion) -> dict[str, int]:
 
 def molecule_counts(done: Completion) -> dict[str, Any]:
     """The ``edt`` extension of a completion: the molecule tokens the LLM read, counted as
-    ``edt ask --json`` counts them (``n_molecule_tokens`` = anchors + dynamic + fact tokens),
+    ``edt ask --json`` counts them (``n_molecule_tokens`` = anchors + dynamic tokens),
     and ``facts``: the fact-sheet text it read after each molecule (``None`` without a sheet)."""
     return {
         "n_molecule_tokens": done.n_molecule_tokens,
         "n_anchor_tokens": done.n_anchor_tokens,
         "n_dynamic_tokens": done.n_dynamic_tokens,
-        "n_fact_tokens": done.n_fact_tokens,
         "facts": done.facts,
     }

@@ -60,12 +60,10 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     n_molecule_tokens: int
-    """Every token the bridge put in the prompt: anchors + dynamic + fact tokens."""
+    """Every token the bridge put in the prompt: anchors + dynamic tokens."""
     n_anchor_tokens: int
     n_dynamic_tokens: int
     """Dynamic (patch) tokens only."""
-    n_fact_tokens: int = 0
-    """Tokens a fact-writing bridge added after the query tokens (0 for other bridges)."""
     facts: list[str] | None = None
     """The fact-sheet text the LLM read after each molecule's tokens (``None``: no sheet)."""
 
@@ -79,18 +77,15 @@ def _lettered_question(job: GenerationJob) -> str | None:
     return question if parse_options(question) is not None else None
 
 
-def molecule_token_counts(
-    batch: ChatBatch, bridge: Any, lo: int, hi: int
-) -> tuple[int, int, int, int]:
-    """``(molecule, anchor, dynamic, fact)`` token counts of molecules ``lo:hi`` of a batch,
-    counted as :meth:`EDTFormer.ask_many <edtformer.model.EDTFormer.ask_many>` counts them
-    (anchors per molecule, ``bridge.n_dynamic``); the fact tokens are the rest."""
+def molecule_token_counts(batch: ChatBatch, bridge: Any, lo: int, hi: int) -> tuple[int, int, int]:
+    """``(molecule, anchor, dynamic)`` token counts of molecules ``lo:hi`` of a batch, counted
+    as :meth:`EDTFormer.ask_many <edtformer.model.EDTFormer.ask_many>` counts them (anchors per
+    molecule, ``bridge.n_dynamic``)."""
     n_tok = int(batch.mol_counts[lo:hi].sum())
     if bridge is None:
-        return n_tok, 0, 0, 0
+        return n_tok, 0, 0
     n_anchor = bridge.n_anchors * (hi - lo)
-    n_dyn = int(bridge.n_dynamic[lo:hi].sum())
-    return n_tok, n_anchor, n_dyn, n_tok - n_anchor - n_dyn
+    return n_tok, n_anchor, int(bridge.n_dynamic[lo:hi].sum())
 
 
 class Listener:
@@ -268,7 +263,7 @@ class ModelWorker:
         out, lo = [], 0
         for k, (text, cut) in enumerate(zip(texts, cuts, strict=True)):
             hi = lo + n_mols[k]
-            n_tok, n_anchor, n_dyn, n_fact = molecule_token_counts(batch, bridge, lo, hi)
+            n_tok, n_anchor, n_dyn = molecule_token_counts(batch, bridge, lo, hi)
             out.append(
                 Completion(
                     text=text,
@@ -278,7 +273,6 @@ class ModelWorker:
                     n_molecule_tokens=n_tok,
                     n_anchor_tokens=n_anchor,
                     n_dynamic_tokens=n_dyn,
-                    n_fact_tokens=n_fact,
                     facts=None if batch.sheets is None else list(batch.sheets[lo:hi]),
                 )
             )
@@ -346,7 +340,6 @@ class ModelWorker:
                     n_molecule_tokens=a.n_molecule_tokens,
                     n_anchor_tokens=a.n_anchor_tokens,
                     n_dynamic_tokens=a.n_dynamic_tokens,
-                    n_fact_tokens=a.n_molecule_tokens - a.n_anchor_tokens - a.n_dynamic_tokens,
                     facts=a.facts,
                 )
             )

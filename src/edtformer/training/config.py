@@ -59,7 +59,52 @@ RETIRED_KEYS: dict[str, str] = {
     "model.n_anchors": "removed in 0.2: set by nothing shipped (model.preset sets it)",
     "model.max_dynamic_tokens": "removed in 0.2: set by nothing shipped (model.preset sets it)",
     "model.n_layers": "removed in 0.2: set by nothing shipped (model.preset sets it)",
+    **{
+        f"recipe.{name}": "removed in 0.2: the learned fact writer; the RDKit fact sheet "
+        "replaced it"
+        for name in (
+            "aux_weight",
+            "fact_group_weight",
+            "slot_weight",
+            "fact_tokens",
+            "fact_stereo",
+            "fact_ez_slots",
+            "fact_pair",
+            "fact_group_tokens",
+            "fact_bbb",
+            "fact_formula",
+            "fact_fit_steps",
+        )
+    },
 }
+
+#: Retired switches at the value that turned their part off, which is what this version does:
+#: ``--set`` accepts them as a no-op and config files carry them without a warning (the shipped
+#: recipes and the shipped model's recorded command line, ``--set recipe.aux_weight=0
+#: --set recipe.slot_weight=0``, set them so). Any other value of a retired key is a named
+#: error with ``--set`` and a warning in a config file.
+RETIRED_OFF: dict[str, bool | float] = {
+    "recipe.aux_weight": 0.0,
+    "recipe.slot_weight": 0.0,
+    "recipe.fact_tokens": False,
+}
+
+
+def retired_off(key: str, value: Any) -> bool:
+    """True if the retired switch ``key`` set to ``value`` (typed, or a command-line string) is
+    off (:data:`RETIRED_OFF`): setting it changes nothing."""
+    if key not in RETIRED_OFF:
+        return False
+    off = RETIRED_OFF[key]
+    if isinstance(value, str):
+        try:
+            value = parse_text(key, value, type(off))
+        except EdtError:
+            return False
+    if isinstance(off, bool) or isinstance(value, bool):
+        return value is off
+    return isinstance(value, int | float) and value == off
+
 
 #: Training stages: ``recipe`` is the default bridge's one-stage recipe (:mod:`.recipe`).
 STAGES: tuple[str, ...] = ("stage1", "stage2", "recipe")
@@ -101,8 +146,8 @@ class OptimSection:
     lr: float = 1e-4
     """Peak learning rate (AdamW)."""
     bridge_lr_scale: float = 1.0
-    """The bridge's (connector and fact heads') learning rate is ``lr`` times this; LoRA adapters
-    and new token rows keep ``lr``. Below 1 keeps the bridge closer to its inputs (see README,
+    """The bridge's (connector's) learning rate is ``lr`` times this; LoRA adapters and new token
+    rows keep ``lr``. Below 1 keeps the bridge closer to its inputs (see README,
     "What training does to the bridge's states")."""
     weight_decay: float = 0.05
     """AdamW weight decay."""
@@ -192,49 +237,16 @@ class RecipeSection:
     """Query transformer reads the question's frozen LLM token embeddings."""
     token_norm: str = "auto"
     """Molecule-token norm: ``auto`` (the LLM's mean input-embedding norm), a number, 0 = off."""
-    aux_weight: float = 0.5
-    """Weight of the fact-head loss (0: no fact heads)."""
-    fact_group_weight: float = 1.0
-    """Weight of the functional-group BCE inside the fact-head loss (each count's CE has 1)."""
-    slot_weight: float = 0.0
-    """Weight of the answer-slot loss during the LLM stage: each prompt's first molecule token,
-    read through the LLM's embedding matrix, names the answer's first token (0: off)."""
     fact_sheet: bool = False
     """Each molecule's exact RDKit fact sheet is written as text after its tokens
     (``EDTFormerConfig.fact_sheet``), with the learned blood-brain-barrier read-out's estimate on
     it, and the questions come from :class:`~edtformer.training.sheet_stream.SheetStream` (train
     phrasings of every sheet fact, declining off-sheet questions, the dataset's questions);
-    ``kind_weights`` then names that stream's kinds. Excludes ``fact_tokens``."""
+    ``kind_weights`` then names that stream's kinds."""
     sheet_full_rate: float = 0.0
     """With ``fact_sheet``: share of training batches whose prompts get the whole sheet although
     their questions name some lines (the rest get the named lines only, as at inference). The
     batches that carry off-sheet questions get the whole sheet anyway (about 20 %)."""
-    fact_tokens: bool = False
-    """The bridge also writes its predicted RDKit facts as LLM word embeddings
-    (``BridgeConfig.fact_tokens``); its fact writer is fitted LLM-free first
-    (``fact_fit_steps``) and keeps learning from its own fact loss."""
-    fact_stereo: bool = True
-    """With ``fact_tokens``: the writer also writes R/S labels of the stereocentres and E/Z
-    labels of the stereo double bonds (``BridgeConfig.fact_stereo``)."""
-    fact_ez_slots: int = 3
-    """With ``fact_stereo``: E/Z labels the writer writes (``BridgeConfig.fact_ez_slots``)."""
-    fact_pair: bool = False
-    """With ``fact_stereo``: in a prompt with several molecules, each one after the first also
-    writes "same stereoisomer yes|no", the bridge's comparison of its predictions for the two
-    (``BridgeConfig.fact_pair``)."""
-    fact_group_tokens: int = 0
-    """With ``fact_tokens``: spell the present groups in the LLM's sub-word tokens in this many
-    slots (``BridgeConfig.fact_group_tokens``; 0: one mean-embedding token per group)."""
-    fact_bbb: bool = False
-    """With ``fact_tokens``: the writer also writes a blood-brain-barrier estimate, a logistic
-    read-out of the pooled streams fitted LLM-free on the BBBP train labels
-    (``BridgeConfig.fact_bbb``)."""
-    fact_formula: bool = False
-    """With ``fact_tokens``: the writer also writes the formula and molecular weight, summed
-    from a per-atom element / hydrogen head (``BridgeConfig.fact_formula``)."""
-    fact_fit_steps: int = 3000
-    """LLM-free steps (64 molecules each, on pooled encoder features) fitting the fact writer
-    before the answer loss (with ``fact_tokens``)."""
     eval_every: int = 200
     """Score the valid curve every N steps (0: never)."""
     eval_per_kind: int = 32
@@ -256,8 +268,8 @@ class RecipeSection:
     mean token loss, averaged over the batch's questions: every question weighs the same)."""
     bbbp_targets: str = "labels"
     """Answers of the BBBP training questions: ``"labels"`` (the train molecules' B3DB labels)
-    or ``"soft"`` (with the fact sheet or a fact writer's BBB estimate: the answer's first
-    token's loss is the cross-entropy against the frozen blood-brain-barrier read-out's
+    or ``"soft"`` (with the fact sheet, whose BBB line is the read-out's estimate: the answer's
+    first token's loss is the cross-entropy against the frozen blood-brain-barrier read-out's
     (P, 1 - P) over "yes" / "no", so the LLM learns P(yes) as a function of the written
     estimate instead of fitting the labels through the molecule tokens)."""
     mc_text_start: float = 0.3
@@ -340,7 +352,9 @@ class TrainConfig:
                 )
             for sub, item in value.items():
                 if f"{key}.{sub}" in RETIRED_KEYS:
-                    logger.warning(
+                    off = retired_off(f"{key}.{sub}", item)
+                    logger.log(
+                        logging.DEBUG if off else logging.WARNING,
                         "training config: %s.%s=%r ignored (%s)",
                         key, sub, item, RETIRED_KEYS[f"{key}.{sub}"],
                     )  # fmt: skip
@@ -500,11 +514,17 @@ def set_option(cfg: TrainConfig, key: str, value: Any, from_text: bool = False) 
     ``value`` is type-checked against the field's declared type; with ``from_text`` it is a
     command-line string parsed to that type first.
 
+    A retired switch set off (:data:`RETIRED_OFF`) is accepted and changes nothing.
+
     Raises:
-        EdtError: unknown key (with the known ones) or a value of the wrong type.
+        EdtError: unknown key (with the known ones; a retired key with why it is gone) or a
+            value of the wrong type.
     """
     if key == "stage":
         cfg.stage = str(value)
+        return
+    if (from_text or not isinstance(value, str)) and retired_off(key, value):
+        logger.info("training option %s=%s: nothing to do (%s)", key, value, RETIRED_KEYS[key])
         return
     obj, name, hint, item = _resolve(cfg, key)
     if item is not None:
@@ -545,10 +565,8 @@ _MINIMUM: dict[str, float] = {
     "stage1.w_itm": 0,
     "stage1.w_lm": 0,
     "lora.r": 0,
-    "recipe.aux_weight": 0,
     "recipe.eval_every": 0,
     "recipe.eval_per_kind": 1,
-    "recipe.fact_ez_slots": 1,
 }
 
 
@@ -594,15 +612,8 @@ def _problems(cfg: TrainConfig) -> list[str]:
     targets = cfg.recipe.bbbp_targets
     if targets not in ("labels", "soft"):
         out.append(f"recipe.bbbp_targets must be 'labels' or 'soft', got {targets!r}")
-    elif targets != "labels" and not (
-        (cfg.recipe.fact_tokens and cfg.recipe.fact_bbb) or cfg.recipe.fact_sheet
-    ):
-        out.append(
-            f"recipe.bbbp_targets={targets} needs recipe.fact_sheet, or recipe.fact_tokens and "
-            "recipe.fact_bbb"
-        )
-    if cfg.recipe.fact_sheet and cfg.recipe.fact_tokens:
-        out.append("recipe.fact_sheet and recipe.fact_tokens exclude each other (one fact path)")
+    elif targets != "labels" and not cfg.recipe.fact_sheet:
+        out.append(f"recipe.bbbp_targets={targets} needs recipe.fact_sheet")
     start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
     if not 0.0 <= start <= full <= 1.0:
         out.append(
@@ -857,6 +868,7 @@ __all__ = [
     "PRESETS",
     "RECIPES_DIR",
     "RETIRED_KEYS",
+    "RETIRED_OFF",
     "SECTIONS",
     "STAGES",
     "DataSection",
@@ -875,5 +887,6 @@ __all__ = [
     "parse_text",
     "read_config_file",
     "recipe_path",
+    "retired_off",
     "set_option",
 ]

@@ -158,15 +158,15 @@ def make_fabric(cfg: TrainConfig) -> Any:
 
 
 def param_groups(module: nn.Module, lr: float, bridge_scale: float) -> list[dict[str, Any]]:
-    """AdamW parameter groups: the bridge (parameters named ``connector.`` or ``facts.`` at any
-    depth) at ``lr * bridge_scale``, every other trainable parameter at ``lr``; empty groups
-    are left out."""
+    """AdamW parameter groups: the bridge (parameters named ``connector.`` at any depth) at
+    ``lr * bridge_scale``, every other trainable parameter at ``lr``; empty groups are left
+    out."""
     bridge: list[nn.Parameter] = []
     rest: list[nn.Parameter] = []
     for name, p in module.named_parameters():
         if p.requires_grad:
             parts = name.split(".")
-            (bridge if "connector" in parts or "facts" in parts else rest).append(p)
+            (bridge if "connector" in parts else rest).append(p)
     if bridge_scale == 1.0:
         return [{"params": bridge + rest, "lr": lr}]
     groups = [{"params": bridge, "lr": lr * bridge_scale}, {"params": rest, "lr": lr}]

@@ -28,15 +28,21 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from edtformer.bridge.facts import FORMULA_LABEL, WEIGHT_LABEL, WRITTEN_COUNTS
 from edtformer.chem import rdkit_mol
-from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, molecule_facts
+from edtformer.data.facts import (
+    COUNT_LABELS,
+    FORMULA_LABEL,
+    FUNCTIONAL_GROUPS,
+    WEIGHT_LABEL,
+    describe,
+    molecule_facts,
+)
 from edtformer.data.questions import COUNT_QUESTIONS, structure_mc_drafts
 from edtformer.data.schema import LETTERS, MOL_TOKEN, render_question
 from edtformer.errors import DataError
@@ -178,17 +184,17 @@ MC_ASKED: dict[str, str] = {
 
 
 def _spelled(n: int) -> str:
-    """A count as the fact writer spells it: one token per digit ("2 0")."""
+    """A count of a written fact block: one token per digit ("2 0")."""
     return " ".join(str(n))
 
 
 def fact_block(facts: dict[str, Any]) -> list[tuple[str, str]]:
-    """A molecule's RDKit ``facts`` as ``(name, text)`` pieces, worded and ordered as the bridge's
-    fact writer writes them (groups; the counts, stereocentres followed by their R/S labels;
-    formula; weight)."""
+    """A molecule's RDKit ``facts`` as ``(name, text)`` pieces of a written fact block (groups;
+    the counts of :data:`~edtformer.data.facts.COUNT_LABELS`, stereocentres followed by their R/S
+    labels; formula; weight)."""
     groups = ", ".join(sorted(facts["functional_groups"])) or "none"
     pieces = [("groups", groups)]
-    for name, (label, _) in WRITTEN_COUNTS.items():
+    for name, label in COUNT_LABELS.items():
         text = f"{label} {_spelled(int(facts[name]))}"
         if name == "n_stereocentres":
             text = " ".join([text, *(cip for _, cip in facts["stereocentres"])])
@@ -199,7 +205,7 @@ def fact_block(facts: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def block_text(pieces: Sequence[tuple[str, str]]) -> str:
-    """``"groups | fact fact ..."``: the pieces joined as ``FactWriter.describe`` joins them."""
+    """``"groups | fact fact ..."``: the pieces joined into one line (groups, then the rest)."""
     groups = next((t for n, t in pieces if n == "groups"), "")
     rest = " ".join(t for n, t in pieces if n != "groups")
     return " | ".join(t for t in (groups, rest) if t)
@@ -207,7 +213,7 @@ def block_text(pieces: Sequence[tuple[str, str]]) -> str:
 
 def written_facts(facts: dict[str, Any], asked: str, shown: float, rng: random.Random) -> str:
     """The :func:`block_text` of the ``asked`` piece of :func:`fact_block` and a random ``shown``
-    share (in [0, 1]) of the other pieces, in the writer's order."""
+    share (in [0, 1]) of the other pieces, in block order."""
     pieces = fact_block(facts)
     others = [p for p in pieces if p[0] != asked]
     keep = rng.sample(others, round(shown * len(others)))
@@ -264,12 +270,6 @@ class QuestionStream(Sequence[Sample]):
     order: tuple[int, int, int] | None = None
     text_batches: bool = False
     mc_layouts: float = 0.0
-    yes_prob: dict[str, dict[str, float]] = field(default_factory=dict, init=False)
-    """Record kind -> SMILES -> P(yes): for those kinds the answer is drawn as "yes" with that
-    probability (from the item's seed) instead of the record's label, e.g. BBBP answers from the
-    bridge's frozen blood-brain-barrier read-out (soft targets: the LLM learns P(yes) from the
-    written estimate, not the train molecules' labels). Set with :meth:`set_yes_prob`, which
-    checks that every record of the kind has one (the read-out exists only once the model does)."""
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -296,9 +296,6 @@ class QuestionStream(Sequence[Sample]):
                 split[str(rec["answer"]).strip().lower()].append(rec)
             if len(split) >= 2:
                 self._by_answer[kind] = dict(sorted(split.items()))
-        #: kind -> decile of P(yes) -> records, for balanced kinds with soft answers
-        #: kinds whose drawn answers carry their P(yes) (``set_yes_prob(..., soft=True)``)
-        self._soft_kinds: set[str] = set()
         self._with_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         self._without_group: dict[str, list[str]] = {g: [] for g in FUNCTIONAL_GROUPS}
         for smi in self.molecules:
@@ -343,22 +340,6 @@ class QuestionStream(Sequence[Sample]):
     def __len__(self) -> int:
         return self.length
 
-    def set_yes_prob(self, kind: str, prob: dict[str, float], soft: bool = False) -> None:
-        """Draw ``kind``'s answers as "yes" with ``prob[smiles]`` (see ``yes_prob``). With
-        ``soft`` the drawn answer is a :class:`SoftAnswer` that carries its P(yes) (a soft target
-        for the collator)."""
-        if kind not in RECORD_KINDS:
-            raise DataError(f"soft answers need a record kind {sorted(RECORD_KINDS)}, got {kind!r}")
-        records = self._records.get(kind, [])
-        missing = [r["smiles"][0] for r in records if r["smiles"][0] not in prob]
-        if missing:
-            raise DataError(f"no P(yes) for {len(missing)} {kind} molecule(s), e.g. {missing[0]!r}")
-        self.yes_prob[kind] = prob
-        if soft:
-            self._soft_kinds.add(kind)
-        else:
-            self._soft_kinds.discard(kind)
-
     def kind_of(self, rng: random.Random) -> str:
         """Draw a question kind by the weights."""
         return self._draw(rng, self._kinds, self._cum)
@@ -398,14 +379,7 @@ class QuestionStream(Sequence[Sample]):
             question = render_question(rec)  # type: ignore[arg-type]
             if kind in PARAPHRASES and rng.random() < PARAPHRASE_RATE:
                 question = f"{MOL_TOKEN}\n{rng.choice(PARAPHRASES[kind])}"
-            answer = str(rec["answer"])
-            soft = self.yes_prob.get(kind)
-            if soft is not None:  # set_yes_prob checked that every record has one
-                p_yes = soft[rec["smiles"][0]]
-                answer = "yes" if rng.random() < p_yes else "no"
-                if kind in self._soft_kinds:
-                    answer = SoftAnswer(answer, p_yes)
-            return list(rec["smiles"]), question, answer
+            return list(rec["smiles"]), question, str(rec["answer"])
         if kind == "has_group":
             group = rng.choice(self._groups)
             yes = rng.random() < 0.5 and bool(self._with_group[group])

@@ -8,10 +8,9 @@ What the first round's bridge lacked (measured, DESIGN.md section 7) and what th
   (``BridgeConfig.instruction_aware``): the query transformer reads the question's frozen LLM
   token embeddings, as InstructBLIP's Q-Former reads the instruction;
 - *tokens at the LLM's scale*: ``BridgeConfig.token_norm`` = the LLM's mean input-embedding norm;
-- *dense supervision without the LLM*: small :class:`FactHeads` on the bridge's query states
-  predict every RDKit fact of every molecule in the batch (functional groups, ring / donor /
-  acceptor / stereocentre counts), for the cost of a linear layer; the LLM's answer loss gives
-  one fact per sample;
+- *exact facts in the prompt* (``recipe.fact_sheet``, the shipped recipe): each molecule's RDKit
+  fact sheet written as text after its tokens, with the frozen blood-brain-barrier read-out's
+  estimate on it (:func:`fit_bbb_head`, fitted LLM-free by logistic regression);
 - *a learning curve*: the valid split is scored every ``recipe.eval_every`` steps
   (:class:`ValidCurve`), written to ``curve.jsonl`` in the run folder.
 
@@ -27,32 +26,20 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edtformer.bridge.facts import (
-    CIP_CLASSES,
-    ELEMENT_CLASSES,
-    EZ_CLASSES,
-    H_CLASSES,
-    WRITTEN_COUNTS,
-    FactLogits,
-    FactWriter,
-)
-from edtformer.chem import canonical_order, parse_smiles
-from edtformer.data.facts import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
+from edtformer.chem import parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.prompt import IGNORE_INDEX
 from edtformer.training.build import load_records, warm_feature_cache
 from edtformer.training.config import RecipeSection, TrainConfig
 from edtformer.training.engine import FitHooks, FitResult, fit, make_fabric
-from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, SoftAnswer, facts_of
+from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, SoftAnswer
 from edtformer.training.stage2 import Stage2Collator
 from edtformer.utils.io import atomic_write_json
 
@@ -63,21 +50,6 @@ logger = logging.getLogger(__name__)
 RECIPE_DEFAULTS: dict[str, Any] = {
     k: v for k, v in dataclasses.asdict(RecipeSection()).items() if k != "kind_weights"
 }
-
-#: Count facts predicted by :class:`FactHeads`: name -> number of classes (larger values clip).
-COUNT_FACTS: dict[str, int] = {
-    "n_rings": 8,
-    "n_aromatic_rings": 6,
-    "n_aliphatic_rings": 6,
-    "hbd": 8,
-    "hba": 14,
-    "heavy_atoms": 64,
-    "n_stereocentres": 10,
-    "n_ez_bonds": 4,
-}
-GROUP_NAMES: tuple[str, ...] = tuple(FUNCTIONAL_GROUPS)
-#: Columns of :func:`fact_labels`' counts that the bridge's fact writer predicts, in its order.
-WRITTEN_COLUMNS: list[int] = [list(COUNT_FACTS).index(name) for name in WRITTEN_COUNTS]
 
 #: Valid-split scoring of the learning curve: task -> the question kinds scored.
 CURVE_TASKS: dict[str, tuple[str, ...]] = {
@@ -97,232 +69,34 @@ CURVE_TASKS: dict[str, tuple[str, ...]] = {
 }
 
 
-def fact_labels(smiles: Sequence[str]) -> tuple[Tensor, Tensor]:
-    """Aux targets of molecules: group presence float ``[M, G]`` and count classes int64 ``[M, C]``."""
-    groups = torch.zeros(len(smiles), len(GROUP_NAMES))
-    counts = torch.zeros(len(smiles), len(COUNT_FACTS), dtype=torch.long)
-    for m, smi in enumerate(smiles):
-        f = facts_of(smi)
-        for g, name in enumerate(GROUP_NAMES):
-            groups[m, g] = float(name in f["functional_groups"])
-        for c, (name, n) in enumerate(COUNT_FACTS.items()):
-            counts[m, c] = min(int(f[name]), n - 1)
-    return groups, counts
-
-
-class FactHeads(nn.Module):
-    """Linear read-outs of RDKit facts from the bridge's pooled query states (training only).
-
-    Shapes:
-        - states: ``[M, Q, W]``, mask: bool ``[M, Q]``
-        - output: group logits ``[M, G]`` and one ``[M, n_c]`` logit tensor per count fact
-    """
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(width)
-        self.groups = nn.Linear(width, len(GROUP_NAMES))
-        self.counts = nn.ModuleList(nn.Linear(width, n) for n in COUNT_FACTS.values())
-
-    def forward(self, states: Tensor, mask: Tensor) -> tuple[Tensor, list[Tensor]]:
-        m = mask.unsqueeze(-1).to(states.dtype)  # [M, Q, 1]
-        pooled = self.norm((states * m).sum(1) / m.sum(1).clamp_min(1.0))  # [M, W]
-        return self.groups(pooled), [head(pooled) for head in self.counts]
-
-
-def fact_loss(
-    logits: tuple[Tensor, list[Tensor]], groups: Tensor, counts: Tensor, group_weight: float = 1.0
-) -> Tensor:
-    """Weighted mean of the group BCE (weight ``group_weight``) and the count cross-entropies
-    (weight 1 each)."""
-    group_logits, count_logits = logits
-    losses = [group_weight * F.binary_cross_entropy_with_logits(group_logits, groups)]
-    losses += [F.cross_entropy(lg, counts[:, c]) for c, lg in enumerate(count_logits)]
-    return torch.stack(losses).sum() / (group_weight + len(count_logits))
-
-
-def writer_loss(
-    logits: FactLogits, groups: Tensor, counts: Tensor, atoms: Tensor | None = None
-) -> Tensor:
-    """:func:`fact_loss` of the bridge's fact writer (``BridgeOutput.fact_logits``): its counts are
-    the :data:`~edtformer.bridge.facts.WRITTEN_COUNTS` columns of ``counts`` ``[M, C]``; the
-    group BCE weighs as much as all counts together. With a stereo writer, plus the per-atom
-    CIP and E/Z cross-entropies against ``atoms`` int64 ``[M, N, 4]`` (:func:`atom_labels`);
-    with a formula writer, plus the per-atom element and hydrogen-count cross-entropies."""
-    loss = fact_loss(
-        (logits.groups, logits.counts),
-        groups,
-        counts[:, WRITTEN_COLUMNS],
-        float(len(WRITTEN_COUNTS)),
-    )
-    per_atom = (  # (logits [M, N, sum k], class widths, their columns of ``atoms``)
-        (logits.atoms, (len(CIP_CLASSES), len(EZ_CLASSES)), (0, 1)),
-        (logits.elements, (len(ELEMENT_CLASSES), H_CLASSES), (2, 3)),
-    )
-    for lg_all, widths, columns in per_atom:
-        if lg_all is None or atoms is None:
-            continue
-        n = min(lg_all.shape[1], atoms.shape[1])
-        lg, tg = lg_all[:, :n].float(), atoms[:, :n].to(lg_all.device)
-        start = 0
-        for k, col in zip(widths, columns, strict=True):
-            part = lg[..., start : start + k].reshape(-1, k)
-            loss = loss + F.cross_entropy(part, tg[..., col].reshape(-1), ignore_index=-100)
-            start += k
-    return loss
-
-
-@lru_cache(maxsize=65536)
-def _atom_facts(
-    smiles: str,
-) -> tuple[
-    int, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], tuple[int, ...], tuple[int, ...]
-]:
-    """``(atoms, ((atom, CIP class), ...), ((atom, E/Z class), ...), element classes, hydrogen
-    counts)`` of one molecule in the bridge's canonical atom order (cached: the collator asks for
-    the same molecules every epoch)."""
-    mol = canonical_order(parse_smiles(smiles))[0].mol
-    cip = tuple(
-        (atom, CIP_CLASSES.index(label))
-        for atom, label in stereocentres(mol)
-        if label in CIP_CLASSES[1:]
-    )
-    ez = tuple(
-        (atom, EZ_CLASSES.index(label))
-        for begin, end, label in ez_bonds(mol)
-        if label in EZ_CLASSES[1:]
-        for atom in (begin, end)
-    )
-    other = len(ELEMENT_CLASSES) - 1
-    elements = tuple(
-        ELEMENT_CLASSES.index(a.GetSymbol()) if a.GetSymbol() in ELEMENT_CLASSES[:-1] else other
-        for a in mol.GetAtoms()
-    )
-    hydrogens = tuple(min(a.GetTotalNumHs(), H_CLASSES - 1) for a in mol.GetAtoms())
-    return mol.GetNumAtoms(), cip, ez, elements, hydrogens
-
-
-def atom_labels(smiles: Sequence[str]) -> Tensor:
-    """Per-atom targets of molecules in the bridge's canonical atom order, int64
-    ``[M, N_max, 4]``: CIP class (index into ``CIP_CLASSES``), E/Z class (on both atoms of each
-    specified stereo double bond), element class (``ELEMENT_CLASSES``) and hydrogen count
-    (``< H_CLASSES``); ``-100`` on padding."""
-    facts = [_atom_facts(x) for x in smiles]
-    n_max = max((f[0] for f in facts), default=0)
-    out = torch.full((len(facts), n_max, 4), -100, dtype=torch.long)
-    for i, (n, cip, ez, elements, hydrogens) in enumerate(facts):
-        out[i, :n, :2] = 0
-        out[i, :n, 2] = torch.tensor(elements, dtype=torch.long)
-        out[i, :n, 3] = torch.tensor(hydrogens, dtype=torch.long)
-        for atom, c in cip:
-            out[i, atom, 0] = c
-        for atom, c in ez:
-            out[i, atom, 1] = c
-    return out
-
-
-def answer_slot_loss(tokens: Tensor, first: Tensor, labels: Tensor, table: Tensor) -> Tensor:
-    """Cross-entropy of each prompt's first molecule token, read through the LLM's (frozen)
-    input-embedding matrix as logits ``t @ E^T``, against the first token of its answer.
-
-    Shapes:
-        - tokens: ``[M, Q, d]`` molecule tokens; first: int64 ``[B]``: each prompt's first molecule
-          (``-1``: none, the prompt is left out)
-        - labels: int64 ``[B, L]`` (``-100`` off the answer); table: ``[V, d]``
-    """
-    has = labels != -100  # [B, L]
-    pos = has.to(torch.long).argmax(dim=1)  # [B]: first answer token
-    target = labels.gather(1, pos.unsqueeze(1)).squeeze(1)  # [B]
-    keep = has.any(1) & (first >= 0).to(has.device)  # [B]: answered prompts with a molecule
-    if not bool(keep.any()):
-        return tokens.sum() * 0.0
-    slot = tokens[first.clamp(min=0).to(tokens.device), 0]  # [B, d]
-    logits = slot.float() @ table.float().T  # [B, V]
-    return F.cross_entropy(logits[keep], target[keep])
-
-
 class RecipeModule(nn.Module):
-    """EDTFormer's answer loss through the LLM + ``aux_weight`` x :func:`fact_loss`
-    + ``slot_weight`` x :func:`answer_slot_loss`."""
+    """EDTFormer's answer loss through the LLM: ``forward(batch)`` returns ``{"loss",
+    "answer_loss"}``; ``per_answer``: each question's mean token loss, averaged over the batch's
+    questions (``recipe.answer_loss=answer``), else the mean over every answer token."""
 
-    def __init__(
-        self,
-        model: Any,
-        aux_weight: float,
-        slot_weight: float = 0.0,
-        group_weight: float = 1.0,
-        per_answer: bool = False,
-    ) -> None:
+    def __init__(self, model: Any, per_answer: bool = False) -> None:
         super().__init__()
         self.model = model
         self.per_answer = per_answer
-        self.aux_weight = aux_weight
-        self.group_weight = group_weight
-        self.slot_weight = slot_weight
-        width = int(model.config.bridge.width)
-        self.facts = FactHeads(width) if aux_weight > 0 else None
 
-    def forward(
-        self, batch: tuple[Any, Tensor, Tensor, Tensor, Tensor | None]
-    ) -> dict[str, Tensor]:
-        chat, groups, counts, first, atoms = batch
-        out = self.model(chat, per_answer=self.per_answer)
+    def forward(self, batch: Any) -> dict[str, Tensor]:
+        out = self.model(batch, per_answer=self.per_answer)
         if out.loss is None:
             raise ValueError("recipe batch has no assistant tokens to learn from")
-        logs = {"loss": out.loss, "answer_loss": out.loss.detach()}
-        if self.facts is not None and out.bridge is not None:
-            aux = fact_loss(
-                self.facts(out.bridge.query_states, out.bridge.state_mask),
-                groups.to(out.loss.device),
-                counts.to(out.loss.device),
-                self.group_weight,
-            )
-            logs["loss"] = logs["loss"] + self.aux_weight * aux
-            logs["fact_loss"] = aux.detach()
-        if out.bridge is not None and out.bridge.fact_logits is not None:
-            written = writer_loss(
-                out.bridge.fact_logits,
-                groups.to(out.loss.device),
-                counts.to(out.loss.device),
-                atoms,
-            )
-            logs["loss"] = logs["loss"] + written
-            logs["writer_loss"] = written.detach()
-        if self.slot_weight > 0 and out.bridge is not None:
-            table = self.model.llm.get_input_embeddings().weight.detach()  # [V, d]
-            slot = answer_slot_loss(out.bridge.tokens, first, chat.labels, table)
-            logs["loss"] = logs["loss"] + self.slot_weight * slot
-            logs["slot_loss"] = slot.detach()
-        return logs
-
-
-def first_molecules(items: Sequence[tuple[list[str], str, str]]) -> Tensor:
-    """Index of each prompt's first molecule among all molecules of ``items``, int64 ``[B]``;
-    ``-1`` for a prompt without molecules (a text-only question)."""
-    start = torch.tensor([0, *[len(smi) for smi, _, _ in items[:-1]]]).cumsum(0)
-    has = torch.tensor([len(smi) > 0 for smi, _, _ in items])
-    return torch.where(has, start, torch.full_like(start, -1))
+        return {"loss": out.loss, "answer_loss": out.loss.detach()}
 
 
 class RecipeCollator(Stage2Collator):
-    """``[(smiles list, question, answer), ...]`` -> ``(ChatBatch, group targets, count targets,
-    first molecule of each prompt, per-atom stereo targets or None)``: stage 2's batch plus the
-    fact-head targets of every molecule in it, the index ``[B]`` of each prompt's first molecule
-    (the answer slot) and, for a stereo fact writer, :func:`atom_labels`."""
+    """``[(smiles list, question, answer), ...]`` -> :class:`~edtformer.model.ChatBatch`: stage
+    2's batch, with the soft targets of its :class:`SoftAnswer` prompts (:meth:`soft_targets`)."""
 
-    def __call__(  # type: ignore[override]
-        self, items: Sequence[tuple[list[str], str, str]]
-    ) -> tuple[Any, Tensor, Tensor, Tensor, Tensor | None]:
-        smiles = [s for smi, _, _ in items for s in smi]
-        groups, counts = fact_labels(smiles)
-        bridge = self.model.config.bridge
-        atoms = atom_labels(smiles) if bridge.fact_stereo or bridge.fact_formula else None
+    def __call__(self, items: Sequence[tuple[list[str], str, str]]) -> Any:
         chat = super().__call__(items)
         if any(isinstance(a, SoftAnswer) for *_, a in items):
             soft_yes, soft_ids = self.soft_targets(items)
             chat.soft_yes = soft_yes.to(chat.labels.device)
             chat.soft_ids = soft_ids.to(chat.labels.device)
-        return chat, groups, counts, first_molecules(items), atoms
+        return chat
 
     def soft_targets(self, items: Sequence[tuple[list[str], str, str]]) -> tuple[Tensor, Tensor]:
         """P(yes) ``[B]`` (NaN for hard answers) and the first answer-token ids ``[B, 2]`` of
@@ -350,124 +124,35 @@ class RecipeCollator(Stage2Collator):
         return p_yes, ids
 
 
-#: The fact writer's LLM-free fit: learning rate and molecules per step.
-FACT_FIT_LR, FACT_FIT_BATCH = 3e-3, 64
-
-
-def _encoder_batches(
-    model: Any, smiles: Sequence[str], batch_size: int
-) -> Iterator[tuple[list[Tensor], Tensor]]:
-    """The frozen encoder streams of ``smiles`` in batches: ``(S streams [B, N, D_s], mask [B, N])``."""
-    for i in range(0, len(smiles), batch_size):
-        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
-        feats, mask, *_ = model.processor(records).inputs()
-        yield feats, mask
-
-
-@torch.no_grad()
-def writer_inputs(
-    model: Any, smiles: Sequence[str], batch_size: int = 64
-) -> tuple[Tensor, list[Tensor]]:
-    """The fact writer's inputs for ``smiles``: pooled frozen encoder streams ``[M, sum D_s]``
-    and (for a stereo or formula writer, else empty) each molecule's concatenated atom rows
-    ``[n_m, sum D_s]``."""
-    writer = model.connector.facts
-    pooled, atoms = [], []
-    for feats, mask in _encoder_batches(model, smiles, batch_size):
-        pooled.append(writer.pool(feats, mask))
-        if writer.atom_level:
-            rows = torch.cat([h.float() for h in feats], dim=-1)  # [B, N, sum D_s]
-            atoms += [r[m] for r, m in zip(rows, mask, strict=True)]
-    return torch.cat(pooled), atoms
-
-
-def _atom_batch(rows: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
-    """Pad atom rows ``[n_m, D]`` to ``[M, N, D]`` and a mask ``[M, N]``."""
-    n = max(r.shape[0] for r in rows)
-    x = rows[0].new_zeros(len(rows), n, rows[0].shape[1])
-    mask = torch.zeros(len(rows), n, dtype=torch.bool)
-    for i, r in enumerate(rows):
-        x[i, : r.shape[0]], mask[i, : r.shape[0]] = r, True
-    return x, mask
-
-
-def fit_fact_writer(
-    model: Any, molecules: Sequence[str], valid: Sequence[str], steps: int, seed: int
-) -> dict[str, Any]:
-    """LLM-free fit of the bridge's :class:`~edtformer.bridge.facts.FactWriter` on the RDKit facts
-    of train ``molecules``: their encoder features are read once, then ``steps`` batches of
-    :data:`FACT_FIT_BATCH` train the small heads, so that the fact tokens the LLM reads from its
-    first step are mostly right. Returns the loss every 100 steps and the writer's exact
-    accuracy per fact on ``valid`` molecules."""
-    writer = model.connector.facts
-    if writer.group_names != GROUP_NAMES:
-        raise EdtError("the fact writer's groups differ from the training targets' groups")
-    t0 = time.time()
-    x_train, a_train = writer_inputs(model, molecules)
-    x_valid, a_valid = writer_inputs(model, valid)
-    groups, counts = fact_labels(molecules)
-    stereo = atom_labels(molecules) if writer.atom_level else None
-    logger.info("fact writer: read %d molecules in %.0f s", len(molecules), time.time() - t0)
-    params = [p for p in writer.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=FACT_FIT_LR, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.05, 1 - i / max(steps, 1)))
-    gen = torch.Generator().manual_seed(seed)
-    writer.train()
-    losses, window = [], []
-    for step in range(steps):
-        idx = torch.randint(0, len(molecules), (FACT_FIT_BATCH,), generator=gen)
-        logits = FactLogits(*writer.readout(x_train[idx]))
-        targets = None
-        if stereo is not None:
-            rows, _ = _atom_batch([a_train[i] for i in idx.tolist()])
-            logits = writer.with_atoms(logits, rows)
-            targets = stereo[idx][:, : rows.shape[1]]
-        loss = writer_loss(logits, groups[idx], counts[idx], targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        window.append(float(loss.detach()))
-        if len(window) == 100 or step == steps - 1:
-            losses.append(round(sum(window) / len(window), 4))
-            window = []
-    logger.info("fact writer fit: %d steps, loss %s", steps, losses[-1] if losses else None)
-    with torch.no_grad():
-        logits = FactLogits(*writer.readout(x_valid))
-        if writer.atom_level:
-            rows, mask = _atom_batch(a_valid)
-            logits = writer.with_atoms(logits, rows, mask)
-        valid_acc = writer_accuracy(
-            logits, *fact_labels(valid), atom_labels(valid) if writer.atom_level else None
-        )
-    return {"steps": steps, "loss_every_100": losses, "valid": valid_acc}
-
-
 #: Inverse L2 strengths tried for the blood-brain-barrier read-out (chosen on the valid split).
 BBB_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 
 
 @torch.no_grad()
 def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
-    """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``."""
-    owner = getattr(model, "readout", None) or model.connector.facts
-    pool = owner.pool_mean_max
-    return torch.cat(
-        [pool(feats, mask) for feats, mask in _encoder_batches(model, smiles, batch_size)]
-    )
+    """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``
+    (:func:`~edtformer.bridge.readout.pool_mean_max`, the read-out's input)."""
+    from edtformer.bridge.readout import pool_mean_max
+
+    pooled = []
+    for i in range(0, len(smiles), batch_size):
+        records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
+        feats, mask, *_ = model.processor(records).inputs()
+        pooled.append(pool_mean_max(feats, mask))
+    return torch.cat(pooled)
 
 
 def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """SMILES -> P(BBB+) of the fact writer's (frozen) blood-brain-barrier read-out, for the
-    BBBP molecules among ``records``: the soft answers of ``recipe.bbbp_targets=soft``."""
-    writer = getattr(model, "readout", None) or model.connector.facts
-    if writer is None or writer.bbb is None:
+    """SMILES -> P(BBB+) of the model's (frozen) blood-brain-barrier read-out, for the BBBP
+    molecules among ``records``: the soft answers of ``recipe.bbbp_targets=soft``."""
+    readout = getattr(model, "readout", None)
+    if readout is None:
         raise EdtError("recipe.bbbp_targets=soft needs a blood-brain-barrier read-out")
     smiles = sorted({r["smiles"][0] for r in records if r.get("task") == "bbbp"})
     if not smiles:
         return {}
     with torch.no_grad():
-        p = torch.sigmoid(writer.bbb_readout(bbb_inputs(model, smiles)).float())
+        p = torch.sigmoid(readout.bbb_readout(bbb_inputs(model, smiles)).float())
     logger.info(
         "BBBP answers from the read-out: %d molecules, mean P(yes) %.3f", len(smiles), p.mean()
     )
@@ -475,25 +160,28 @@ def readout_yes_prob(model: Any, records: Sequence[dict[str, Any]]) -> dict[str,
 
 
 def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
-    """Fit the fact writer's blood-brain-barrier read-out LLM-free: logistic regression on the
-    standardised mean + max pooled streams of the BBBP *train* molecules, its L2 strength chosen
-    by valid ROC-AUC (as ``experiments/diagnostics/bbbp_specialist.py`` does), copied into
-    ``FactWriter.bbb`` and frozen (the LLM stage does not move it). Returns the valid ROC-AUC per
-    ``C`` and the chosen ``C``."""
+    """Fit the model's blood-brain-barrier read-out (:class:`~edtformer.bridge.readout.
+    BBBReadout`) LLM-free: scikit-learn's logistic regression on the standardised mean + max
+    pooled streams of the BBBP *train* molecules, its L2 strength chosen by valid ROC-AUC (as
+    ``experiments/diagnostics/bbbp_specialist.py`` does), copied into ``BBBReadout.bbb`` (the
+    standardisation into ``bbb_mean`` / ``bbb_std``) and frozen (the LLM stage does not move
+    it). Returns the valid ROC-AUC per ``C`` and the chosen ``C``."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     from edtformer.data import load_task
 
-    writer = getattr(model, "readout", None) or model.connector.facts
-    if writer is None or writer.bbb is None:
+    readout = getattr(model, "readout", None)
+    if readout is None:
         raise EdtError("this model has no blood-brain-barrier read-out")
     splits = {k: load_task(data_dir, "bbbp", k) for k in ("train", "valid")}
     x = {k: bbb_inputs(model, [r["smiles"][0] for r in v]) for k, v in splits.items()}
     y = {k: np.array([r["answer"] == "yes" for r in v], dtype=int) for k, v in splits.items()}
     if len(y["train"]) == 0:
-        raise EdtError(f"fact_bbb needs BBBP train records; {data_dir} has none")
+        raise EdtError(
+            f"the blood-brain-barrier read-out needs BBBP train records; {data_dir} has none"
+        )
     mean, std = x["train"].mean(0), x["train"].std(0).clamp_min(1e-6)
     z = {k: ((v - mean) / std).double().numpy() for k, v in x.items()}
     n = {k: len(v) for k, v in splits.items()}
@@ -501,7 +189,7 @@ def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
         "model": "logistic regression on the standardised mean + max pooled encoder streams",
         "n": n,
     }
-    weight, bias = torch.zeros_like(writer.bbb.weight), torch.zeros_like(writer.bbb.bias)
+    weight, bias = torch.zeros_like(readout.bbb.weight), torch.zeros_like(readout.bbb.bias)
     if len(set(y["train"].tolist())) < 2:  # a toy build: the base rate, no read-out
         rate = float(np.clip(y["train"].mean(), 0.01, 0.99))
         bias.fill_(float(np.log(rate / (1 - rate))))
@@ -525,55 +213,12 @@ def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
         )
         logger.info("blood-brain-barrier read-out: C=%g, valid ROC-AUC %s", best, auc.get(best))
     with torch.no_grad():
-        writer.bbb_mean.copy_(mean)
-        writer.bbb_std.copy_(std)
-        writer.bbb.weight.copy_(weight)
-        writer.bbb.bias.copy_(bias)
-    writer.bbb.requires_grad_(False)
+        readout.bbb_mean.copy_(mean)
+        readout.bbb_std.copy_(std)
+        readout.bbb.weight.copy_(weight)
+        readout.bbb.bias.copy_(bias)
+    readout.bbb.requires_grad_(False)
     return report
-
-
-def writer_accuracy(
-    logits: FactLogits, groups: Tensor, counts: Tensor, atoms: Tensor | None = None
-) -> dict[str, float]:
-    """Exact accuracy of fact-writer ``logits`` against :func:`fact_labels` targets: the whole
-    group set, each group (mean over groups), each written count, and with ``atoms``
-    (:func:`atom_labels`) the R/S label per specified centre and E/Z per stereo bond."""
-    pred = (logits.groups > 0).float()
-    out = {
-        "group_set": float((pred == groups).all(1).float().mean()),
-        "group_each": float((pred == groups).float().mean()),
-    }
-    for name, c, lg in zip(WRITTEN_COUNTS, WRITTEN_COLUMNS, logits.counts, strict=True):
-        out[name] = float((lg.argmax(-1) == counts[:, c]).float().mean())
-    if logits.atoms is not None and atoms is not None:
-        n = min(logits.atoms.shape[1], atoms.shape[1])
-        lg, tg = logits.atoms[:, :n], atoms[:, :n]
-        k = len(CIP_CLASSES)
-        for name, part, col in (
-            ("rs_per_centre", lg[..., :k], 0),
-            ("ez_per_bond_end", lg[..., k:], 1),
-        ):
-            real = tg[..., col] > 0  # per centre / per bond end
-            hits = part.argmax(-1)[real] == tg[..., col][real]
-            out[name] = float(hits.float().mean()) if bool(real.any()) else float("nan")
-    if logits.elements is not None and atoms is not None:
-        n = min(logits.elements.shape[1], atoms.shape[1])
-        tg = atoms[:, :n]
-        mask = tg[..., 2] >= 0  # [M, N]
-        got = FactWriter.element_counts(logits.elements[:, :n], mask)
-        want = FactWriter.element_counts(
-            torch.cat(
-                [
-                    F.one_hot(tg[..., 2].clamp_min(0), len(ELEMENT_CLASSES)),
-                    F.one_hot(tg[..., 3].clamp_min(0), H_CLASSES),
-                ],
-                dim=-1,
-            ).float(),
-            mask,
-        )
-        out["formula"] = float((got == want).all(1).float().mean())
-    return {k: round(v, 4) for k, v in out.items()}
 
 
 #: Curve question kind -> its built task (``*``: every record of the task).
@@ -839,17 +484,7 @@ def build_recipe_model(cfg: TrainConfig) -> Any:
         norm = float(llm.get_input_embeddings().weight.norm(dim=-1).mean())
     else:
         norm = float(cfg.recipe.token_norm)
-    overrides = {
-        "instruction_aware": cfg.recipe.instruction_aware,
-        "token_norm": norm,
-        "fact_tokens": cfg.recipe.fact_tokens,
-        "fact_stereo": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo,
-        "fact_group_tokens": cfg.recipe.fact_group_tokens if cfg.recipe.fact_tokens else 0,
-        "fact_bbb": cfg.recipe.fact_tokens and cfg.recipe.fact_bbb,
-        "fact_formula": cfg.recipe.fact_tokens and cfg.recipe.fact_formula,
-        "fact_pair": cfg.recipe.fact_tokens and cfg.recipe.fact_stereo and cfg.recipe.fact_pair,
-        "fact_ez_slots": cfg.recipe.fact_ez_slots,
-    }
+    overrides = {"instruction_aware": cfg.recipe.instruction_aware, "token_norm": norm}
     sheet = {"fact_sheet": True, "bbb_readout": True} if cfg.recipe.fact_sheet else None
     return build_stage2_model(
         cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides, model_overrides=sheet
@@ -867,7 +502,8 @@ def run_recipe(
     fabric.seed_everything(cfg.run.seed)
     out_dir = Path(cfg.run.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stream = sheet_stream(cfg) if rc.fact_sheet else recipe_stream(cfg)
+    sheet = sheet_stream(cfg) if rc.fact_sheet else None
+    stream = sheet if sheet is not None else recipe_stream(cfg)
     model = build_recipe_model(cfg)
     model.sheet_full_rate = rc.sheet_full_rate
     assert model.processor is not None
@@ -880,33 +516,20 @@ def run_recipe(
     if not resume:
         (out_dir / "curve.jsonl").unlink(missing_ok=True)
     torch.manual_seed(cfg.run.seed)
-    module = RecipeModule(
-        model, rc.aux_weight, rc.slot_weight, rc.fact_group_weight, rc.answer_loss == "answer"
-    )
+    module = RecipeModule(model, per_answer=rc.answer_loss == "answer")
     if fabric.is_global_zero:
         logger.info(
             "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
             model.parameter_counts().summary(),
         )  # fmt: skip
-    if rc.fact_tokens and not resume and rc.fact_fit_steps > 0:
-        t0 = time.time()
-        valid = sorted({s for recs in curve.values() for r in recs for s in r["smiles"]})
-        report = fit_fact_writer(model, stream.molecules, valid, rc.fact_fit_steps, cfg.run.seed)
-        report["seconds"] = round(time.time() - t0, 1)
-        logger.info("fact writer on %d valid molecules: %s", len(valid), report["valid"])
-        atomic_write_json(out_dir / "fact_writer.json", report)
-    if model.config.bridge.fact_bbb or getattr(model, "readout", None) is not None:
+    if getattr(model, "readout", None) is not None:
         # deterministic: refitted on resume too (it is frozen)
         t0 = time.time()
         report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
         report["seconds"] = round(time.time() - t0, 1)
         atomic_write_json(out_dir / "bbb_head.json", report)
-        if rc.bbbp_targets == "soft":
-            prob = readout_yes_prob(model, stream.records)
-            if rc.fact_sheet:
-                stream.set_yes_prob("bbbp", prob)
-            else:
-                stream.set_yes_prob("bbbp", prob, soft=True)
+        if sheet is not None and rc.bbbp_targets == "soft":  # validated: soft needs the sheet
+            sheet.set_yes_prob("bbbp", readout_yes_prob(model, sheet.records))
     on_step = ValidCurve(
         model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps,
         zero_tokens=rc.curve_zero_tokens,
@@ -973,7 +596,7 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
         "questions; instruction-aware queries; one stage, frozen encoders"
         if cfg.recipe.fact_sheet
         else "edt train recipe: balanced question stream, instruction-aware queries, token "
-        "norm matched to the LLM, fact heads; one stage, frozen encoders"
+        "norm matched to the LLM; one stage, frozen encoders"
     )
     record = {
         "what": what,
@@ -1010,27 +633,25 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
 
 
 __all__ = [
-    "COUNT_FACTS",
+    "BBB_C_GRID",
+    "COUNT_KINDS",
+    "CURVE_KIND_TASK",
     "CURVE_TASKS",
-    "GROUP_NAMES",
     "RECIPE_DEFAULTS",
-    "FactHeads",
     "RecipeCollator",
     "RecipeModule",
     "ValidCurve",
     "add_history",
-    "answer_slot_loss",
-    "atom_labels",
+    "bbb_inputs",
     "build_recipe_model",
     "curve_records",
-    "fact_labels",
-    "fact_loss",
-    "first_molecules",
-    "fit_fact_writer",
+    "curve_tasks",
+    "fit_bbb_head",
     "headline",
+    "paired_gap",
+    "readout_yes_prob",
     "recipe_stream",
     "run_recipe",
-    "writer_accuracy",
-    "writer_inputs",
-    "writer_loss",
+    "sheet_stream",
+    "write_training_record",
 ]

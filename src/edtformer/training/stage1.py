@@ -114,7 +114,7 @@ class Stage1Model(nn.Module):
 
     def forward(self, batch: Stage1Batch) -> dict[str, Tensor]:
         out = self.connector(*batch.mol.inputs())
-        states, qmask = out.query_states, out.state_mask  # [B, Q, W], [B, Q]
+        states, qmask = out.query_states, out.mask  # [B, Q, W], [B, Q]
         text_states = self.text(batch.text_ids, batch.text_mask, "encode")  # [B, T+1, W]
         q = F.normalize(self.query_proj(states), dim=-1)  # [B, Q, E]
         t = F.normalize(self.text_proj(text_states[:, 0]), dim=-1)  # [B, E]
