@@ -138,6 +138,18 @@ def markdown(run: Path, rows: list[dict[str, Any]], config: dict[str, Any], sigm
     return "\n".join(lines) + "\n"
 
 
+def _save(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` atomically (a temporary file, then a rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """One panel per kind: tokens vs zeros against samples seen (``None`` without matplotlib)."""
     try:
@@ -166,12 +178,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
     fig.suptitle(
         "Learnable setting, valid split: full EDT-Former vs its zero-token control", fontsize=10
     )
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
 
 
 #: Columns of the per-row curves (curve column, title).
@@ -259,12 +266,7 @@ def rows_plot(curves: dict[str, list[dict[str, Any]]], path: Path) -> Path | Non
     fig.suptitle(
         "Ablation rows, valid split (solid: with tokens, dotted: zero tokens)", fontsize=10
     )
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return _save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
