@@ -116,3 +116,15 @@ def test_molecules_in_the_feature_cache_need_no_minimol_runtime(tmp_path: Path) 
     np.testing.assert_array_equal(h.numpy(), h2.numpy())
     again.encode([parse_smiles("CCN")])  # a new molecule loads it on first use
     assert again.inner._session is not None  # type: ignore[attr-defined]
+
+
+def test_load_encoders_loads_minimol_now_also_behind_the_feature_cache(tmp_path: Path) -> None:
+    """`edt serve` / `edt chat` call it at start: the first request then pays nothing extra."""
+    from edtformer.encoders.cache import CachedEncoder
+    from edtformer.model.processing import MoleculeProcessor
+
+    plain, wrapped = get_encoder("minimol"), get_encoder("minimol")
+    proc = MoleculeProcessor([plain, CachedEncoder(wrapped, tmp_path / "features")])
+    assert plain._session is None and wrapped._session is None  # type: ignore[attr-defined]
+    assert proc.load_encoders() is proc
+    assert plain._session is not None and wrapped._session is not None  # type: ignore[attr-defined]

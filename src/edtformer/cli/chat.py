@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device, args.dtype)
     parse_smiles(args.smiles)
     model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
+    if model.processor is not None:  # MiniMol loads on first use; a long session loads it now
+        model.processor.load_encoders()
     smiles = args.smiles
     print(f"chatting about {smiles} (model: {name}); /help lists the commands, /quit leaves")
     history: list[dict[str, str]] | None = None

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from edtformer.serve.app import ServeLimits
 
     model, name = load_cli_model(args.model, args.threads, args.device, args.dtype)
+    if model.processor is not None:  # MiniMol loads on first use; a long session loads it now
+        model.processor.load_encoders()
     limits = ServeLimits(max_tokens=args.max_tokens, default_max_tokens=min(128, args.max_tokens))
     app = create_app(
         model,

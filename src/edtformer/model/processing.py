@@ -142,6 +142,17 @@ class MoleculeProcessor:
         """Registry names of the encoders."""
         return tuple(str(e.name) for e in self.encoders)
 
+    def load_encoders(self) -> MoleculeProcessor:
+        """Load now what the encoders would load on their first molecule (MiniMol's runtime and
+        ONNX session): long-running processes (``edt serve``, ``edt chat``) call it at start so
+        that the first request does not pay for it."""
+        for enc in self.encoders:
+            inner = getattr(enc, "inner", enc)  # a CachedEncoder wraps the encoder
+            load = getattr(inner, "load", None)
+            if callable(load):
+                load()
+        return self
+
     def __call__(self, records: Sequence[MolRecord]) -> MoleculeBatch:
         """Encode and patch ``records`` (``M`` molecules) into one padded batch.
 
