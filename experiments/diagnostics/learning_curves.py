@@ -1,7 +1,7 @@
 """Learning curves of recipe runs: valid-split score per question kind vs training samples seen.
 
 Every ``edt train recipe`` run writes ``curve.jsonl`` (one row per evaluation of a fixed, seeded
-valid sample, see :class:`edtformer.training.recipe.ValidCurve`). This script puts several runs
+valid sample, see :class:`edtformer.training.curve.ValidCurve`). This script puts several runs
 side by side -- one per lever tried -- as a table and a grid of plots:
 
     python experiments/diagnostics/learning_curves.py runs/recipe_A:full runs/recipe_B_noinstr:no-instruction

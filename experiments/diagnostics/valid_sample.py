@@ -23,7 +23,7 @@ import torch
 
 def main() -> None:
     from edtformer.evaluation.evaluator import load_model
-    from edtformer.training.recipe import ValidCurve, curve_records, headline
+    from edtformer.training.curve import ValidCurve, curve_records, headline
     from edtformer.utils.io import atomic_write_json
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

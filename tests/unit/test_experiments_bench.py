@@ -149,7 +149,7 @@ def test_learn_budget_rdkit_stream_is_per_atom() -> None:
 
 def test_paired_gap_is_the_mean_difference_with_its_standard_error() -> None:
     from edtformer.evaluation.tasks import ItemResult
-    from edtformer.training.recipe import paired_gap
+    from edtformer.training.curve import paired_gap
 
     full = [ItemResult(str(i), "hbd", "1", "1", i < 8) for i in range(10)]
     zero = [ItemResult(str(i), "hbd", "1", "1", i < 5) for i in range(10)]

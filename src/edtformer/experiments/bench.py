@@ -115,7 +115,7 @@ class Budget:
     valid curve) instead of the bare stage 2 on ``train_tasks``; ``lr`` is then the recipe's."""
     eval_kinds: tuple[str, ...] = ()
     """With ``recipe``: the question kinds scored on test, ``eval_limit`` seeded questions each
-    (``training.recipe.CURVE_KIND_TASK``; whole-task kinds get twice as many)."""
+    (``training.curve.CURVE_KIND_TASK``; whole-task kinds get twice as many)."""
     zero_tokens: bool = False
     """Score every trained row a second time with its molecule tokens zeroed before the LLM."""
     curve_every: int | None = None
@@ -342,7 +342,7 @@ class RunResult:
     """The same test questions with the molecule tokens zeroed (the zero-token control)."""
     gaps: dict[str, dict[str, float]] = field(default_factory=dict)
     """Kind (and ``counts``: the count kinds pooled) -> paired accuracy gap over the zero-token
-    control (:func:`~edtformer.training.recipe.paired_gap`)."""
+    control (:func:`~edtformer.training.curve.paired_gap`)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -362,7 +362,7 @@ class RunResult:
 def _test_records(budget: Budget, data_dir: str) -> dict[str, list[Any]]:
     """Task -> the test records every row of ``budget`` is scored on (fixed, seeded)."""
     from edtformer.evaluation.evaluator import load_eval_records
-    from edtformer.training.recipe import curve_records
+    from edtformer.training.curve import curve_records
 
     if budget.recipe is not None:
         per_kind = budget.eval_limit or 10**9
@@ -415,7 +415,8 @@ def run_one(
     import torch
 
     from edtformer.evaluation.evaluator import load_model
-    from edtformer.training.recipe import COUNT_KINDS, build_recipe_model, paired_gap, run_recipe
+    from edtformer.training.curve import COUNT_KINDS, paired_gap
+    from edtformer.training.recipe import build_recipe_model, run_recipe
     from edtformer.training.runner import build_stage2_model, run_stage2
 
     cfg = train_config(variant, budget, seed, data_dir, run_dir, llm)

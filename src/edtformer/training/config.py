@@ -254,7 +254,7 @@ class RecipeSection:
     eval_at_start: bool = True
     """Score the untrained starting point of the curve."""
     curve_kinds: tuple[str, ...] = ()
-    """Question kinds the valid curve scores (``training.recipe.CURVE_KIND_TASK``; empty: the
+    """Question kinds the valid curve scores (``training.curve.CURVE_KIND_TASK``; empty: the
     default ``CURVE_TASKS``)."""
     curve_zero_tokens: bool = False
     """Also score each curve point with the molecule tokens zeroed before the LLM (the
