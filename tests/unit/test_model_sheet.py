@@ -170,3 +170,13 @@ def test_lettered_options_are_answered_by_cloze_scoring(cut: EDTFormer) -> None:
     many = cut.ask_many(["CCO", "CCO"], ["How many rings?", q], max_new_tokens=2)
     assert not isinstance(many[0], Exception) and many[0].options is None
     assert not isinstance(many[1], Exception) and many[1].answer == ans.answer
+
+
+def test_zero_token_block_restores_the_setting_also_on_an_error(model: EDTFormer) -> None:
+    assert model.zero_molecule_tokens is False
+    with model.molecule_tokens_zeroed() as m:
+        assert m is model and model.zero_molecule_tokens is True
+    assert model.zero_molecule_tokens is False
+    with pytest.raises(RuntimeError), model.molecule_tokens_zeroed():
+        raise RuntimeError("scoring failed")
+    assert model.zero_molecule_tokens is False

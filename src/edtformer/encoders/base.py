@@ -168,6 +168,11 @@ class GraphEncoder(nn.Module):
         """Registry name."""
         return self.info.name
 
+    def load(self) -> GraphEncoder:
+        """Load now what the encoder would otherwise load on its first molecule (a runtime, a
+        session); the default has nothing to load."""
+        return self
+
     def check(self, record: MolRecord) -> None:
         """Raise :class:`UnsupportedMoleculeError` if this encoder cannot featurise ``record``.
 

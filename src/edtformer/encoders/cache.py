@@ -246,6 +246,11 @@ class CachedEncoder(GraphEncoder):
         self.cache = NodeFeatureCache(root, encoder)
         self.freeze()
 
+    def load(self) -> CachedEncoder:
+        """Delegates to the wrapped encoder."""
+        self.inner.load()
+        return self
+
     def check(self, record: MolRecord) -> None:
         """Delegates to the wrapped encoder."""
         self.inner.check(record)

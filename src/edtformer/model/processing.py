@@ -147,10 +147,7 @@ class MoleculeProcessor:
         ONNX session): long-running processes (``edt serve``, ``edt chat``) call it at start so
         that the first request does not pay for it."""
         for enc in self.encoders:
-            inner = getattr(enc, "inner", enc)  # a CachedEncoder wraps the encoder
-            load = getattr(inner, "load", None)
-            if callable(load):
-                load()
+            enc.load()
         return self
 
     def __call__(self, records: Sequence[MolRecord]) -> MoleculeBatch:

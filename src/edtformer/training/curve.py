@@ -94,12 +94,12 @@ def curve_records(
     return out
 
 
-def _find(metrics: dict[str, float], suffix: str) -> float | None:
-    """The first metric whose key is ``suffix`` or ends with ``/suffix`` (a task's one group)."""
-    for key, value in metrics.items():
-        if key == suffix or key.endswith("/" + suffix):
-            return value
-    return None
+def find_metric(metrics: dict[str, float], key: str) -> float | None:
+    """``metrics[key]``, or else the first metric named ``<group>/<key>`` (a task scored in one
+    group reports its metrics under the group's name); ``None`` if neither."""
+    if key in metrics:
+        return metrics[key]
+    return next((v for k, v in metrics.items() if k.endswith("/" + key)), None)
 
 
 def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -126,8 +126,8 @@ def headline(metrics_by_task: dict[str, dict[str, float]]) -> dict[str, float]:
         "ez_exact": so.get("ez/exact_match"),
         "struct_mc_acc": mc.get("accuracy"),
         "bbbp_auc": bb.get("roc_auc"),
-        "solubility_mae": _find(sol, "mae"),
-        "solubility_spearman": _find(sol, "spearman"),
+        "solubility_mae": find_metric(sol, "mae"),
+        "solubility_spearman": find_metric(sol, "spearman"),
     }
     return {k: float(v) for k, v in cols.items() if v is not None and not math.isnan(v)}
 
@@ -214,12 +214,8 @@ class ValidCurve:
         row: dict[str, Any] = {"step": step, "samples": samples, **headline(metrics)}
         record: dict[str, Any] = {"metrics": metrics}
         if self.zero_tokens and not getattr(self.model, "text_only", False):
-            before = self.model.zero_molecule_tokens
-            self.model.zero_molecule_tokens = True
-            try:
+            with self.model.molecule_tokens_zeroed():
                 zero, zero_items = self.score_items()
-            finally:
-                self.model.zero_molecule_tokens = before
             row.update({f"zero/{k}": v for k, v in headline(zero).items()})
             gap = paired_gap(items, zero_items)
             row.update({f"count_{k}": v for k, v in gap.items()})
@@ -237,6 +233,7 @@ __all__ = [
     "ValidCurve",
     "curve_records",
     "curve_tasks",
+    "find_metric",
     "headline",
     "paired_gap",
 ]
