@@ -106,11 +106,12 @@ def test_every_kind_has_enough_templates_in_both_files() -> None:
         assert all("{mol}" in s for v in t["off_sheet"].values() for s in v)
 
 
-def test_off_sheet_kinds_are_shared_and_heldout_adds_unseen_ones() -> None:
+def test_off_sheet_kinds_shared_heldout_only_and_train_only() -> None:
     train, held = load_templates("train")["off_sheet"], load_templates("heldout")["off_sheet"]
     assert len(train) >= 20 and len(held) >= 20
-    assert set(train) <= set(held)  # the same kinds, other questions
+    assert len(set(train) & set(held)) >= 20  # shared kinds, other questions
     assert len(set(held) - set(train)) >= 5  # kinds never trained
+    assert len(set(train) - set(held)) >= 10  # training-only kinds: a broader sense of "off sheet"
     assert all(len(v) >= 10 for v in train.values())
     assert all(len(v) >= 10 for v in held.values())
     assert sum(len(v) for v in held.values()) >= 200

@@ -42,7 +42,7 @@ def test_off_sheet_questions_come_in_their_own_batches() -> None:
         total_off += off
     # the kind keeps its share (the dataset kinds without records drop out here)
     w = SHEET_KIND_WEIGHTS
-    share = w["off_sheet"] / (w["off_sheet"] + w["sheet"])
+    share = w["off_sheet"] / sum(w[k] for k in ("off_sheet", "sheet", "group_choice", "bbbp"))
     assert share - 0.05 < total_off / len(stream) < share + 0.05
     # but only a few batches carry them
     assert carrying <= (stream.off_sheet_batches + 0.07) * (len(stream) // 8)
@@ -58,3 +58,35 @@ def test_yes_no_facts_are_balanced() -> None:
     answers = [stream._sheet_item("sheet", random.Random(i))[2] for i in range(400)]
     yes, no = answers.count("yes"), answers.count("no")
     assert yes + no > 150 and 0.6 < yes / no < 1.7, (yes, no)
+
+
+def test_lettered_questions_are_trained_as_inference_scores_them() -> None:
+    """Group choices (and every lettered sheet question) answer with the right option's text;
+    the collator then trains that text as the answer to the bare stem, the sheet cut for the
+    whole question (the options' groups written as lines), as ``ask_many`` cloze-scores it."""
+    from edtformer.facts.sheet import sheet_of
+    from edtformer.llm.options import parse_options
+    from edtformer.training.stage2 import as_scored
+
+    stream = _stream(weights={"group_choice": 1.0})
+    seen = 0
+    for i in range(60):
+        smiles, question, answer = stream[i]
+        lettered = parse_options(question)
+        assert lettered is not None, question
+        assert answer in lettered.options
+        stem, cut = as_scored(question, answer)
+        assert cut == question and stem == lettered.stem and "A" not in stem.split()
+        groups = set(sheet_of(smiles[0], {}).get("groups", []))
+        present = [o for o in lettered.options if o in groups]
+        # one present among three absent, or one absent among three present
+        assert (answer in groups and len(present) == 1) or (
+            answer not in groups and len(present) == 3
+        ), (question, answer, groups)
+        seen += 1
+    assert seen == 60
+    # a letter answer (a dataset's lettered question) is trained as written
+    q = "<mol>\nHow many rings? A) 1 B) 2 C) 3 D) 4"
+    assert as_scored(q, "B") == (q, None)
+    assert as_scored(q, "2") == ("<mol>\nHow many rings?", q)
+    assert as_scored("<mol>\nHow many rings?", "2") == ("<mol>\nHow many rings?", None)

@@ -213,7 +213,7 @@ def score_items(
     model: Any,
     items: Sequence[dict[str, Any]],
     batch_size: int = 16,
-    max_new_tokens: int = 40,
+    max_new_tokens: int = 64,
     progress: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Answer every item with ``model.ask_many`` (an :class:`~edtformer.model.EDTFormer`), as a

@@ -322,7 +322,7 @@ class EDTFormer(nn.Module):
         molecules: Sequence[Sequence[MolRecord | str]],
         conversations: Sequence[Sequence[Message]],
         generation: bool = False,
-        sheet_questions: Sequence[str] | None = None,
+        sheet_questions: Sequence[str | None] | None = None,
     ) -> ChatBatch:
         """Build a :class:`ChatBatch` (the one collate function of training and inference).
 
@@ -332,8 +332,9 @@ class EDTFormer(nn.Module):
                 (see :meth:`PromptBuilder.messages`); assistant turns are labelled.
             generation: end every prompt with the assistant header (generation / scoring).
             sheet_questions: per prompt, the text the fact sheet is cut for (default: its last
-                user turn); a lettered question scored on its bare stem passes the whole
-                question, so the sheet also writes the elements and groups its options name.
+                user turn, also where an entry is ``None``); a lettered question scored on its
+                bare stem passes the whole question, so the sheet also writes the elements and
+                groups its options name.
         """
         if len(molecules) != len(conversations):
             raise EdtError(f"got {len(molecules)} molecule lists for {len(conversations)} prompts")
@@ -347,9 +348,8 @@ class EDTFormer(nn.Module):
         if self.config.fact_sheet and flat:
             if not self.text_only and self.processor is not None:
                 mol_batch = self.processor(flat)
-            cut_for = (
-                [_question(c) for c in asked] if sheet_questions is None else list(sheet_questions)
-            )
+            given = [None] * len(asked) if sheet_questions is None else list(sheet_questions)
+            cut_for = [_question(c) if q is None else q for c, q in zip(asked, given, strict=True)]
             sheets = self._sheets(records, mol_batch, cut_for)
             conversations = [
                 _with_sheets(c, sheets[k : k + len(rs)])

@@ -13,6 +13,10 @@ Kinds and what they draw:
   wanted answer is drawn first (50 / 50), then a molecule that has it (``has_group``: the group
   first, uniformly over the vocabulary seen in train, then yes / no), so no answer can be read
   from the question's words alone;
+- ``group_choice``: four groups as lettered options, one present (or one absent) — how
+  benchmarks ask about groups; like every lettered sheet question it is trained as inference
+  answers it, the right option's text as the answer to the bare stem
+  (:func:`~edtformer.training.stage2.as_scored`);
 - ``off_sheet``: a question no structure answers (the answer declines);
 - dataset kinds (``struct_text``, ``struct_mc``, ``n_stereocentres``, ``rs``, ``ez``,
   ``same_stereoisomer``, ``bbbp``): a train record of ``edt data build`` with its own question
@@ -39,8 +43,9 @@ logger = logging.getLogger(__name__)
 
 #: Default share of each kind in the stream.
 SHEET_KIND_WEIGHTS: dict[str, float] = {
-    "sheet": 0.52,
-    "off_sheet": 0.12,
+    "sheet": 0.46,
+    "group_choice": 0.04,
+    "off_sheet": 0.14,
     "struct_text": 0.06,
     "struct_mc": 0.02,
     "n_stereocentres": 0.03,
@@ -148,6 +153,7 @@ class SheetStream(Sequence[Sample]):
             for g in v.get("groups", []):
                 groups.setdefault(g, []).append(smi)
         self._salts = [s for s in self.molecules if self._sheets[s]["fragments"] > 1]
+        self._grouped = [s for s in self.molecules if self._sheets[s].get("groups")]
         self._with_group = {g: m for g, m in groups.items() if len(m) >= MIN_GROUP_MOLECULES}
         self._groups = sorted(self._with_group)
         logger.info(
@@ -205,6 +211,11 @@ class SheetStream(Sequence[Sample]):
         if kind == "off_sheet":
             smi = rng.choice(self.molecules)
             fact: str | None = "off_sheet"
+        elif kind == "group_choice":
+            smi = rng.choice(self._grouped or self.molecules)
+            values = sheet_of(smi, self._sheets)
+            item = generate(values, smi, rng, "train", kind="has_group", form="mc")
+            return [smi], f"{MOL_TOKEN}\n{item.question}", _scored_answer(item)
         else:
             fact = rng.choice(self._facts)
             if fact in BOOL_KINDS:
@@ -224,7 +235,7 @@ class SheetStream(Sequence[Sample]):
                 smi = rng.choice(self.molecules)
         values = sheet_of(smi, self._sheets)
         item = generate(values, smi, rng, "train", kind=fact, subject=subject)
-        return [smi], f"{MOL_TOKEN}\n{item.question}", item.answer
+        return [smi], f"{MOL_TOKEN}\n{item.question}", _scored_answer(item)
 
     def _without(self, group: str, rng: random.Random) -> str:
         for _ in range(100):
@@ -232,3 +243,11 @@ class SheetStream(Sequence[Sample]):
             if group not in self._sheets[smi].get("groups", []):
                 return smi
         return rng.choice(self.molecules)
+
+
+def _scored_answer(item: Any) -> str:
+    """The trained answer of a generated question: for lettered options the right option's
+    text (trained on the bare stem, as inference scores it), else the answer as generated."""
+    if item.answer_type == "letter":
+        return str(item.meta["options"][item.meta["correct"]])
+    return str(item.answer)

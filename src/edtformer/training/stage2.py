@@ -35,13 +35,44 @@ class Stage2Module(nn.Module):
         return {"loss": out.loss}
 
 
+def as_scored(question: str, answer: str) -> tuple[str, str | None]:
+    """The question a sample is trained on, and the text its fact sheet is cut for (``None``:
+    the question itself).
+
+    A question with lettered options whose answer is one of the options' *texts* (not a letter)
+    is trained as inference answers it (:meth:`~edtformer.model.EDTFormer.ask_many` cloze-scores
+    each option's text as the answer to the bare stem): on the stem, with the sheet cut for the
+    whole question, so the sheet writes the elements and groups the options name. Anything
+    else (a letter answer, no options) is trained as written.
+    """
+    from edtformer.llm.options import parse_options
+
+    lettered = parse_options(question)
+    if lettered is None:
+        return question, None
+    wanted = answer.strip().casefold()
+    if not any(wanted == o.casefold() for o in lettered.options):
+        return question, None
+    return lettered.stem, question
+
+
 class Stage2Collator:
-    """``[(smiles list, question, answer), ...]`` -> :class:`~edtformer.model.ChatBatch`."""
+    """``[(smiles list, question, answer), ...]`` -> :class:`~edtformer.model.ChatBatch`
+    (lettered questions answered by an option's text: see :func:`as_scored`)."""
 
     def __init__(self, model: Any) -> None:
         self.model = model
 
     def __call__(self, items: Sequence[tuple[list[str], str, str]]) -> Any:
         prompts = self.model.prompts
-        convs = [prompts.messages(q, len(smi), a) for smi, q, a in items]
-        return self.model.prepare([smi for smi, _, _ in items], convs)
+        scored = [as_scored(q, a) for _, q, a in items]
+        convs = [
+            prompts.messages(q, len(smi), a)
+            for (smi, _, a), (q, _) in zip(items, scored, strict=True)
+        ]
+        cut = [c for _, c in scored]
+        return self.model.prepare(
+            [smi for smi, _, _ in items],
+            convs,
+            sheet_questions=cut if any(c is not None for c in cut) else None,
+        )
