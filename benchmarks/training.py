@@ -216,7 +216,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         "trains": MODE_TEXT[args.mode],
         "optimizer_parameters": n_train,
         "model_parameters": counts.trainable + counts.frozen,
-        "prefix_cache": model._prefix is not None,
+        "prefix_cache": model.prefix_cache.cache is not None,
         "n_prefix_tokens": int(batches[0].n_prefix),
         "padded_lengths": lengths,
         "mean_real_tokens": round(

@@ -59,7 +59,7 @@ def stepped(bench: ModuleType, cfg: object) -> dict[str, tuple[object, dict, dic
 
 def test_bridge_mode_trains_only_the_connector(stepped: dict) -> None:
     model, named, changed, _ = stepped["bridge"]
-    assert model._prefix is not None  # the frozen LLM's prefix KV cache was used
+    assert model.prefix_cache.cache is not None  # the frozen LLM's prefix KV cache was used
     for n, p in named.items():
         if n.startswith("connector."):
             continue
@@ -69,7 +69,7 @@ def test_bridge_mode_trains_only_the_connector(stepped: dict) -> None:
 
 def test_lora_mode_trains_only_adapters_and_connector(stepped: dict) -> None:
     model, named, changed, _ = stepped["lora"]
-    assert model._prefix is None
+    assert model.prefix_cache.cache is None
     llm = {n: p for n, p in named.items() if n.startswith("llm.")}
     assert any("lora_" in n for n in llm)
     for n, p in llm.items():
@@ -82,7 +82,7 @@ def test_lora_mode_trains_only_adapters_and_connector(stepped: dict) -> None:
 
 def test_full_mode_trains_every_llm_weight(stepped: dict) -> None:
     model, named, changed, _ = stepped["full"]
-    assert model._prefix is None
+    assert model.prefix_cache.cache is None
     llm = {n: p for n, p in named.items() if n.startswith("llm.")}
     assert all(p.requires_grad and p.grad is not None for p in llm.values())
     assert any(changed[n] for n in llm)

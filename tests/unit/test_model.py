@@ -172,8 +172,8 @@ def test_lora_trains_only_adapters_and_round_trips(llm_dir: Path, tmp_path: Path
     assert trainable and all("lora_" in n for n in trainable)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     batch = _qa(model)
-    assert model._prefix_kwargs(batch, None)[0] == 0  # no prefix cache with a trainable LLM
     _step(model, batch)
+    assert model.prefix_cache.cache is None  # no prefix cache while the LLM trains
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed and all("lora_" in n for n in changed)
     model.save_pretrained(tmp_path / "lora")
@@ -186,14 +186,15 @@ def test_lora_model_uses_the_prefix_cache_at_inference_only(llm_dir: Path) -> No
     model = _model(llm_dir, lora=LoraSettings(r=2, alpha=4, dropout=0.0))
     batch = model.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, generation=True)
     model.eval()
+    assert batch.n_prefix > 0 and model.prefix_cache.cache is None
     with torch.no_grad():
-        assert model._prefix_kwargs(batch, None)[0] == batch.n_prefix > 0
         cached = model.score(batch, ["Yes", "No"]).logprobs
+        assert model.prefix_cache.cache is not None  # used at inference
         full = model.score(batch, ["Yes", "No"], use_prefix_cache=False).logprobs
     torch.testing.assert_close(cached, full, atol=1e-5, rtol=1e-5)
     model.train()
     with pytest.raises(EdtError, match="inference only"):
-        model._prefix_kwargs(batch, True)
+        model(model.prepare_qa(SMILES[:2], ["Q?"] * 2, ["Yes", "No"]), use_prefix_cache=True)
     _step(model, model.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, ["Yes", "No"]))
     model.eval()
     with torch.no_grad():  # the adapters changed: the cache is rebuilt, still exact
@@ -364,7 +365,7 @@ def test_batched_answering_and_scoring_run_without_gradients(
 ) -> None:
     model = _model(llm_dir).eval()
     seen: list[bool] = []
-    real_generate, real_score = model._generate, model.score
+    real_generate, real_score = model.generate_details, model.score
 
     def spy_generate(*a: object, **kw: object) -> object:
         seen.append(torch.is_grad_enabled())
@@ -374,7 +375,7 @@ def test_batched_answering_and_scoring_run_without_gradients(
         seen.append(torch.is_grad_enabled())
         return real_score(*a, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(model, "_generate", spy_generate)
+    monkeypatch.setattr(model, "generate_details", spy_generate)
     monkeypatch.setattr(model, "score", spy_score)
     model.ask_many(SMILES[:2], "Is it an alcohol?", max_new_tokens=2)
     model.score_many(SMILES[:2], "Is it an alcohol?", ["Yes", "No"])

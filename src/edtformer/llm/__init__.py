@@ -5,7 +5,7 @@ generation and single-forward answer scoring.
 
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import DEFAULT_LLM, cache_root, convert_gguf, default_llm_dir, load_llm
-from edtformer.llm.prefix import PrefixCache
+from edtformer.llm.prefix import PrefixCache, PrefixCacheSlot
 from edtformer.llm.prompt import IGNORE_INDEX, PromptBuilder, PromptSample, pad_samples
 from edtformer.llm.tokens import (
     MOL_TOKEN,
@@ -28,6 +28,7 @@ __all__ = [
     "NewTokenEmbedding",
     "ParameterCounts",
     "PrefixCache",
+    "PrefixCacheSlot",
     "PromptBuilder",
     "PromptSample",
     "TrainableConfig",

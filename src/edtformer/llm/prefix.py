@@ -5,8 +5,8 @@ token. :class:`PrefixCache` runs them once without gradients and hands a fresh b
 cache to each forward, so training and scoring only pay for molecule tokens, question and answer.
 
 The cache is valid only while the LLM's weights do not change: with LoRA (or any trainable LLM
-parameter) :class:`~edtformer.model.EDTFormer` uses it only at inference (no gradients, eval
-mode) and rebuilds it whenever those weights were updated since it was built.
+parameter) it is used only at inference (no gradients, eval mode) and rebuilt whenever those
+weights were updated since it was built: :class:`PrefixCacheSlot` keeps that rule for a model.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from edtformer.errors import EdtError
 
 
 def cache_kwarg(llm: Any) -> str:
@@ -62,6 +64,44 @@ class PrefixCache:
             for k, v in self.layers
         ]
         return _cache_kwargs(self._kwarg, self._config, data)
+
+
+class PrefixCacheSlot:
+    """The prefix cache a model keeps between forwards: built by the first forward that may use
+    one, rebuilt when the prefix or the LLM's trainable weights changed since."""
+
+    def __init__(self) -> None:
+        self.cache: PrefixCache | None = None
+        self._version: tuple[int, ...] = ()
+
+    def kwargs(
+        self, llm: Any, input_ids: Tensor, n_prefix: int, use: bool | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """``(prefix length skipped, forward kwargs)`` for a forward of ``llm`` over
+        ``input_ids`` ``[B, L]`` whose first ``n_prefix`` ids are the same in every row.
+
+        ``use``: ``None`` takes the cache whenever allowed, ``False`` never, ``True`` always
+        (an :class:`EdtError` where not allowed). It is allowed with a shared prefix and a frozen
+        LLM, or with trainable LLM weights (LoRA) at inference only: no gradients, eval mode.
+        """
+        trainable = [p for p in llm.parameters() if p.requires_grad]
+        # with trainable LLM weights (LoRA) the cache is valid only at inference (no gradients,
+        # eval mode), and only for the weights it was built with (their in-place version counts)
+        inference = not torch.is_grad_enabled() and not llm.training
+        allowed = n_prefix > 0 and (not trainable or inference)
+        if use and not allowed:
+            raise EdtError(
+                "the prefix KV cache needs a shared prompt prefix and a frozen LLM (with LoRA: "
+                "inference only, under torch.no_grad() in eval mode)"
+            )
+        if not (allowed if use is None else use):
+            return 0, {}
+        prefix = input_ids[0, :n_prefix].tolist()
+        version = tuple(p._version for p in trainable)
+        if self.cache is None or list(self.cache.prefix_ids) != prefix or self._version != version:
+            self.cache = PrefixCache(llm, prefix)
+            self._version = version
+        return n_prefix, {**self.cache.for_batch(input_ids.shape[0]), "use_cache": True}
 
 
 def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:

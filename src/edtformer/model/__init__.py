@@ -2,17 +2,24 @@
 
 Laid out like transformers' model folders:
 
-- :mod:`.modeling`: :class:`EDTFormerConfig` (the parent config that derives the bridge's
-  widths from the encoders and the LLM) and :class:`EDTFormer` (SMILES + chat -> molecule tokens
-  in the frozen LLM);
+- :mod:`.configuration`: :class:`EDTFormerConfig`, the parent config that derives the bridge's
+  widths from the encoders and the LLM;
 - :mod:`.processing`: :class:`~.processing.MoleculeProcessor` (SMILES records -> encoder
   streams, patch ids and stereo codes on the canonical atom order, padded into a batch);
-- :mod:`.outputs`: ``ChatBatch``, ``EDTFormerOutput``, ``Answer``;
+- :mod:`.chat_processing`: chats + molecules -> ``ChatBatch`` (tokenised prompts, ``<mol>``
+  expanded, fact sheets written) — what :meth:`EDTFormer.prepare` runs;
+- :mod:`.modeling`: :class:`EDTFormer` (batch -> loss, option scores, generated answers);
+- :mod:`.llm_forward`: the one pass of the frozen LLM and what its logits become (loss,
+  answer log-probabilities, shared-prompt cloze scoring);
+- :mod:`.answering`: questions -> :class:`Answer` (``ask``, ``ask_many``, ``score_many``);
+- :mod:`.outputs`: ``ChatBatch``, ``EDTFormerOutput``, ``GenerationOutput``, ``Answer`` and
+  :func:`~.outputs.molecule_token_counts`;
 - :mod:`.checkpoint`: the model folder format (``config.json`` + ``model.safetensors`` with a
   checked format version), :func:`~.checkpoint.default_bridge_dir`.
 
 The parts never import this package back (an import-linter contract in ``pyproject.toml``).
-``from edtformer.model import EDTFormer, EDTFormerConfig`` is the public entry point.
+``from edtformer.model import EDTFormer, EDTFormerConfig`` is the public entry point; the
+names below are the model's public API (``edt serve`` and evaluation use nothing else).
 """
 
 from __future__ import annotations
@@ -20,17 +27,36 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edtformer.model.modeling import MAX_NEW_TOKENS, EDTFormer, EDTFormerConfig
-    from edtformer.model.outputs import Answer, ChatBatch, EDTFormerOutput
+    from edtformer.model.configuration import EDTFormerConfig
+    from edtformer.model.modeling import MAX_NEW_TOKENS, EDTFormer
+    from edtformer.model.outputs import (
+        Answer,
+        ChatBatch,
+        EDTFormerOutput,
+        GenerationOutput,
+        molecule_token_counts,
+    )
+
+#: Where each public name lives.
+_HOME = {
+    "MAX_NEW_TOKENS": "modeling",
+    "EDTFormer": "modeling",
+    "EDTFormerConfig": "configuration",
+    "Answer": "outputs",
+    "ChatBatch": "outputs",
+    "EDTFormerOutput": "outputs",
+    "GenerationOutput": "outputs",
+    "molecule_token_counts": "outputs",
+}
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: ``edtformer.model.checkpoint`` (default_bridge_dir, read_config) is imported by the
-    # CLI without pulling in transformers through the modeling module.
-    if name in __all__:
-        from edtformer.model import modeling
+    # CLI without pulling in the model's modules (torch, the bridge, the LLM side).
+    if name in _HOME:
+        from importlib import import_module
 
-        return getattr(modeling, name)
+        return getattr(import_module(f"edtformer.model.{_HOME[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -41,4 +67,6 @@ __all__ = [
     "EDTFormer",
     "EDTFormerConfig",
     "EDTFormerOutput",
+    "GenerationOutput",
+    "molecule_token_counts",
 ]

@@ -83,136 +83,158 @@ def render_model_card(folder: str | os.PathLike[str], name: str | None = None) -
     folder = Path(folder)
     meta = _read(folder / "config.json") or {}
     cfg = meta.get("config") or {}
-    bridge = cfg.get("bridge") or {}
-    frozen = meta.get("frozen") or {}
-    params = meta.get("parameters") or {}
     training = _read(folder / TRAINING_FILE)
-    test = _read(folder / TEST_EVAL_FILE)
-    valid = _read(folder / VALID_EVAL_FILE)
-    title = name or folder.name
     where = str(folder)
     try:
-        from edtformer.model.checkpoint import default_bridge_dir
+        from edtformer.model.checkpoint import default_bridge_dir  # a cycle: it imports us
 
         if folder.resolve() == default_bridge_dir().resolve():
             where = "default"
     except OSError:
         pass
     out = [
-        f"# {title}: an EDT-Former molecule bridge",
+        f"# {name or folder.name}: an EDT-Former molecule bridge",
         "",
         "A trained bridge between frozen molecule encoders and a frozen causal LLM, as in "
         f'{PAPER}. Load it with `EDTFormer.from_pretrained("{where}")` or '
         f"`edt ask --model {where} --smiles ... --question ...`.",
         "",
-        "## Model",
+        *_model_section(meta, training),
         "",
-        f"- LLM (frozen): `{frozen.get('llm', cfg.get('llm', '?'))}`",
+        "## Training",
+        "",
+        *_training_section(training),
     ]
+    if cfg.get("fact_sheet"):
+        out += _sheet_section()
+    out += ["", "## Evaluation", ""]
+    out += _evaluation_section(
+        folder, _read(folder / TEST_EVAL_FILE), _read(folder / VALID_EVAL_FILE)
+    )
+    out += ["", "## Intended use and limits", "", LIMITS, ""]
+    return "\n".join(out)
+
+
+def _model_section(meta: dict[str, Any], training: dict[str, Any] | None) -> list[str]:
+    """The ``## Model`` lines: frozen parts, connector, fact sheet, patching, parameters."""
+    cfg = meta.get("config") or {}
+    bridge = cfg.get("bridge") or {}
+    frozen = meta.get("frozen") or {}
+    params = meta.get("parameters") or {}
+    out = ["## Model", "", f"- LLM (frozen): `{frozen.get('llm', cfg.get('llm', '?'))}`"]
     for enc in frozen.get("encoders") or []:
         out.append(
             f"- encoder (frozen): `{enc.get('name')}` {enc.get('version', '')}: "
             f"{enc.get('description', '')} (licence {enc.get('licence', '?')})"
         )
-    out += [
+    out.append(
         f"- connector: `{bridge.get('connector', '?')}`, {bridge.get('n_anchors', '?')} anchors + "
         f"up to {bridge.get('max_dynamic_tokens', '?')} dynamic tokens, "
         f"{bridge.get('n_layers', '?')} layers of width {bridge.get('width', '?')}"
-        + (", instruction-aware queries" if bridge.get("instruction_aware") else ""),
-        *(
-            [
-                "- **exact fact sheet**: RDKit computes the molecule's facts at inference and "
-                "writes the lines the question names (the whole sheet when it names none) as "
-                "text after the molecule tokens; the LLM reads them"
-                + (
-                    "; the blood-brain-barrier line is a learned estimate (logistic read-out "
-                    "of the pooled frozen streams)"
-                    if cfg.get("bbb_readout")
-                    else ""
-                )
-            ]
-            if cfg.get("fact_sheet")
-            else []
-        ),
+        + (", instruction-aware queries" if bridge.get("instruction_aware") else "")
+    )
+    if cfg.get("fact_sheet"):
+        out.append(
+            "- **exact fact sheet**: RDKit computes the molecule's facts at inference and "
+            "writes the lines the question names (the whole sheet when it names none) as "
+            "text after the molecule tokens; the LLM reads them"
+            + (
+                "; the blood-brain-barrier line is a learned estimate (logistic read-out "
+                "of the pooled frozen streams)"
+                if cfg.get("bbb_readout")
+                else ""
+            )
+        )
+    mode = training.get("training_mode") if training else meta.get("training_mode", "?")
+    return [
+        *out,
         f"- patching rule: `{cfg.get('patch_rule', '?')}`",
-        f"- training mode: {training.get('training_mode') if training else meta.get('training_mode', '?')}",
+        f"- training mode: {mode}",
         f"- parameters: {_fmt(params.get('trainable', 0))} trained, "
         f"{_fmt(params.get('frozen', 0))} frozen",
-        "",
-        "## Training",
-        "",
     ]
+
+
+def _training_section(training: dict[str, Any] | None) -> list[str]:
+    """The ``## Training`` lines, from ``training.json`` (``None``: not recorded)."""
     if training is None:
-        out.append(
+        return [
             "No `training.json` in this folder: how (or whether) these weights were trained is "
             "not recorded. An untrained bridge answers at chance."
+        ]
+    data = training.get("data") or {}
+    out = [
+        f"- command: `{training.get('command', '?')}`",
+        f"- data: `{data.get('dir', '?')}` ({data.get('split', '?')}); build "
+        f"`{json.dumps(data.get('build', {}), sort_keys=True)}`",
+        f"- seed {training.get('seed', '?')}, {_fmt(training.get('steps', '?'))} steps x batch "
+        f"{training.get('batch_size', '?')} = {_fmt(training.get('samples', '?'))} samples, "
+        f"lr {training.get('lr', '?')}",
+        f"- hardware: {training.get('hardware', '?')}; "
+        f"{_fmt(round(float(training.get('train_seconds', 0))))} s of training",
+    ]
+    for i, before in enumerate(training.get("continues") or []):
+        out.append(
+            f"- continues training stage {i + 1}: `{before.get('command', '?')}` "
+            f"({_fmt(before.get('samples', '?'))} samples, "
+            f"{_fmt(round(float(before.get('train_seconds', 0))))} s)"
         )
-    else:
-        data = training.get("data") or {}
-        out += [
-            f"- command: `{training.get('command', '?')}`",
-            f"- data: `{data.get('dir', '?')}` ({data.get('split', '?')}); build "
-            f"`{json.dumps(data.get('build', {}), sort_keys=True)}`",
-            f"- seed {training.get('seed', '?')}, {_fmt(training.get('steps', '?'))} steps x batch "
-            f"{training.get('batch_size', '?')} = {_fmt(training.get('samples', '?'))} samples, "
-            f"lr {training.get('lr', '?')}",
-            f"- hardware: {training.get('hardware', '?')}; "
-            f"{_fmt(round(float(training.get('train_seconds', 0))))} s of training",
-        ]
-        for i, before in enumerate(training.get("continues") or []):
-            out.append(
-                f"- continues training stage {i + 1}: `{before.get('command', '?')}` "
-                f"({_fmt(before.get('samples', '?'))} samples, "
-                f"{_fmt(round(float(before.get('train_seconds', 0))))} s)"
-            )
-        total = training.get("total") or {}
-        if total:
-            out.append(
-                f"- in all: {_fmt(total.get('samples', '?'))} samples, "
-                f"{_fmt(round(float(total.get('train_seconds', 0))))} s of training"
-            )
-        curve = training.get("valid_curve_last") or {}
-        if curve:
-            shown = {k: v for k, v in curve.items() if k not in ("step", "eval_seconds")}
-            out.append(
-                "- last point of the valid-split learning curve (a fixed sample of valid "
-                "questions): " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
-            )
-    if cfg.get("fact_sheet"):
-        from edtformer.chem import parse_smiles
-        from edtformer.facts import render_sheet, sheet_values
+    total = training.get("total") or {}
+    if total:
+        out.append(
+            f"- in all: {_fmt(total.get('samples', '?'))} samples, "
+            f"{_fmt(round(float(total.get('train_seconds', 0))))} s of training"
+        )
+    curve = training.get("valid_curve_last") or {}
+    if curve:
+        shown = {k: v for k, v in curve.items() if k not in ("step", "eval_seconds")}
+        out.append(
+            "- last point of the valid-split learning curve (a fixed sample of valid "
+            "questions): " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
+        )
+    return out
 
-        aspirin = "CC(=O)Oc1ccccc1C(=O)O"
-        out += [
-            "",
-            f"## The fact sheet the LLM reads (aspirin, `{aspirin}`, the whole sheet)",
-            "",
-            "```",
-            render_sheet(sheet_values(parse_smiles(aspirin).mol)),
-            "```",
-        ]
-    out += ["", "## Evaluation", ""]
+
+def _sheet_section() -> list[str]:
+    """The fact sheet of aspirin, as the LLM reads it."""
+    # only a card with a fact sheet needs them; keeps the CLI's import of checkpoint light
+    from edtformer.chem import parse_smiles
+    from edtformer.facts import render_sheet, sheet_values
+
+    aspirin = "CC(=O)Oc1ccccc1C(=O)O"
+    return [
+        "",
+        f"## The fact sheet the LLM reads (aspirin, `{aspirin}`, the whole sheet)",
+        "",
+        "```",
+        render_sheet(sheet_values(parse_smiles(aspirin).mol)),
+        "```",
+    ]
+
+
+def _evaluation_section(
+    folder: Path, test: dict[str, Any] | None, valid: dict[str, Any] | None
+) -> list[str]:
+    """The ``## Evaluation`` lines: the test reports, else the valid ones, else how to run it."""
     reports = (test or {}).get("reports") or []
     valid_reports = (valid or {}).get("reports") or []
     if not reports and valid_reports:
-        out.append(
-            "Scaffold **valid** split (no test evaluation in this folder; "
-            + str((valid or {}).get("note") or "the model was chosen on valid")
-            + "):"
-        )
-        out.append("")
-        out += _metrics_table(valid_reports)
-    elif not reports:
-        out.append(
+        note = str((valid or {}).get("note") or "the model was chosen on valid")
+        return [
+            f"Scaffold **valid** split (no test evaluation in this folder; {note}):",
+            "",
+            *_metrics_table(valid_reports),
+        ]
+    if not reports:
+        return [
             f"No `{TEST_EVAL_FILE}` in this folder: not evaluated here. Run "
             f"`edt eval --model {folder} --split test --out {folder}/{TEST_EVAL_FILE}`."
-        )
-    else:
-        out.append("Scaffold **test** split, every question of each task (`edt eval`):")
-        out.append("")
-        out += _metrics_table(reports)
-    out += ["", "## Intended use and limits", "", LIMITS, ""]
-    return "\n".join(out)
+        ]
+    return [
+        "Scaffold **test** split, every question of each task (`edt eval`):",
+        "",
+        *_metrics_table(reports),
+    ]
 
 
 def write_model_card(folder: str | os.PathLike[str], name: str | None = None) -> Path:

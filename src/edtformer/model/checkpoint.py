@@ -13,16 +13,27 @@ the widths the bridge was trained for. Both files are written inside one atomic 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import re
+import shutil
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from edtformer import __version__
 from edtformer.errors import CheckpointError
-from edtformer.utils.io import atomic_dir, atomic_write_json
+from edtformer.model.card import write_model_card
+from edtformer.utils.io import (
+    atomic_dir,
+    atomic_write_json,
+    load_tensors,
+    read_checkpoint_config,
+    save_tensors,
+)
 
 if TYPE_CHECKING:
     from edtformer.model.modeling import EDTFormer
@@ -48,9 +59,6 @@ def save_model(
 ) -> Path:
     """Write ``model``'s trained tensors and config to the folder ``path`` (atomically);
     floating-point tensors in ``dtype`` when given (``config.json`` records it)."""
-    from edtformer import __version__
-    from edtformer.model.card import write_model_card
-    from edtformer.utils.io import save_tensors
 
     counts = model.parameter_counts()
     meta: dict[str, Any] = {
@@ -77,7 +85,6 @@ def save_model(
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The ``config.json`` of a checkpoint folder, checked for a known format version."""
-    from edtformer.utils.io import read_checkpoint_config
 
     return read_checkpoint_config(
         path, CONFIG_FILE, WEIGHTS_FILE, FORMAT_VERSION, "edtformer model"
@@ -90,8 +97,6 @@ DEFAULT_BRIDGE_SUBDIR = "assets/bridge/default"
 
 def default_bridge_dir() -> Path:
     """Folder of the shipped default bridge (may not exist yet)."""
-    from importlib import resources
-
     return Path(str(resources.files("edtformer").joinpath(DEFAULT_BRIDGE_SUBDIR)))
 
 
@@ -116,7 +121,7 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
         return local
     repo, _, revision = text.partition("@")
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import snapshot_download  # optional: only for hub ids
 
         folder = snapshot_download(
             repo,
@@ -142,8 +147,8 @@ def load_model(
 
     ``path`` ``"default"`` is the bridge shipped inside the package.
     """
-    from edtformer.model.modeling import EDTFormerConfig
-    from edtformer.utils.io import load_tensors
+    # heavy (torch, the bridge, patching): kept out of this module's import, which the CLI makes
+    from edtformer.model.configuration import EDTFormerConfig
 
     path = resolve_model_path(path)
     meta = read_config(path)
@@ -209,7 +214,6 @@ BRIDGE_FORMAT_VERSION = 1
 
 def save_bridge(connector: Any, folder: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     """Write a connector alone (stage 1's output): config + checksummed weights, atomically."""
-    from edtformer.utils.io import save_tensors
 
     state = {k: v.detach().cpu().contiguous() for k, v in connector.state_dict().items()}
     payload = {
@@ -228,7 +232,6 @@ def save_bridge(connector: Any, folder: str | os.PathLike[str], meta: dict[str, 
 def load_connector_weights(connector: Any, folder: str | os.PathLike[str]) -> None:
     """Load connector weights from a stage-1 bridge folder or a whole-model folder (format
     version and checksum checked; the tensors' names and shapes must match exactly)."""
-    from edtformer.utils.io import load_tensors, read_checkpoint_config
 
     folder = Path(folder)
     if (folder / BRIDGE_WEIGHTS_FILE).is_file():
@@ -262,7 +265,6 @@ def load_adapter_weights(model: Any, folder: str | os.PathLike[str]) -> int:
 
     Returns: the number of tensors loaded. Raises: CheckpointError (other rank / other LLM).
     """
-    from edtformer.utils.io import load_tensors
 
     folder = Path(folder)
     if not (folder / WEIGHTS_FILE).is_file():
@@ -295,10 +297,7 @@ def convert_model(
     """Re-save the model folder ``src`` to ``dst`` with its trained tensors stored in ``dtype``.
     ``training.json`` is copied; ``test_eval.json`` is not: rounding can change an answer, so
     evaluate ``dst`` itself before shipping it."""
-    import shutil
-
-    from edtformer.model.card import write_model_card
-    from edtformer.model.modeling import EDTFormer
+    from edtformer.model.modeling import EDTFormer  # a cycle: modeling imports this module
 
     folder = resolve_model_path(src)
     save_model(EDTFormer.from_pretrained(folder), dst, dtype=dtype)
@@ -310,8 +309,6 @@ def convert_model(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m edtformer.model.checkpoint SRC DST --dtype bfloat16``."""
-    import argparse
-
     ap = argparse.ArgumentParser(description="store a saved model's trained tensors in a dtype")
     ap.add_argument("src")
     ap.add_argument("dst")

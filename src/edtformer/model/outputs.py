@@ -1,7 +1,9 @@
 """Typed batch and output records of :class:`~edtformer.model.EDTFormer`.
 
 ``ChatBatch`` is what a training loop feeds to ``model(batch)``; ``EDTFormerOutput`` is what
-it gets back; ``Answer`` is one ``model.ask`` result.
+it gets back; ``GenerationOutput`` is what ``model.generate_details`` gives; ``Answer`` is one
+``model.ask`` result. :func:`molecule_token_counts` is the one way to count a prompt's molecule
+tokens (``Answer``'s counts, ``edt serve``'s usage).
 """
 
 from __future__ import annotations
@@ -83,6 +85,31 @@ class EDTFormerOutput:
     logits: Tensor | None
     n_label_tokens: int
     bridge: BridgeOutput | None
+
+
+@dataclass
+class GenerationOutput:
+    """Result of :meth:`EDTFormer.generate_details` for a batch of ``B`` prompts."""
+
+    texts: list[str]
+    """One answer per prompt (special tokens removed, stripped)."""
+    bridge: BridgeOutput | None
+    """The molecule tokens of the batch (``None`` without molecule tokens): count them with
+    :func:`molecule_token_counts`."""
+    truncated: list[bool]
+    """Per answer: True when it stopped at ``max_new_tokens`` rather than at its end."""
+
+
+def molecule_token_counts(
+    batch: ChatBatch, bridge: BridgeOutput | None, lo: int, hi: int
+) -> tuple[int, int, int]:
+    """``(molecule, anchor, dynamic)`` token counts of molecules ``lo:hi`` (prompt order) of
+    ``batch``: every token the bridge put in the prompts, the anchors (``n_anchors`` per
+    molecule) and the dynamic (patch) tokens; ``(n, 0, 0)`` without a bridge output."""
+    n_tok = int(batch.mol_counts[lo:hi].sum())
+    if bridge is None:
+        return n_tok, 0, 0
+    return n_tok, bridge.n_anchors * (hi - lo), int(bridge.n_dynamic[lo:hi].sum())
 
 
 @dataclass

@@ -17,8 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from edtformer.chem import MolRecord
+from edtformer.bridge.stereo import pad_stereo
+from edtformer.chem import MolRecord, canonical_order
+from edtformer.encoders import get_encoder
+from edtformer.encoders.cache import CachedEncoder
+from edtformer.encoders.multi import encode_streams
 from edtformer.errors import CheckpointError, EdtError, InvalidShapeError
+from edtformer.patching import compute_patches, patch_molecules
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +84,6 @@ def pad_patch_ids(per_mol: Sequence[np.ndarray], n_max: int) -> Tensor:
 
 def brics_patcher(records: Sequence[MolRecord]) -> list[np.ndarray]:
     """BRICS fragments only (no entropy model needed)."""
-    from edtformer.patching import compute_patches
-
     return [p.patch_ids for p in compute_patches(records, rule="brics")]
 
 
@@ -92,7 +95,6 @@ def make_patcher(rule: str = "combine", scorer: Any = None, **options: Any) -> P
     """
     if rule == "brics":
         return brics_patcher
-    from edtformer.patching import patch_molecules
 
     def patch(records: Sequence[MolRecord]) -> list[np.ndarray]:
         # records arrive in canonical atom order (MoleculeProcessor), so no second remapping:
@@ -109,6 +111,7 @@ def default_patcher(rule: str = "combine") -> tuple[Patcher, str]:
     if rule == "brics":
         return brics_patcher, rule
     try:
+        # optional: a missing entropy model (or its dependencies) falls back to BRICS below
         from edtformer.entropy import load_default_scorer
 
         scorer = load_default_scorer()
@@ -158,9 +161,6 @@ class MoleculeProcessor:
         batch rows, so the same molecule tokens and the same answer. ``smiles`` keeps the
         input writing.
         """
-        from edtformer.chem import canonical_order
-        from edtformer.encoders.multi import encode_streams
-
         if not records:
             raise EdtError("no molecules to process")
         given = [r.smiles for r in records]
@@ -176,8 +176,6 @@ class MoleculeProcessor:
                         f"patch ids of {r.smiles!r}", np.shape(ids), f"[..., {r.n_atoms}]"
                     )
             patch_ids = pad_patch_ids(per_mol, int(node_mask.shape[1]))  # [M, G, N]
-        from edtformer.bridge.stereo import pad_stereo
-
         stereo = pad_stereo(records, int(node_mask.shape[1]))  # [M, N, 3]
         return MoleculeBatch([s.h for s in streams], node_mask, patch_ids, given, stereo)
 
@@ -200,15 +198,11 @@ def build_processor(
     Returns:
         ``(processor, the patch rule actually used)``.
     """
-    from edtformer.encoders import get_encoder
-
     names = [n.strip() for n in encoders if n.strip()]
     if not names:
         raise EdtError("no encoder given (set model.encoders=NAME[,NAME])")
     streams: list[Any] = [get_encoder(n) for n in names]
     if cache_dir is not None:
-        from edtformer.encoders.cache import CachedEncoder
-
         streams = [CachedEncoder(e, cache_dir) for e in streams]
     patcher, rule = (None, "none")
     if uses_patches:

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from edtformer.errors import EdtError
-from edtformer.model.modeling import MAX_NEW_TOKENS
+from edtformer.model import MAX_NEW_TOKENS
 from edtformer.serve.errors import ApiError, from_edt_error
 from edtformer.serve.schemas import (
     ChatRequest,

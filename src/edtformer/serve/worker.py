@@ -27,7 +27,7 @@ from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
 from edtformer.llm.options import parse_options
 from edtformer.llm.prompt import Message
-from edtformer.model.outputs import ChatBatch
+from edtformer.model import ChatBatch, molecule_token_counts
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +52,7 @@ class GenerationJob:
 @dataclass
 class Completion:
     """One generated answer and its counts (the molecule-token counts are the CLI's and
-    :class:`~edtformer.model.outputs.Answer`'s: :func:`molecule_token_counts`)."""
+    :class:`~edtformer.model.outputs.Answer`'s: :func:`~edtformer.model.molecule_token_counts`)."""
 
     text: str
     finish_reason: str
@@ -75,17 +75,6 @@ def _lettered_question(job: GenerationJob) -> str | None:
         return None
     question = job.messages[0]["content"]
     return question if parse_options(question) is not None else None
-
-
-def molecule_token_counts(batch: ChatBatch, bridge: Any, lo: int, hi: int) -> tuple[int, int, int]:
-    """``(molecule, anchor, dynamic)`` token counts of molecules ``lo:hi`` of a batch, counted
-    as :meth:`EDTFormer.ask_many <edtformer.model.EDTFormer.ask_many>` counts them (anchors per
-    molecule, ``bridge.n_dynamic``)."""
-    n_tok = int(batch.mol_counts[lo:hi].sum())
-    if bridge is None:
-        return n_tok, 0, 0
-    n_anchor = bridge.n_anchors * (hi - lo)
-    return n_tok, n_anchor, int(bridge.n_dynamic[lo:hi].sum())
 
 
 class Listener:
@@ -251,7 +240,7 @@ class ModelWorker:
         """Generate the answers of ``jobs`` (same :attr:`GenerationJob.key`) in one call."""
         job = jobs[0]
         sink = sink or TokenSink(len(jobs), self.eos_ids, self.model.prompts.decode)
-        texts, bridge, cuts = self.model.generate_details(
+        gen = self.model.generate_details(
             batch,
             job.max_new_tokens,
             streamer=sink,
@@ -261,9 +250,9 @@ class ModelWorker:
         prompt_tokens = batch.attention_mask.sum(dim=1).tolist()  # [B]
         n_mols = [len(j.molecules) for j in jobs]
         out, lo = [], 0
-        for k, (text, cut) in enumerate(zip(texts, cuts, strict=True)):
+        for k, (text, cut) in enumerate(zip(gen.texts, gen.truncated, strict=True)):
             hi = lo + n_mols[k]
-            n_tok, n_anchor, n_dyn = molecule_token_counts(batch, bridge, lo, hi)
+            n_tok, n_anchor, n_dyn = molecule_token_counts(batch, gen.bridge, lo, hi)
             out.append(
                 Completion(
                     text=text,

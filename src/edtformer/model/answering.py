@@ -1,0 +1,250 @@
+"""Questions about molecules in, :class:`Answer` s out: :meth:`EDTFormer.ask
+<edtformer.model.EDTFormer.ask>`, :meth:`~edtformer.model.EDTFormer.ask_many` and
+:meth:`~edtformer.model.EDTFormer.score_many` call these functions.
+
+A question with lettered options (``"... A) 1 B) 2"``) is answered by cloze scoring, never by
+generation: each option's text is scored as the answer to the bare question (the stem), its
+summed log-likelihood over its length in characters (lm-evaluation-harness's ``acc_norm``), all
+options of a question sharing one run of its prompt
+(:meth:`~edtformer.model.EDTFormer.shared_prompt_logprobs`). Any other question is generated
+(:meth:`~edtformer.model.EDTFormer.generate_details`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any
+
+from edtformer.bridge import BridgeOutput
+from edtformer.chem import MolRecord, parse_smiles
+from edtformer.errors import EdtError
+from edtformer.llm.generation import choice_token_ids
+from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
+from edtformer.llm.prompt import Message
+from edtformer.model.llm_forward import shared_prompt_answer_logprobs
+from edtformer.model.outputs import Answer, ChatBatch, molecule_token_counts
+
+if TYPE_CHECKING:
+    from edtformer.model.modeling import EDTFormer
+
+logger = logging.getLogger(__name__)
+
+#: One parsed input of :func:`ask_many` / :func:`score_many`: ``(input index, records, messages)``.
+Prompt = tuple[int, list[MolRecord], list[Message]]
+
+
+def ask(
+    model: EDTFormer,
+    smiles: str | Sequence[str],
+    question: str,
+    max_new_tokens: int,
+    history: Sequence[Message] | None,
+    **kwargs: Any,
+) -> Answer:
+    """:meth:`EDTFormer.ask <edtformer.model.EDTFormer.ask>` (see there)."""
+    mols = [smiles] if isinstance(smiles, str) else list(smiles)
+    if not history and parse_options(question) is not None:  # lettered options: cloze-scored
+        [chosen] = ask_many(model, [mols], question, max_new_tokens, batch_size=1)
+        if isinstance(chosen, EdtError):
+            raise chosen
+        return chosen
+    if history:  # a follow-up: no molecule of its own, so a typed <mol> is plain text
+        messages = [*history, {"role": "user", "content": model.prompts.user_text(question, 0)}]
+    else:
+        messages = model.prompts.messages(question, len(mols))
+    batch = model.prepare([mols], [messages], generation=True)
+    gen = model.generate_details(batch, max_new_tokens, **kwargs)
+    [text], [cut] = gen.texts, gen.truncated
+    if cut:
+        logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
+    n_tok, n_anchor, n_dyn = molecule_token_counts(batch, gen.bridge, 0, len(mols))
+    return Answer(
+        smiles=mols,
+        question=question,
+        answer=text,
+        n_molecule_tokens=n_tok,
+        n_anchor_tokens=n_anchor,
+        n_dynamic_tokens=n_dyn,
+        n_dropped_patches=int(gen.bridge.n_dropped.sum()) if gen.bridge is not None else 0,
+        messages=[*messages, {"role": "assistant", "content": text}],
+        truncated=cut,
+        facts=model.facts_text(batch),
+    )
+
+
+def many_prompts(
+    model: EDTFormer,
+    molecules: Sequence[str | Sequence[str]],
+    questions: str | Sequence[str],
+    batch_size: int,
+) -> tuple[list[str], list[Prompt], dict[int, EdtError]]:
+    """The questions (one per molecule), the parsed prompts and the error of each input that
+    could not be parsed (:func:`ask_many`, :func:`score_many`)."""
+    qs = [questions] * len(molecules) if isinstance(questions, str) else list(questions)
+    if len(qs) != len(molecules):
+        raise EdtError(f"got {len(molecules)} molecules and {len(qs)} questions")
+    if batch_size < 1:
+        raise EdtError(f"batch_size must be at least 1, got {batch_size}")
+    ready: list[Prompt] = []
+    errors: dict[int, EdtError] = {}
+    for i, (mol, q) in enumerate(zip(molecules, qs, strict=True)):
+        smiles = [mol] if isinstance(mol, str) else list(mol)
+        try:
+            records = [parse_smiles(s) for s in smiles]
+            ready.append((i, records, model.prompts.messages(q, len(records))))
+        except EdtError as exc:
+            errors[i] = exc
+    return qs, ready, errors
+
+
+def ask_many(
+    model: EDTFormer,
+    molecules: Sequence[str | Sequence[str]],
+    questions: str | Sequence[str],
+    max_new_tokens: int = 64,
+    batch_size: int = 16,
+    progress: Callable[[int], None] | None = None,
+    **kwargs: Any,
+) -> list[Answer | EdtError]:
+    """:meth:`EDTFormer.ask_many <edtformer.model.EDTFormer.ask_many>` (see there)."""
+    qs, ready, errors = many_prompts(model, molecules, questions, batch_size)
+    out: list[Answer | EdtError] = [EdtError("not answered")] * len(qs)
+    for i, exc in errors.items():
+        out[i] = exc
+    lettered = {i: parse_options(qs[i]) for i, _, _ in ready}
+    for start in range(0, len(ready), batch_size):
+        chunk = ready[start : start + batch_size]
+        gen = [c for c in chunk if lettered[c[0]] is None]
+        mc = [(i, r, m, q) for i, r, m in chunk if (q := lettered[i]) is not None]
+        done: dict[int, Answer | EdtError] = {}
+        try:
+            done.update(_generated(model, gen, qs, max_new_tokens, **kwargs) if gen else {})
+        except EdtError as exc:
+            done.update({i: exc for i, *_ in gen})
+        try:
+            done.update(_chosen(model, mc, qs) if mc else {})
+        except EdtError as exc:
+            done.update({i: exc for i, *_ in mc})
+        for i, a in done.items():
+            out[i] = a
+        if progress is not None:
+            progress(len(chunk))
+    return out
+
+
+def _answers(
+    model: EDTFormer,
+    batch: ChatBatch,
+    bridge: BridgeOutput | None,
+    row_mols: Sequence[int],
+    rows: Sequence[int],
+    chunk: Sequence[Prompt],
+    qs: Sequence[str],
+    texts: Sequence[str],
+    cuts: Sequence[bool] | None = None,
+    options: Sequence[dict[str, float]] | None = None,
+) -> dict[int, Answer]:
+    """One :class:`Answer` per question of ``chunk`` (keyed by its input index).
+
+    ``row_mols``: molecules of each batch row; ``rows[k]``: the batch row of question ``k``.
+    """
+    ends = list(accumulate(row_mols))  # past each row's last molecule
+    facts = model.facts_text(batch)
+    out: dict[int, Answer] = {}
+    for k, (i, records, msgs) in enumerate(chunk):
+        hi = ends[rows[k]]
+        lo = hi - row_mols[rows[k]]
+        n_tok, n_anchor, n_dyn = molecule_token_counts(batch, bridge, lo, hi)
+        out[i] = Answer(
+            smiles=[r.smiles for r in records],
+            question=qs[i],
+            answer=texts[k],
+            n_molecule_tokens=n_tok,
+            n_anchor_tokens=n_anchor,
+            n_dynamic_tokens=n_dyn,
+            n_dropped_patches=0 if bridge is None else int(bridge.n_dropped[lo:hi].sum()),
+            messages=[*msgs, {"role": "assistant", "content": texts[k]}],
+            truncated=False if cuts is None else cuts[k],
+            facts=None if facts is None else facts[lo:hi],
+            options=None if options is None else options[k],
+        )
+    return out
+
+
+def _generated(
+    model: EDTFormer,
+    chunk: Sequence[Prompt],
+    qs: Sequence[str],
+    max_new_tokens: int,
+    **kwargs: Any,
+) -> dict[int, Answer]:
+    """Greedy (or sampled) answers of one batch of questions."""
+    batch = model.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
+    gen = model.generate_details(batch, max_new_tokens, **kwargs)
+    n_mols = [len(r) for _, r, _ in chunk]
+    return _answers(
+        model, batch, gen.bridge, n_mols, range(len(chunk)), chunk, qs, gen.texts, gen.truncated
+    )
+
+
+def _chosen(
+    model: EDTFormer,
+    chunk: Sequence[tuple[int, list[MolRecord], list[Message], LetteredQuestion]],
+    qs: Sequence[str],
+) -> dict[int, Answer]:
+    """Answers of questions with lettered options, by cloze scoring: each option's text is
+    scored as the answer to the question without its options (summed log-likelihood over
+    its length in characters, lm-evaluation-harness's ``acc_norm``); the reply names the
+    best option's letter (and its text unless only the letter was asked)."""
+    rows: list[tuple[int, list[MolRecord], list[Message]]] = []
+    groups, first_row = [], []
+    for k, (_, records, _, lq) in enumerate(chunk):
+        first_row.append(len(rows))
+        for text in lq.options:
+            rows.append((k, records, model.prompts.messages(lq.stem, len(records), text)))
+            groups.append(k)
+    whole = [qs[chunk[k][0]] for k, _, _ in rows]  # the sheet is cut for the whole question
+    batch = model.prepare([r for _, r, _ in rows], [m for *_, m in rows], sheet_questions=whole)
+    logp, bridge = shared_prompt_answer_logprobs(model, batch, groups)
+    scores = logp.double().cpu().tolist()
+    texts, probs = [], []
+    for k, (*_, lq) in enumerate(chunk):
+        lo = first_row[k]
+        p = cloze_probs(scores[lo : lo + len(lq.options)], lq.options)
+        texts.append(lq.reply(max(range(len(p)), key=p.__getitem__)))
+        probs.append(dict(zip(lq.letters, p, strict=True)))
+    n_mols = [len(r) for _, r, _ in rows]
+    plain = [(i, records, msgs) for i, records, msgs, _ in chunk]
+    return _answers(model, batch, bridge, n_mols, first_row, plain, qs, texts, None, probs)
+
+
+def score_many(
+    model: EDTFormer,
+    molecules: Sequence[str | Sequence[str]],
+    questions: str | Sequence[str],
+    choices: Sequence[str],
+    batch_size: int = 16,
+) -> list[dict[str, float] | EdtError]:
+    """:meth:`EDTFormer.score_many <edtformer.model.EDTFormer.score_many>` (see there)."""
+    options = [str(c) for c in choices]
+    if len(options) < 2:
+        raise EdtError(f"give at least two options to score, got {options}")
+    choice_token_ids(model.tokenizer, options)  # options must differ in their first token
+    qs, ready, errors = many_prompts(model, molecules, questions, batch_size)
+    out: list[dict[str, float] | EdtError] = [EdtError("not scored")] * len(qs)
+    for i, exc in errors.items():
+        out[i] = exc
+    for start in range(0, len(ready), batch_size):
+        chunk = ready[start : start + batch_size]
+        try:
+            batch = model.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
+            probs = model.score(batch, options).probs.tolist()  # [B, C]
+        except EdtError as exc:
+            for i, *_ in chunk:
+                out[i] = exc
+            continue
+        for (i, *_), row in zip(chunk, probs, strict=True):
+            out[i] = dict(zip(options, (float(p) for p in row), strict=True))
+    return out
