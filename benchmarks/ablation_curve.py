@@ -84,12 +84,13 @@ def markdown(run: Path, rows: list[dict[str, Any]], config: dict[str, Any], sigm
     """The ``ablation_curve.md`` text."""
     chosen = choose_budget(rows, sigmas)
     rc, opt, r = config.get("recipe", {}), config.get("optim", {}), config.get("run", {})
+    bridge = config.get("bridge") or config.get("model", {})  # runs before the bridge section
     last = rows[-1]
     lines = [
         "# Ablation budget: the full model against its zero-token control (valid split)",
         "",
         f"Run `{run}`: `edt train recipe --config ablation` — connector "
-        f"`{config.get('model', {}).get('connector')}` (patches "
+        f"`{bridge.get('connector')}` (patches "
         f"`{config.get('model', {}).get('patch_rule')}`), encoders "
         f"`{','.join(config.get('model', {}).get('encoders', []))}` (frozen, per-atom streams), "
         f"`{config.get('model', {}).get('llm')}` frozen with LoRA r={config.get('lora', {}).get('r')}, "

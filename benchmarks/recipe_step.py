@@ -37,12 +37,8 @@ import torch
 
 from edtformer.training.config import build_config
 from edtformer.training.precision import choose_precision, cpu_capability, cpu_name, native_cpu_bf16
-from edtformer.training.recipe import (
-    RecipeCollator,
-    RecipeModule,
-    build_recipe_model,
-    recipe_stream,
-)
+from edtformer.training.recipe import RecipeCollator, RecipeModule, recipe_stream
+from edtformer.training.runner import build_stage2_model
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -53,9 +49,9 @@ def make(data: str, recipe: bool, seed: int) -> tuple[Any, RecipeModule]:
     cfg = build_config("recipe", "smol")
     cfg = replace(cfg, data=replace(cfg.data, dir=data), run=replace(cfg.run, seed=seed))
     if not recipe:
-        cfg.recipe = replace(cfg.recipe, instruction_aware=False, token_norm="0")
+        cfg.bridge = replace(cfg.bridge, instruction_aware=False, token_norm="0")
     torch.manual_seed(seed)
-    model = build_recipe_model(cfg)
+    model = build_stage2_model(cfg)
     module = RecipeModule(model)
     return model, module
 

@@ -41,11 +41,12 @@ def load_bridge(run: Path, step: int) -> Any:
     from edtformer.training.checkpoint import load_checkpoint
     from edtformer.training.config import TrainConfig
     from edtformer.training.engine import load_trainable_state
-    from edtformer.training.recipe import RecipeModule, build_recipe_model
+    from edtformer.training.recipe import RecipeModule
+    from edtformer.training.runner import build_stage2_model
 
     cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     torch.manual_seed(cfg.run.seed)
-    model = build_recipe_model(cfg)
+    model = build_stage2_model(cfg)
     module = RecipeModule(model)
     if step:
         ckpt = load_checkpoint(run / "checkpoints" / f"step-{step:07d}")

@@ -201,10 +201,10 @@ def test_print_config_shows_the_resolved_nested_config(
     from edtformer.training.config import TrainConfig
 
     rc = main(["train", "recipe", "--preset", "tiny", "--out", str(tmp_path / "r"), "--lr", "0.01",
-               "--set", "recipe.instruction_aware=false", "--print-config"])  # fmt: skip
+               "--set", "bridge.instruction_aware=false", "--print-config"])  # fmt: skip
     assert rc == 0 and not (tmp_path / "r").exists()
     cfg = TrainConfig.from_dict(yaml.safe_load(capsys.readouterr().out))
-    assert cfg.stage == "recipe" and cfg.optim.lr == 0.01 and cfg.recipe.instruction_aware is False
+    assert cfg.stage == "recipe" and cfg.optim.lr == 0.01 and cfg.bridge.instruction_aware is False
     assert cfg.run.out_dir == str(tmp_path / "r") and cfg.model.preset == "tiny"
     rc = main(["train", "all", "--preset", "tiny", "--out", str(tmp_path / "a"), "--print-config"])
     docs = list(yaml.safe_load_all(capsys.readouterr().out))

@@ -100,13 +100,13 @@ ALLOWED = {
     "full": set(),
     "entropy_only": {"model.patch_rule"},
     "brics_only": {"model.patch_rule"},
-    "anchors_only": {"model.connector"},
-    "dynamic_only": {"model.connector"},
+    "anchors_only": {"bridge.connector"},
+    "dynamic_only": {"bridge.connector"},
     # an MLP or no connector has no query transformer to read the question with
-    "mlp": {"model.connector", "recipe.instruction_aware"},
-    "smiles_lora": {"model.connector", "recipe.instruction_aware"},
-    "smiles_zeroshot": {"model.connector", "recipe.instruction_aware"},
-    "no_stereo_emb": {"model.stereo_embedding"},
+    "mlp": {"bridge.connector", "bridge.instruction_aware"},
+    "smiles_lora": {"bridge.connector", "bridge.instruction_aware"},
+    "smiles_zeroshot": {"bridge.connector", "bridge.instruction_aware"},
+    "no_stereo_emb": {"bridge.stereo_embedding"},
     "fused": {"model.encoders"},
 }
 

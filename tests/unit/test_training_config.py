@@ -29,18 +29,18 @@ def test_dotted_overrides_parse_to_the_declared_types() -> None:
             "data.tasks=a,b",
             "model.encoders=minimol,rdkit",
             "recipe.fact_sheet=false",
-            "model.stereo_embedding=true",
+            "bridge.stereo_embedding=true",
             "data.max_train_samples=none",
             "recipe.kind_weights.has_group=0.3",
-            "model.connector=none",
+            "bridge.connector=none",
         ],
     )
     assert cfg.optim.lr == 0.5 and cfg.data.tasks == ("a", "b")
     assert cfg.model.encoders == ("minimol", "rdkit")
     assert cfg.recipe.fact_sheet is False  # the string "false" used to be truthy
-    assert cfg.model.stereo_embedding is True and cfg.data.max_train_samples is None
+    assert cfg.bridge.stereo_embedding is True and cfg.data.max_train_samples is None
     assert cfg.recipe.kind_weights == {"has_group": 0.3}
-    assert cfg.model.connector == "none"  # a string field keeps "none"
+    assert cfg.bridge.connector == "none"  # a string field keeps "none"
     for word, value in [("true", True), ("1", True), ("yes", True), ("no", False), ("0", False)]:
         assert (
             build_config("stage2", overrides=[f"recipe.fact_sheet={word}"]).recipe.fact_sheet
@@ -77,7 +77,7 @@ def test_bad_overrides_fail_with_one_clear_line(override: str, message: str) -> 
         ("optim.lr=0", "optim.lr must be > 0"),
         ("optim.lr=nan", "optim.lr must be a finite number"),
         ("optim.weight_decay=inf", "optim.weight_decay must be a finite number"),
-        ("recipe.token_norm=big", "recipe.token_norm must be 'auto' or a number"),
+        ("bridge.token_norm=big", "bridge.token_norm must be 'auto' or a number"),
         ("run.loggers=csv,wandb", "run.loggers: unknown ['wandb']"),
         ("recipe.answer_loss=sum", "recipe.answer_loss must be 'token' or 'answer'"),
         ("recipe.bbbp_targets=guess", "recipe.bbbp_targets must be 'labels' or 'soft'"),
@@ -93,8 +93,8 @@ def test_unusable_values_are_refused(override: str, message: str) -> None:
 @pytest.mark.parametrize("connector", ["mlp", "none"])
 def test_stage1_refuses_a_connector_without_queries(connector: str) -> None:
     with pytest.raises(EdtError, match=f"connector '{connector}' has none"):
-        build_config("stage1", overrides=[f"model.connector={connector}"])
-    assert build_config("stage2", overrides=[f"model.connector={connector}"])
+        build_config("stage1", overrides=[f"bridge.connector={connector}"])
+    assert build_config("stage2", overrides=[f"bridge.connector={connector}"])
 
 
 def test_presets_and_nested_yaml(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_presets_and_nested_yaml(tmp_path: Path) -> None:
 def test_round_trip_and_print_layout() -> None:
     cfg = build_config("stage2", "tiny", overrides=["recipe.kind_weights.hbd=2", "lora.r=8"])
     data = json.loads(json.dumps(cfg.to_dict()))
-    assert data["format_version"] == 2 and data["model"]["encoders"] == ["random"]
+    assert data["format_version"] == 3 and data["model"]["encoders"] == ["random"]
     assert TrainConfig.from_dict(data) == cfg
     assert "optim.lr" in known_keys() and "recipe.kind_weights" in known_keys()
 

@@ -30,7 +30,7 @@ _SHORTCUTS = {
     "seed": "run.seed",
     "llm": "model.llm",
     "encoder": "model.encoders",
-    "connector": "model.connector",
+    "connector": "bridge.connector",
     "patch_rule": "model.patch_rule",
     "init_from": "model.init_from",
 }
@@ -65,7 +65,7 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="override one option, e.g. optim.lr=3e-4 or recipe.instruction_aware=false",
+        help="override one option, e.g. optim.lr=3e-4 or bridge.instruction_aware=false",
     )
     p.add_argument(
         "--print-config",
@@ -159,12 +159,11 @@ def run(args: argparse.Namespace) -> int:
         print("---\n".join(yaml.safe_dump(c.to_dict(), sort_keys=False) for c in configs), end="")
         return 0
     from edtformer.training.recipe import run_recipe
-    from edtformer.training.runner import run_stage1, run_stage2
+    from edtformer.training.runner import run_stage1
 
     for stage, cfg in zip(stages, configs, strict=True):
         out = Path(cfg.run.out_dir)
-        runners = {"stage1": run_stage1, "stage2": run_stage2, "recipe": run_recipe}
-        runner = runners[stage]
+        runner = run_stage1 if stage == "stage1" else run_recipe  # stage2 and recipe: one runner
         result = runner(cfg, resume=args.resume, progress=not args.no_progress)
         previous = out / "final"
         first = result.losses[0] if result.losses else float("nan")

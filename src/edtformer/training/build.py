@@ -6,11 +6,12 @@ without any file or registry plumbing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
 
-from edtformer.errors import DataError
+from edtformer.errors import DataError, EdtError
 from edtformer.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,29 @@ def build_processor(cfg: TrainConfig, uses_patches: bool) -> tuple[Any, str]:
     from edtformer.model.processing import build_processor as build
 
     return build(cfg.model.encoders, cfg.model.patch_rule, uses_patches, feature_cache_dir(cfg))
+
+
+def bridge_config(cfg: TrainConfig, llm: Any = None, **derived: Any) -> Any:
+    """The :class:`~edtformer.bridge.BridgeConfig` of ``cfg``: the size preset ``model.preset``
+    with the ``bridge`` section's fields passed straight through (``None``: the preset's value).
+
+    ``bridge.token_norm`` is a number, or ``auto``: the mean input-embedding norm of ``llm``, the
+    frozen LLM. ``derived``: ``encoder_widths`` / ``llm_width`` where the caller knows them
+    (otherwise :meth:`EDTFormer.build` derives them).
+
+    Raises:
+        EdtError: ``auto`` without an LLM, or a combination the bridge refuses.
+    """
+    from edtformer.bridge import bridge_preset
+
+    fields = {k: v for k, v in dataclasses.asdict(cfg.bridge).items() if v is not None}
+    if fields.get("token_norm") == "auto":
+        if llm is None:
+            raise EdtError("bridge.token_norm=auto needs the frozen LLM; give a number")
+        fields["token_norm"] = float(llm.get_input_embeddings().weight.norm(dim=-1).mean())
+    elif "token_norm" in fields:
+        fields["token_norm"] = float(fields["token_norm"])
+    return bridge_preset(cfg.model.preset, **fields, **derived)
 
 
 def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: str) -> list[dict]:

@@ -1,28 +1,31 @@
-"""The default training recipe (``edt train recipe``): the bridge that ships with the package.
+"""The stage-2 runner (:func:`run_recipe`) and the default training recipe (``edt train recipe``):
+the bridge that ships with the package.
+
+One runner trains every stage-2 model through :func:`~edtformer.training.engine.fit`: ``edt
+train stage2`` on the dataset's records, ``edt train recipe`` on the recipe's question stream
+with its hooks (:class:`RecipeExtras`: the valid curve, the read-out fit, ``training.json``).
 
 What the first round's bridge lacked (measured, DESIGN.md section 7) and what this recipe does:
 
 - *questions that need the molecule*: a :class:`~edtformer.training.questions.QuestionStream`
   of fresh, balanced questions (``has_group`` is yes half the time for every group);
 - *tokens that carry the asked-for fact*: instruction-aware queries
-  (``BridgeConfig.instruction_aware``): the query transformer reads the question's frozen LLM
+  (``bridge.instruction_aware``): the query transformer reads the question's frozen LLM
   token embeddings, as InstructBLIP's Q-Former reads the instruction;
-- *tokens at the LLM's scale*: ``BridgeConfig.token_norm`` = the LLM's mean input-embedding norm;
+- *tokens at the LLM's scale*: ``bridge.token_norm=auto``, the LLM's mean input-embedding norm;
 - *exact facts in the prompt* (``recipe.fact_sheet``, the shipped recipe): each molecule's RDKit
   fact sheet written as text after its tokens, with the frozen blood-brain-barrier read-out's
   estimate on it (:func:`fit_bbb_head`, fitted LLM-free by logistic regression);
 - *a learning curve*: the valid split is scored every ``recipe.eval_every`` steps
-  (:class:`ValidCurve`), written to ``curve.jsonl`` in the run folder.
+  (:class:`~edtformer.training.curve.ValidCurve`), written to ``curve.jsonl`` in the run folder.
 
-Stage 1 (bridge vs text) is not part of the recipe; ``--set recipe.instruction_aware=false``
-(and the other fields of :class:`~edtformer.training.config.RecipeSection`) turn each lever off
-for the learning curves.
+Stage 1 (bridge vs text) is not part of the recipe; ``--set bridge.instruction_aware=false``
+(and the fields of :class:`~edtformer.training.config.RecipeSection`) turn each lever off for
+the learning curves.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -36,20 +39,16 @@ from edtformer.chem import parse_smiles
 from edtformer.errors import EdtError
 from edtformer.llm.prompt import IGNORE_INDEX
 from edtformer.training.build import load_records, warm_feature_cache
-from edtformer.training.config import RecipeSection, TrainConfig
+from edtformer.training.config import TrainConfig
 from edtformer.training.curve import ValidCurve, curve_records
 from edtformer.training.engine import FitHooks, FitResult, fit, make_fabric
 from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, SoftAnswer
+from edtformer.training.record import write_training_record
+from edtformer.training.runner import STAGE2_DEFAULT_TASKS, build_stage2_model
 from edtformer.training.stage2 import Stage2Collator
 from edtformer.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
-
-#: The recipe's scalar levers and their defaults (the ``recipe`` section without its kind weights;
-#: also the keys of ``training.json``'s ``extra`` record).
-RECIPE_DEFAULTS: dict[str, Any] = {
-    k: v for k, v in dataclasses.asdict(RecipeSection()).items() if k != "kind_weights"
-}
 
 
 class RecipeModule(nn.Module):
@@ -263,177 +262,148 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     )
 
 
-def build_recipe_model(cfg: TrainConfig) -> Any:
-    """The EDTFormer of a recipe run: ``cfg.model.preset`` + instruction-aware queries + token norm."""
+def record_samples(cfg: TrainConfig) -> list[tuple[list[str], str, str]]:
+    """The training items of a ``stage2`` run: the dataset's instruction records of
+    ``data.tasks`` (empty: :data:`STAGE2_DEFAULT_TASKS`), train split,
+    as ``(smiles list, question, answer)``."""
+    from edtformer.training.stage2 import record_to_sample
 
-    from edtformer.llm.loading import load_llm
-    from edtformer.training.runner import build_stage2_model
+    tasks = tuple(cfg.data.tasks) or STAGE2_DEFAULT_TASKS
+    return [record_to_sample(r) for r in load_records(cfg, tasks, "train")]
 
-    llm, tokenizer = load_llm(cfg.model.llm)
-    if cfg.recipe.token_norm == "auto":
-        norm = float(llm.get_input_embeddings().weight.norm(dim=-1).mean())
-    else:
-        norm = float(cfg.recipe.token_norm)
-    overrides = {"instruction_aware": cfg.recipe.instruction_aware, "token_norm": norm}
-    sheet = {"fact_sheet": True, "bbb_readout": True} if cfg.recipe.fact_sheet else None
-    return build_stage2_model(
-        cfg, llm=llm, tokenizer=tokenizer, bridge_overrides=overrides, model_overrides=sheet
-    )
+
+class RecipeExtras:
+    """What a ``recipe`` run does beside the answer loss, as hooks of :func:`run_recipe`:
+
+    - ``curve``: the valid learning curve (:class:`~edtformer.training.curve.ValidCurve`, every
+      ``recipe.eval_every`` steps into ``curve.jsonl``; ``fit``'s ``on_step``);
+    - :meth:`before_fit`: the blood-brain-barrier read-out of a fact-sheet model fitted
+      LLM-free (:func:`fit_bbb_head`; with ``recipe.bbbp_targets=soft`` its P(yes) becomes the
+      stream's BBBP answers), and the curve's untrained starting point;
+    - :meth:`after_save`: ``training.json`` and the model card beside the saved model.
+
+    Making it sets the model's ``sheet_full_rate`` and reads the curve's valid records
+    (``molecules``: theirs, to encode before training); a fresh run starts a new ``curve.jsonl``.
+    """
+
+    def __init__(self, cfg: TrainConfig, model: Any, stream: Any, resume: bool) -> None:
+        rc = cfg.recipe
+        self.cfg, self.model = cfg, model
+        self.sheet = stream if rc.fact_sheet else None
+        self.out_dir = Path(cfg.run.out_dir)
+        model.sheet_full_rate = rc.sheet_full_rate
+        records = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed, rc.curve_kinds)
+        self.molecules = [s for recs in records.values() for r in recs for s in r["smiles"]]
+        path = self.out_dir / "curve.jsonl"
+        if not resume:
+            path.unlink(missing_ok=True)
+        self.curve = ValidCurve(
+            model, records, rc.eval_every, path, cfg.optim.max_steps,
+            zero_tokens=rc.curve_zero_tokens,
+        )  # fmt: skip
+
+    def before_fit(self, module: nn.Module, resume: bool) -> None:
+        """Fit the read-out (refitted on resume too: it is frozen and deterministic) and score
+        the curve's step 0 (a fresh run with ``recipe.eval_at_start``)."""
+        rc = self.cfg.recipe
+        if getattr(self.model, "readout", None) is not None:
+            t0 = time.time()
+            report = fit_bbb_head(self.model, self.cfg.data.dir, self.cfg.run.seed)
+            report["seconds"] = round(time.time() - t0, 1)
+            atomic_write_json(self.out_dir / "bbb_head.json", report)
+            if self.sheet is not None and rc.bbbp_targets == "soft":  # validated: needs the sheet
+                self.sheet.set_yes_prob("bbbp", readout_yes_prob(self.model, self.sheet.records))
+        if not resume and self.curve.every > 0 and rc.eval_at_start:
+            self.curve(0, 0, module)  # the untrained starting point of the curve
+            self.model.train()
+
+    def after_save(self, out: Path, seconds: float) -> None:
+        """``training.json`` (and the model card) beside the model saved in ``out``."""
+        write_training_record(self.cfg, self.model, out, seconds)
+
+
+def _encodable(processor: Any, items: Any, extras: RecipeExtras | None, progress: bool) -> Any:
+    """``items`` once every molecule they (and the curve) name is encoded into the feature cache:
+    a dataset record naming a molecule no encoder reads is dropped; a question stream (whose
+    items are drawn from its molecules) must name none."""
+    if extras is None:
+        bad = warm_feature_cache(
+            processor, [s for smi, _, _ in items for s in smi], progress=progress
+        )
+        return [x for x in items if not any(s in bad for s in x[0])]
+    needed = list(items.molecules) + [s for r in items.records for s in r["smiles"]]
+    bad = warm_feature_cache(processor, needed + extras.molecules, progress=progress)
+    if bad:
+        raise ValueError(f"{len(bad)} molecules cannot be encoded, e.g. {sorted(bad)[:3]}")
+    return items
 
 
 def run_recipe(
     cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
 ) -> FitResult:
-    """Train the default bridge: balanced question stream, frozen LLM, valid curve; saves ``final/``."""
+    """The stage-2 runner: the answer loss through the frozen LLM, trained by
+    :func:`~edtformer.training.engine.fit`; saves the model to ``final/``. ``edt train stage2``,
+    ``edt train recipe`` and every ``edt bench`` row run through it.
+
+    ``cfg.stage`` picks the questions: ``stage2`` the dataset's records (:func:`record_samples`;
+    the ``recipe`` section is not read), ``recipe`` the question stream (:func:`recipe_stream`,
+    or :func:`sheet_stream` with ``recipe.fact_sheet``) with the hooks of :class:`RecipeExtras`.
+    """
+    if cfg.stage not in ("stage2", "recipe"):
+        raise EdtError(f"run_recipe trains stage2 or recipe configs, not {cfg.stage!r}")
     cfg.validate()
-    rc = cfg.recipe
+    recipe = cfg.stage == "recipe"
     fabric = make_fabric(cfg)
     fabric.launch()
     fabric.seed_everything(cfg.run.seed)
-    out_dir = Path(cfg.run.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sheet = sheet_stream(cfg) if rc.fact_sheet else None
-    stream = sheet if sheet is not None else recipe_stream(cfg)
-    model = build_recipe_model(cfg)
-    model.sheet_full_rate = rc.sheet_full_rate
+    Path(cfg.run.out_dir).mkdir(parents=True, exist_ok=True)
+    if recipe:
+        items: Any = sheet_stream(cfg) if cfg.recipe.fact_sheet else recipe_stream(cfg)
+    else:
+        items = record_samples(cfg)
+    model = build_stage2_model(cfg)
     assert model.processor is not None
-    curve = curve_records(cfg.data.dir, rc.eval_per_kind, cfg.run.seed, rc.curve_kinds)
-    needed = list(stream.molecules) + [s for r in stream.records for s in r["smiles"]]
-    needed += [s for recs in curve.values() for r in recs for s in r["smiles"]]
-    bad = warm_feature_cache(model.processor, needed, progress=progress)
-    if bad:
-        raise ValueError(f"{len(bad)} molecules cannot be encoded, e.g. {sorted(bad)[:3]}")
-    if not resume:
-        (out_dir / "curve.jsonl").unlink(missing_ok=True)
+    extras = RecipeExtras(cfg, model, items, resume) if recipe else None
+    items = _encodable(model.processor, items, extras, progress)
     torch.manual_seed(cfg.run.seed)
-    module = RecipeModule(model, per_answer=rc.answer_loss == "answer")
+    module = RecipeModule(model, per_answer=recipe and cfg.recipe.answer_loss == "answer")
     if fabric.is_global_zero:
         logger.info(
-            "recipe: %d molecules, %d stream items; %s", len(stream.molecules), len(stream),
-            model.parameter_counts().summary(),
-        )  # fmt: skip
-    if getattr(model, "readout", None) is not None:
-        # deterministic: refitted on resume too (it is frozen)
-        t0 = time.time()
-        report = fit_bbb_head(model, cfg.data.dir, cfg.run.seed)
-        report["seconds"] = round(time.time() - t0, 1)
-        atomic_write_json(out_dir / "bbb_head.json", report)
-        if sheet is not None and rc.bbbp_targets == "soft":  # validated: soft needs the sheet
-            sheet.set_yes_prob("bbbp", readout_yes_prob(model, sheet.records))
-    on_step = ValidCurve(
-        model, curve, rc.eval_every, out_dir / "curve.jsonl", cfg.optim.max_steps,
-        zero_tokens=rc.curve_zero_tokens,
-    )  # fmt: skip
-    if not resume and on_step.every > 0 and rc.eval_at_start:
-        on_step(0, 0, module)  # the untrained starting point of the curve
-        model.train()
+            "%s: %d training items; %s", cfg.stage, len(items), model.parameter_counts().summary()
+        )
+    if extras is not None:
+        extras.before_fit(module, resume)
     start = time.time()
 
     def on_final(_: nn.Module, out: Path) -> None:
         model.save_pretrained(out)
-        write_training_record(cfg, model, out, time.time() - start)
+        if extras is not None:
+            extras.after_save(out, time.time() - start)
 
     return fit(
         fabric,
         cfg,
         module,
-        stream,
+        items,
         RecipeCollator(model),
         resume=resume,
         on_final=on_final,
         progress=progress,
-        on_step=on_step,
+        on_step=extras.curve if extras is not None else None,
         hooks=hooks,
     )
 
 
-def add_history(record: dict[str, Any], init_from: str | Path) -> dict[str, Any]:
-    """``record`` of a model continued from the folder ``init_from``, with that folder's
-    ``training.json`` (and its own history) under ``continues`` and the ``total`` samples and
-    training seconds; unchanged if the folder has no ``training.json``."""
-    parent = Path(init_from) / "training.json"
-    if not parent.is_file():
-        return record
-    before = json.loads(parent.read_text())
-    chain = [*before.get("continues", []), {k: v for k, v in before.items() if k != "continues"}]
-    seconds = float(record.get("train_seconds", 0)) + sum(
-        float(r.get("train_seconds", 0)) for r in chain
-    )
-    total = {
-        "samples": int(record.get("samples", 0)) + sum(int(r.get("samples", 0)) for r in chain),
-        "train_seconds": round(seconds, 1),
-    }
-    return {**record, "continues": chain, "total": total}
-
-
-def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: float) -> None:
-    """``training.json`` beside the model: command, resolved config (``config``: the named recipe
-    with every override applied, the precision as chosen), data, seed, training mode, time,
-    curve end."""
-    import platform
-    import sys
-
-    from edtformer.data import read_manifest
-
-    manifest = read_manifest(Path(cfg.data.dir))
-    curve_path = Path(cfg.run.out_dir) / "curve.jsonl"
-    last = curve_path.read_text().splitlines()[-1] if curve_path.is_file() else "{}"
-    from edtformer.training.precision import cpu_name
-
-    what = (
-        "edt train recipe: the exact RDKit fact sheet in every prompt (the lines each question "
-        "names), train phrasings of every sheet fact, off-sheet questions declined, the dataset's "
-        "questions; instruction-aware queries; one stage, frozen encoders"
-        if cfg.recipe.fact_sheet
-        else "edt train recipe: balanced question stream, instruction-aware queries, token "
-        "norm matched to the LLM; one stage, frozen encoders"
-    )
-    record = {
-        "what": what,
-        "command": "edt " + " ".join(sys.argv[1:]),
-        "training_mode": model.config.trainable.describe() + ", frozen graph encoder(s)",
-        "encoders": list(model.config.encoders),
-        "llm": model.config.llm,
-        "data": {
-            "dir": cfg.data.dir,
-            "build": manifest.get("config", {}),
-            "split": "train (scaffold split); valid for the learning curve; test never read",
-        },
-        "seed": cfg.run.seed,
-        "steps": cfg.optim.max_steps,
-        "batch_size": cfg.optim.batch_size,
-        "samples": cfg.optim.max_steps * cfg.optim.batch_size * cfg.optim.grad_accum,
-        "lr": cfg.optim.lr,
-        "extra": {k: getattr(cfg.recipe, k) for k in RECIPE_DEFAULTS},
-        "kind_weights": dict(cfg.recipe.kind_weights),
-        "train_seconds": round(seconds, 1),
-        "valid_curve_last": {k: v for k, v in json.loads(last).items() if k != "metrics"},
-        "precision": cfg.run.precision,
-        "hardware": f"{platform.machine()} CPU ({cpu_name()}, torch capability "
-        f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} thread(s)",
-        "config": cfg.to_dict(),
-    }
-    if cfg.model.init_from:
-        record = add_history(record, cfg.model.init_from)
-    atomic_write_json(out / "training.json", record)
-    from edtformer.model.card import write_model_card
-
-    write_model_card(out)
-
-
 __all__ = [
     "BBB_C_GRID",
-    "RECIPE_DEFAULTS",
     "RecipeCollator",
+    "RecipeExtras",
     "RecipeModule",
-    "add_history",
     "bbb_inputs",
-    "build_recipe_model",
     "fit_bbb_head",
     "readout_yes_prob",
     "recipe_stream",
+    "record_samples",
     "run_recipe",
     "sheet_stream",
-    "write_training_record",
 ]

@@ -1,4 +1,6 @@
-"""Entry points that run a whole stage from a :class:`TrainConfig` (used by ``edt train``)."""
+"""Stage 1 (bridge vs text), the model every stage-2 run trains (:func:`build_stage2_model`) and
+the export of a stage-2 run's checkpoint. Stage 2 itself (``edt train stage2`` and ``edt train
+recipe``) runs through :func:`edtformer.training.recipe.run_recipe`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from edtformer.errors import CheckpointError, EdtError
 from edtformer.model.checkpoint import load_adapter_weights, load_connector_weights, save_bridge
 from edtformer.training.build import (
     STAGE1_TASKS,
+    bridge_config,
     build_processor,
     llm_width,
     load_records,
@@ -25,25 +28,11 @@ from edtformer.training.engine import FitHooks, FitResult, fit, load_trainable_s
 logger = logging.getLogger(__name__)
 
 
-#: ``model.*`` training options that override bridge preset fields (for ablations).
-_BRIDGE_FIELDS: tuple[str, ...] = ("stereo_embedding",)
-
-
-def _bridge_overrides(cfg: TrainConfig) -> dict[str, Any]:
-    """Bridge fields set through ``--set model.<field>=...`` (``None``: the preset's value)."""
-    out: dict[str, Any] = {}
-    for key in _BRIDGE_FIELDS:
-        value = getattr(cfg.model, key)
-        if value is not None:
-            out[key] = value
-    return out
-
-
 def run_stage1(
     cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
 ) -> FitResult:
     """Stage 1: the bridge learns against text (contrastive, matching, captioning), encoder frozen."""
-    from edtformer.bridge import bridge_preset, build_connector
+    from edtformer.bridge import build_connector
     from edtformer.training.stage1 import Stage1Collator, Stage1Model, TextVocab
 
     cfg.validate()  # refuses, among others, a connector stage 1 cannot train (mlp, none)
@@ -53,14 +42,10 @@ def run_stage1(
     tasks = tuple(cfg.data.tasks) or STAGE1_TASKS
     records = load_records(cfg, tasks, "train")
     pairs = [(r["smiles"][0], r["answer"]) for r in records]
-    connector_kind = cfg.model.connector
+    connector_kind = cfg.bridge.connector
     processor, rule = build_processor(cfg, uses_patches=connector_kind != "anchors_only")
-    bridge_cfg = bridge_preset(
-        cfg.model.preset,
-        **_bridge_overrides(cfg),
-        connector=connector_kind,
-        encoder_widths=processor.widths,
-        llm_width=llm_width(cfg.model.llm),
+    bridge_cfg = bridge_config(
+        cfg, encoder_widths=processor.widths, llm_width=llm_width(cfg.model.llm)
     )
     connector = build_connector(bridge_cfg)
     if cfg.model.init_from:
@@ -110,25 +95,19 @@ def run_stage1(
 STAGE2_DEFAULT_TASKS: tuple[str, ...] = ("struct_mc", "struct_text", "stereo", "bbbp")
 
 
-def build_stage2_model(
-    cfg: TrainConfig,
-    llm: Any = None,
-    tokenizer: Any = None,
-    bridge_overrides: dict[str, Any] | None = None,
-    model_overrides: dict[str, Any] | None = None,
-) -> Any:
-    """The full :class:`~edtformer.model.EDTFormer` for a stage-2 run (encoders cached, LLM frozen).
-
-    ``llm``/``tokenizer``: already loaded (else loaded from ``cfg.model.llm``);
-    ``bridge_overrides``: bridge fields set by the caller (``--set model.<field>`` still wins);
-    ``model_overrides``: :class:`~edtformer.model.EDTFormerConfig` fields (``fact_sheet``, ...).
+def build_stage2_model(cfg: TrainConfig) -> Any:
+    """The :class:`~edtformer.model.EDTFormer` a stage-2 or recipe run trains (encoders cached,
+    LLM frozen): the bridge of :func:`~edtformer.training.build.bridge_config`, LoRA adapters of
+    the ``lora`` section, and in a ``recipe`` run with ``recipe.fact_sheet`` the RDKit fact sheet
+    and the blood-brain-barrier read-out; ``model.init_from`` loads a bridge (and its LoRA
+    adapters) to start from.
     """
-    from edtformer.bridge import bridge_preset
+    from edtformer.llm.loading import load_llm
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
     from edtformer.model import EDTFormer, EDTFormerConfig
 
-    fields_ = {**(bridge_overrides or {}), **_bridge_overrides(cfg)}
-    bridge = bridge_preset(cfg.model.preset, connector=cfg.model.connector, **fields_)
+    llm, tokenizer = load_llm(cfg.model.llm)
+    bridge = bridge_config(cfg, llm=llm)
     processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
     lora = None
     if cfg.lora.r > 0:
@@ -137,13 +116,16 @@ def build_stage2_model(
             raise EdtError("lora.targets names no LLM layer (e.g. 'q_proj,v_proj')")
         lora = LoraSettings(r=cfg.lora.r, target_modules=targets)
     trainable = TrainableConfig(lora=lora)
+    sheet: dict[str, Any] = {}
+    if cfg.stage == "recipe" and cfg.recipe.fact_sheet:
+        sheet = {"fact_sheet": True, "bbb_readout": True}
     config = EDTFormerConfig(
         encoders=processor.encoder_names,
         llm=cfg.model.llm,
         bridge=bridge,
         patch_rule=rule,
         trainable=trainable,
-        **(model_overrides or {}),
+        **sheet,
     )
     model = EDTFormer.build(config, processor=processor, llm=llm, tokenizer=tokenizer)
     if cfg.model.init_from:
@@ -154,44 +136,6 @@ def build_stage2_model(
             "stage 2 starts from the bridge%s in %s", f" and {n} LoRA tensors" * bool(n), init
         )
     return model
-
-
-def run_stage2(
-    cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
-) -> FitResult:
-    """Stage 2: next-token loss on assistant tokens through the frozen LLM; saves ``final/``."""
-    from edtformer.training.stage2 import Stage2Collator, Stage2Module, record_to_sample
-
-    cfg.validate()
-    fabric = make_fabric(cfg)
-    fabric.launch()
-    fabric.seed_everything(cfg.run.seed)
-    tasks = tuple(cfg.data.tasks) or STAGE2_DEFAULT_TASKS
-    samples = [record_to_sample(r) for r in load_records(cfg, tasks, "train")]
-    model = build_stage2_model(cfg)
-    assert model.processor is not None
-    bad = warm_feature_cache(
-        model.processor, [s for smi, _, _ in samples for s in smi], progress=progress
-    )
-    samples = [x for x in samples if not any(s in bad for s in x[0])]
-    if fabric.is_global_zero:
-        logger.info(
-            "stage 2: %d samples from %s; %s", len(samples), list(tasks),
-            model.parameter_counts().summary(),
-        )  # fmt: skip
-    torch.manual_seed(cfg.run.seed)
-    module = Stage2Module(model)
-    return fit(
-        fabric,
-        cfg,
-        module,
-        samples,
-        Stage2Collator(model),
-        resume=resume,
-        on_final=lambda m, out: model.save_pretrained(out),
-        progress=progress,
-        hooks=hooks,
-    )
 
 
 def export_stage2(run_dir: Path, out: Path) -> Path:
