@@ -18,6 +18,7 @@ once; ``EDTFormer``, ``EDTFormerConfig`` and ``patch_molecules`` load their sub-
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +42,6 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'edtformer' has no attribute {name!r}")
 

@@ -5,6 +5,8 @@ The CLI turns any :class:`EdtError` into one line on stderr and a non-zero exit 
 
 from __future__ import annotations
 
+import importlib
+
 
 class EdtError(Exception):
     """Base class of every error edtformer raises on bad input or a missing resource."""
@@ -96,8 +98,6 @@ def require(module: str, extra: str, package: str | None = None) -> object:
         extra: the ``edtformer`` extra that installs it, e.g. ``"encoders"``.
         package: the pip distribution name if it differs from ``module``.
     """
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:

@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from edtformer.bridge import bridge_preset, build_connector
-from edtformer.bridge.stereo import pad_stereo, stereo_codes
+from edtformer.bridge import stereo as bridge_stereo
 from edtformer.chem import parse_smiles
+from edtformer.chem import stereo as chem_stereo
+from edtformer.chem.stereo import stereo_codes
+from edtformer.model.processing import pad_stereo
+
+
+def test_the_embedding_tables_fit_the_chem_codes() -> None:
+    # the bridge keeps its own copy of the code vocabularies (it never imports the chem front end)
+    for name in ("N_CHIRALITY", "N_EZ", "N_CIP"):
+        assert getattr(bridge_stereo, name) == getattr(chem_stereo, name), name
 
 
 def test_stereo_codes() -> None:

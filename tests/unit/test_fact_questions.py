@@ -159,7 +159,7 @@ def test_no_heldout_text_occurs_in_data_out() -> None:
 
 
 def test_a_broken_template_file_is_refused(tmp_path, monkeypatch) -> None:
-    import edtformer.facts.questions as q
+    import edtformer.facts.questions.templates as q  # where load_templates reads TEMPLATE_DIR
 
     data = json.loads((q.TEMPLATE_DIR / "train.json").read_text())
     data["kinds"]["rings"] = ["How many rings does {molecule} have?"]

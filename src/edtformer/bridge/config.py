@@ -14,6 +14,8 @@ Presets:
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
@@ -176,9 +178,6 @@ class BridgeConfig:
 
 
 def _json_type_ok(value: Any, hint: Any) -> bool:
-    import types
-    import typing
-
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_json_type_ok(value, h) for h in typing.get_args(hint))
@@ -204,8 +203,6 @@ def _json_type_ok(value: Any, hint: Any) -> bool:
 
 def check_json_types(cls: type, d: dict[str, Any], what: str) -> None:
     """Refuse config values whose JSON type does not match the dataclass field's type."""
-    import typing
-
     hints = typing.get_type_hints(cls)
     for key, value in d.items():
         hint = hints.get(key)

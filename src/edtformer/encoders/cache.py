@@ -36,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save
 
-from edtformer.chem import MolRecord
+from edtformer.chem import MolRecord, canonical_ranks
 from edtformer.encoders.base import GraphEncoder, NodeFeatures, encode_many
 from edtformer.errors import EdtError
 from edtformer.utils.io import atomic_write_bytes, atomic_write_json
@@ -56,13 +57,6 @@ class CacheStats:
     misses: int = 0
     bad_entries: int = 0
     written: int = 0
-
-
-def canonical_ranks(record: MolRecord) -> list[int]:
-    """Canonical rank of each input atom (a permutation of ``range(n_atoms)``)."""
-    from rdkit import Chem
-
-    return [int(r) for r in Chem.CanonicalRankAtoms(record.mol, breakTies=True)]
 
 
 def _slug(text: str) -> str:
@@ -170,8 +164,6 @@ class NodeFeatureCache:
 
     def put(self, record: MolRecord, rows: torch.Tensor) -> Path:
         """Store ``rows`` (``[n_atoms, D]`` in ``record``'s atom order) atomically."""
-        from safetensors.torch import save
-
         ranks = canonical_ranks(record)
         order = sorted(range(len(ranks)), key=ranks.__getitem__)  # canonical pos -> input atom
         h = torch.from_numpy(np.ascontiguousarray(rows.detach().to(torch.float32).numpy()[order]))

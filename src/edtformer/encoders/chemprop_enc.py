@@ -32,7 +32,7 @@ import torch
 from edtformer.chem import MolRecord
 from edtformer.encoders.base import GraphEncoder
 from edtformer.encoders.registry import encoder_info
-from edtformer.errors import CheckpointError, require
+from edtformer.errors import CheckpointError, UnsupportedMoleculeError, require
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class ChempropEncoder(GraphEncoder):
     ) -> None:
         super().__init__()
         _import_chemprop()
+        # optional dependency (the 'chemprop' extra), checked by _import_chemprop above
         from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
         from chemprop.models import load_model
         from chemprop.models.utils import load_output_columns
@@ -101,8 +102,6 @@ class ChempropEncoder(GraphEncoder):
 
     def check(self, record: MolRecord) -> None:
         """Chemprop's featuriser has no slot for elements beyond Fm (Z > 100): refused here."""
-        from edtformer.errors import UnsupportedMoleculeError
-
         for atom in record.mol.GetAtoms():
             if atom.GetAtomicNum() > MAX_ATOMIC_NUM:
                 raise UnsupportedMoleculeError(
@@ -114,7 +113,7 @@ class ChempropEncoder(GraphEncoder):
     def _encode_rows(self, records: Sequence[MolRecord]) -> list[torch.Tensor]:
         if not records:
             return []
-        from chemprop.data import BatchMolGraph
+        from chemprop.data import BatchMolGraph  # optional dependency (the 'chemprop' extra)
 
         bmg = BatchMolGraph([self.featurizer(r.mol) for r in records])
         h = self.message_passing(bmg)  # [sum n_b, 300]

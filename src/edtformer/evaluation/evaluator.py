@@ -23,12 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from edtformer.data import read_csv_dataset, read_mol_instructions, read_moleculeqa
+from edtformer.data.loader import load_task
 from edtformer.data.schema import SPLIT_NAMES, Record, render_question
 from edtformer.errors import DataError, EdtError
 from edtformer.evaluation import tasks as T
 from edtformer.evaluation.leakage import check_leakage
 from edtformer.evaluation.report import MetricReport
+from edtformer.llm.loading import cache_root, load_llm
 from edtformer.llm.options import cloze_probs
+from edtformer.model import EDTFormer, EDTFormerConfig
+from edtformer.model.checkpoint import read_config
+from edtformer.model.processing import build_processor
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +92,6 @@ def load_eval_records(
                 f"{input_file}: no {split!r} records (splits found: {found}); pass --split"
             )
     else:
-        from edtformer.data.loader import load_task
-
         if data_dir is None:
             raise DataError("give a dataset folder (--data) or a benchmark file (--input)")
         records = load_task(data_dir, task, split)
@@ -103,8 +107,6 @@ def _read_input(
     smiles_column: str | None = None,
     id_column: str | None = None,
 ) -> list[Record]:
-    from edtformer.data import read_csv_dataset, read_mol_instructions, read_moleculeqa
-
     if fmt is None:
         fmt = (
             "csv"
@@ -252,11 +254,6 @@ def load_model(
     ``cache_dir`` defaults to ``$EDT_CACHE/features`` (the cache training fills); ``device`` and
     ``dtype`` (the frozen LLM's weights, e.g. ``torch.bfloat16``) place the model.
     """
-    from edtformer.llm.loading import cache_root, load_llm
-    from edtformer.model import EDTFormer, EDTFormerConfig
-    from edtformer.model.checkpoint import read_config
-    from edtformer.model.processing import build_processor
-
     config = EDTFormerConfig.from_dict(read_config(path)["config"])
     root = Path(cache_dir) if cache_dir is not None else cache_root() / "features"
     processor, _ = build_processor(

@@ -50,6 +50,7 @@ def encoder_leaks(encoders: Sequence[str], task: str) -> dict[str, list[str]]:
 
     Unknown encoder names are skipped here (the model loader reports them).
     """
+    # heavy: edtformer.encoders imports torch; the metric modules stay torch-free
     from edtformer.encoders.registry import encoder_info
 
     out: dict[str, list[str]] = {}

@@ -20,6 +20,7 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
 
     NaN (with :class:`UndefinedMetricWarning`) for fewer than two points or a constant input.
     """
+    # heavy: scipy loads only when this metric runs
     from scipy.stats import spearmanr
 
     check_paired("spearman", x, y, ("x values", "y values"))

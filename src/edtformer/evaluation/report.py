@@ -133,6 +133,7 @@ def rich_table(
     title: str | None = None,
 ) -> Table:
     """A :class:`rich.table.Table` of reports (the CLI prints it)."""
+    # heavy: rich loads only when the CLI prints a table
     from rich.table import Table
 
     names = _metric_union(reports) if metric_names is None else list(metric_names)

@@ -28,6 +28,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from edtformer.errors import DataError
+from edtformer.facts.questions import fact_kinds, generate
+from edtformer.facts.sheet import sheet_of
+
 logger = logging.getLogger(__name__)
 
 #: Yes/no sheet facts (asked balanced: half the molecules have the fact).
@@ -74,9 +78,6 @@ def build_items(
         One dict per question: ``smiles``, ``question`` (no ``<mol>``), ``answer``, ``kind``,
         ``form``, ``answer_type``, ``gold``, ``field``, ``meta``.
     """
-    from edtformer.facts.questions import fact_kinds, generate
-    from edtformer.facts.sheet import sheet_of
-
     rng = random.Random(seed)
     cache: dict[str, dict[str, Any]] = {}
     mols = sorted(set(molecules))
@@ -224,6 +225,7 @@ def score_items(
         The items with ``output`` (the answer text, or the chosen letter), ``probs`` (letters)
         and ``correct``.
     """
+    # heavy: llm/ imports torch; building and scoring the questions does not need it
     from edtformer.llm.tokens import MOL_TOKEN
 
     out = [dict(it) for it in items]
@@ -318,8 +320,6 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def split_molecules(data_dir: str | Path, split: str) -> list[str]:
     """The molecules of ``split`` (``valid`` / ``test``) that the struct and stereo tasks of
     ``edt data build`` ask about: the molecules sheet questions are asked about."""
-    from edtformer.errors import DataError
-
     if split not in ("valid", "test"):
         raise DataError(f"sheet_qa is scored on valid or test molecules, not {split!r}")
     mols: set[str] = set()

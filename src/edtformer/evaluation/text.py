@@ -32,6 +32,7 @@ class _NoSynonyms:
 
 def _wordnet() -> tuple[object, bool]:
     try:
+        # heavy: nltk loads only when METEOR needs WordNet
         from nltk.corpus import wordnet
 
         wordnet.synsets("molecule")
@@ -80,6 +81,7 @@ def corpus_bleu(
         references: for each hypothesis, one or more tokenised references.
         max_n: highest n-gram order (2 for BLEU-2, 4 for BLEU-4).
     """
+    # heavy: nltk loads only when this metric runs
     from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
 
     check_paired("corpus_bleu", hypotheses, references, ("hypotheses", "reference lists"))
@@ -109,6 +111,7 @@ class _Given:
 
 
 def _rouge(hypothesis: Tokens, reference: Tokens, kind: str) -> float:
+    # heavy: rouge-score loads only when this metric runs
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer([kind], tokenizer=_Given())
@@ -140,6 +143,7 @@ def meteor(
     ``Fmean = P R / (alpha P + (1 - alpha) R)``; ``chunks`` = runs of matches contiguous in both
     texts; ``penalty = gamma (chunks / m) ** beta``; ``score = Fmean (1 - penalty)``.
     """
+    # heavy: nltk loads only when this metric runs
     from nltk.translate.meteor_score import single_meteor_score
 
     if not hypothesis or not reference:

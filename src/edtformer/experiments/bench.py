@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from edtformer.errors import EdtError
 from edtformer.evaluation.report import MetricReport
@@ -61,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 def _test_records(budget: Budget, data_dir: str) -> dict[str, list[Any]]:
     """Task -> the test records every row of ``budget`` is scored on (fixed, seeded)."""
+    # heavy (the evaluator and the trainers): 'edt bench --help' imports this module
     from edtformer.evaluation.evaluator import load_eval_records
     from edtformer.training.curve import curve_records
 
@@ -77,6 +82,7 @@ def score_model(
     model: Any, variant: Variant, budget: Budget, seed: int, data_dir: str
 ) -> tuple[list[MetricReport], list[Any]]:
     """Every test task of ``budget``: its reports and all scored items."""
+    # heavy (the evaluator loads the model's modules): 'edt bench --help' imports this module
     from edtformer.evaluation.evaluator import evaluate_records
 
     reports, items = [], []
@@ -112,8 +118,7 @@ def run_one(
     recipe budget, a ``stage2`` run on the dataset's records otherwise); with
     ``budget.zero_tokens`` a trained row is scored again with its molecule tokens zeroed.
     """
-    import torch
-
+    # heavy (the evaluator and the trainers): 'edt bench --help' imports this module
     from edtformer.evaluation.evaluator import load_model
     from edtformer.training.curve import COUNT_KINDS, paired_gap
     from edtformer.training.recipe import run_recipe
@@ -159,8 +164,6 @@ def _run_in_child(
     variant: Variant, budget: Budget, seed: int, data_dir: str, run_dir: Path, llm: str | None
 ) -> RunResult:
     """:func:`run_one` in a worker process with one torch thread (``jobs > 1``)."""
-    import torch
-
     torch.set_num_threads(1)
     return run_one(variant, budget, seed, data_dir, run_dir, llm)
 
@@ -181,8 +184,6 @@ def _train_and_score(
             logger.info("bench: %s seed %d (%s budget)", variant.name, seed, budget.name)
             yield variant, seed, run_one(variant, budget, seed, data_dir, run_dir, llm)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     workers = min(jobs, len(todo))

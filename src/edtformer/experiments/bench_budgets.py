@@ -33,6 +33,7 @@ class Variant:
 
     def training_mode(self) -> str:
         """What trains in this row (:meth:`TrainableConfig.describe`)."""
+        # heavy: llm/ imports torch; 'edt bench --help' reads the budgets
         from edtformer.llm.trainable import LoraSettings, TrainableConfig
 
         if not self.train:
@@ -191,6 +192,7 @@ def train_config(
     """The :class:`~edtformer.training.config.TrainConfig` of one run: the budget's preset (and
     recipe, if it names one) with the budget's and the variant's fields put in with
     :func:`dataclasses.replace`; nothing else differs between two rows."""
+    # light: 'edt bench --help' imports this module; the config reader (and YAML) load here
     from edtformer.training.config import build_config
 
     if budget.recipe is not None:
@@ -240,6 +242,7 @@ def train_config(
 @lru_cache(maxsize=8)
 def _recipe_lora_r(preset: str, recipe: str, overrides: tuple[str, ...]) -> int:
     """The LoRA rank of a recipe budget's rows (the recipe file is read once per process)."""
+    # light: 'edt bench --help' imports this module; the config reader (and YAML) load here
     from edtformer.training.config import build_config
 
     return build_config("recipe", preset, recipe, overrides).lora.r
@@ -250,6 +253,7 @@ def row_mode(variant: Variant, budget: Budget) -> str:
     row of a recipe budget)."""
     if budget.recipe is None or not variant.train:
         return variant.training_mode()
+    # heavy: llm/ imports torch; 'edt bench --help' reads the budgets
     from edtformer.llm.trainable import LoraSettings, TrainableConfig
 
     r = _recipe_lora_r(budget.preset, budget.recipe, budget.overrides)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edtformer.errors import EdtError
+from edtformer.errors import EdtError, require
 from edtformer.evaluation.report import MetricReport
 from edtformer.experiments.bench_budgets import Budget, Variant, row_mode
 from edtformer.training.curve import find_metric
@@ -295,13 +295,12 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
 
 def plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Bar plot of the headline accuracies with seed std error bars (needs ``[plot]``)."""
-    from edtformer.errors import require
-
     require("matplotlib", "plot")
+    # optional dependency (the 'plot' extra), checked by require above
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use(): pyplot picks its backend when imported
 
     heads = [h for h in ("struct MC acc", "stereo acc (all)", "counts exact",
                          "counts exact, zero tokens", "group yes/no bal. acc")

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from functools import lru_cache
+
+from edtformer.facts.groups import GROUP_RULES
+from edtformer.facts.sheet import ELEMENT_NAMES
 
 #: Line name -> regular expressions (case-insensitive, on the question without its SMILES).
 LINE_WORDS: dict[str, tuple[str, ...]] = {
@@ -189,9 +193,6 @@ _SMILES_CHARS = set("()[]=#@/\\0123456789")
 def _patterns() -> dict[str, re.Pattern[str]]:
     """One compiled alternation per line, with the vocabulary's group names / aliases and the
     element names added."""
-    from edtformer.facts.groups import GROUP_RULES
-    from edtformer.facts.sheet import ELEMENT_NAMES
-
     words = {k: list(v) for k, v in LINE_WORDS.items()}
     for rule in GROUP_RULES:
         for name in (rule.name, *rule.aliases):
@@ -233,8 +234,6 @@ def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:
 
 @lru_cache(maxsize=65536)
 def _close(word: str, target: str) -> bool:
-    from difflib import SequenceMatcher
-
     return SequenceMatcher(None, word, target).ratio() >= FUZZY_RATIO
 
 
@@ -249,9 +248,6 @@ def _asked_patterns() -> tuple[
     list[tuple[re.Pattern[str], str]], list[tuple[re.Pattern[str], str]]
 ]:
     """(element-name pattern, symbol) and (group-name pattern, rule name), longest names first."""
-    from edtformer.facts.groups import GROUP_RULES
-    from edtformer.facts.sheet import ELEMENT_NAMES
-
     names = {"sulphur": "S", "aluminum": "Al", "cesium": "Cs"}
     names.update({n: s for s, n in ELEMENT_NAMES.items()})
     elements = [

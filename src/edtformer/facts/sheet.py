@@ -23,6 +23,10 @@ from typing import Any
 
 from rdkit import Chem
 from rdkit.Chem import Crippen, Descriptors, rdCIPLabeler, rdMolDescriptors
+from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
+
+from edtformer.chem import parse_smiles
+from edtformer.facts.groups import present_groups
 
 #: Ring size above which a ring counts as a macrocycle (IUPAC / medicinal chemistry: > 12 atoms).
 MACROCYCLE_MIN = 13
@@ -201,7 +205,6 @@ def _chiral(mol: Chem.Mol, centres: Sequence[tuple[int, str]]) -> bool:
         return False
     if all(lab != "?" for _, lab in centres):
         return _mirror_differs(mol)
-    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
 
     opts = StereoEnumerationOptions(onlyUnassigned=True, maxIsomers=64, unique=True)
     return any(
@@ -265,8 +268,6 @@ def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
         "largest_fragment": Chem.MolToSmiles(biggest),
     }
     if groups:
-        from edtformer.facts.groups import present_groups
-
         values["groups"] = present_groups(m)
     return values
 
@@ -276,7 +277,6 @@ def sheet_of(smiles: str, cache: dict[str, dict[str, Any]] | None = None) -> dic
     (:func:`edtformer.chem.parse_smiles`), memoised in ``cache`` when given."""
     if cache is not None and smiles in cache:
         return cache[smiles]
-    from edtformer.chem import parse_smiles
 
     got = sheet_values(parse_smiles(smiles).mol)
     if cache is not None:

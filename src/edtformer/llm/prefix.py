@@ -116,6 +116,7 @@ def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:
 
 def _cache_kwargs(kwarg: str, config: Any, data: list[tuple[Tensor, Tensor]]) -> dict[str, Any]:
     """``{kwarg: DynamicCache}`` holding ``data``: (keys, values) ``[B, H_kv, T, hd]`` per layer."""
+    # heavy: transformers loads with the first model, not with this module
     from transformers import DynamicCache
 
     return {kwarg: DynamicCache(ddp_cache_data=data, config=config)}

@@ -24,6 +24,7 @@ names below are the model's public API (``edt serve`` and evaluation use nothing
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,8 +55,6 @@ def __getattr__(name: str) -> Any:
     # Lazy: ``edtformer.model.checkpoint`` (default_bridge_dir, read_config) is imported by the
     # CLI without pulling in the model's modules (torch, the bridge, the LLM side).
     if name in _HOME:
-        from importlib import import_module
-
         return getattr(import_module(f"edtformer.model.{_HOME[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

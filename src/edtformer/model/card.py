@@ -11,12 +11,15 @@ called by :func:`~edtformer.model.checkpoint.save_model` and again when a traini
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from edtformer.chem import parse_smiles
+from edtformer.facts import render_sheet, sheet_values
 from edtformer.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -198,8 +201,6 @@ def _training_section(training: dict[str, Any] | None) -> list[str]:
 def _sheet_section() -> list[str]:
     """The fact sheet of aspirin, as the LLM reads it."""
     # only a card with a fact sheet needs them; keeps the CLI's import of checkpoint light
-    from edtformer.chem import parse_smiles
-    from edtformer.facts import render_sheet, sheet_values
 
     aspirin = "CC(=O)Oc1ccccc1C(=O)O"
     return [
@@ -255,8 +256,6 @@ __all__ = [
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m edtformer.model.card FOLDER [--name NAME]``: (re)write a folder's card."""
-    import argparse
-
     p = argparse.ArgumentParser(description="write the model card README.md of a model folder")
     p.add_argument("folder")
     p.add_argument("--name", default=None, help="the card's title (default: the folder's name)")

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from edtformer.bridge.stereo import pad_stereo
 from edtformer.chem import MolRecord, canonical_order
+from edtformer.chem.stereo import N_STEREO_CODES, stereo_codes
 from edtformer.encoders import get_encoder
 from edtformer.encoders.cache import CachedEncoder
 from edtformer.encoders.multi import encode_streams
@@ -43,7 +43,7 @@ class MoleculeBatch:
             that use no patches.
         smiles: the molecules' SMILES as given.
         stereo: int64 ``[M, N, 3]`` per-atom chirality tag, E/Z state and CIP label
-            (:func:`edtformer.bridge.stereo.stereo_codes`).
+            (:func:`edtformer.chem.stereo.stereo_codes`).
     """
 
     node_feats: list[Tensor]
@@ -79,6 +79,15 @@ def pad_patch_ids(per_mol: Sequence[np.ndarray], n_max: int) -> Tensor:
         if a.shape[0] != g:
             raise InvalidShapeError(f"patch ids of molecule {m}", a.shape, f"[{g}, n_atoms]")
         out[m, :, : a.shape[1]] = torch.from_numpy(a)
+    return out
+
+
+def pad_stereo(records: Sequence[MolRecord], n_max: int) -> Tensor:
+    """Stacked :func:`edtformer.chem.stereo.stereo_codes`, int64 ``[M, n_max, 3]`` (zeros on
+    padding)."""
+    out = torch.zeros(len(records), n_max, N_STEREO_CODES, dtype=torch.long)
+    for m, r in enumerate(records):
+        out[m, : r.n_atoms] = torch.from_numpy(stereo_codes(r))
     return out
 
 

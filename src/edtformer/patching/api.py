@@ -20,6 +20,8 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import BRICS
 
+from edtformer.chem import MolRecord, canonical_order, parse_smiles, record_from_mol
+from edtformer.entropy.scorer import load_default_scorer
 from edtformer.errors import InvalidShapeError
 from edtformer.patching.rules import monotonic_rule, quantile_rule, threshold_rule
 
@@ -168,8 +170,6 @@ def compute_patches(
 def as_record(item: Any) -> Any:
     """A :class:`~edtformer.chem.MolRecord` of a SMILES string (strict front end), an RDKit
     ``Mol`` or a record (returned as is)."""
-    from edtformer.chem import MolRecord, parse_smiles, record_from_mol
-
     if isinstance(item, MolRecord):
         return item
     if isinstance(item, str):
@@ -195,11 +195,7 @@ def patch_molecules(
     per-atom entropies and the same patches as atom sets. Entropies are computed for every rule
     (also ``brics``) so that callers can display them.
     """
-    from edtformer.chem import canonical_order
-
     if scorer is None:
-        from edtformer.entropy.scorer import load_default_scorer
-
         scorer = load_default_scorer()
     records = [as_record(m) for m in mols]
     if not canonical:

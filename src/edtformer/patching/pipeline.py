@@ -17,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from edtformer.chem import mol_from_smiles
+from edtformer.entropy.scorer import load_default_scorer, load_scorer
 from edtformer.errors import EdtError, InvalidSmilesError
+from edtformer.patching.api import patch_molecules
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +65,6 @@ class PipelineConfig:
 
 
 def _run_chunk(cfg: PipelineConfig, smiles: Sequence[str]) -> list[PatchedSmiles]:
-    from edtformer.chem import mol_from_smiles
-    from edtformer.entropy.scorer import load_default_scorer, load_scorer
-    from edtformer.patching.api import patch_molecules
-
     scorer = load_scorer(cfg.model_dir) if cfg.model_dir else load_default_scorer()
     mols, keep, out = [], [], []
     for k, s in enumerate(smiles):
@@ -85,7 +85,6 @@ _WORKER_CFG: PipelineConfig | None = None
 
 def _init_worker(cfg: PipelineConfig) -> None:
     global _WORKER_CFG
-    import torch
 
     torch.set_num_threads(cfg.threads or 1)
     _WORKER_CFG = cfg
@@ -116,8 +115,6 @@ class PatchPipeline:
             self._pool = ctx.Pool(self.cfg.workers, _init_worker, (self.cfg,))
             logger.info("started %d patching worker processes", self.cfg.workers)
         elif self.cfg.threads:
-            import torch
-
             torch.set_num_threads(self.cfg.threads)
 
     def run(self, smiles: Sequence[str]) -> list[PatchedSmiles]:

@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from edtformer.bridge import bridge_preset
+from edtformer.chem import parse_smiles
+from edtformer.data import list_tasks, load_task
+from edtformer.encoders.cache import CachedEncoder
 from edtformer.errors import DataError, EdtError
+from edtformer.llm.loading import cache_root, resolve_llm
+from edtformer.model.processing import build_processor as build_molecule_processor
 from edtformer.training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -22,8 +31,6 @@ STAGE1_TASKS: tuple[str, ...] = ("text_iupac", "text_description")
 
 def feature_cache_dir(cfg: TrainConfig) -> Path:
     """Where frozen node features are cached (``data.cache_dir`` or ``$EDT_CACHE/features``)."""
-    from edtformer.llm.loading import cache_root
-
     return Path(cfg.data.cache_dir or cache_root() / "features")
 
 
@@ -33,9 +40,9 @@ def build_processor(cfg: TrainConfig, uses_patches: bool) -> tuple[Any, str]:
     Returns:
         ``(MoleculeProcessor, patch rule actually used)``.
     """
-    from edtformer.model.processing import build_processor as build
-
-    return build(cfg.model.encoders, cfg.model.patch_rule, uses_patches, feature_cache_dir(cfg))
+    return build_molecule_processor(
+        cfg.model.encoders, cfg.model.patch_rule, uses_patches, feature_cache_dir(cfg)
+    )
 
 
 def bridge_config(cfg: TrainConfig, llm: Any = None, **derived: Any) -> Any:
@@ -49,8 +56,6 @@ def bridge_config(cfg: TrainConfig, llm: Any = None, **derived: Any) -> Any:
     Raises:
         EdtError: ``auto`` without an LLM, or a combination the bridge refuses.
     """
-    from edtformer.bridge import bridge_preset
-
     fields = {k: v for k, v in dataclasses.asdict(cfg.bridge).items() if v is not None}
     if fields.get("token_norm") == "auto":
         if llm is None:
@@ -63,8 +68,6 @@ def bridge_config(cfg: TrainConfig, llm: Any = None, **derived: Any) -> Any:
 
 def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: str) -> list[dict]:
     """Records of ``tasks`` (all of them if empty) for ``split`` from ``cfg.data.dir``."""
-    from edtformer.data import list_tasks, load_task
-
     root = Path(cfg.data.dir)
     if not (root / "manifest.json").is_file():
         raise DataError(
@@ -78,8 +81,6 @@ def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: st
     for task in tasks:
         out.extend(dict(r) for r in load_task(root, task, split))
     if cfg.data.max_train_samples is not None and split == "train":
-        import random
-
         random.Random(cfg.run.seed).shuffle(out)
         out = out[: cfg.data.max_train_samples]
     logger.info("loaded %d %s records from %s", len(out), split, list(tasks))
@@ -88,9 +89,8 @@ def load_records(cfg: TrainConfig, tasks: tuple[str, ...] | list[str], split: st
 
 def llm_width(name_or_path: str) -> int:
     """Hidden width of an LLM from its config alone (no weights loaded)."""
+    # heavy: transformers loads with the first model, not with this module
     from transformers import AutoConfig
-
-    from edtformer.llm.loading import resolve_llm
 
     config = AutoConfig.from_pretrained(resolve_llm(name_or_path))
     return int(config.hidden_size)
@@ -98,9 +98,8 @@ def llm_width(name_or_path: str) -> int:
 
 def load_tokenizer(name_or_path: str) -> Any:
     """The LLM's tokenizer (stage 1 tokenises its texts with it)."""
+    # heavy: transformers loads with the first model, not with this module
     from transformers import AutoTokenizer
-
-    from edtformer.llm.loading import resolve_llm
 
     return AutoTokenizer.from_pretrained(resolve_llm(name_or_path))
 
@@ -116,17 +115,13 @@ def warm_feature_cache(
     Returns:
         The SMILES that failed (parse error or unsupported by an encoder); drop their samples.
     """
-    from edtformer.chem import parse_smiles
-    from edtformer.encoders.cache import CachedEncoder
-    from edtformer.errors import EdtError as _EdtError
-
     unique = sorted(set(smiles))
     bad: set[str] = set()
     records = []
     for s in unique:
         try:
             records.append(parse_smiles(s))
-        except _EdtError as exc:
+        except EdtError as exc:
             logger.warning("skipping %s", exc)
             bad.add(s)
     for enc in processor.encoders:
@@ -134,13 +129,11 @@ def warm_feature_cache(
             continue
         chunks = range(0, len(records), batch_size)
         if progress:
-            from tqdm.auto import tqdm
-
             chunks = tqdm(chunks, desc=f"node features ({enc.name})", unit="batch")
         for start in chunks:
             chunk = records[start : start + batch_size]
             for rec, out in zip(chunk, enc.cache.encode_many(chunk), strict=True):
-                if isinstance(out, _EdtError):
+                if isinstance(out, EdtError):
                     logger.warning("skipping %s", out)
                     bad.add(rec.smiles)
     if bad:

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from safetensors.torch import save as save_bytes
 
 from edtformer.errors import CheckpointError
-from edtformer.utils.io import atomic_dir, atomic_write_text
+from edtformer.utils.io import atomic_dir, atomic_write_bytes, atomic_write_text
 
 STATE_FORMAT_VERSION = 1
 
@@ -102,10 +103,6 @@ def _set_np_random_state(saved: dict[str, Any]) -> None:
 
 def save_rng(folder: Path, rank: int) -> None:
     """Write this rank's torch RNG state into ``folder`` (atomic per file)."""
-    from safetensors.torch import save as save_bytes
-
-    from edtformer.utils.io import atomic_write_bytes
-
     atomic_write_bytes(
         folder / f"rng-rank{rank}.safetensors", save_bytes({"torch": torch.get_rng_state()})
     )

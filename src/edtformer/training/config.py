@@ -40,6 +40,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from edtformer.errors import EdtError
 from edtformer.training.compat import (
     LEGACY_EXTRA,
@@ -408,8 +410,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     Raises:
         EdtError: missing file, invalid YAML, not a mapping, unknown key.
     """
-    import yaml
-
     path = recipe_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,8 +79,7 @@ def curve_records(
     """A fixed, seeded sample of the *valid* split (the bench's test scoring: ``split="test"``):
     ``per_kind`` questions per scored kind (``kinds``: see :func:`curve_tasks`; whole tasks get
     twice as many)."""
-    import random
-
+    # light: 'edt bench --help' imports this module (find_metric); the data readers load here
     from edtformer.data import load_task
 
     out: dict[str, list[dict[str, Any]]] = {}
@@ -192,6 +192,7 @@ class ValidCurve:
 
     def score_items(self) -> tuple[dict[str, dict[str, float]], list[Any]]:
         """Metrics of every curve task on the valid sample, and every scored item."""
+        # heavy (the evaluator loads the model's modules): 'edt bench --help' imports this module
         from edtformer.evaluation.evaluator import evaluate_records
 
         out = {}

@@ -16,6 +16,7 @@ if the module defines ``set_gather(fn)``, the engine passes ``fabric.all_gather`
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -26,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from edtformer.errors import CheckpointError, EdtError, require
 from edtformer.training.checkpoint import (
@@ -37,6 +39,7 @@ from edtformer.training.checkpoint import (
     save_rng,
 )
 from edtformer.training.config import TrainConfig
+from edtformer.training.precision import resolve_precision
 from edtformer.training.sampler import ResumableBatchOrder
 from edtformer.utils.io import atomic_write_json
 
@@ -60,8 +63,6 @@ class FitHooks:
 
 def weights_digest(module: nn.Module) -> str:
     """SHA-256 over the trainable parameters (names and float32 bytes), for equality checks."""
-    import hashlib
-
     h = hashlib.sha256()
     for name, value in sorted(trainable_state(module).items()):
         h.update(name.encode())
@@ -118,6 +119,7 @@ def load_trainable_state(module: nn.Module, tensors: dict[str, torch.Tensor], wh
 def make_fabric(cfg: TrainConfig) -> Any:
     """Build a Lightning ``Fabric`` from the config (loggers only on the run folder)."""
     require("lightning", "train")
+    # optional dependency (the 'train' extra), checked by require above
     from lightning.fabric import Fabric
     from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
 
@@ -140,12 +142,12 @@ def make_fabric(cfg: TrainConfig) -> Any:
     if accelerator == "auto" and not torch.cuda.is_available():
         accelerator = "cpu"
     if strategy == "ddp":
+        # optional dependency (the 'train' extra)
         from lightning.fabric.strategies import DDPStrategy
 
         # Some objectives leave a head unused in a step (e.g. matching without negatives);
         # on CPU, Fabric picks the gloo backend.
         strategy = DDPStrategy(find_unused_parameters=True)
-    from edtformer.training.precision import resolve_precision
 
     cfg.run.precision = resolve_precision(cfg.run.precision, accelerator)  # "auto": by hardware
     return Fabric(
@@ -247,36 +249,17 @@ def fit(
     hooks = hooks or FitHooks()
     cfg.validate()
     out_dir = Path(cfg.run.out_dir)
-    rank, world = fabric.global_rank, fabric.world_size
-    params = [p for p in module.parameters() if p.requires_grad]
-    if not params:
-        raise EdtError("nothing to train: the module has no parameter with requires_grad")
-    optimizer = torch.optim.AdamW(
-        param_groups(module, cfg.optim.lr, cfg.optim.bridge_lr_scale),
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
+    world = fabric.world_size
+    optimizer, scheduler = _optimizer(module, cfg)
+    position = (
+        _restore(out_dir, module, optimizer, scheduler, fabric.global_rank)
+        if resume
+        else TrainPosition()
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        cosine_schedule(cfg.optim.warmup_steps, cfg.optim.max_steps, cfg.optim.min_lr_ratio),
-    )
-    position, resumed_from = TrainPosition(), None
-    if resume:
-        position = _restore(out_dir, module, optimizer, scheduler, rank)
-        resumed_from = position.step
-    set_gather = getattr(module, "set_gather", None)
-    if callable(set_gather):
-        set_gather(lambda t: fabric.all_gather(t, sync_grads=True), rank)
-    wrapped, optimizer = fabric.setup(module, optimizer)
-    order = ResumableBatchOrder(len(dataset), cfg.optim.batch_size, cfg.run.seed, rank, world)
-    batches = order.iterate(position.epoch, position.batch_in_epoch)
-    if fabric.is_global_zero:
-        atomic_write_json(out_dir / "config.json", cfg.to_dict())
-
+    resumed_from = position.step if resume else None
+    wrapped, optimizer, batches = _setup(fabric, cfg, module, optimizer, len(dataset), position)
     bar = None
     if progress and fabric.is_global_zero:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=cfg.optim.max_steps, initial=position.step, desc=cfg.stage, unit="step")
     result = FitResult(
         steps=position.step, resumed_from=resumed_from, is_rank_zero=fabric.is_global_zero
@@ -284,25 +267,12 @@ def fit(
     start, samples = time.perf_counter(), 0
     wrapped.train()
     while position.step < cfg.optim.max_steps:
-        optimizer.zero_grad(set_to_none=True)
-        logs, n = _accumulate(
-            fabric, wrapped, batches, dataset, collate, cfg.optim.grad_accum, position
+        logs, n = _optimizer_step(
+            fabric, cfg, wrapped, optimizer, scheduler, batches, dataset, collate, position
         )
         samples += n
-        if cfg.optim.grad_clip > 0:
-            fabric.clip_gradients(
-                wrapped, optimizer, max_norm=cfg.optim.grad_clip, error_if_nonfinite=False
-            )
-        optimizer.step()
-        scheduler.step()
-        position.step += 1
         result.losses.append(logs.get("loss", float("nan")))
-        if position.step % cfg.run.log_every == 0 or position.step == cfg.optim.max_steps:
-            logs["lr"] = float(scheduler.get_last_lr()[0])
-            fabric.log_dict(logs, step=position.step)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
+        _log_step(fabric, cfg, position.step, logs, scheduler, bar)
         if on_step is not None and fabric.is_global_zero:
             on_step(
                 position.step,
@@ -319,16 +289,107 @@ def fit(
     result.seconds = time.perf_counter() - start
     result.samples_per_s = samples * world / max(result.seconds, 1e-9)
     result.steps = position.step
+    _finish(fabric, module, hooks, on_final, position.step, out_dir)
+    return result
+
+
+def _optimizer(module: nn.Module, cfg: TrainConfig) -> tuple[Any, Any]:
+    """AdamW over :func:`param_groups` and its warm-up + cosine LR schedule."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise EdtError("nothing to train: the module has no parameter with requires_grad")
+    optimizer = torch.optim.AdamW(
+        param_groups(module, cfg.optim.lr, cfg.optim.bridge_lr_scale),
+        lr=cfg.optim.lr,
+        weight_decay=cfg.optim.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        cosine_schedule(cfg.optim.warmup_steps, cfg.optim.max_steps, cfg.optim.min_lr_ratio),
+    )
+    return optimizer, scheduler
+
+
+def _setup(
+    fabric: Any,
+    cfg: TrainConfig,
+    module: nn.Module,
+    optimizer: Any,
+    n_samples: int,
+    position: TrainPosition,
+) -> tuple[Any, Any, Iterator[tuple[int, int, list[int]]]]:
+    """Hand the module and optimiser to Fabric and start this rank's batch order at
+    ``position``; rank 0 writes the run's ``config.json``. Returns ``(wrapped, optimizer,
+    batches)``."""
+    rank, world = fabric.global_rank, fabric.world_size
+    set_gather = getattr(module, "set_gather", None)
+    if callable(set_gather):
+        set_gather(lambda t: fabric.all_gather(t, sync_grads=True), rank)
+    wrapped, optimizer = fabric.setup(module, optimizer)
+    order = ResumableBatchOrder(n_samples, cfg.optim.batch_size, cfg.run.seed, rank, world)
+    batches = order.iterate(position.epoch, position.batch_in_epoch)
+    if fabric.is_global_zero:
+        atomic_write_json(Path(cfg.run.out_dir) / "config.json", cfg.to_dict())
+    return wrapped, optimizer, batches
+
+
+def _optimizer_step(
+    fabric: Any,
+    cfg: TrainConfig,
+    wrapped: Any,
+    optimizer: Any,
+    scheduler: Any,
+    batches: Iterator[tuple[int, int, list[int]]],
+    dataset: Sequence[Any],
+    collate: Callable[[list[Any]], Any],
+    position: TrainPosition,
+) -> tuple[dict[str, float], int]:
+    """One optimizer step over ``cfg.optim.grad_accum`` micro-batches (clipped, scheduled);
+    advances ``position``. Returns ``(logs, samples seen on this rank)``."""
+    optimizer.zero_grad(set_to_none=True)
+    logs, n = _accumulate(
+        fabric, wrapped, batches, dataset, collate, cfg.optim.grad_accum, position
+    )
+    if cfg.optim.grad_clip > 0:
+        fabric.clip_gradients(
+            wrapped, optimizer, max_norm=cfg.optim.grad_clip, error_if_nonfinite=False
+        )
+    optimizer.step()
+    scheduler.step()
+    position.step += 1
+    return logs, n
+
+
+def _log_step(
+    fabric: Any, cfg: TrainConfig, step: int, logs: dict[str, float], scheduler: Any, bar: Any
+) -> None:
+    """Log the step's scalars (every ``log_every`` steps and the last) and move the bar."""
+    if step % cfg.run.log_every == 0 or step == cfg.optim.max_steps:
+        logs["lr"] = float(scheduler.get_last_lr()[0])
+        fabric.log_dict(logs, step=step)
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{logs.get('loss', float('nan')):.4f}")
+
+
+def _finish(
+    fabric: Any,
+    module: nn.Module,
+    hooks: FitHooks,
+    on_final: Callable[[nn.Module, Path], object] | None,
+    steps: int,
+    out_dir: Path,
+) -> None:
+    """Close the loggers, run the end hooks and (rank 0) save the final model; all ranks meet."""
     for lg in fabric.loggers:
         lg.finalize("success")
     if hooks.on_end is not None:
-        hooks.on_end(module, rank)
+        hooks.on_end(module, fabric.global_rank)
     if on_final is not None and fabric.is_global_zero:
-        if position.step == 0:  # unreachable with a validated config; never save an untrained model
+        if steps == 0:  # unreachable with a validated config; never save an untrained model
             raise EdtError(f"no optimizer step was taken; nothing saved to {out_dir / 'final'}")
         on_final(module, out_dir / "final")
     fabric.barrier()
-    return result
 
 
 def _checkpoint(

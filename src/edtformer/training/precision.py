@@ -18,6 +18,7 @@ oneDNN emulates the bf16 products). :func:`choose_precision` therefore picks
 from __future__ import annotations
 
 import logging
+import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +38,6 @@ NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
-    import platform
-
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -32,10 +32,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from edtformer.bridge.readout import pool_mean_max
 from edtformer.chem import parse_smiles
+from edtformer.data import load_task
 from edtformer.errors import EdtError
 from edtformer.llm.prompt import IGNORE_INDEX
 from edtformer.training.build import load_records, warm_feature_cache
@@ -45,7 +48,8 @@ from edtformer.training.engine import FitHooks, FitResult, fit, make_fabric
 from edtformer.training.questions import KIND_WEIGHTS, QuestionStream, SoftAnswer
 from edtformer.training.record import write_training_record
 from edtformer.training.runner import STAGE2_DEFAULT_TASKS, build_stage2_model
-from edtformer.training.stage2 import Stage2Collator
+from edtformer.training.sheet_stream import SHEET_KIND_WEIGHTS, SheetStream
+from edtformer.training.stage2 import Stage2Collator, record_to_sample
 from edtformer.utils.io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -114,8 +118,6 @@ BBB_C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
 def bbb_inputs(model: Any, smiles: Sequence[str], batch_size: int = 64) -> Tensor:
     """Mean + max pooled frozen encoder streams of ``smiles``: ``[M, 2 sum D_s]``
     (:func:`~edtformer.bridge.readout.pool_mean_max`, the read-out's input)."""
-    from edtformer.bridge.readout import pool_mean_max
-
     pooled = []
     for i in range(0, len(smiles), batch_size):
         records = [parse_smiles(x) for x in smiles[i : i + batch_size]]
@@ -148,11 +150,9 @@ def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
     ``experiments/diagnostics/bbbp_specialist.py`` does), copied into ``BBBReadout.bbb`` (the
     standardisation into ``bbb_mean`` / ``bbb_std``) and frozen (the LLM stage does not move
     it). Returns the valid ROC-AUC per ``C`` and the chosen ``C``."""
-    import numpy as np
+    # heavy: sklearn loads only for the BBB probe head
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-
-    from edtformer.data import load_task
 
     readout = getattr(model, "readout", None)
     if readout is None:
@@ -206,8 +206,6 @@ def fit_bbb_head(model: Any, data_dir: str | Path, seed: int) -> dict[str, Any]:
 def sheet_stream(cfg: TrainConfig) -> Any:
     """The fact-sheet recipe's stream (:class:`~edtformer.training.sheet_stream.SheetStream`,
     train split only); ``recipe.kind_weights`` override its kinds' shares."""
-    from edtformer.training.sheet_stream import SHEET_KIND_WEIGHTS, SheetStream
-
     unknown = sorted(set(cfg.recipe.kind_weights) - set(SHEET_KIND_WEIGHTS))
     if unknown:
         raise EdtError(
@@ -266,8 +264,6 @@ def record_samples(cfg: TrainConfig) -> list[tuple[list[str], str, str]]:
     """The training items of a ``stage2`` run: the dataset's instruction records of
     ``data.tasks`` (empty: :data:`STAGE2_DEFAULT_TASKS`), train split,
     as ``(smiles list, question, answer)``."""
-    from edtformer.training.stage2 import record_to_sample
-
     tasks = tuple(cfg.data.tasks) or STAGE2_DEFAULT_TASKS
     return [record_to_sample(r) for r in load_records(cfg, tasks, "train")]
 

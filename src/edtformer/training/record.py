@@ -16,7 +16,10 @@ from typing import Any
 
 import torch
 
+from edtformer.data import read_manifest
+from edtformer.model.card import write_model_card
 from edtformer.training.config import RecipeSection, TrainConfig
+from edtformer.training.precision import cpu_name
 from edtformer.utils.io import atomic_write_json
 
 #: The recipe's scalar levers (the ``recipe`` section without its kind weights).
@@ -39,8 +42,6 @@ def training_extra(cfg: TrainConfig) -> dict[str, Any]:
 def hardware() -> str:
     """Where this process trains: CPU architecture and name, torch's CPU capability, the torch
     version and the thread count (the CPU line of ``training.json``)."""
-    from edtformer.training.precision import cpu_name
-
     return (
         f"{platform.machine()} CPU ({cpu_name()}, torch capability "
         f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
@@ -85,9 +86,6 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
     """``training.json`` beside the model: command, resolved config (``config``: the named recipe
     with every override applied, the precision as chosen), data, seed, training mode, time,
     curve end; then the model card from it."""
-    from edtformer.data import read_manifest
-    from edtformer.model.card import write_model_card
-
     manifest = read_manifest(Path(cfg.data.dir))
     curve_path = Path(cfg.run.out_dir) / "curve.jsonl"
     last = curve_path.read_text().splitlines()[-1] if curve_path.is_file() else "{}"

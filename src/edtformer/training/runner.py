@@ -11,7 +11,11 @@ from typing import Any
 
 import torch
 
+from edtformer.bridge import build_connector
 from edtformer.errors import CheckpointError, EdtError
+from edtformer.llm.loading import load_llm
+from edtformer.llm.trainable import LoraSettings, TrainableConfig
+from edtformer.model import EDTFormer, EDTFormerConfig
 from edtformer.model.checkpoint import load_adapter_weights, load_connector_weights, save_bridge
 from edtformer.training.build import (
     STAGE1_TASKS,
@@ -22,8 +26,11 @@ from edtformer.training.build import (
     load_tokenizer,
     warm_feature_cache,
 )
+from edtformer.training.checkpoint import latest_checkpoint, load_checkpoint
 from edtformer.training.config import TrainConfig
 from edtformer.training.engine import FitHooks, FitResult, fit, load_trainable_state, make_fabric
+from edtformer.training.stage1 import Stage1Collator, Stage1Model, TextVocab
+from edtformer.training.stage2 import Stage2Module
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +39,6 @@ def run_stage1(
     cfg: TrainConfig, resume: bool = False, progress: bool = True, hooks: FitHooks | None = None
 ) -> FitResult:
     """Stage 1: the bridge learns against text (contrastive, matching, captioning), encoder frozen."""
-    from edtformer.bridge import build_connector
-    from edtformer.training.stage1 import Stage1Collator, Stage1Model, TextVocab
-
     cfg.validate()  # refuses, among others, a connector stage 1 cannot train (mlp, none)
     fabric = make_fabric(cfg)
     fabric.launch()
@@ -102,10 +106,6 @@ def build_stage2_model(cfg: TrainConfig) -> Any:
     and the blood-brain-barrier read-out; ``model.init_from`` loads a bridge (and its LoRA
     adapters) to start from.
     """
-    from edtformer.llm.loading import load_llm
-    from edtformer.llm.trainable import LoraSettings, TrainableConfig
-    from edtformer.model import EDTFormer, EDTFormerConfig
-
     llm, tokenizer = load_llm(cfg.model.llm)
     bridge = bridge_config(cfg, llm=llm)
     processor, rule = build_processor(cfg, uses_patches=bridge.uses_dynamic)
@@ -144,9 +144,6 @@ def export_stage2(run_dir: Path, out: Path) -> Path:
     Rebuilds the model from the run's ``config.json`` (frozen parts from their ids), loads the
     checkpoint's trained tensors and writes ``out`` with :meth:`EDTFormer.save_pretrained`.
     """
-    from edtformer.training.checkpoint import latest_checkpoint, load_checkpoint
-    from edtformer.training.stage2 import Stage2Module
-
     cfg_path = Path(run_dir) / "config.json"
     if not cfg_path.is_file():
         raise CheckpointError(f"{run_dir} is not a training run (no config.json)")

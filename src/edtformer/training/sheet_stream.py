@@ -33,8 +33,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from edtformer.data.schema import render_question
 from edtformer.errors import DataError
+from edtformer.facts.questions import fact_kinds, generate
 from edtformer.facts.sheet import sheet_of
 from edtformer.llm.tokens import MOL_TOKEN
 from edtformer.training.questions import Sample, SoftAnswer
@@ -104,8 +107,6 @@ class SheetStream(Sequence[Sample]):
     off_sheet_batches: float = 0.2
 
     def __post_init__(self) -> None:
-        from edtformer.facts.questions import fact_kinds
-
         unknown = sorted(set(self.weights) - set(SHEET_KIND_WEIGHTS))
         if unknown:
             raise DataError(
@@ -130,8 +131,6 @@ class SheetStream(Sequence[Sample]):
         self._off_in_batch = 0.0
         self._place: list[int] | None = None
         if self.order is not None and "off_sheet" in kinds and self.off_sheet_batches > 0:
-            import numpy as np
-
             share = self.weights["off_sheet"] / total
             self._off_in_batch = min(1.0, share / self.off_sheet_batches)
             perm = np.random.default_rng(self.order[0]).permutation(self.length)
@@ -205,8 +204,6 @@ class SheetStream(Sequence[Sample]):
         return self._on[bisect.bisect_right(self._on_cum, u * self._on_cum[-1])]
 
     def _sheet_item(self, kind: str, rng: random.Random) -> Sample:
-        from edtformer.facts.questions import generate
-
         subject = None
         if kind == "off_sheet":
             smi = rng.choice(self.molecules)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edtformer.chem import parse_smiles
 from edtformer.model.processing import MoleculeBatch
 from edtformer.training.text_tower import TextTower
 
@@ -272,8 +273,6 @@ class Stage1Collator:
         self.processor, self.vocab = processor, vocab
 
     def __call__(self, items: Sequence[tuple[str, str]]) -> Stage1Batch:
-        from edtformer.chem import parse_smiles
-
         records = [parse_smiles(s) for s, _ in items]
         texts = [t for _, t in items]
         enc = [self.vocab.encode(t) for t in texts]

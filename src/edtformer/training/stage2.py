@@ -13,11 +13,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from edtformer.data.schema import render_question
+from edtformer.llm.options import parse_options
+
 
 def record_to_sample(rec: dict[str, Any]) -> tuple[list[str], str, str]:
     """``(smiles list, rendered question, answer)`` of a dataset record (MC choices appended)."""
-    from edtformer.data.schema import render_question
-
     return list(rec["smiles"]), render_question(rec), str(rec["answer"])  # type: ignore[arg-type]
 
 
@@ -45,8 +46,6 @@ def as_scored(question: str, answer: str) -> tuple[str, str | None]:
     whole question, so the sheet writes the elements and groups the options name. Anything
     else (a letter answer, no options) is trained as written.
     """
-    from edtformer.llm.options import parse_options
-
     lettered = parse_options(question)
     if lettered is None:
         return question, None

@@ -11,13 +11,17 @@ temporary left by a killed writer is removed by the next write to the same path.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from edtformer.errors import CheckpointError
 
 
 def _umask() -> int:
@@ -142,8 +146,6 @@ def read_checkpoint_config(
     Raises:
         CheckpointError: a file is missing, the JSON is invalid, or the version is unknown.
     """
-    from edtformer.errors import CheckpointError
-
     folder = Path(folder)
     cfg_path = folder / config_name
     if not cfg_path.is_file() or not (folder / weights_name).is_file():
@@ -168,8 +170,7 @@ DIGEST_KEY = "edtformer_sha256"
 
 def tensor_digest(tensors: dict[str, Any]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
-    import hashlib
-
+    # heavy: utils/ stays torch-free for the light import paths
     import torch
 
     h = hashlib.sha256()
@@ -184,6 +185,7 @@ def save_tensors(
     path: str | os.PathLike[str], tensors: dict[str, Any], metadata: dict[str, str] | None = None
 ) -> Path:
     """``safetensors`` file with :func:`tensor_digest` in its metadata (written atomically)."""
+    # heavy: safetensors.torch imports torch
     from safetensors.torch import save
 
     meta = {**(metadata or {}), DIGEST_KEY: tensor_digest(tensors)}
@@ -197,12 +199,9 @@ def load_tensors(path: str | os.PathLike[str], what: str = "weights") -> dict[st
         CheckpointError: unreadable file, or tensors whose bytes changed since they were saved
             (a file without a digest, from older versions, loads with a warning).
     """
-    import logging
-
+    # heavy: safetensors.torch imports torch
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
-
-    from edtformer.errors import CheckpointError
 
     try:
         tensors = load_file(str(path))
