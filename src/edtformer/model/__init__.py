@@ -52,8 +52,8 @@ _HOME = {
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: ``edtformer.model.checkpoint`` (default_bridge_dir, read_config) is imported by the
-    # CLI without pulling in the model's modules (torch, the bridge, the LLM side).
+    # Lazy: importing ``edtformer.model`` (e.g. for ``edtformer.model.checkpoint``) does not
+    # load the model's own modules (the bridge, the LLM side) until one of these names is used.
     if name in _HOME:
         return getattr(import_module(f"edtformer.model.{_HOME[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,6 @@ from edtformer.facts.questions.generator import (
 )
 from edtformer.facts.questions.subjects import (
     ABSENT_ELEMENTS,
-    FALLBACK_GROUPS,
     GROUP_ALIAS_RATE,
     MAX_INLINE_SMILES,
     MOL_PHRASES,
@@ -55,7 +54,6 @@ __all__ = [
     "DECLINE",
     "ELEMENT_NAMES",
     "FACT_NAMES",
-    "FALLBACK_GROUPS",
     "FORMAT_REQUEST_RATE",
     "FORM_RATES",
     "GENERIC_JSON_KEYS",

@@ -11,15 +11,11 @@ import random
 import re
 from functools import cache
 
+from edtformer.facts.groups import GROUP_RULES
+
 #: Elements an element-count question may ask about when the molecule has none of them.
 ABSENT_ELEMENTS = ("Cl", "Br", "F", "I", "S", "P", "N", "O", "Si", "B", "Na", "C", "Se")
 
-#: Group names used when ``edtformer.facts.groups`` is not importable.
-FALLBACK_GROUPS = (
-    "carboxylic acid", "ester", "amide", "amine", "hydroxyl", "carbonyl", "ketone", "aldehyde",
-    "ether", "nitrile", "nitro", "halogen", "thiol", "sulfonamide", "benzene ring",
-    "pyridine ring", "phenol", "alkene", "alkyne", "steroid core",
-)  # fmt: skip
 
 #: How often an element-count question asks about an element the molecule has.
 PRESENT_ELEMENT_RATE = 0.75
@@ -42,17 +38,12 @@ GROUP_ALIAS_RATE = 0.15
 
 @cache
 def _group_rules() -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(name, aliases) of every group rule, or the fallback names without aliases."""
-    try:
-        from edtformer.facts.groups import GROUP_RULES  # optional: FALLBACK_GROUPS without it
-    except ImportError:
-        return tuple((name, ()) for name in FALLBACK_GROUPS)
+    """(name, aliases) of every group rule of :mod:`edtformer.facts.groups`."""
     out: dict[str, tuple[str, ...]] = {}
     for rule in GROUP_RULES:
-        name = getattr(rule, "name", rule)
-        if isinstance(name, str) and name not in out:
-            out[name] = tuple(getattr(rule, "aliases", ()) or ())
-    return tuple(out.items()) or tuple((name, ()) for name in FALLBACK_GROUPS)
+        if rule.name not in out:
+            out[rule.name] = tuple(rule.aliases)
+    return tuple(out.items())
 
 
 def group_vocabulary() -> list[str]:
