@@ -164,14 +164,15 @@ def test_recipe_continues_a_lora_model(workdir: Path) -> None:
         "--set", "recipe.balance_bbbp=true", "--set", "recipe.kind_weights.weight=0.1",
         "--set", "recipe.aux_weight=0", "--set", "recipe.slot_weight=0",  # retired, off: no-ops
         "--set", "lora.targets=q_proj,v_proj,o_proj", "--max-steps", "2",
-        "--set", "recipe.kind_weights.struct_mc_text=2.0",  # mixed text-only / molecule batches
+        "--set", "recipe.kind_weights.struct_mc_text=0",  # retired (issue 32), off: a no-op
     )  # fmt: skip
     assert "LoRA tensors in" in proc.stderr
     assert "recipe.aux_weight=0: nothing to do" in proc.stderr
     assert not (second / "fact_writer.json").exists()
     assert not (second / "bbb_head.json").exists()  # no fact sheet, no read-out
     record = json.loads((second / "final" / "training.json").read_text())
-    assert record["extra"]["balance_bbbp"] is True and record["extra"]["mc_text_full"] == 0.65
+    assert record["extra"]["balance_bbbp"] is True and "mc_text_full" not in record["extra"]
+    assert "struct_mc_text" not in record["kind_weights"]
     assert not any(k.startswith(("aux_", "slot_", "fact_t")) for k in record["extra"])
     assert all(x == x for x in _losses(second))
     first_record = json.loads((first / "final" / "training.json").read_text())

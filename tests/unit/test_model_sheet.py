@@ -11,6 +11,7 @@ from rdkit import Chem
 from tests.fixtures.llm.tiny import make_tiny_llm
 
 from edtformer.bridge import tiny
+from edtformer.errors import EdtError
 from edtformer.facts import render_sheet, sheet_values
 from edtformer.model import EDTFormer, EDTFormerConfig
 
@@ -180,3 +181,30 @@ def test_zero_token_block_restores_the_setting_also_on_an_error(model: EDTFormer
     with pytest.raises(RuntimeError), model.molecule_tokens_zeroed():
         raise RuntimeError("scoring failed")
     assert model.zero_molecule_tokens is False
+
+
+def test_the_chat_processor_owns_the_prompt_text_and_prepare_delegates_to_it(
+    model: EDTFormer,
+) -> None:
+    """``model.chat_processor`` (LLaVA's processor pattern) owns the molecule processor and the
+    prompt builder; ``prepare`` is it plus what the model adds (token counts, the read-out's
+    estimate on the sheet, the device); the follow-up keeps a typed ``<mol>`` as text."""
+    from edtformer.model import EDTFormerProcessor
+
+    proc = model.chat_processor
+    assert isinstance(proc, EDTFormerProcessor)
+    assert model.processor is proc.molecule_processor and model.prompts is proc.prompts
+    assert proc.tokenizer is model.tokenizer and proc.fact_sheet and not proc.text_only
+    convs = [proc.messages("How many carbon atoms?", 1, "2")]
+    batch = model.prepare([["CCO"]], convs)
+    direct = proc([["CCO"]], convs, num_tokens=model.connector.num_tokens, readout=model.readout)
+    assert torch.equal(batch.input_ids, direct.input_ids) and batch.sheets == direct.sheets
+    assert torch.equal(batch.labels, direct.labels)
+    assert torch.equal(batch.mol_counts, direct.mol_counts)
+    assert direct.sheets is not None and "P(BBB+)" in direct.sheets[0]
+    no_bbb = proc([["CCO"]], convs, num_tokens=model.connector.num_tokens)
+    assert no_bbb.sheets is not None and "P(BBB+)" not in no_bbb.sheets[0]
+    follow = proc.follow_up(convs, "And <mol> here?")
+    assert follow[:-1] == convs and "<mol>" not in follow[-1]["content"]
+    with pytest.raises(EdtError, match="positions"):
+        proc([["CCO"]], convs, num_tokens=model.connector.num_tokens, max_positions=8)

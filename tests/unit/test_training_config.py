@@ -239,10 +239,23 @@ FACT_WRITER_KEYS = {
 }
 
 
+TEXT_MC = "removed in 0.2: the text-only lettered question kinds (struct_mc_text, struct_mc_hint)"
+
+#: The options of the text-only lettered questions (removed in 0.2, issue 32), each with a value
+#: an archived run set (experiments/records/recipe_runs).
+TEXT_MC_KEYS = {
+    "recipe.mc_text_start": 0.33,
+    "recipe.mc_text_full": 0.7,
+    "recipe.mc_text_batches": False,
+    "recipe.mc_layouts": 0.3,
+}
+
+
 #: Every option removed in 0.2, with a value an old file carries and the reason it names.
 RETIRED_CASES = [
     *((k, v, "removed in 0.2: set by nothing shipped") for k, v in REMOVED_IN_0_2.items()),
     *((k, v, FACT_WRITER) for k, v in FACT_WRITER_KEYS.items()),
+    *((k, v, TEXT_MC) for k, v in TEXT_MC_KEYS.items()),
 ]
 
 
@@ -291,7 +304,10 @@ def test_fact_writer_switches_set_off_change_nothing(
     shipped recipes and the shipped model's recorded command line set them)."""
     from edtformer.training.config import RETIRED_OFF, named_recipes, retired_off
 
-    assert set(RETIRED_OFF) == {"recipe.aux_weight", "recipe.slot_weight", "recipe.fact_tokens"}
+    assert set(RETIRED_OFF) == {
+        "recipe.aux_weight", "recipe.slot_weight", "recipe.fact_tokens",
+        *TEXT_MC_KEYS, "recipe.kind_weights.struct_mc_text", "recipe.kind_weights.struct_mc_hint",
+    }  # fmt: skip
     base = build_config("recipe", "tiny").to_dict()
     off = ["recipe.aux_weight=0", "recipe.slot_weight=0.0", "recipe.fact_tokens=false"]
     with caplog.at_level(logging.WARNING):
@@ -309,3 +325,72 @@ def test_fact_writer_switches_set_off_change_nothing(
     assert not retired_off("recipe.aux_weight", "zero") and not retired_off("lora.r", 0)
     with pytest.raises(EdtError, match="the learned fact writer"):  # a typed call takes no text
         set_option(TrainConfig(stage="recipe"), "recipe.fact_tokens", "false")
+
+
+@pytest.mark.parametrize("kind", ["struct_mc_text", "struct_mc_hint"])
+def test_retired_text_mc_kinds_are_accepted_at_weight_0_and_refused_above(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``recipe.kind_weights.struct_mc_text`` / ``struct_mc_hint`` (removed in 0.2, issue 32):
+    at weight 0 (what recipes/ablation.yaml and the old configs that listed every kind set)
+    accepted and dropped without a warning; any other weight a named error with ``--set`` and a
+    warning in a saved config, which then loads without it."""
+    key = f"recipe.kind_weights.{kind}"
+    assert RETIRED_KEYS[key].startswith(TEXT_MC) and key not in known_keys()
+    with caplog.at_level(logging.WARNING):
+        cfg = build_config("recipe", "tiny", overrides=[f"{key}=0", "recipe.kind_weights.hbd=0.2"])
+    assert cfg.recipe.kind_weights == {"hbd": 0.2} and not caplog.records, caplog.text
+    with pytest.raises(EdtError) as err:
+        build_config("recipe", "tiny", overrides=[f"{key}=1.8"])
+    message = str(err.value)
+    assert f"unknown training option {key!r} ({TEXT_MC}" in message and "\n" not in message
+    with pytest.raises(EdtError, match=r"removed in 0\.2"):
+        set_option(TrainConfig(stage="recipe"), key, 0.3)
+    # a run folder's config.json: a weight above 0 is a warning, then dropped
+    old = TrainConfig(stage="recipe").to_dict()
+    old["recipe"]["kind_weights"] = {kind: 1.8, "hbd": 0.2}
+    with caplog.at_level(logging.WARNING):
+        cfg = TrainConfig.from_dict(json.loads(json.dumps(old)))
+    assert cfg.recipe.kind_weights == {"hbd": 0.2}
+    assert f"{key}=1.8 ignored ({TEXT_MC}" in caplog.text
+    caplog.clear()
+    # weight 0 in a YAML file, a saved config and format 1's ``w_<kind>``: no warning
+    yml = tmp_path / "old.yaml"
+    yml.write_text(f"recipe:\n  kind_weights:\n    {kind}: 0.0\n    hbd: 0.2\n")
+    old["recipe"]["kind_weights"] = {kind: 0.0, "hbd": 0.2}
+    with caplog.at_level(logging.WARNING):
+        assert build_config("recipe", "tiny", config_file=yml).recipe.kind_weights == {"hbd": 0.2}
+        assert TrainConfig.from_dict(old).recipe.kind_weights == {"hbd": 0.2}
+        flat = TrainConfig.from_dict(
+            {"stage": "recipe", "extra": {f"w_{kind}": "0", "w_hbd": "0.2"}}
+        )
+    assert flat.recipe.kind_weights == {"hbd": 0.2}
+    assert not caplog.records, caplog.text
+
+
+def test_shipped_configs_read_without_a_warning_after_the_text_mc_options_went(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The shipped model's ``training.json`` (whose config carries the text-MC options at
+    their defaults) reads without a warning about them (the fact writer's switches it also
+    carries are warned about) and the shipped recipes without any; the ablation recipe's kind
+    weights are its non-zero ones, as its stream used them."""
+    from edtformer.training.config import named_recipes
+    from edtformer.training.record import training_extra
+
+    shipped = Path(__file__).resolve().parents[2] / "src/edtformer/assets/bridge/default"
+    record = json.loads((shipped / "training.json").read_text())
+    with caplog.at_level(logging.WARNING):
+        cfg = TrainConfig.from_dict(record["config"])
+    assert "mc_" not in caplog.text and TEXT_MC not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        recipes = {name: build_config("recipe", config_file=name) for name in named_recipes()}
+    assert not caplog.records, caplog.text
+    assert cfg.recipe.fact_sheet and not {"mc_text_start", "mc_layouts"} & set(training_extra(cfg))
+    weights = recipes["ablation"].recipe.kind_weights
+    assert not {"struct_mc_text", "struct_mc_hint"} & set(weights)
+    assert {k for k, w in weights.items() if w > 0} == {
+        "has_group", "n_rings", "n_aromatic_rings", "hbd", "hba", "n_stereocentres",
+        "same_stereoisomer", "bbbp", "solubility",
+    }  # fmt: skip

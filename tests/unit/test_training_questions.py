@@ -75,31 +75,11 @@ def test_kinds_follow_the_weights_and_mc_letters_are_uniform() -> None:
     assert 0.25 < paraphrased / kinds["count"] < 0.45  # PARAPHRASE_RATE of the questions
 
 
-def test_hinted_mc_names_the_right_option_and_nothing_else_changes() -> None:
-    """struct_mc_hint: the struct_mc question of the same draw plus the right option's text."""
-    import re
-
-    hinted = _stream(n=300, weights={"struct_mc_hint": 1.0})
-    plain = _stream(n=300, weights={"struct_mc": 1.0})
-    seen = 0
-    for i in range(len(hinted)):
-        smi, q, a = hinted[i]
-        smi_p, q_p, a_p = plain[i]
-        if not q.endswith("Answer with the letter."):  # a molecule without distractors
-            assert (smi, q, a) == (smi_p, q_p, a_p)
-            continue
-        seen += 1
-        hint = re.search(r' \(Hint: the answer is "(.+?)"\.\)', q)
-        assert hint is not None and (smi, a) == (smi_p, a_p)
-        assert q.replace(hint.group(0), "") == q_p  # the same question, letters and options
-        assert f"\n{a}. {hint.group(1)}\n" in q  # the hint names the right letter's option
-    assert seen > 250
-    assert KIND_WEIGHTS["struct_mc_hint"] == 0.0  # off unless a recipe asks for it
-
-
 def test_bad_weights_and_empty_data_are_refused() -> None:
     with pytest.raises(DataError, match="unknown question kinds"):
         _stream(weights={"colour": 1.0})
+    with pytest.raises(DataError, match="unknown question kinds"):  # retired in 0.2 (issue 32)
+        _stream(weights={"struct_mc_text": 1.0})
     with pytest.raises(DataError, match="no training molecules"):
         QuestionStream([], [], 10)
     with pytest.raises(DataError, match="no question kind has data"):
@@ -137,116 +117,6 @@ def test_weight_questions_answer_rdkit_average_weight_to_two_decimals() -> None:
         assert q == "<mol>\nWhat is the molecular weight of this molecule in g/mol?"
         assert a == f"{facts_of(smi)['molecular_weight']:.2f}"
     assert stream[0][2] != stream[1][2] or stream[0][0] == stream[1][0]
-
-
-def test_text_mc_writes_the_asked_fact_then_grows_to_the_whole_block() -> None:
-    """struct_mc_text: no molecule, the facts in place of <mol>, the right option among them;
-    only the asked fact before ``text_facts[0]``, every fact from ``text_facts[1]``."""
-    from edtformer.training.questions import block_text, fact_block
-
-    n = 900
-    stream = _stream(n=n, weights={"struct_mc_text": 1.0}, text_facts=(1 / 3, 2 / 3))
-    assert [stream.shown(x) for x in (0.0, 0.3, 0.5, 0.7, 1.0)] == pytest.approx(
-        [0.0, 0.0, 0.5, 1.0, 1.0]
-    )
-    letters: Counter[str] = Counter()
-    sizes: dict[str, list[int]] = defaultdict(list)
-    for i in range(n):
-        smi, q, a = stream[i]
-        if not q.endswith("Answer with the letter."):  # a molecule without distractors
-            continue
-        assert smi == [] and "<mol>" not in q and q.startswith("Facts: ")
-        facts_line, _, rest = q.partition("\n")
-        options = dict(
-            x.split(". ", 1) for x in rest.split("\n") if x[:2] in {"A.", "B.", "C.", "D."}
-        )
-        assert set(options) == set(LETTERS) and a in options
-        right = options[a]
-        if "NOT present" in q:  # the right option is the one group not written
-            assert right not in facts_line
-            right = ""
-        else:
-            assert right in facts_line  # the right option's text is stated
-        phase = "single" if i < n / 3 else "full" if i >= 2 * n / 3 else "grow"
-        sizes[phase].append(facts_line.count(" ") - facts_line.count(",") - (right.count(" ")))
-        letters[a] += 1
-        if phase == "full":  # the whole block, as the fact writer words it
-            mol = next(m for m in MOLS if block_text(fact_block(facts_of(m))) == facts_line[7:])
-            assert mol in MOLS
-    assert min(letters.values()) > 0.18 * sum(letters.values())
-    mean = {k: sum(v) / len(v) for k, v in sizes.items()}
-    assert mean["single"] < 4 < mean["grow"] < mean["full"], mean
-    assert KIND_WEIGHTS["struct_mc_text"] == 0.0  # off unless a recipe asks for it
-
-
-def test_fact_block_words_counts_digit_by_digit_and_stereo_labels() -> None:
-    from edtformer.training.questions import block_text, fact_block
-
-    pieces = dict(fact_block(facts_of("C[C@H](N)C(=O)O")))
-    assert pieces["n_stereocentres"] == "stereocentres 1 S"
-    assert pieces["heavy_atoms"] == "heavy atoms 6"
-    assert pieces["formula"] == "formula C3H7NO2" and pieces["weight"] == "weight 89.09"
-    assert dict(fact_block(facts_of("C" * 12)))["heavy_atoms"] == "heavy atoms 1 2"
-    text = block_text(fact_block(facts_of("CC(=O)Oc1ccccc1C(=O)O")))
-    head, _, rest = text.partition(" | ")
-    assert "carboxylic acid" in head and "ester" in head and rest.startswith("rings 1 ")
-
-
-def test_text_mc_follows_the_engines_visit_order_in_batches_of_their_own() -> None:
-    """With the engine's batch order the curriculum follows the visit order (a seeded
-    permutation of the indices), and a batch is all text questions or none."""
-    from edtformer.training.sampler import ResumableBatchOrder
-
-    n, bs = 1200, 6
-    weights = {"struct_mc_text": 1.0, "n_rings": 0.5, "hbd": 0.5}
-    stream = _stream(n=n, weights=weights, text_facts=(0.4, 0.8), order=(5, bs, 1),
-                     text_batches=True)  # fmt: skip
-    batches = ResumableBatchOrder(n, bs, seed=5).iterate()
-    text_batches, sizes = 0, []
-    for step in range(n // bs):
-        _, _, idx = next(batches)
-        items = [stream[i] for i in idx]
-        texts = [q.startswith("Facts: ") for _, q, _ in items]
-        assert all(texts) or not any(texts)  # one kind of batch or the other
-        if all(texts):
-            text_batches += 1
-            words = [len(q.partition("\n")[0].split()) for _, q, _ in items]
-            sizes.append((step / (n // bs), sum(words) / len(words)))
-    assert 0.4 < text_batches / (n // bs) < 0.6  # the kind's weight share of the batches
-    early = [w for x, w in sizes if x < 0.4]
-    late = [w for x, w in sizes if x >= 0.8]
-    assert max(early) < min(late)  # the asked fact alone first, the whole block at the end
-    plain = _stream(n=n, weights=weights, text_facts=(0.4, 0.8))  # index order, mixed batches
-    mixed = [plain[i][1].startswith("Facts: ") for i in range(0, 60)]
-    assert any(mixed) and not all(mixed)
-
-
-def test_mc_layouts_reword_the_options_only_when_asked() -> None:
-    """mc_layouts: the same question, letter and options in another layout at the set share;
-    at 0 the stream is exactly the stream without the option."""
-    import re
-
-    weights = {"struct_mc": 1.0, "struct_mc_text": 1.0}
-    plain = _stream(n=400, weights=weights)
-    assert [plain[i] for i in range(400)] == [
-        QuestionStream(list(MOLS), STEREO, 400, seed=3, weights=weights, mc_layouts=0.0)[i]
-        for i in range(400)
-    ]
-    mixed = _stream(n=400, weights=weights, mc_layouts=0.5)
-    other, total = 0, 0
-    for i in range(400):
-        _, q, a = mixed[i]
-        if "\nA. " in q:  # the data's layout
-            total += 1
-            continue
-        if not re.search(r"\(A\)|\nA\) | A\. ", q):
-            continue  # a molecule without distractors
-        total += 1
-        other += 1
-        for letter in "ABCD":  # every option keeps its letter in the new layout
-            assert any(m in q for m in (f"({letter}) ", f"\n{letter}) ", f" {letter}. "))
-        assert a in "ABCD" and "Answer with" in q
-    assert 0.35 < other / total < 0.65
 
 
 def test_soft_answers_carry_their_p_yes_and_read_as_the_drawn_word() -> None:

@@ -16,8 +16,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src/edtformer/assets/bridge/def
 EXTRA_KEYS = {
     "instruction_aware", "token_norm", "fact_sheet", "sheet_full_rate", "eval_every",
     "eval_per_kind", "eval_at_start", "curve_kinds", "curve_zero_tokens", "balance_bbbp",
-    "answer_loss", "bbbp_targets", "mc_text_start", "mc_text_full", "mc_layouts",
-    "mc_text_batches",
+    "answer_loss", "bbbp_targets",
 }  # fmt: skip
 
 

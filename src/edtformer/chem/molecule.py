@@ -3,6 +3,12 @@
 Atom ``i`` of a record is atom ``i`` of ``Chem.MolFromSmiles(smiles)``. Every later stage
 (entropy sequence, patch ids, node features) has exactly ``record.n_atoms`` rows in that order,
 so alignment between the entropy model and the graph encoder holds by construction.
+
+The packages above ``chem/`` parse, write, copy and canonicalise molecules through the
+functions here (:func:`rdkit_mol`, :func:`mol_from_smiles`, :func:`mol_to_smiles`,
+:func:`copy_mol`, :func:`canonical_atom_order`, :func:`smarts_query`, ...) and annotate with
+:data:`Mol`, rather than importing RDKit themselves (import-linter contracts in
+``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from edtformer.errors import InvalidSmilesError, UnsupportedMoleculeError, requi
 
 if TYPE_CHECKING:
     from torch_geometric.data import Data
+
+#: The RDKit molecule type (``rdkit.Chem.Mol``), for annotations and ``isinstance`` checks.
+Mol = Chem.Mol
 
 #: Default cap on heavy atoms. Larger molecules raise :class:`UnsupportedMoleculeError`.
 DEFAULT_MAX_ATOMS = 512
@@ -160,6 +169,42 @@ def rdkit_mol(smiles: str) -> Chem.Mol | None:
     return mol if mol is not None and mol.GetNumAtoms() > 0 else None
 
 
+def smarts_query(smarts: str) -> Chem.Mol:
+    """RDKit's query molecule of a SMARTS pattern (for ``mol.HasSubstructMatch`` /
+    ``GetSubstructMatches``).
+
+    Raises:
+        ValueError: RDKit cannot read the pattern.
+    """
+    query = Chem.MolFromSmarts(smarts)
+    if query is None:
+        raise ValueError(f"invalid SMARTS pattern {smarts!r}")
+    return query
+
+
+def mol_to_smiles(mol: Chem.Mol, isomeric: bool = True) -> str:
+    """RDKit's canonical SMILES of ``mol`` (stereo kept unless ``isomeric`` is False)."""
+    return str(Chem.MolToSmiles(mol, isomericSmiles=isomeric))
+
+
+def copy_mol(mol: Chem.Mol) -> Chem.Mol:
+    """A copy of ``mol`` to change (properties, atom flags) without touching the original."""
+    return Chem.Mol(mol)
+
+
+def remove_hs(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` without the hydrogens RDKit's ``RemoveHs`` removes (a new molecule)."""
+    return Chem.RemoveHs(mol)
+
+
+def canonical_atom_order(mol: Chem.Mol) -> tuple[str, list[int]]:
+    """``(canonical SMILES, order)`` of ``mol``: ``order[k]`` is the index in ``mol`` of the
+    canonical SMILES's atom ``k`` (RDKit's ``_smilesAtomOutputOrder``)."""
+    smiles = Chem.MolToSmiles(mol)
+    order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if i]
+    return smiles, order
+
+
 def mol_from_smiles(smiles: str, max_atoms: int | None = DEFAULT_MAX_ATOMS) -> Chem.Mol:
     """RDKit's default parse of ``smiles`` behind the strict front end (:func:`check_smiles_text`,
     :func:`check_charges`): the molecule RDKit reads from the *whole* string, or an
@@ -252,8 +297,7 @@ def canonical_order(record: MolRecord) -> tuple[MolRecord, np.ndarray]:
         that string's order) and int64 ``order [n_atoms]`` with ``order[i]`` = the input atom
         index of canonical atom ``i`` (so ``values_in_input_order[order] = canonical_values``).
     """
-    smiles = Chem.MolToSmiles(record.mol)
-    order = [int(i) for i in record.mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",")]
+    smiles, order = canonical_atom_order(record.mol)
     if sorted(order) != list(range(record.n_atoms)):  # internal invariant of RDKit's writer
         raise InvalidSmilesError(record.smiles, "RDKit's canonical atom order is incomplete")
     # re-read (not RenumberAtoms): chirality tags are relative to bond order, which only a

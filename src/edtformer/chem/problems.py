@@ -30,7 +30,7 @@ import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from rdkit import Chem, rdBase
+from rdkit import Chem, RDLogger, rdBase
 
 #: RDKit's error log is one global stream: one capture at a time.
 _LOG_LOCK = threading.RLock()
@@ -83,6 +83,17 @@ def rdkit_log() -> Iterator[LogCapture]:
             finally:
                 text = str(cap.messages)
         out.lines = [_TIMESTAMP.sub("", line).rstrip() for line in text.splitlines()]
+
+
+@contextlib.contextmanager
+def rdkit_logs_off() -> Iterator[None]:
+    """RDKit's logs off (``RDLogger.DisableLog("rdApp.*")``) for the calls inside, on again after
+    (also on an error): for third-party code that calls RDKit, such as MiniMol's featuriser."""
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
 
 
 def diagnose(text: str, parse_log: list[str] | None = None) -> SmilesProblem:

@@ -156,23 +156,6 @@ def molecule_facts(mol: Chem.Mol) -> dict[str, Any]:
     }
 
 
-#: How a written fact block labels the counts of :func:`molecule_facts` (key -> the words before
-#: the value), in block order: the text facts of question kind ``struct_mc_text``
-#: (:func:`edtformer.training.questions.fact_block`), e.g. ``rings 1 aromatic rings 1 ...``.
-COUNT_LABELS: dict[str, str] = {
-    "n_rings": "rings",
-    "n_aromatic_rings": "aromatic rings",
-    "n_aliphatic_rings": "aliphatic rings",
-    "hbd": "donors",
-    "hba": "acceptors",
-    "heavy_atoms": "heavy atoms",
-    "n_stereocentres": "stereocentres",
-}
-
-#: Labels of the formula and the average molecular weight in a written fact block.
-FORMULA_LABEL, WEIGHT_LABEL = "formula", "weight"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 

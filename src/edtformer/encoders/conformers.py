@@ -20,6 +20,10 @@ The rules, each named so that a cache key can carry them (:meth:`ConformerConfig
   embedding fails).
 - **Atom cap** :attr:`ConformerConfig.max_atoms` on the atoms embedded (hydrogens included):
   larger molecules raise :class:`~edtformer.errors.UnsupportedMoleculeError` before any work.
+
+This module imports RDKit itself because its job *is* an RDKit algorithm (hydrogens added,
+ETKDG embedding, MMFF, 2D depiction); parsing, writing and the canonical atom order are
+:mod:`edtformer.chem`'s.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import rdDepictor, rdDistGeom
 from rdkit.Chem import rdForceFieldHelpers as ff
 
-from edtformer.chem import rdkit_mol
+from edtformer.chem import canonical_atom_order, mol_to_smiles, rdkit_mol
 from edtformer.errors import UnsupportedMoleculeError
 
 logger = logging.getLogger(__name__)
@@ -204,8 +208,7 @@ def _canonical_copy(mol: Any) -> tuple[Any, list[int]]:
     Rebuilt from the canonical SMILES (so two spellings of one molecule give identical inputs to
     ETKDG); when that round trip changes the atom count, the input is renumbered instead.
     """
-    smiles = Chem.MolToSmiles(mol)
-    order = [int(i) for i in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if i]
+    smiles, order = canonical_atom_order(mol)
     canon = rdkit_mol(smiles)
     if canon is None or canon.GetNumAtoms() != mol.GetNumAtoms():
         canon = Chem.RenumberAtoms(mol, order)
@@ -226,7 +229,7 @@ def _map_back(coords: np.ndarray, order: list[int], canon_h: Any, mol_h: Any) ->
         dst = [a.GetIdx() for a in mol_h.GetAtomWithIdx(i).GetNeighbors() if a.GetIdx() >= n]
         if len(src) != len(dst):  # pragma: no cover - AddHs adds the same count to twins
             raise UnsupportedMoleculeError(
-                Chem.MolToSmiles(mol_h),
+                mol_to_smiles(mol_h),
                 f"hydrogen count differs at atom {i}: {len(src)} vs {len(dst)}",
             )
         for s, d in zip(sorted(src), sorted(dst), strict=True):

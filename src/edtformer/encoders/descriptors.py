@@ -26,9 +26,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
-from rdkit import Chem
 
-from edtformer.chem import MolRecord
+from edtformer.chem import Mol, MolRecord, copy_mol, smarts_query
 from edtformer.data.facts import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
 from edtformer.encoders.base import GraphEncoder
 from edtformer.encoders.registry import encoder_info
@@ -91,9 +90,9 @@ WIDTH = 2 * N_LOCAL + 20 * len(DIGIT_TOTALS)
 
 
 @lru_cache(maxsize=1)
-def _patterns() -> tuple[Chem.Mol, Chem.Mol, list[Chem.Mol]]:
-    groups = [Chem.MolFromSmarts(s) for s in FUNCTIONAL_GROUPS.values()]
-    return Chem.MolFromSmarts(HBD_SMARTS), Chem.MolFromSmarts(HBA_SMARTS), groups
+def _patterns() -> tuple[Mol, Mol, list[Mol]]:
+    groups = [smarts_query(s) for s in FUNCTIONAL_GROUPS.values()]
+    return smarts_query(HBD_SMARTS), smarts_query(HBA_SMARTS), groups
 
 
 def _onehot(value: int, n: int) -> list[float]:
@@ -102,7 +101,7 @@ def _onehot(value: int, n: int) -> list[float]:
     return out
 
 
-def local_descriptors(mol: Chem.Mol) -> torch.Tensor:
+def local_descriptors(mol: Mol) -> torch.Tensor:
     """Local columns of every atom, float32 ``[n_atoms, N_LOCAL]`` in RDKit atom order."""
     n = mol.GetNumAtoms()
     x = torch.zeros(n, N_LOCAL)
@@ -139,7 +138,7 @@ def local_descriptors(mol: Chem.Mol) -> torch.Tensor:
         for match in mol.GetSubstructMatches(pattern):
             for a in match:
                 x[a, col[f"group={g}"]] = 1
-    work = Chem.Mol(mol)  # the CIP labeller writes properties
+    work = copy_mol(mol)  # the CIP labeller writes properties
     for a, label in stereocentres(work):
         if label == "?":
             x[a, col["unspecified_centre"]] = 1
@@ -153,7 +152,7 @@ def local_descriptors(mol: Chem.Mol) -> torch.Tensor:
     return x
 
 
-def molecule_rows(mol: Chem.Mol) -> torch.Tensor:
+def molecule_rows(mol: Mol) -> torch.Tensor:
     """Local columns + the molecule's virtual node on every row, float32 ``[n_atoms, WIDTH]``."""
     local = local_descriptors(mol)
     totals = local.sum(0)  # [N_LOCAL]

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
 
-from edtformer.chem import MolRecord
+from edtformer.chem import MolRecord, copy_mol, remove_hs
+from edtformer.chem.problems import rdkit_logs_off
 from edtformer.encoders.base import GraphEncoder
 from edtformer.encoders.registry import encoder_info
 from edtformer.errors import UnsupportedMoleculeError, require
@@ -122,11 +122,11 @@ def minimol_order(record: MolRecord) -> tuple[Any, list[int]]:
         index in ``record.mol`` of MiniMol node ``j``.
     """
     dm = require("datamol", "encoders")
-    mol = Chem.Mol(record.mol)
+    mol = copy_mol(record.mol)
     for atom in mol.GetAtoms():
         atom.SetIntProp(_TAG, atom.GetIdx())
     mol = dm.reorder_atoms(mol)  # type: ignore[attr-defined]
-    mol = Chem.RemoveHs(mol)
+    mol = remove_hs(mol)
     return mol, [a.GetIntProp(_TAG) for a in mol.GetAtoms()]
 
 
@@ -211,17 +211,15 @@ class MiniMolEncoder(GraphEncoder):
         self.load()
         assert self._featurization_kwargs is not None
         mol, input_idx = minimol_order(record)
-        RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
-        try:
-            data = mol_to_pyggraph(
-                mol, on_error="raise", mask_nan="raise", **self._featurization_kwargs
-            )
-        except Exception as exc:  # the featuriser raises bare ValueError/KeyError/...
-            raise UnsupportedMoleculeError(
-                record.smiles, f"MiniMol featuriser failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        finally:
-            RDLogger.EnableLog("rdApp.*")  # type: ignore[attr-defined]
+        with rdkit_logs_off():
+            try:
+                data = mol_to_pyggraph(
+                    mol, on_error="raise", mask_nan="raise", **self._featurization_kwargs
+                )
+            except Exception as exc:  # the featuriser raises bare ValueError/KeyError/...
+                raise UnsupportedMoleculeError(
+                    record.smiles, f"MiniMol featuriser failed: {type(exc).__name__}: {exc}"
+                ) from exc
         if isinstance(data, str):
             raise UnsupportedMoleculeError(record.smiles, f"MiniMol featuriser failed: {data}")
         if int(data.num_nodes) != len(input_idx):

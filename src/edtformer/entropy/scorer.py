@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from rdkit import Chem
 
+from edtformer.chem import Mol
 from edtformer.entropy.checkpoint import load_entropy_model
 from edtformer.entropy.model import NextAtomPredictor, entropy_bits
 from edtformer.entropy.tokens import BOS_ID, AtomVocab, EncodedMol, encode_mol
@@ -45,9 +45,9 @@ class _Row:
     keep: int
 
 
-def _as_mol(item: Any) -> Chem.Mol:
+def _as_mol(item: Any) -> Mol:
     mol = getattr(item, "mol", item)
-    if not isinstance(mol, Chem.Mol):
+    if not isinstance(mol, Mol):
         raise TypeError(f"expected a MolRecord or rdkit Mol, got {type(item).__name__}")
     return mol
 

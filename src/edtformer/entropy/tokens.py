@@ -15,18 +15,22 @@ Each atom gives two integers:
   previous atom (none = branch jump / new fragment, single, double, triple, aromatic, other),
   its heavy degree (0–5+) and ring membership. These are input-only features; the model only
   ever predicts tokens.
+
+The RDKit calls behind both (the atoms' renderings, the bond-order matrix) are
+:mod:`edtformer.chem.atoms`'s.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
-from rdkit import Chem
+
+from edtformer.chem import Mol
+from edtformer.chem.atoms import atom_smarts, bond_order_matrix, plain_atom_smarts
 
 PAD: Final[str] = "<pad>"
 BOS: Final[str] = "<bos>"
@@ -40,29 +44,21 @@ N_PREV_BOND: Final[int] = 6  # none, single, double, triple, aromatic, other
 N_DEGREE: Final[int] = 6  # 0..5+
 N_CONTEXT: Final[int] = 1 + N_PREV_BOND * N_DEGREE * 2
 
-_MAP_NUM = re.compile(r":\d+\]$")
 
-
-def atom_tokens(mol: Chem.Mol) -> list[str]:
-    """Token strings for every atom of ``mol``, in atom index order (``len == mol.GetNumAtoms()``)."""
-    tokens = [a.GetSmarts() for a in mol.GetAtoms()]
-    if any(":" in t for t in tokens):  # atom-map numbers: render again without them
-        mol = Chem.Mol(mol)
-        for atom in mol.GetAtoms():
-            atom.SetAtomMapNum(0)
-        tokens = [a.GetSmarts() for a in mol.GetAtoms()]
-        tokens = [_MAP_NUM.sub("]", t) for t in tokens]
-    return tokens
+def atom_tokens(mol: Mol) -> list[str]:
+    """Token strings for every atom of ``mol``, in atom index order (``len == mol.GetNumAtoms()``):
+    RDKit's renderings without atom-map numbers (:func:`edtformer.chem.atoms.atom_smarts`)."""
+    return atom_smarts(mol)
 
 
 #: Previous-bond code by ``2 * bond order`` (0 none, 1 single, 2 double, 3 triple, 4 aromatic, 5 other).
 _PREV_BOND_LUT = np.array([0, 5, 1, 4, 2, 5, 3, 5], dtype=np.int64)
 
 
-def atom_contexts(mol: Chem.Mol) -> np.ndarray:
+def atom_contexts(mol: Mol) -> np.ndarray:
     """Context id per atom, ``int64 [n_atoms]`` in ``1 .. N_CONTEXT - 1`` (see module docstring)."""
     n = mol.GetNumAtoms()
-    adj = Chem.GetAdjacencyMatrix(mol, useBO=True)  # [n, n] bond orders (1.5 = aromatic)
+    adj = bond_order_matrix(mol)  # [n, n] bond orders (1.5 = aromatic)
     ctx = np.minimum(np.count_nonzero(adj, axis=1), N_DEGREE - 1) * 2 + 1  # degree part
     rings = mol.GetRingInfo().AtomRings()
     if rings:
@@ -126,24 +122,7 @@ class EncodedMol:
     n_backoff: int = 0
 
 
-def _reduced_tokens(mol: Chem.Mol, idx: np.ndarray, drop_charge: bool) -> list[str]:
-    """RDKit rendering of atoms ``idx`` with chirality and isotope (and charge/explicit H) removed."""
-    mol = Chem.Mol(mol)
-    out = []
-    for i in idx.tolist():
-        atom = mol.GetAtomWithIdx(i)
-        atom.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
-        atom.SetIsotope(0)
-        atom.SetAtomMapNum(0)
-        if drop_charge:
-            atom.SetFormalCharge(0)
-            atom.SetNumExplicitHs(0)
-            atom.SetNoImplicit(False)
-        out.append(atom.GetSmarts())
-    return out
-
-
-def encode_mol(mol: Chem.Mol, vocab: AtomVocab) -> EncodedMol:
+def encode_mol(mol: Mol, vocab: AtomVocab) -> EncodedMol:
     """Token and context ids for every atom of ``mol`` (atom index order).
 
     A token absent from the vocabulary backs off, in this order, to RDKit's rendering of the same
@@ -158,7 +137,7 @@ def encode_mol(mol: Chem.Mol, vocab: AtomVocab) -> EncodedMol:
     for drop_charge in (False, True):
         if not len(unknown):
             break
-        reduced = vocab.encode_tokens(_reduced_tokens(mol, unknown, drop_charge))
+        reduced = vocab.encode_tokens(plain_atom_smarts(mol, unknown.tolist(), drop_charge))
         found = reduced != UNK_ID
         ids[unknown[found]] = reduced[found]
         n_backoff += int(found.sum())

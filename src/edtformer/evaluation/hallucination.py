@@ -19,9 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from rdkit import Chem
-
-from edtformer.chem.molecule import mol_from_smiles
+from edtformer.chem.molecule import Mol, mol_from_smiles, smarts_query
 from edtformer.errors import InvalidSmilesError
 from edtformer.evaluation.validation import check_paired, undefined
 
@@ -104,11 +102,10 @@ def _is_negated(low: str, start: int) -> bool:
 
 
 @cache
-def _compiled() -> tuple[tuple[str, Chem.Mol, re.Pattern[str]], ...]:
+def _compiled() -> tuple[tuple[str, Mol, re.Pattern[str]], ...]:
     out = []
     for name, (smarts, names) in FUNCTIONAL_GROUPS.items():
-        query = Chem.MolFromSmarts(smarts)
-        assert query is not None, f"bad SMARTS for {name}: {smarts}"
+        query = smarts_query(smarts)
         out.append((name, query, re.compile("|".join(f"(?:{p})" for p in names))))
     return tuple(out)
 
@@ -153,7 +150,7 @@ def find_claims(text: str) -> list[tuple[str, str, bool]]:
     return [(g, phrase, neg) for (g, neg), phrase in claims.items()]
 
 
-def check_claims(text: str, mol: Chem.Mol) -> list[Claim]:
+def check_claims(text: str, mol: Mol) -> list[Claim]:
     """The claims of ``text`` checked against ``mol``."""
     queries = {name: q for name, q, _ in _compiled()}
     return [

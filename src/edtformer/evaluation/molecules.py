@@ -2,38 +2,24 @@
 
 Every comparison is made between canonical isomeric SMILES (never raw strings or SELFIES, a
 defect of the public code): exact match, validity, fingerprint Tanimoto similarity (MACCS,
-RDKit topological, Morgan radius 2 / 2048 bits), Levenshtein distance and character BLEU.
+RDKit topological, Morgan radius 2 / 2048 bits: :mod:`edtformer.chem.similarity`), Levenshtein
+distance and character BLEU.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-
-from rdkit import Chem, DataStructs
-from rdkit.Chem import MACCSkeys, rdFingerprintGenerator
+from collections.abc import Sequence
 
 from edtformer.chem import rdkit_mol
-from edtformer.chem.molecule import canonical_smiles, mol_from_smiles
+from edtformer.chem.molecule import canonical_smiles, mol_from_smiles, mol_to_smiles
+from edtformer.chem.similarity import FINGERPRINTS, MORGAN_BITS, MORGAN_RADIUS, tanimoto
 from edtformer.errors import InvalidSmilesError
 from edtformer.evaluation.text import corpus_bleu
 from edtformer.evaluation.validation import check_paired, undefined
 
 logger = logging.getLogger(__name__)
-
-#: Morgan fingerprint settings used for ``morgan_fts``.
-MORGAN_RADIUS = 2
-MORGAN_BITS = 2048
-
-_MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize=MORGAN_BITS)
-
-#: name -> fingerprint function used for Tanimoto similarity.
-FINGERPRINTS: dict[str, Callable[[Chem.Mol], DataStructs.ExplicitBitVect]] = {
-    "maccs": MACCSkeys.GenMACCSKeys,  # type: ignore[attr-defined]
-    "rdk": Chem.RDKFingerprint,
-    "morgan": _MORGAN.GetFingerprint,
-}
 
 
 def levenshtein(a: str, b: str) -> int:
@@ -47,12 +33,6 @@ def levenshtein(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
-
-
-def tanimoto(a: Chem.Mol, b: Chem.Mol, fingerprint: str = "morgan") -> float:
-    """Tanimoto similarity of two molecules' ``fingerprint`` bit vectors (a key of FINGERPRINTS)."""
-    fp = FINGERPRINTS[fingerprint]
-    return float(DataStructs.TanimotoSimilarity(fp(a), fp(b)))
 
 
 def molecule_generation_metrics(
@@ -86,7 +66,7 @@ def molecule_generation_metrics(
             ref_mols.append(mol_from_smiles(ref))
         except InvalidSmilesError as exc:
             raise InvalidSmilesError(ref, f"reference {i} is invalid: {exc.reason}") from exc
-    ref_can = [Chem.MolToSmiles(m, isomericSmiles=isomeric) for m in ref_mols]
+    ref_can = [mol_to_smiles(m, isomeric) for m in ref_mols]
     pred_can = [canonical_smiles(p, isomeric) for p in predictions]
     n_valid = sum(c is not None for c in pred_can)
     if n_valid < n:
@@ -109,3 +89,13 @@ def molecule_generation_metrics(
     out["levenshtein"] = sum(levenshtein(p, r) for p, r in zip(pred_str, ref_can, strict=True)) / n
     out["bleu"] = corpus_bleu([list(p) for p in pred_str], [[list(r)] for r in ref_can], max_n=4)
     return out
+
+
+__all__ = [
+    "FINGERPRINTS",
+    "MORGAN_BITS",
+    "MORGAN_RADIUS",
+    "levenshtein",
+    "molecule_generation_metrics",
+    "tanimoto",
+]

@@ -12,9 +12,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 
-from rdkit import Chem
-
-from edtformer.chem import rdkit_mol
+from edtformer.chem import Mol, rdkit_mol
 
 #: Letters used when neither ``letters`` nor ``options`` is given.
 DEFAULT_LETTERS = "ABCD"
@@ -211,7 +209,7 @@ _SMILES_CHARS = re.compile(r"^[A-Za-z0-9@+\-\[\]()\\/%=#$.:*~]+$")
 _NOT_SMILES_WORDS = frozenset({"no", "on", "in", "if", "so", "of", "is", "as", "or", "by", "at"})
 
 
-def _valid_smiles(candidate: str) -> Chem.Mol | None:
+def _valid_smiles(candidate: str) -> Mol | None:
     candidate = candidate.strip()
     if not candidate or not _SMILES_CHARS.match(candidate):
         return None

@@ -6,8 +6,10 @@ Laid out like transformers' model folders:
   widths from the encoders and the LLM;
 - :mod:`.processing`: :class:`~.processing.MoleculeProcessor` (SMILES records -> encoder
   streams, patch ids and stereo codes on the canonical atom order, padded into a batch);
-- :mod:`.chat_processing`: chats + molecules -> ``ChatBatch`` (tokenised prompts, ``<mol>``
-  expanded, fact sheets written) — what :meth:`EDTFormer.prepare` runs;
+- :mod:`.chat_processing`: :class:`~.chat_processing.EDTFormerProcessor` (transformers'
+  ``LlavaProcessor``): owns the molecule processor and the prompt builder, and turns chats +
+  molecules into a ``ChatBatch`` (tokenised prompts, ``<mol>`` expanded, fact sheets written) —
+  what :meth:`EDTFormer.prepare` runs (``model.chat_processor``);
 - :mod:`.modeling`: :class:`EDTFormer` (batch -> loss, option scores, generated answers);
 - :mod:`.llm_forward`: the one pass of the frozen LLM and what its logits become (loss,
   answer log-probabilities, shared-prompt cloze scoring);
@@ -28,6 +30,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from edtformer.model.chat_processing import EDTFormerProcessor
     from edtformer.model.configuration import EDTFormerConfig
     from edtformer.model.modeling import MAX_NEW_TOKENS, EDTFormer
     from edtformer.model.outputs import (
@@ -43,6 +46,7 @@ _HOME = {
     "MAX_NEW_TOKENS": "modeling",
     "EDTFormer": "modeling",
     "EDTFormerConfig": "configuration",
+    "EDTFormerProcessor": "chat_processing",
     "Answer": "outputs",
     "ChatBatch": "outputs",
     "EDTFormerOutput": "outputs",
@@ -66,6 +70,7 @@ __all__ = [
     "EDTFormer",
     "EDTFormerConfig",
     "EDTFormerOutput",
+    "EDTFormerProcessor",
     "GenerationOutput",
     "molecule_token_counts",
 ]

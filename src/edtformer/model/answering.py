@@ -51,9 +51,9 @@ def ask(
             raise chosen
         return chosen
     if history:  # a follow-up: no molecule of its own, so a typed <mol> is plain text
-        messages = [*history, {"role": "user", "content": model.prompts.user_text(question, 0)}]
+        messages = model.chat_processor.follow_up(history, question)
     else:
-        messages = model.prompts.messages(question, len(mols))
+        messages = model.chat_processor.messages(question, len(mols))
     batch = model.prepare([mols], [messages], generation=True)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     [text], [cut] = gen.texts, gen.truncated
@@ -93,7 +93,7 @@ def many_prompts(
         smiles = [mol] if isinstance(mol, str) else list(mol)
         try:
             records = [parse_smiles(s) for s in smiles]
-            ready.append((i, records, model.prompts.messages(q, len(records))))
+            ready.append((i, records, model.chat_processor.messages(q, len(records))))
         except EdtError as exc:
             errors[i] = exc
     return qs, ready, errors
@@ -203,7 +203,7 @@ def _chosen(
     for k, (_, records, _, lq) in enumerate(chunk):
         first_row.append(len(rows))
         for text in lq.options:
-            rows.append((k, records, model.prompts.messages(lq.stem, len(records), text)))
+            rows.append((k, records, model.chat_processor.messages(lq.stem, len(records), text)))
             groups.append(k)
     whole = [qs[chunk[k][0]] for k, _, _ in rows]  # the sheet is cut for the whole question
     batch = model.prepare([r for _, r, _ in rows], [m for *_, m in rows], sheet_questions=whole)

@@ -1,27 +1,32 @@
 """Chats about molecules -> :class:`ChatBatch`: the one collate function of training and inference.
 
-The processor step of a LLaVA-style model (:meth:`EDTFormer.prepare
-<edtformer.model.EDTFormer.prepare>` calls :func:`prepare_batch`):
+:class:`EDTFormerProcessor` is the processor of a LLaVA-style model (transformers'
+``LlavaProcessor`` joins an image processor and a tokenizer): it owns the
+:class:`~edtformer.model.processing.MoleculeProcessor` and the
+:class:`~edtformer.llm.prompt.PromptBuilder`, and with them every piece of text the LLM reads
+around a question: the chat template and system prompt, the ``<mol>`` placeholder (or, for a
+text-only model, the SMILES written in its place) and the fact sheet after each molecule.
+:meth:`EDTFormer.prepare <edtformer.model.EDTFormer.prepare>` calls it:
 
-1. each prompt's molecules (SMILES or records) are parsed and run through the model's
+1. each prompt's molecules (SMILES or records) are parsed and run through the
    :class:`~edtformer.model.processing.MoleculeProcessor` (encoder streams + patches);
 2. with ``fact_sheet``, each molecule's exact RDKit fact sheet is written on the line after its
-   ``<mol>`` marker (:func:`fact_sheets`, :func:`with_sheets`);
+   ``<mol>`` marker (:meth:`EDTFormerProcessor.fact_sheets`, :func:`with_sheets`);
 3. the conversations are tokenised with each ``<mol>`` expanded to the number of tokens the
    connector will give that molecule, and right-padded; a text-only model (connector ``none``)
    gets the SMILES written into the text instead (:func:`smiles_in_text`);
 4. an instruction-aware connector also gets each molecule's question (:func:`instruction_inputs`).
 
-The functions read from the model only what the batch depends on: its prompt builder, its
-connector's token counts, its BBB read-out (written on the sheet), its training flag and
-``sheet_full_rate`` (which batches get the whole sheet).
+What a batch depends on in the model itself is passed in on each call: the connector's token
+counts, the BBB read-out (its estimate is written on the sheet), the training flag and
+``sheet_full_rate`` (which batches get the whole sheet) and the LLM's positions.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -31,143 +36,210 @@ from edtformer.errors import EdtError
 from edtformer.facts import render_sheet, same_stereoisomer, sheet_values
 from edtformer.facts.select import asked_facts, lines_for
 from edtformer.llm.prompt import Message, PromptBuilder, pad_samples
-from edtformer.llm.tokens import MOL_TOKEN
+from edtformer.llm.tokens import MOL_TOKEN, MolTokenIds
 from edtformer.model.outputs import ChatBatch
-from edtformer.model.processing import MoleculeBatch
+from edtformer.model.processing import MoleculeBatch, MoleculeProcessor
 
 if TYPE_CHECKING:
-    from edtformer.model.modeling import EDTFormer
+    from edtformer.bridge.readout import BBBReadout
+    from edtformer.model.configuration import EDTFormerConfig
 
 #: Longest question (tokens) an instruction-aware connector reads; longer ones are cut.
 MAX_INSTRUCTION_TOKENS = 96
 
+#: ``(node_mask [M, N], patch_ids [M, G, N] or None) -> int64 [M]``: molecule tokens per
+#: molecule (the connector's ``num_tokens``).
+TokenCounter = Callable[[Tensor, "Tensor | None"], Tensor]
 
-def prepare_batch(
-    model: EDTFormer,
-    molecules: Sequence[Sequence[MolRecord | str]],
-    conversations: Sequence[Sequence[Message]],
-    generation: bool = False,
-    sheet_questions: Sequence[str | None] | None = None,
-) -> ChatBatch:
-    """:meth:`EDTFormer.prepare <edtformer.model.EDTFormer.prepare>`: a :class:`ChatBatch` on
-    the model's device (see there for the arguments)."""
-    if len(molecules) != len(conversations):
-        raise EdtError(f"got {len(molecules)} molecule lists for {len(conversations)} prompts")
-    records = [
-        [m if isinstance(m, MolRecord) else parse_smiles(m) for m in mols] for mols in molecules
-    ]
-    flat = [r for rs in records for r in rs]
-    n_mols = [len(rs) for rs in records]
-    mol_batch: MoleculeBatch | None = None
-    sheets: list[str] | None = None
-    asked = conversations  # the questions as asked (instruction-aware queries read these)
-    if model.config.fact_sheet and flat:
-        if not model.text_only and model.processor is not None:
-            mol_batch = model.processor(flat)
-        given = [None] * len(asked) if sheet_questions is None else list(sheet_questions)
-        cut_for = [user_text(c) if q is None else q for c, q in zip(asked, given, strict=True)]
-        sheets = fact_sheets(model, records, mol_batch, cut_for)
-        conversations = [
-            with_sheets(c, sheets[k : k + n])
-            for c, n, k in zip(conversations, n_mols, starts(n_mols), strict=True)
+
+class EDTFormerProcessor:
+    """Chats + molecules -> :class:`ChatBatch` (see the module docstring).
+
+    Args:
+        config: the model's config (``system_prompt``, ``boundary_tokens``, ``fact_sheet``,
+            ``sheet_lines``, ``sheet_asked``, the bridge's connector and ``instruction_aware``).
+        tokenizer: the LLM's tokenizer, with the molecule tokens added (``mol_ids``).
+        mol_ids: the ids of the molecule tokens.
+        molecule_processor: records -> encoder streams + patches (``None``: text-only and
+            molecule-free prompts only).
+    """
+
+    def __init__(
+        self,
+        config: EDTFormerConfig,
+        tokenizer: Any,
+        mol_ids: MolTokenIds,
+        molecule_processor: MoleculeProcessor | None = None,
+    ) -> None:
+        self.text_only = config.bridge.connector == "none"
+        """The SMILES are written into the text (connector ``none``): no molecule tokens."""
+        self.prompts = PromptBuilder(
+            tokenizer, mol_ids, config.system_prompt, config.boundary_tokens and not self.text_only
+        )
+        self.molecule_processor = molecule_processor
+        self.fact_sheet = config.fact_sheet
+        self.sheet_lines = config.sheet_lines
+        self.sheet_asked = config.sheet_asked
+        self.instruction_aware = bool(config.bridge.instruction_aware)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The LLM's tokenizer."""
+        return self.prompts.tokenizer
+
+    def messages(
+        self, question: str, n_molecules: int = 1, answer: str | None = None
+    ) -> list[Message]:
+        """Chat messages for one question (and its answer): :meth:`PromptBuilder.messages`."""
+        return self.prompts.messages(question, n_molecules, answer)
+
+    def follow_up(self, history: Sequence[Message], question: str) -> list[Message]:
+        """``history`` (a previous answer's messages) and a follow-up question, which has no
+        molecule of its own: a ``<mol>`` typed in it is plain text."""
+        return [*history, {"role": "user", "content": self.prompts.user_text(question, 0)}]
+
+    def __call__(
+        self,
+        molecules: Sequence[Sequence[MolRecord | str]],
+        conversations: Sequence[Sequence[Message]],
+        generation: bool = False,
+        sheet_questions: Sequence[str | None] | None = None,
+        *,
+        num_tokens: TokenCounter,
+        readout: BBBReadout | None = None,
+        training: bool = False,
+        sheet_full_rate: float = 0.0,
+        max_positions: int | None = None,
+    ) -> ChatBatch:
+        """A :class:`ChatBatch` on the CPU (:meth:`EDTFormer.prepare
+        <edtformer.model.EDTFormer.prepare>` describes the first four arguments).
+
+        Args:
+            num_tokens: the connector's ``num_tokens`` (how many tokens each molecule gets).
+            readout: the blood-brain-barrier read-out whose estimate the sheet writes.
+            training: a training batch (:meth:`fact_sheets` says what that changes).
+            sheet_full_rate: in training, the share of batches that get the whole sheet.
+            max_positions: positions the LLM reads; a longer prompt raises :class:`EdtError`.
+        """
+        if len(molecules) != len(conversations):
+            raise EdtError(f"got {len(molecules)} molecule lists for {len(conversations)} prompts")
+        records = [
+            [m if isinstance(m, MolRecord) else parse_smiles(m) for m in mols] for mols in molecules
         ]
-    if model.text_only or not flat:
-        counts = torch.zeros(len(flat), dtype=torch.long)
-        conversations = [
-            smiles_in_text(c, [r.smiles for r in rs])
-            for c, rs in zip(conversations, records, strict=True)
-        ]
-    else:
-        if model.processor is None:
-            raise EdtError(
-                "this model has no MoleculeProcessor; build it with EDTFormer.build or pass one"
+        flat = [r for rs in records for r in rs]
+        n_mols = [len(rs) for rs in records]
+        mol_batch: MoleculeBatch | None = None
+        sheets: list[str] | None = None
+        asked = conversations  # the questions as asked (instruction-aware queries read these)
+        if self.fact_sheet and flat:
+            if not self.text_only and self.molecule_processor is not None:
+                mol_batch = self.molecule_processor(flat)
+            given = [None] * len(asked) if sheet_questions is None else list(sheet_questions)
+            cut_for = [user_text(c) if q is None else q for c, q in zip(asked, given, strict=True)]
+            sheets = self.fact_sheets(
+                records, mol_batch, cut_for, readout, training, sheet_full_rate
             )
-        if mol_batch is None:
-            mol_batch = model.processor(flat)
-        counts = _tokens_per_molecule(model, mol_batch).cpu()
-    # text-only prompts carry SMILES, no <mol>
-    in_prompt = n_mols if mol_batch is not None else [0] * len(n_mols)
-    pad_id = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
-    ids, mask, labels, n_prefix = _tokenise(
-        model, conversations, in_prompt, counts, generation, pad_id
-    )
-    batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts, sheets=sheets)
-    if mol_batch is not None and model.config.bridge.instruction_aware:
-        batch.instruction_ids, batch.instruction_mask = instruction_inputs(
-            model.prompts, asked, n_mols, pad_id
+            conversations = [
+                with_sheets(c, sheets[k : k + n])
+                for c, n, k in zip(conversations, n_mols, starts(n_mols), strict=True)
+            ]
+        if self.text_only or not flat:
+            counts = torch.zeros(len(flat), dtype=torch.long)
+            conversations = [
+                smiles_in_text(c, [r.smiles for r in rs])
+                for c, rs in zip(conversations, records, strict=True)
+            ]
+        else:
+            if self.molecule_processor is None:
+                raise EdtError(
+                    "this model has no MoleculeProcessor; build it with EDTFormer.build or pass one"
+                )
+            if mol_batch is None:
+                mol_batch = self.molecule_processor(flat)
+            counts = num_tokens(mol_batch.node_mask, mol_batch.patch_ids).cpu()  # [M]
+        # text-only prompts carry SMILES, no <mol>
+        in_prompt = n_mols if mol_batch is not None else [0] * len(n_mols)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids, mask, labels, n_prefix = self._tokenise(
+            conversations, in_prompt, counts, generation, pad_id, max_positions
         )
-    return batch.to(model.new_tokens.rows.device)
+        batch = ChatBatch(ids, mask, labels, n_prefix, mol_batch, counts, sheets=sheets)
+        if mol_batch is not None and self.instruction_aware:
+            batch.instruction_ids, batch.instruction_mask = instruction_inputs(
+                self.prompts, asked, n_mols, pad_id
+            )
+        return batch
 
+    def _tokenise(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        n_mols: Sequence[int],
+        counts: Tensor,
+        generation: bool,
+        pad_id: int,
+        max_positions: int | None,
+    ) -> tuple[Tensor, Tensor, Tensor, int]:
+        """``(input_ids, attention_mask, labels, n_prefix)`` of the conversations, each ``<mol>``
+        expanded to its molecule's token count (``counts``: int64 ``[M]``, ``n_mols[b]`` of them
+        for prompt ``b``); raises :class:`EdtError` when the longest prompt does not fit the LLM."""
+        samples, start = [], 0
+        for conv, n in zip(conversations, n_mols, strict=True):
+            samples.append(
+                self.prompts.encode(conv, counts[start : start + n].tolist(), generation)
+            )
+            start += n
+        ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
+        if max_positions is not None and ids.shape[1] > max_positions:
+            raise EdtError(
+                f"prompt of {ids.shape[1]:,} tokens; the LLM reads at most {max_positions:,} "
+                "positions (shorten the question or the history)"
+            )
+        return ids, mask, labels, n_prefix
 
-def _tokenise(
-    model: EDTFormer,
-    conversations: Sequence[Sequence[Message]],
-    n_mols: Sequence[int],
-    counts: Tensor,
-    generation: bool,
-    pad_id: int,
-) -> tuple[Tensor, Tensor, Tensor, int]:
-    """``(input_ids, attention_mask, labels, n_prefix)`` of the conversations, each ``<mol>``
-    expanded to its molecule's token count (``counts``: int64 ``[M]``, ``n_mols[b]`` of them
-    for prompt ``b``); raises :class:`EdtError` when the longest prompt does not fit the LLM."""
-    samples, start = [], 0
-    for conv, n in zip(conversations, n_mols, strict=True):
-        samples.append(model.prompts.encode(conv, counts[start : start + n].tolist(), generation))
-        start += n
-    ids, mask, labels, n_prefix = pad_samples(samples, pad_id)
-    limit = model.max_positions
-    if limit is not None and ids.shape[1] > limit:
-        raise EdtError(
-            f"prompt of {ids.shape[1]:,} tokens; the LLM reads at most {limit:,} positions "
-            "(shorten the question or the history)"
+    def fact_sheets(
+        self,
+        records: Sequence[Sequence[MolRecord]],
+        mol_batch: MoleculeBatch | None,
+        questions: Sequence[str],
+        readout: BBBReadout | None = None,
+        training: bool = False,
+        sheet_full_rate: float = 0.0,
+    ) -> list[str]:
+        """The fact sheet of every molecule of ``records`` (prompt order), with the BBB read-out's
+        estimate when there is one and, for a prompt's later molecules, whether each is the
+        same stereoisomer as its first; cut to the lines each prompt's question names
+        (``sheet_lines=question``).
+
+        In training, whole batches (not single prompts: padding makes every batch as long as
+        its longest prompt) get the whole sheet: those with a question that names no line
+        anyway, and a share ``sheet_full_rate`` chosen by a hash of their questions.
+        """
+        bbb: list[float | None] = [None] * sum(len(rs) for rs in records)
+        if readout is not None and mol_batch is not None:
+            with torch.no_grad():
+                feats = [h.to(readout.bbb_mean.device) for h in mol_batch.node_feats]
+                mask = mol_batch.node_mask.to(readout.bbb_mean.device)
+                bbb = [float(p) for p in readout(feats, mask).tolist()]
+        cut = self.sheet_lines == "question"
+        named = [lines_for(q, [r.smiles for r in rs]) if cut else None
+                 for rs, q in zip(records, questions, strict=True)]  # fmt: skip
+        key = "|".join(questions).encode()
+        full = training and (
+            any(n is None for n in named) or zlib.crc32(key) % 1000 < 1000 * sheet_full_rate
         )
-    return ids, mask, labels, n_prefix
-
-
-def _tokens_per_molecule(model: EDTFormer, mol_batch: MoleculeBatch) -> Tensor:
-    """Molecule tokens per molecule, int64 ``[M]`` (without running the connector)."""
-    fn = model.connector.num_tokens
-    return fn(mol_batch.node_mask, mol_batch.patch_ids)  # type: ignore[operator,no-any-return]
-
-
-def fact_sheets(
-    model: EDTFormer,
-    records: Sequence[Sequence[MolRecord]],
-    mol_batch: MoleculeBatch | None,
-    questions: Sequence[str],
-) -> list[str]:
-    """The fact sheet of every molecule of ``records`` (prompt order), with the BBB read-out's
-    estimate when the model has one and, for a prompt's later molecules, whether each is the
-    same stereoisomer as its first; cut to the lines each prompt's question names
-    (``sheet_lines=question``)."""
-    bbb: list[float | None] = [None] * sum(len(rs) for rs in records)
-    if model.readout is not None and mol_batch is not None:
-        with torch.no_grad():
-            feats = [h.to(model.readout.bbb_mean.device) for h in mol_batch.node_feats]
-            mask = mol_batch.node_mask.to(model.readout.bbb_mean.device)
-            bbb = [float(p) for p in model.readout(feats, mask).tolist()]
-    cut = model.config.sheet_lines == "question"
-    named = [lines_for(q, [r.smiles for r in rs]) if cut else None
-             for rs, q in zip(records, questions, strict=True)]  # fmt: skip
-    # in training, whole batches (not single prompts: padding makes every batch as long as its
-    # longest prompt) get the whole sheet: those with a question that names no line anyway,
-    # and a share chosen by a hash of their questions
-    key = "|".join(questions).encode()
-    full = model.training and (
-        any(n is None for n in named) or zlib.crc32(key) % 1000 < 1000 * model.sheet_full_rate
-    )
-    out: list[str] = []
-    k = 0
-    for rs, q, only in zip(records, questions, named, strict=True):
-        only = None if full else only
-        smiles = [r.smiles for r in rs]
-        asked = asked_facts(q, smiles) if model.config.sheet_asked else []
-        for j, r in enumerate(rs):
-            same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
-            values = sheet_values(r.mol)
-            out.append(render_sheet(values, bbb=bbb[k], same_as_first=same, only=only, asked=asked))
-            k += 1
-    return out
+        out: list[str] = []
+        k = 0
+        for rs, q, only in zip(records, questions, named, strict=True):
+            only = None if full else only
+            smiles = [r.smiles for r in rs]
+            asked = asked_facts(q, smiles) if self.sheet_asked else []
+            for j, r in enumerate(rs):
+                same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
+                values = sheet_values(r.mol)
+                sheet = render_sheet(values, bbb=bbb[k], same_as_first=same, only=only, asked=asked)
+                out.append(sheet)
+                k += 1
+        return out
 
 
 def instruction_inputs(
@@ -244,3 +316,15 @@ def with_sheets(conv: Sequence[Message], sheets: Sequence[str]) -> list[Message]
             k += n
         out.append({**m, "content": text})
     return out
+
+
+__all__ = [
+    "MAX_INSTRUCTION_TOKENS",
+    "EDTFormerProcessor",
+    "TokenCounter",
+    "instruction_inputs",
+    "smiles_in_text",
+    "starts",
+    "user_text",
+    "with_sheets",
+]

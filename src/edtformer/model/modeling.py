@@ -11,7 +11,8 @@ Typical use::
     model.score(model.prepare_qa(["CCO"], ["Is it an alcohol?"], generation=True), ["Yes", "No"]).best
 
 This module holds the model itself (batch tensors -> loss, scores, generated text). Around it:
-:mod:`.configuration` (the config), :mod:`.chat_processing` (chats + molecules -> batch),
+:mod:`.configuration` (the config), :mod:`.chat_processing` (:class:`EDTFormerProcessor`: chats +
+molecules -> batch, with all the prompt text),
 :mod:`.llm_forward` (the one LLM pass; logits -> loss and log-probabilities), :mod:`.answering`
 (questions -> :class:`Answer`) and :mod:`.checkpoint` (saving only what was trained).
 """
@@ -38,7 +39,7 @@ from edtformer.llm.prompt import IGNORE_INDEX, Message, PromptBuilder
 from edtformer.llm.tokens import NewTokenEmbedding, add_molecule_tokens, merge_molecule_tokens
 from edtformer.llm.trainable import ParameterCounts, add_lora, count_parameters
 from edtformer.model import answering
-from edtformer.model.chat_processing import prepare_batch
+from edtformer.model.chat_processing import EDTFormerProcessor
 from edtformer.model.checkpoint import load_model, save_model
 from edtformer.model.configuration import EDTFormerConfig
 from edtformer.model.llm_forward import (
@@ -87,13 +88,9 @@ class EDTFormer(nn.Module):
             config.trainable.new_token_rows_trainable,
         )
         self.text_only = config.bridge.connector == "none"
-        self.prompts = PromptBuilder(
-            tokenizer,
-            self.mol_ids,
-            config.system_prompt,
-            config.boundary_tokens and not self.text_only,
-        )
-        self.processor = processor
+        self.chat_processor = EDTFormerProcessor(config, tokenizer, self.mol_ids, processor)
+        """Chats + molecules -> :class:`ChatBatch`: owns :attr:`processor` and :attr:`prompts`
+        (:mod:`edtformer.model.chat_processing`)."""
         self.encoders = nn.ModuleList(processor.encoders if processor is not None else [])
         self.sheet_full_rate = 0.0
         """In training mode, the share of batches (chosen by a hash of their questions) whose
@@ -143,6 +140,22 @@ class EDTFormer(nn.Module):
         config = replace(config, bridge=bridge, encoders=processor.encoder_names, patch_rule=rule)
         return cls(config, llm, tokenizer, processor)
 
+    @property
+    def prompts(self) -> PromptBuilder:
+        """The prompt builder (chat template, system prompt, ``<mol>`` markers) of
+        :attr:`chat_processor`."""
+        return self.chat_processor.prompts
+
+    @property
+    def processor(self) -> MoleculeProcessor | None:
+        """The :class:`MoleculeProcessor` (records -> encoder streams + patches) of
+        :attr:`chat_processor`."""
+        return self.chat_processor.molecule_processor
+
+    @processor.setter
+    def processor(self, value: MoleculeProcessor | None) -> None:
+        self.chat_processor.molecule_processor = value
+
     def train(self, mode: bool = True) -> EDTFormer:
         """Train mode for the connector (and LoRA adapters); encoders and frozen LLM stay in eval."""
         self.training = mode
@@ -169,8 +182,8 @@ class EDTFormer(nn.Module):
         generation: bool = False,
         sheet_questions: Sequence[str | None] | None = None,
     ) -> ChatBatch:
-        """Build a :class:`ChatBatch` (the one collate function of training and inference;
-        :mod:`edtformer.model.chat_processing`).
+        """Build a :class:`ChatBatch` on the model's device (the one collate function of training
+        and inference: :attr:`chat_processor`, given what the batch depends on in the model).
 
         Args:
             molecules: per prompt, its molecules (records or SMILES) in ``<mol>`` order.
@@ -182,7 +195,19 @@ class EDTFormer(nn.Module):
                 bare stem passes the whole question, so the sheet also writes the elements and
                 groups its options name.
         """
-        return prepare_batch(self, molecules, conversations, generation, sheet_questions)
+        batch = self.chat_processor(
+            molecules,
+            conversations,
+            generation,
+            sheet_questions,
+            # every connector has num_tokens (typed as an nn.Module attribute)
+            num_tokens=self.connector.num_tokens,  # type: ignore[arg-type]
+            readout=self.readout,
+            training=self.training,
+            sheet_full_rate=self.sheet_full_rate,
+            max_positions=self.max_positions,
+        )
+        return batch.to(self.new_tokens.rows.device)
 
     def prepare_qa(
         self,
@@ -197,7 +222,9 @@ class EDTFormer(nn.Module):
             raise EdtError(
                 f"got {len(smiles)} molecules, {len(questions)} questions, {len(answers_)} answers"
             )
-        convs = [self.prompts.messages(q, 1, a) for q, a in zip(questions, answers_, strict=True)]
+        convs = [
+            self.chat_processor.messages(q, 1, a) for q, a in zip(questions, answers_, strict=True)
+        ]
         return self.prepare([[s] for s in smiles], convs, generation=generation)
 
     # -- forward ------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ Rules by name (``RULES`` / :func:`get_rule`):
 - ``monotonic`` — BLT monotonic rise (``margin``, ``max_patch_len``);
 - ``brics`` — RDKit BRICS bonds removed, fragments numbered by their first atom (no entropy);
 - ``combine`` — ``quantile`` (or ``entropy_rule``) patches **and** BRICS fragments, both returned.
+
+This module imports RDKit itself because :func:`brics_ids` *is* an RDKit algorithm (BRICS bond
+finding and fragmentation); molecules are parsed and featurised through :mod:`edtformer.chem`.
 """
 
 from __future__ import annotations

@@ -46,6 +46,19 @@ RETIRED_KEYS: dict[str, str] = {
             "fact_fit_steps",
         )
     },
+    **{
+        key: "removed in 0.2: the text-only lettered question kinds (struct_mc_text, "
+        "struct_mc_hint) and their option layouts, one archived experiment's; set by nothing "
+        "shipped"
+        for key in (
+            "recipe.kind_weights.struct_mc_text",
+            "recipe.kind_weights.struct_mc_hint",
+            "recipe.mc_text_start",
+            "recipe.mc_text_full",
+            "recipe.mc_text_batches",
+            "recipe.mc_layouts",
+        )
+    },
 }
 
 #: Retired switches at the value that turned their part off, which is what this version does:
@@ -57,6 +70,16 @@ RETIRED_OFF: dict[str, bool | float] = {
     "recipe.aux_weight": 0.0,
     "recipe.slot_weight": 0.0,
     "recipe.fact_tokens": False,
+    # the text-only lettered questions: their kinds at weight 0 (recipes/ablation.yaml and old
+    # configs listed every kind), no other layouts, and the curriculum's defaults, which every
+    # saved recipe config carries (the shipped training.json too) and which did nothing without
+    # struct_mc_text
+    "recipe.kind_weights.struct_mc_text": 0.0,
+    "recipe.kind_weights.struct_mc_hint": 0.0,
+    "recipe.mc_layouts": 0.0,
+    "recipe.mc_text_start": 0.3,
+    "recipe.mc_text_full": 0.65,
+    "recipe.mc_text_batches": True,
 }
 
 
@@ -176,7 +199,11 @@ LEGACY_EXTRA: dict[str, str] = {
     **{f.name: f"recipe.{f.name}" for f in fields(RecipeSection) if f.name != "kind_weights"},
     "instruction_aware": "recipe.instruction_aware",  # moved: see MOVED_KEYS
     "token_norm": "recipe.token_norm",
-    **{k[len("recipe.") :]: k for k in RETIRED_KEYS if k.startswith("recipe.")},
+    **{
+        k[len("recipe.") :]: k
+        for k in RETIRED_KEYS
+        if k.startswith("recipe.") and k.count(".") == 1
+    },
 }
 
 
@@ -193,8 +220,11 @@ def legacy_to_nested(flat: Mapping[str, Any]) -> dict[str, Any]:
 
     def put(key: str, value: Any) -> None:
         if key in RETIRED_KEYS:  # kept as read: TrainConfig.from_dict warns and skips it
-            section, name = key.split(".")
-            nested.setdefault(section, {})[name] = value
+            *outer, name = key.split(".")
+            target = nested
+            for part in outer:
+                target = target.setdefault(part, {})
+            target[name] = value
             return
         hint, item = field_type(MOVED_KEYS.get(key, key), unknown_option)
         if item is not None:

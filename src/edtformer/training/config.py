@@ -140,15 +140,13 @@ class TrainConfig:
                     f"training config section {key!r}: expected a mapping, got {value!r}"
                 )
             for sub, item in value.items():
-                if f"{key}.{sub}" in RETIRED_KEYS:
-                    off = retired_off(f"{key}.{sub}", item)
-                    logger.log(
-                        logging.DEBUG if off else logging.WARNING,
-                        "training config: %s.%s=%r ignored (%s)",
-                        key, sub, item, RETIRED_KEYS[f"{key}.{sub}"],
-                    )  # fmt: skip
+                name = f"{key}.{sub}"
+                if _skip_retired(name, item):
                     continue
-                set_option(cfg, f"{key}.{sub}", item)
+                if isinstance(item, Mapping) and any(f"{name}.{k}" in RETIRED_KEYS for k in item):
+                    # retired items of a dict option (recipe.kind_weights.struct_mc_text)
+                    item = {k: v for k, v in item.items() if not _skip_retired(f"{name}.{k}", v)}
+                set_option(cfg, name, item)
         return cfg
 
     def validate(self) -> TrainConfig:
@@ -161,6 +159,19 @@ class TrainConfig:
         if problems:
             raise EdtError("bad training config: " + "; ".join(problems))
         return self
+
+
+def _skip_retired(key: str, value: Any) -> bool:
+    """True if a saved config's ``key`` is retired (:data:`RETIRED_KEYS`): it is then skipped,
+    with a warning unless ``value`` is off (:data:`RETIRED_OFF`)."""
+    if key not in RETIRED_KEYS:
+        return False
+    logger.log(
+        logging.DEBUG if retired_off(key, value) else logging.WARNING,
+        "training config: %s=%r ignored (%s)",
+        key, value, RETIRED_KEYS[key],
+    )  # fmt: skip
+    return True
 
 
 def _resolve(cfg: TrainConfig, key: str) -> tuple[Any, str, Any, str | None]:
@@ -198,6 +209,8 @@ def set_option(cfg: TrainConfig, key: str, value: Any, from_text: bool = False) 
     if (from_text or not isinstance(value, str)) and retired_off(key, value):
         logger.info("training option %s=%s: nothing to do (%s)", key, value, RETIRED_KEYS[key])
         return
+    if key in RETIRED_KEYS:  # also an item of a dict option, which field_type would accept
+        raise EdtError(unknown_option(key))
     key = _moved(key)
     obj, name, hint, item = _resolve(cfg, key)
     if item is not None:
@@ -271,8 +284,6 @@ def _problems(cfg: TrainConfig) -> list[str]:
     out += _bridge_problems(cfg)
     if not 0.0 <= cfg.recipe.sheet_full_rate <= 1.0:
         out.append(f"recipe.sheet_full_rate must be in [0, 1], got {cfg.recipe.sheet_full_rate}")
-    if not 0.0 <= cfg.recipe.mc_layouts <= 1.0:
-        out.append(f"recipe.mc_layouts must be in [0, 1], got {cfg.recipe.mc_layouts}")
     if cfg.recipe.answer_loss not in ("token", "answer"):
         out.append(
             f"recipe.answer_loss must be 'token' or 'answer', got {cfg.recipe.answer_loss!r}"
@@ -282,12 +293,6 @@ def _problems(cfg: TrainConfig) -> list[str]:
         out.append(f"recipe.bbbp_targets must be 'labels' or 'soft', got {targets!r}")
     elif targets != "labels" and not cfg.recipe.fact_sheet:
         out.append(f"recipe.bbbp_targets={targets} needs recipe.fact_sheet")
-    start, full = cfg.recipe.mc_text_start, cfg.recipe.mc_text_full
-    if not 0.0 <= start <= full <= 1.0:
-        out.append(
-            "recipe.mc_text_start and recipe.mc_text_full must satisfy 0 <= start <= full <= 1, "
-            f"got {start} and {full}"
-        )
     strategies = ("auto", "ddp", "ddp_spawn", "fsdp", "deepspeed")
     if cfg.run.strategy not in strategies:
         out.append(f"run.strategy must be one of {', '.join(strategies)}, got {cfg.run.strategy!r}")

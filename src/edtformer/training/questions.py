@@ -23,7 +23,6 @@ resumable batch order works on it unchanged. Only train-split molecules are ever
 
 from __future__ import annotations
 
-import itertools
 import logging
 import random
 from collections import defaultdict
@@ -32,17 +31,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
-
 from edtformer.chem import rdkit_mol
-from edtformer.data.facts import (
-    COUNT_LABELS,
-    FORMULA_LABEL,
-    FUNCTIONAL_GROUPS,
-    WEIGHT_LABEL,
-    describe,
-    molecule_facts,
-)
+from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, molecule_facts
 from edtformer.data.questions import COUNT_QUESTIONS, structure_mc_drafts
 from edtformer.data.schema import LETTERS, MOL_TOKEN, render_question
 from edtformer.errors import DataError
@@ -62,8 +52,6 @@ KIND_WEIGHTS: dict[str, float] = {
     "formula": 0.02,
     "weight": 0.0,
     "struct_mc": 0.12,
-    "struct_mc_hint": 0.0,
-    "struct_mc_text": 0.0,
     "description": 0.03,
     "n_stereocentres": 0.06,
     "rs": 0.06,
@@ -135,15 +123,6 @@ RECORD_KINDS: dict[str, tuple[str, str | None]] = {
     "solubility": ("solubility", None),
 }
 
-#: Other layouts of a multiple-choice question's options (``{q}`` the question, ``{o[i]}`` the
-#: options), for ``mc_layouts``: one line each as "(A) ..." or "A) ...", or all on one line.
-MC_LAYOUTS: tuple[str, ...] = (
-    "{q}\n(A) {o[0]}\n(B) {o[1]}\n(C) {o[2]}\n(D) {o[3]}\nAnswer with the letter.",
-    "{q}\nA) {o[0]}\nB) {o[1]}\nC) {o[2]}\nD) {o[3]}\nAnswer with the letter.",
-    "{q} A. {o[0]} B. {o[1]} C. {o[2]} D. {o[3]}. Answer with the letter.",
-    "{q}\nOptions: (A) {o[0]}; (B) {o[1]}; (C) {o[2]}; (D) {o[3]}\nAnswer with A, B, C or D.",
-)
-
 Sample = tuple[list[str], str, str]
 """``(smiles list, question with <mol> markers, answer)``: what the stage-2 collator takes."""
 
@@ -171,55 +150,6 @@ class SoftAnswer(str):
         return SoftAnswer, (str(self), self.p_yes, self.pair)  # keeps p_yes through pickling
 
 
-#: struct_mc kind -> the piece of :func:`fact_block` that answers it.
-MC_ASKED: dict[str, str] = {
-    "n_rings": "n_rings",
-    "n_aromatic_rings": "n_aromatic_rings",
-    "hbd": "hbd",
-    "formula": "formula",
-    "weight": "weight",
-    "group_present": "groups",
-    "group_absent": "groups",
-}
-
-
-def _spelled(n: int) -> str:
-    """A count of a written fact block: one token per digit ("2 0")."""
-    return " ".join(str(n))
-
-
-def fact_block(facts: dict[str, Any]) -> list[tuple[str, str]]:
-    """A molecule's RDKit ``facts`` as ``(name, text)`` pieces of a written fact block (groups;
-    the counts of :data:`~edtformer.data.facts.COUNT_LABELS`, stereocentres followed by their R/S
-    labels; formula; weight)."""
-    groups = ", ".join(sorted(facts["functional_groups"])) or "none"
-    pieces = [("groups", groups)]
-    for name, label in COUNT_LABELS.items():
-        text = f"{label} {_spelled(int(facts[name]))}"
-        if name == "n_stereocentres":
-            text = " ".join([text, *(cip for _, cip in facts["stereocentres"])])
-        pieces.append((name, text))
-    pieces.append(("formula", f"{FORMULA_LABEL} {facts['formula']}"))
-    pieces.append(("weight", f"{WEIGHT_LABEL} {facts['molecular_weight']:.2f}"))
-    return pieces
-
-
-def block_text(pieces: Sequence[tuple[str, str]]) -> str:
-    """``"groups | fact fact ..."``: the pieces joined into one line (groups, then the rest)."""
-    groups = next((t for n, t in pieces if n == "groups"), "")
-    rest = " ".join(t for n, t in pieces if n != "groups")
-    return " | ".join(t for t in (groups, rest) if t)
-
-
-def written_facts(facts: dict[str, Any], asked: str, shown: float, rng: random.Random) -> str:
-    """The :func:`block_text` of the ``asked`` piece of :func:`fact_block` and a random ``shown``
-    share (in [0, 1]) of the other pieces, in block order."""
-    pieces = fact_block(facts)
-    others = [p for p in pieces if p[0] != asked]
-    keep = rng.sample(others, round(shown * len(others)))
-    return block_text([p for p in pieces if p[0] == asked or p in keep])
-
-
 @lru_cache(maxsize=200_000)
 def facts_of(smiles: str) -> dict[str, Any]:
     """RDKit facts of one SMILES (memoised: every molecule is asked about many times)."""
@@ -241,23 +171,6 @@ class QuestionStream(Sequence[Sample]):
         weights: kind -> rate (default :data:`KIND_WEIGHTS`).
         balanced: yes/no record kinds (e.g. ``("bbbp",)``) drawn with ``P(yes) = 1/2``: the answer
             first, then a train record with that answer (BBBP's train labels are about 3:1 yes).
-        text_facts: ``(start, full)`` shares of the stream for kind ``struct_mc_text`` (a
-            multiple-choice question about a molecule given as its written fact block, no
-            molecule tokens): before ``start`` only the asked-for fact is written, from ``start``
-            to ``full`` a growing random share of the other facts, from ``full`` the whole block.
-            A frozen LLM binds the right option's text to its letter this way; shown the whole
-            block from the start it stays at chance (``experiments/diagnostics/letter_binding.py``).
-        order: ``(seed, batch size, world size)`` of the engine's batch order
-            (:class:`~edtformer.training.sampler.ResumableBatchOrder`, one epoch = the stream):
-            the engine visits the items in a seeded permutation, so "share of the run" is an
-            item's place in that permutation, not its index. Without it, the index.
-        mc_layouts: share of the multiple-choice questions whose options are laid out in one of
-            :data:`MC_LAYOUTS` instead of the data's "A. ..." lines (0: none, the draws of the
-            stream are then those of a stream without the option), so that the letter step does
-            not hang on one layout.
-        text_batches: with ``order``, every batch is either all ``struct_mc_text`` items (with
-            probability the kind's weight share) or none: a one-letter answer averaged with
-            long molecule answers gets a small share of a batch's token-mean loss.
     """
 
     molecules: list[str]
@@ -266,10 +179,6 @@ class QuestionStream(Sequence[Sample]):
     seed: int = 0
     weights: dict[str, float] | None = None
     balanced: tuple[str, ...] = ()
-    text_facts: tuple[float, float] = (0.0, 0.0)
-    order: tuple[int, int, int] | None = None
-    text_batches: bool = False
-    mc_layouts: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.molecules:
@@ -321,15 +230,6 @@ class QuestionStream(Sequence[Sample]):
             total += usable[k]
             self._cum.append(total)
         self._total = total
-        #: the kinds other than struct_mc_text and their cumulative weights (text batches)
-        self._others = [k for k in self._kinds if k != "struct_mc_text"]
-        self._others_cum = list(itertools.accumulate(usable[k] for k in self._others))
-        self._text_share = usable.get("struct_mc_text", 0.0) / total
-        self._place: np.ndarray | None = None
-        if self.order is not None:
-            perm = np.random.default_rng(self.order[0]).permutation(self.length)
-            self._place = np.empty(self.length, dtype=np.int64)
-            self._place[perm] = np.arange(self.length)
         logger.info(
             "question stream: %d molecules, %d groups with positives, kinds %s",
             len(self.molecules),
@@ -342,33 +242,17 @@ class QuestionStream(Sequence[Sample]):
 
     def kind_of(self, rng: random.Random) -> str:
         """Draw a question kind by the weights."""
-        return self._draw(rng, self._kinds, self._cum)
-
-    @staticmethod
-    def _draw(rng: random.Random, kinds: list[str], cum: list[float]) -> str:
-        """One of ``kinds`` by their cumulative weights ``cum``."""
-        x = rng.random() * cum[-1]
-        for kind, c in zip(kinds, cum, strict=True):
+        x = rng.random() * self._cum[-1]
+        for kind, c in zip(self._kinds, self._cum, strict=True):
             if x < c:
                 return kind
-        return kinds[-1]
+        return self._kinds[-1]
 
     def __getitem__(self, i: int) -> Sample:  # type: ignore[override]
         if not 0 <= i < self.length:
             raise IndexError(i)
         rng = random.Random(self.seed * 1_000_003 + i)
-        place = int(self._place[i]) if self._place is not None else i
-        if self.text_batches and self.order is not None and self._text_share > 0:
-            _, batch_size, world = self.order
-            block = (place % world, place // world // batch_size)  # (rank, its batch)
-            if random.Random(f"{self.seed}:text-batch:{block}").random() < self._text_share:
-                kind = "struct_mc_text"
-            elif self._others:
-                kind = self._draw(rng, self._others, self._others_cum)
-            else:
-                kind = "struct_mc_text"
-        else:
-            kind = self.kind_of(rng)
+        kind = self.kind_of(rng)
         if kind in RECORD_KINDS:
             # balanced draws: a stratum (the answer) first, then a record in it
             strata: dict[Any, list[dict[str, Any]]] = self._by_answer.get(kind) or {}
@@ -405,37 +289,7 @@ class QuestionStream(Sequence[Sample]):
         if kind == "description":
             q = "Describe the structure of this molecule."
             return [smi], f"{MOL_TOKEN}\n{q}", describe(facts)
-        if kind == "struct_mc_text":
-            return self._text_multiple_choice(smi, facts, rng, place / self.length)
-        return self._multiple_choice(smi, facts, rng, hint=kind == "struct_mc_hint")
-
-    def shown(self, position: float) -> float:
-        """Share of the other facts written in a ``struct_mc_text`` item at ``position`` (its
-        place in the visit order / the stream length): see ``text_facts``."""
-        start, full = self.text_facts
-        if position < start:
-            return 0.0
-        if full <= start:
-            return 1.0
-        return min(1.0, (position - start) / (full - start))
-
-    def _text_multiple_choice(
-        self, smi: str, facts: dict[str, Any], rng: random.Random, position: float
-    ) -> Sample:
-        """Kind ``struct_mc_text``: a lettered question whose ``<mol>`` is replaced by the
-        molecule's written facts (the asked-for one and :meth:`shown` of the others)."""
-        rec = self._lettered(smi, facts, rng)
-        if rec is None:
-            return self._count_instead(smi, facts)
-        written = written_facts(facts, MC_ASKED[rec["meta"]["kind"]], self.shown(position), rng)
-        question = self._render_mc(rec, rng)
-        return [], question.replace(MOL_TOKEN, f"Facts: {written}", 1), rec["answer"]
-
-    def _render_mc(self, rec: dict[str, Any], rng: random.Random) -> str:
-        """The question with its options: the data's layout, or (at ``mc_layouts``) another."""
-        if self.mc_layouts > 0 and len(rec["choices"]) == 4 and rng.random() < self.mc_layouts:
-            return rng.choice(MC_LAYOUTS).format(q=rec["question"], o=rec["choices"])
-        return render_question(rec)  # type: ignore[arg-type]
+        return self._multiple_choice(smi, facts, rng)
 
     @staticmethod
     def _wording(kind: str, builder: str, rng: random.Random) -> str:
@@ -444,36 +298,19 @@ class QuestionStream(Sequence[Sample]):
             return rng.choice(PARAPHRASES[kind])
         return builder
 
-    @staticmethod
-    def _lettered(
-        smi: str, facts: dict[str, Any], rng: random.Random, hint: bool = False
-    ) -> dict[str, Any] | None:
-        """A drafted 4-choice structure record with its right answer on a uniformly drawn
-        letter (``None`` when the molecule has no valid distractors)."""
+    def _multiple_choice(self, smi: str, facts: dict[str, Any], rng: random.Random) -> Sample:
+        """A drafted 4-choice structure question with its right answer on a uniformly drawn
+        letter (a count question when the molecule has no valid distractors)."""
         drafts = structure_mc_drafts(smi, facts, rng, k=1)
         if not drafts:
-            return None
+            return self._count_instead(smi, facts)
         d = drafts[0]
         right, *wrong = d["choices"]
         rng.shuffle(wrong)
         pos = rng.randrange(len(wrong) + 1)
         wrong.insert(pos, right)
         rec = {**d, "choices": wrong, "answer": LETTERS[pos]}
-        if hint:
-            rec["question"] = f'{d["question"]} (Hint: the answer is "{right}".)'
-        return rec
-
-    def _multiple_choice(
-        self, smi: str, facts: dict[str, Any], rng: random.Random, hint: bool = False
-    ) -> Sample:
-        """A 4-choice structure question with the right answer on a uniformly drawn letter.
-
-        With ``hint`` (kind ``struct_mc_hint``) the question also names the right option's text,
-        so that only the step from an option's text to its letter is left to learn."""
-        rec = self._lettered(smi, facts, rng, hint)
-        if rec is None:
-            return self._count_instead(smi, facts)
-        return [smi], self._render_mc(rec, rng), rec["answer"]
+        return [smi], render_question(rec), rec["answer"]  # type: ignore[arg-type]
 
     @staticmethod
     def _count_instead(smi: str, facts: dict[str, Any]) -> Sample:
@@ -483,16 +320,11 @@ class QuestionStream(Sequence[Sample]):
 
 __all__ = [
     "KIND_WEIGHTS",
-    "MC_ASKED",
-    "MC_LAYOUTS",
     "PARAPHRASES",
     "PARAPHRASE_RATE",
     "RECORD_KINDS",
     "QuestionStream",
     "Sample",
     "SoftAnswer",
-    "block_text",
-    "fact_block",
     "facts_of",
-    "written_facts",
 ]

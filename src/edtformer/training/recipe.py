@@ -247,16 +247,7 @@ def recipe_stream(cfg: TrainConfig) -> QuestionStream:
     length = opt.max_steps * opt.batch_size * opt.grad_accum * max(cfg.run.devices, 1)
     balanced = ("bbbp",) if cfg.recipe.balance_bbbp else ()
     return QuestionStream(
-        molecules,
-        keep,
-        length,
-        seed=cfg.run.seed,
-        weights=weights,
-        balanced=balanced,
-        text_facts=(cfg.recipe.mc_text_start, cfg.recipe.mc_text_full),
-        order=(cfg.run.seed, opt.batch_size, max(cfg.run.devices, 1)),
-        text_batches=cfg.recipe.mc_text_batches,
-        mc_layouts=cfg.recipe.mc_layouts,
+        molecules, keep, length, seed=cfg.run.seed, weights=weights, balanced=balanced
     )
 
 

@@ -195,20 +195,6 @@ class RecipeSection:
     first token's loss is the cross-entropy against the frozen blood-brain-barrier read-out's
     (P, 1 - P) over "yes" / "no", so the LLM learns P(yes) as a function of the written
     estimate instead of fitting the labels through the molecule tokens)."""
-    mc_text_start: float = 0.3
-    """Question kind ``struct_mc_text`` (lettered questions about a molecule given as its
-    written facts, text only) writes only the asked-for fact before this share of the run,
-    then a growing share of the other facts (``QuestionStream``'s ``text_facts``)."""
-    mc_text_full: float = 0.65
-    """From this share of the run, ``struct_mc_text`` writes every fact of the molecule."""
-    mc_layouts: float = 0.0
-    """Share of the multiple-choice questions (``struct_mc``, ``struct_mc_hint``,
-    ``struct_mc_text``) asked with their options in another layout ("(A) ...", "A) ...", all on
-    one line; ``questions.MC_LAYOUTS``). The shipped model, trained on one layout, scores 0.84 on
-    it and 0.31 with the options on one line (valid)."""
-    mc_text_batches: bool = True
-    """``struct_mc_text`` questions come in batches of their own (the kind's weight share of
-    the batches), not one by one among the molecule questions."""
     kind_weights: dict[str, float] = field(default_factory=dict)
     """Question-kind sampling weights overriding ``questions.KIND_WEIGHTS``
     (``--set recipe.kind_weights.has_group=0.3``)."""

@@ -3,6 +3,9 @@
 Uses RDKit's ``rdMolDraw2D`` only (SVG always; PNG through the Cairo backend RDKit wheels
 include). Several molecules go into one grid image (``per_row`` panels per row), each panel
 with a legend; :func:`draw_patches_files` writes one numbered file per molecule instead.
+
+This module imports RDKit itself because its job *is* an RDKit algorithm (2D depiction and
+drawing); it parses nothing (molecules come in as RDKit molecules, from :mod:`edtformer.chem`).
 """
 
 from __future__ import annotations
