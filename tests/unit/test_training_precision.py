@@ -45,8 +45,33 @@ def test_an_explicit_precision_is_honoured(avx2_cpu: None, requested: str) -> No
 
 
 def test_the_probe_times_both_precisions() -> None:
-    fp32_s, bf16_s = precision.bf16_probe(steps=1, tokens=4, width=8, hidden=16)
+    fp32_s, bf16_s = precision.bf16_probe(steps=3, tokens=4, width=8, hidden=16)
     assert fp32_s > 0 and bf16_s > 0
+
+
+def test_a_probe_within_noise_keeps_fp32(avx2_cpu: None) -> None:
+    """A busy CPU without native bf16 once timed bf16 at 28.6 ms and fp32 at 33.5 ms: within
+    the margin, so fp32 stays; bf16 must be clearly faster."""
+    assert choose_precision(None, probe=lambda: (0.0335, 0.0286))[0] == "32-true"
+    assert choose_precision(None, probe=lambda: (1.0, 1.0 / precision.PROBE_MARGIN))[0] == (
+        "bf16-mixed"
+    )
+
+
+def test_a_resumed_run_keeps_its_checkpoints_precision(
+    avx2_cpu: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    monkeypatch.setattr(precision, "bf16_probe", lambda: (1.0, 0.1))  # bf16 "much faster"
+    ckpt = tmp_path / "checkpoints" / "step-0000200"
+    ckpt.mkdir(parents=True)
+    (ckpt / "state.json").write_text(json.dumps({"config": {"run": {"precision": "32-true"}}}))
+    (tmp_path / "checkpoints" / "latest").write_text("step-0000200\n")
+    assert precision.resolve_precision("auto", "cpu", resume_from=tmp_path) == "32-true"
+    assert precision.resolve_precision("auto", "cpu") == "bf16-mixed"  # a fresh run probes
+    assert precision.resolve_precision("bf16-true", "cpu", resume_from=tmp_path) == "bf16-true"
+    assert precision.checkpoint_precision(tmp_path / "none") is None
 
 
 def test_make_fabric_resolves_auto(

@@ -116,8 +116,10 @@ def load_trainable_state(module: nn.Module, tensors: dict[str, torch.Tensor], wh
             named[name].copy_(value)
 
 
-def make_fabric(cfg: TrainConfig) -> Any:
-    """Build a Lightning ``Fabric`` from the config (loggers only on the run folder)."""
+def make_fabric(cfg: TrainConfig, resume: bool = False) -> Any:
+    """Build a Lightning ``Fabric`` from the config (loggers only on the run folder); the
+    precision is chosen by the hardware for ``"auto"``, or (``resume``) kept from the
+    checkpoint the run continues."""
     require("lightning", "train")
     # optional dependency (the 'train' extra), checked by require above
     from lightning.fabric import Fabric
@@ -149,7 +151,9 @@ def make_fabric(cfg: TrainConfig) -> Any:
         # on CPU, Fabric picks the gloo backend.
         strategy = DDPStrategy(find_unused_parameters=True)
 
-    cfg.run.precision = resolve_precision(cfg.run.precision, accelerator)  # "auto": by hardware
+    cfg.run.precision = resolve_precision(
+        cfg.run.precision, accelerator, resume_from=cfg.run.out_dir if resume else None
+    )
     return Fabric(
         accelerator=accelerator,
         devices=cfg.run.devices,

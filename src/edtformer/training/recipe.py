@@ -340,7 +340,7 @@ def run_recipe(
         raise EdtError(f"run_recipe trains stage2 or recipe configs, not {cfg.stage!r}")
     cfg.validate()
     recipe = cfg.stage == "recipe"
-    fabric = make_fabric(cfg)
+    fabric = make_fabric(cfg, resume)
     fabric.launch()
     fabric.seed_everything(cfg.run.seed)
     Path(cfg.run.out_dir).mkdir(parents=True, exist_ok=True)

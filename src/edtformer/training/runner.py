@@ -40,7 +40,7 @@ def run_stage1(
 ) -> FitResult:
     """Stage 1: the bridge learns against text (contrastive, matching, captioning), encoder frozen."""
     cfg.validate()  # refuses, among others, a connector stage 1 cannot train (mlp, none)
-    fabric = make_fabric(cfg)
+    fabric = make_fabric(cfg, resume)
     fabric.launch()
     fabric.seed_everything(cfg.run.seed)
     tasks = tuple(cfg.data.tasks) or STAGE1_TASKS
