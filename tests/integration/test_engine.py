@@ -65,3 +65,39 @@ def test_batch_order_resumes_and_shards() -> None:
     a = set(order.epoch_indices(0).tolist())
     b = set(other.epoch_indices(0).tolist())
     assert a.isdisjoint(b) and a | b == set(range(10))
+
+
+def test_a_batch_over_the_token_budget_runs_in_pieces_with_the_same_gradient() -> None:
+    """optim.max_batch_tokens: a batch above the budget is halved (recursively) and each piece's
+    loss weighted by its share of the samples, so the summed gradient is the whole batch's
+    (for a per-sample mean loss); a batch within the budget is one piece."""
+    import torch
+    from torch import nn
+
+    from edtformer.training.engine import _within_budget
+
+    class Batch:
+        def __init__(self, rows: list[list[float]]) -> None:
+            width = max(len(r) for r in rows)
+            self.input_ids = torch.tensor([r + [0.0] * (width - len(r)) for r in rows])
+
+    items = [[1.0, 2.0], [3.0], [4.0, 5.0, 6.0, 7.0], [8.0]]
+    collate = Batch
+    whole = collate(items)
+    assert [n for _, n in _within_budget(items, whole, collate, 0)] == [4]
+    assert [n for _, n in _within_budget(items, whole, collate, 16)] == [4]
+    pieces = _within_budget(items, whole, collate, 6)  # 4 x 4 = 16 tokens > 6
+    assert [n for _, n in pieces] == [2, 1, 1] and sum(n for _, n in pieces) == 4
+    assert _within_budget(items[:1], collate(items[:1]), collate, 1)[0][1] == 1  # never split one
+
+    w = nn.Parameter(torch.tensor(0.5))
+
+    def loss(batch: Batch) -> torch.Tensor:  # per-sample mean of a per-sample loss
+        return (batch.input_ids.sum(dim=1) * w).square().mean()
+
+    loss(whole).backward()
+    full = w.grad.clone()
+    w.grad = None
+    for batch, n in pieces:
+        (loss(batch) * (n / len(items))).backward()
+    assert torch.allclose(w.grad, full)

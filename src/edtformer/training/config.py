@@ -237,6 +237,7 @@ _MINIMUM: dict[str, float] = {
     "optim.max_steps": 1,
     "optim.batch_size": 1,
     "optim.grad_accum": 1,
+    "optim.max_batch_tokens": 0,
     "optim.weight_decay": 0,
     "optim.warmup_steps": 0,
     "optim.min_lr_ratio": 0,

@@ -204,23 +204,58 @@ def _accumulate(
     collate: Callable[[list[Any]], Any],
     grad_accum: int,
     position: TrainPosition,
+    max_batch_tokens: int = 0,
 ) -> tuple[dict[str, float], int]:
     """Forward + backward of ``grad_accum`` micro-batches (gradients summed, no optimiser step);
-    advances ``position`` past them. Returns the mean of each scalar output and the samples used."""
+    advances ``position`` past them. A micro-batch above ``max_batch_tokens`` padded tokens runs
+    as smaller pieces (:func:`_within_budget`), each loss weighted by its share of the samples.
+    Returns the mean of each scalar output and the samples used."""
     logs: dict[str, float] = {}
     samples = 0
     for micro in range(grad_accum):
         epoch, b, idx = next(batches)
-        batch = collate([dataset[i] for i in idx])
+        items = [dataset[i] for i in idx]
+        pieces = _within_budget(items, collate(items), collate, max_batch_tokens)
         samples += len(idx)
-        with fabric.no_backward_sync(wrapped, enabled=micro < grad_accum - 1):
-            out = wrapped(batch)
-            fabric.backward(out["loss"] / grad_accum)
-        for k, v in out.items():
-            if isinstance(v, torch.Tensor) and v.numel() == 1:
-                logs[k] = logs.get(k, 0.0) + float(v.detach()) / grad_accum
+        for k, (batch, n) in enumerate(pieces):
+            weight = n / len(items) / grad_accum
+            last = micro == grad_accum - 1 and k == len(pieces) - 1
+            with fabric.no_backward_sync(wrapped, enabled=not last):
+                out = wrapped(batch)
+                fabric.backward(out["loss"] * weight)
+            for key, v in out.items():
+                if isinstance(v, torch.Tensor) and v.numel() == 1:
+                    logs[key] = logs.get(key, 0.0) + float(v.detach()) * weight
         position.epoch, position.batch_in_epoch = epoch, b + 1
     return logs, samples
+
+
+def _batch_tokens(batch: Any) -> int:
+    """Padded prompt tokens of a collated batch (0 when it has no ``input_ids``)."""
+    ids = getattr(batch, "input_ids", None)
+    if ids is None and isinstance(batch, dict):
+        ids = batch.get("input_ids")
+    return int(ids.numel()) if isinstance(ids, torch.Tensor) else 0
+
+
+def _within_budget(
+    items: list[Any], batch: Any, collate: Callable[[list[Any]], Any], max_tokens: int
+) -> list[tuple[Any, int]]:
+    """``[(batch, n samples)]``: the collated ``batch`` itself when it has at most
+    ``max_tokens`` padded tokens (or ``max_tokens`` is 0), else ``items`` halved (recursively)
+    and each half collated on its own; a single sample is never split."""
+    tokens = _batch_tokens(batch)
+    if max_tokens <= 0 or tokens <= max_tokens or len(items) == 1:
+        return [(batch, len(items))]
+    logger.info(
+        "a batch of %d samples has %d padded tokens (> optim.max_batch_tokens=%d): run in pieces",
+        len(items), tokens, max_tokens,
+    )  # fmt: skip
+    half = len(items) // 2
+    out: list[tuple[Any, int]] = []
+    for part in (items[:half], items[half:]):
+        out += _within_budget(part, collate(part), collate, max_tokens)
+    return out
 
 
 def fit(
@@ -352,8 +387,9 @@ def _optimizer_step(
     advances ``position``. Returns ``(logs, samples seen on this rank)``."""
     optimizer.zero_grad(set_to_none=True)
     logs, n = _accumulate(
-        fabric, wrapped, batches, dataset, collate, cfg.optim.grad_accum, position
-    )
+        fabric, wrapped, batches, dataset, collate, cfg.optim.grad_accum, position,
+        cfg.optim.max_batch_tokens,
+    )  # fmt: skip
     if cfg.optim.grad_clip > 0:
         fabric.clip_gradients(
             wrapped, optimizer, max_norm=cfg.optim.grad_clip, error_if_nonfinite=False

@@ -83,6 +83,12 @@ class OptimSection:
     """Cosine decays to ``lr * min_lr_ratio``."""
     grad_clip: float = 1.0
     """Gradient norm clip (0 disables)."""
+    max_batch_tokens: int = 4096
+    """A collated batch with more (padded) prompt tokens than this is run as smaller pieces,
+    each piece's loss weighted by its share of the batch's samples, gradients summed (0: never
+    split). Batches under it are untouched; it bounds training memory where one batch of huge
+    molecules with whole fact sheets would not fit (a shipped-recipe run was OOM-killed twice
+    at the same step, 23 GB)."""
 
 
 @dataclass
