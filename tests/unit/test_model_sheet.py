@@ -208,3 +208,21 @@ def test_the_chat_processor_owns_the_prompt_text_and_prepare_delegates_to_it(
     assert follow[:-1] == convs and "<mol>" not in follow[-1]["content"]
     with pytest.raises(EdtError, match="positions"):
         proc([["CCO"]], convs, num_tokens=model.connector.num_tokens, max_positions=8)
+
+
+def test_more_markers_than_molecules_is_a_clear_error() -> None:
+    """A hand-built conversation whose follow-up turn holds a literal <mol> beyond the given
+    molecules gets a named error, not an IndexError from inside the sheet writer."""
+    import pytest
+
+    from edtformer.errors import EdtError
+    from edtformer.model.chat_processing import with_sheets
+
+    conv = [
+        {"role": "user", "content": "<mol>\nHow many rings?"},
+        {"role": "assistant", "content": "1"},
+        {"role": "user", "content": "And <mol>?"},
+    ]
+    with pytest.raises(EdtError, match="2 <mol> markers but 1 molecule"):
+        with_sheets(conv, ["rings 1"])
+    assert with_sheets(conv[:2], ["rings 1"])[0]["content"] == "<mol>\nrings 1\nHow many rings?"

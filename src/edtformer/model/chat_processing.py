@@ -309,6 +309,11 @@ def with_sheets(conv: Sequence[Message], sheets: Sequence[str]) -> list[Message]
         else:
             text = m["content"]
         if n:
+            if k + n > len(sheets):
+                raise EdtError(
+                    f"the conversation's user turns hold {k + n} {MOL_TOKEN} markers but "
+                    f"{len(sheets)} molecule(s) were given: one marker per molecule, in order"
+                )
             parts = text.split(MOL_TOKEN)
             text = parts[0] + "".join(
                 f"{MOL_TOKEN}\n{sheets[k + j]}{rest}" for j, rest in enumerate(parts[1:])
