@@ -16,10 +16,12 @@ EDT-Former molecule tokens by zeros before the LLM (the zero-token control).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -127,6 +129,47 @@ def sheet_token_counts(items: list[dict], tokenizer_dir: str | None = None) -> d
     }  # fmt: skip
 
 
+def prompt_key(model: Any, item: dict) -> str:
+    """A digest of what the model reads for ``item`` beside its molecule tokens: the sheet as
+    cut for the question (without the learned BBB line), the answer's fixed start, the question
+    and the SMILES. Two runs of one model with equal keys give the same answer (greedy)."""
+    from edtformer.chem import parse_smiles
+    from edtformer.llm.formats import answer_prefix
+
+    records = [parse_smiles(item["smiles"])]
+    sheets = model.chat_processor.fact_sheets([records], None, [item["question"]])
+    prefix = answer_prefix(item["question"]) if model.config.answer_prefix else None
+    text = json.dumps([sheets, prefix, item["question"], item["smiles"]])
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def reusable(model: Any, items: list[dict], keys: list[str], path: Path) -> dict[int, dict]:
+    """The rows of the earlier result ``path`` whose prompt equals this run's (same question and
+    molecule at the same index). A file without prompt digests was written with the settings its
+    summary names (``sheet_lines`` question and no answer prefix when it names none): its digests
+    are recomputed under those."""
+    old = json.loads(path.read_text())
+    rows, summ = old["rows"], old["summary"]
+    if summ.get("zero_tokens", False) != getattr(model, "zero_molecule_tokens", False):
+        raise SystemExit(f"{path}: zero_tokens differs from this run; nothing can be reused")
+    if len(rows) != len(items) or any(
+        r["question"] != it["question"] or r["smiles"] != it["smiles"]
+        for r, it in zip(rows, items, strict=True)
+    ):
+        raise SystemExit(f"{path}: not the same items (split, per-kind, off-sheet, seed)")
+    if all("prompt" in r for r in rows):
+        old_keys = [r["prompt"] for r in rows]
+    else:
+        now = (model.config.sheet_lines, model.config.answer_prefix)
+        then = (summ.get("sheet_lines", "question"), summ.get("answer_prefix", False))
+        model.config.sheet_lines = model.chat_processor.sheet_lines = then[0]
+        model.config.answer_prefix = then[1]
+        old_keys = [prompt_key(model, it) for it in items]
+        model.config.sheet_lines = model.chat_processor.sheet_lines = now[0]
+        model.config.answer_prefix = now[1]
+    return {i: rows[i] for i in range(len(items)) if old_keys[i] == keys[i]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
@@ -144,6 +187,19 @@ def main() -> int:
     ap.add_argument("--name", default=None, help="result file stem (default sheet_qa_<split>)")
     ap.add_argument(
         "--report", help="also write an `edt eval --out` style report (for merge_reports.py)"
+    )
+    ap.add_argument(
+        "--sheet-lines", choices=("question", "facts", "all"),
+        help="override the model's sheet_lines (which lines / facts of the sheet it reads)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--answer-prefix", choices=("on", "off"),
+        help="override the model's answer_prefix (JSON answers begun with the asked key)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--reuse",
+        help="an earlier result file of the same items: its answers are kept where this run's "
+        "prompt (sheet, answer start, question) is the same, and only the others are re-answered",
     )
     ap.add_argument("--token-counts", action="store_true", help="no model: sheet tokens read")
     ap.add_argument(
@@ -184,14 +240,31 @@ def main() -> int:
     model = load_model(resolve_model_path(args.model)).eval()
     if args.zero_tokens:
         model.zero_molecule_tokens = True
+    if args.sheet_lines:
+        model.config.sheet_lines = model.chat_processor.sheet_lines = args.sheet_lines
+    if args.answer_prefix:
+        model.config.answer_prefix = args.answer_prefix == "on"
+    keys = [prompt_key(model, it) for it in items]
+    kept: dict[int, dict] = {}
+    if args.reuse:
+        kept = reusable(model, items, keys, Path(args.reuse))
+        print(f"reusing {len(kept)} of {len(items)} answers of {args.reuse}")
+    todo = [i for i in range(len(items)) if i not in kept]
     start = time.time()
     with Progress() as bar:
-        task = bar.add_task(f"{len(items)} {args.split} questions", total=len(items))
-        rows = score_items(model, items, args.batch_size, progress=lambda n: bar.advance(task, n))
+        task = bar.add_task(f"{len(todo)} {args.split} questions", total=len(todo))
+        fresh = score_items(
+            model, [items[i] for i in todo], args.batch_size,
+            progress=lambda n: bar.advance(task, n),
+        )  # fmt: skip
+    answered = dict(zip(todo, fresh, strict=True)) | kept
+    rows = [{**answered[i], "prompt": keys[i]} for i in range(len(items))]
     summary = summarise(rows)
     summary.update(
         model=str(args.model), split=args.split, seed=args.seed, templates="heldout",
         zero_tokens=args.zero_tokens, training_mode=model.config.trainable.mode,
+        sheet_lines=model.config.sheet_lines, answer_prefix=model.config.answer_prefix,
+        reused=len(kept), reused_from=args.reuse,
         seconds=round(time.time() - start, 1), targets=TARGETS, n=len(rows),
     )  # fmt: skip
     atomic_write_json(RESULTS / f"{stem}.json", {"summary": summary, "rows": rows})

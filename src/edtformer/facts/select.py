@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -42,6 +43,13 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"zwitter",
         r"elements?",
         r"\bhow many [a-z]+ atoms",
+        r"\bchg\b",
+        r"\bnet\b",
+        r"formal",
+        r"empirical",
+        r"nheavyatom",
+        r"heavyatomcount",
+        r"\bnatoms?\b",
     ),
     "mass": (
         r"weigh",
@@ -55,6 +63,11 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"monoisotopic",
         r"\bexact\b",
         r"how heavy",
+        r"molwt",
+        r"\bmol\.? ?wt\b",
+        r"\bamu\b",
+        r"\bm/z\b",
+        r"isotop",
     ),
     "rings": (
         r"\brings?\b",
@@ -66,6 +79,10 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"macro",
         r"ring size",
         r"membered",
+        r"\bsssr\b",
+        r"ringcount",
+        r"\bn(arom|aliph)?rings?\b",
+        r"\barom\b",
     ),
     "rotatable": (r"rotatable", r"rot\s?b", r"rotor", r"torsion", r"flexib", r"rotat"),
     "hbond": (
@@ -76,6 +93,10 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"h[- ]?bond",
         r"hydrogen[- ]?bond",
         r"\bnhoh\b",
+        r"hbd|hba",
+        r"h-?don",
+        r"h-?acc",
+        r"numh(donors|acceptors)",
     ),
     "stereo": (
         r"stereo",
@@ -97,6 +118,8 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"chir|chri",
         r"mirror",
         r"superimpos",
+        r"cahn|prelog|ingold",
+        r"\bnchiral",
     ),
     "double_bonds": (
         r"\be/z\b",
@@ -125,6 +148,11 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"sp\^3",
         r"saturat",
         r"crippen",
+        r"\bcmr\b",
+        r"\bsmr\b",
+        r"molmr",
+        r"csp3",
+        r"hybridi",
     ),
     "rules": (
         r"lipinski",
@@ -230,6 +258,216 @@ def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:
             if line not in found and any(_close(word, w) for w in words):
                 found.add(line)
     return found or None
+
+
+#: Sheet item (:func:`edtformer.facts.sheet.sheet_items` key) -> regular expressions of the
+#: words that name it (case-insensitive, on the question without its SMILES). Within a line the
+#: question names, :func:`items_for` keeps the items named here; a line none of whose items is
+#: named is written whole. Lines of one item (rotatable bonds), the fragments line (its largest
+#: fragment is read together with the count) and the groups line (asked groups are written out
+#: by :func:`asked_facts`) are always whole.
+ITEM_WORDS: dict[str, tuple[str, ...]] = {
+    "formula": (r"formula", r"composition", r"\bmf\b", r"empirical", r"brutto", r"hill"),
+    "atoms": (r"\belements?\b", r"per element", r"each element", r"atom counts",
+              r"atoms of each", r"element counts"),
+    "heavy_atoms": (r"heavy", r"non-?\s?h(ydrogen)?\b", r"\bhac\b", r"nheavy",
+                    r"heavyatomcount", r"other than hydrogen", r"excluding hydrogen",
+                    r"not counting hydrogen"),
+    "formal_charge": (r"charge", r"\bchg\b", r"ionic", r"\bions?\b", r"cation", r"anion",
+                      r"zwitter", r"\bnet\b", r"formal"),
+    "mol_weight": (r"average", r"molecular weight", r"\bmw\b", r"\bm\.w\b", r"molar mass",
+                   r"g/mol", r"formula weight", r"\bweigh", r"molwt", r"\bmol\.? ?wt\b",
+                   r"per mole", r"\bmolar\b"),
+    "exact_mass": (r"monoiso", r"\bexact\b", r"isotop", r"most abundant", r"\bm/z\b",
+                   r"high[- ]?res", r"\bhrms\b", r"accurate mass"),
+    "aromatic_rings": (r"(?<!non-)(?<!non )(?<!non)(?<!\()\barom", r"benzenoid"),
+    "aliphatic_rings": (r"aliph", r"non-?\s?aromatic", r"saturated rings?", r"naliph",
+                        r"not aromatic"),
+    "ring_systems": (r"ring[- ]?systems?", r"fused", r"spiro", r"as (a single|one) unit", r"how many units", r"ring assembl",
+                     r"ring blocks?"),
+    "largest_ring": (r"largest", r"biggest", r"ring size", r"size of the", r"membered",
+                     r"how (big|large)", r"max(imum)? ring", r"ring with the most"),
+    "macrocycle": (r"macro", r"\b1[23]\b", r"twelve", r"thirteen"),
+    "rings": (r"\bsssr\b", r"ringcount", r"\bnrings?\b", r"how many rings", r"number of rings",
+              r"rings? count", r"count (the )?rings", r"rings in total", r"total rings",
+              r"\bcycles\b"),
+    "hbd": (r"donor", r"hbd", r"h-?don", r"numhdonors", r"\bnhoh\b"),
+    "hba": (r"acceptor", r"hba", r"h-?acc", r"numhacceptors"),
+    "stereocentres": (r"defined or not", r"specified or not", r"assigned or not",
+                      r"or (un|not )(defined|specified|assigned)",
+                      r"and (un|not )(defined|specified|assigned)", r"in total", r"\btotal\b",
+                      r"whether or not", r"\bnchiral"),
+    "specified_stereocentres": (r"(?<!un)(?<!not )specified", r"(?<!un)(?<!not )defined",
+                                r"(?<!un)(?<!not )assigned", r"explicit", r"\bgiven\b",
+                                r"\bcarry\b", r"labell?ed", r"\bhave an? (r or s|r/s|cip) label"),
+    "unspecified_stereocentres": (r"unspecified", r"undefined", r"unassigned",
+                                  r"not (specified|defined|assigned|given)", r"missing",
+                                  r"\black", r"ambiguous", r"left open", r"no configuration",
+                                  r"(no|without) (an? )?(r or s |r/s |cip )?labels?"),
+    "cip": (r"\bcip\b", r"cahn", r"prelog", r"ingold", r"\br/s\b", r"\b[rs] or [rs]\b",
+            r"absolute", r"descriptors?", r"\blabels?\b", r"\(r\)|\(s\)", r"configuration"),
+    "chiral": (r"chiral(?!\w*\s*(cent|atom|carbon))", r"chirality", r"optical", r"enantiomer",
+               r"mirror", r"superimpos", r"handed", r"\bmeso\b", r"racem"),
+    "stereo_double_bonds": (r"could be", r"can be", r"capable", r"potential", r"possible",
+                            r"stereogenic double", r"in total", r"\btotal\b", r"or not\b",
+                            r"(and|or) (un|not )(defined|specified|assigned)"),
+    "specified_stereo_double_bonds": (r"(?<!un)(?<!not )specified", r"(?<!un)(?<!not )defined",
+                                      r"(?<!un)(?<!not )assigned", r"explicit", r"\bgiven\b",
+                                      r"\bcarry\b"),
+    "ez": (r"\blabels?\b", r"descriptors?", r"\bcis\b", r"\btrans\b", r"\b[ez] or [ez]\b",
+           r"geometry", r"configuration", r"which"),
+    "logp": (r"log\s?p", r"lipophil", r"partition", r"octanol", r"hydrophob", r"slogp"),
+    "mr": (r"\bmr\b", r"refract", r"\bcmr\b", r"\bsmr\b", r"molmr"),
+    "tpsa": (r"tpsa", r"\bpsa\b", r"polar surface", r"surface area"),
+    "fsp3": (r"sp3", r"sp\^3", r"saturat", r"csp3", r"hybridi"),
+    "lipinski": (r"lipinski", r"rule of (five|5)", r"rule-of-(five|5)", r"\bro5\b",
+                 r"drug[- ]?lik"),
+    "veber": (r"veber", r"bioavailab"),
+}  # fmt: skip
+
+#: Items that, once named, make the weaker words of others in their line not count:
+#: "how many stereocentres, defined or not" asks the total, not the specified ones;
+#: "whose configuration is missing" asks the unspecified ones, not the CIP labels.
+_ITEM_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "stereocentres": ("specified_stereocentres", "unspecified_stereocentres"),
+    "unspecified_stereocentres": ("specified_stereocentres", "cip"),
+    "stereo_double_bonds": ("specified_stereo_double_bonds",),
+    "specified_stereo_double_bonds": ("ez",),
+}
+
+#: Lines narrowed to their named items (the others are always written whole).
+NARROWED_LINES: dict[str, tuple[str, ...]] = {
+    "composition": ("formula", "atoms", "heavy_atoms", "formal_charge"),
+    "mass": ("mol_weight", "exact_mass"),
+    "rings": ("rings", "aromatic_rings", "aliphatic_rings", "ring_systems", "largest_ring",
+              "macrocycle"),
+    "hbond": ("hbd", "hba"),
+    "stereo": ("stereocentres", "specified_stereocentres", "unspecified_stereocentres", "cip",
+               "chiral"),
+    "double_bonds": ("stereo_double_bonds", "specified_stereo_double_bonds", "ez"),
+    "descriptors": ("logp", "mr", "tpsa", "fsp3"),
+    "rules": ("lipinski", "veber"),
+}  # fmt: skip
+
+#: An item whose line-mates are written with it (a verdict with its count).
+_ITEM_WITH: dict[str, tuple[str, ...]] = {"lipinski": ("lipinski_violations",)}
+
+
+#: Words that make a line "named" though it is written whole (it has one item, or its items
+#: are read together): a question naming none of a line's items or these drops that line when it
+#: names items of another line ("How many hydrogen-bond donating groups?" reads the donors
+#: only, not the group list its word "groups" selected).
+LINE_NAMED: dict[str, tuple[str, ...]] = {
+    "rotatable": (r".",),
+    "bbb": (r".",),
+    "same": (r".",),
+    "fragments": (r"fragm", r"salt", r"counter-?ion", r"components?", r"mixture",
+                  r"disconnected", r"pieces?", r"desalt", r"\bparts\b", r"parent"),
+    "groups": (r"functional", r"moiet", r"substructure", r"\bclass\b", r"scaffold",
+               r"(?<!donating )(?<!accepting )(?<!donor )(?<!acceptor )\bgroups?\b"),
+}  # fmt: skip
+
+_DOUBLE_BOND = re.compile(
+    r"double bonds?|\be/z\b|\bz/e\b|\bcis\b|\btrans\b|geometr|isomerism", re.I
+)
+_CENTRE = re.compile(
+    r"ster\w*cent|stereogenic (cent|atom|carbon)|chiral|\bcip\b|\br/s\b|\b[rs] or [rs]\b"
+    r"|tetrahedral|cahn|prelog|enantiomer|mirror",
+    re.I,
+)
+_COUNTED_CENTRE = re.compile(
+    r"ster\w*cent|stereogenic (cent|atom|carbon)|chiral (cent|atom|carbon)|asymmetric", re.I
+)
+_H_NOT_ELEMENT = re.compile(
+    r"hydrogen[- ]?bond|h[- ]bond|heavy|ignoring hydrogens?|excluding hydrogens?|"
+    r"not counting hydrogens?|other than hydrogen|non-?\s?h(ydrogen)?\b|without hydrogens?",
+    re.I,
+)
+
+
+@lru_cache(maxsize=1)
+def _item_patterns() -> dict[str, re.Pattern[str]]:
+    words = {**ITEM_WORDS, **{f"line:{k}": v for k, v in LINE_NAMED.items()}}
+    return {k: re.compile("|".join(v), re.IGNORECASE) for k, v in words.items()}
+
+
+@dataclass(frozen=True)
+class SheetRequest:
+    """What of a molecule's sheet a question reads (:func:`narrow`).
+
+    Attributes:
+        lines: the lines to write (:data:`~edtformer.facts.sheet.LINE_NAMES`), ``None`` for
+            the whole sheet.
+        asked: single elements / groups the question names (:func:`asked_facts`).
+        items: the items of the narrowed lines the question names
+            (:func:`~edtformer.facts.sheet.render_sheet`'s ``items``).
+    """
+
+    lines: frozenset[str] | None
+    asked: tuple[str, ...]
+    items: frozenset[str]
+
+
+def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
+    """The lines, asked facts and single items of the sheet ``question`` needs: "What does it
+    weigh per mole?" reads ``molecular weight`` only, "How many stereocentres lack a
+    configuration?" ``unspecified stereocentres`` only. Within a line :func:`lines_for` selects,
+    the items :data:`ITEM_WORDS` names are kept (a line naming none is written whole); when
+    some line's items (or an asked element / group) are named, lines naming nothing
+    (:data:`LINE_NAMED` for whole lines) are dropped; the stereocentre line is dropped for a
+    question about double bonds only; a question that names no line reads the whole sheet."""
+    smiles = list(smiles)
+    text = strip_smiles(question, smiles)
+    lines = lines_for(question, smiles)
+    asked = asked_facts(question, smiles)
+    if _H_NOT_ELEMENT.search(text):
+        asked = [a for a in asked if a != "element:H"]
+    if lines is None:
+        return SheetRequest(None, tuple(asked), frozenset())
+    lines = set(lines)
+    if (
+        {"stereo", "double_bonds"} <= lines
+        and _DOUBLE_BOND.search(text)
+        and not _CENTRE.search(text)
+    ):
+        lines.discard("stereo")
+    pats = _item_patterns()
+    items: set[str] = set()
+    named: set[str] = {"composition" if a.startswith("element:") else "groups" for a in asked}
+    for line in lines:
+        if line not in NARROWED_LINES:
+            if f"line:{line}" in pats and pats[f"line:{line}"].search(text):
+                named.add(line)
+            continue
+        hits = _line_items(line, text, pats)
+        items |= hits
+        if hits:
+            named.add(line)
+    if named:
+        lines &= named
+    return SheetRequest(frozenset(lines), tuple(asked), frozenset(items))
+
+
+def _line_items(line: str, text: str, pats: dict[str, re.Pattern[str]]) -> set[str]:
+    """The items of ``line`` the question ``text`` names (see :func:`narrow`)."""
+    hits = {k for k in NARROWED_LINES[line] if pats[k].search(text)}
+    hits -= {o for k in hits for o in _ITEM_OVERRIDES.get(k, ()) if o != k}
+    if line == "stereo" and not hits - {"chiral"} and _COUNTED_CENTRE.search(text):
+        hits.add("stereocentres")  # "How many stereocentres?" names the count itself
+    if line == "rings":
+        specific = hits - {"rings"}
+        if specific and not re.search(r"\btotal\b|\bsssr\b|altogether|\bin all\b", text, re.I):
+            hits.discard("rings")
+        elif not hits and re.search(r"\brings?\b", text, re.I):
+            hits.add("rings")
+    for k in list(hits):
+        hits |= set(_ITEM_WITH.get(k, ()))
+    return hits
+
+
+def items_for(question: str, smiles: Iterable[str] = ()) -> set[str]:
+    """The single sheet items ``question`` names (:func:`narrow`'s ``items``)."""
+    return set(narrow(question, smiles).items)
 
 
 @lru_cache(maxsize=65536)

@@ -17,7 +17,7 @@ Atom positions (CIP labels, E/Z bonds) are 1-based positions in the SMILES as gi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,54 +309,64 @@ LINE_FIELDS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def sheet_lines(
+def sheet_items(
     values: dict[str, Any], bbb: float | None = None, same_as_first: bool | None = None
-) -> dict[str, str]:
-    """The sheet's lines by name (:data:`LINE_NAMES` order): ``label: value`` pairs joined by
-    ``; ``. ``bbb`` (the learned read-out's P(BBB+)) and ``same_as_first`` (for a prompt's second
-    and later molecules: the same stereoisomer as its first?) add a line each."""
+) -> dict[str, list[tuple[str, str]]]:
+    """The sheet's lines by name (:data:`LINE_NAMES` order), each a list of ``(item key,
+    "label: value")`` pairs; item keys are :data:`SHEET_FIELDS` keys plus ``atoms`` (per
+    element), ``cip``, ``ez``, ``largest_fragment``, ``groups``, ``bbb`` and ``same``. ``bbb``
+    (the learned read-out's P(BBB+)) and ``same_as_first`` (for a prompt's second and later
+    molecules: the same stereoisomer as its first?) add a line each."""
     v = values
     atoms = ", ".join(f"{s} {n}" for s, n in v["atoms"].items()) or "none"
     cip = ",".join(lab for *_, lab in v["cip"])
     cip_at = ",".join(str(p) for p, *_ in v["cip"])
     ez = ",".join(lab for *_, lab in v["ez"])
     ez_at = ",".join(f"{a}={b}" for a, b, _ in v["ez"])
-    frag = _fv(v, "fragments")
+
+    def plain(line: str) -> list[tuple[str, str]]:
+        return [(k, _fv(v, k)) for k in LINE_FIELDS[line]]
+
+    composition = plain("composition")
+    composition.insert(1, ("atoms", f"atoms: {atoms}"))
+    stereo = plain("stereo")
+    stereo.insert(3, ("cip", f"CIP labels: {cip} (atoms {cip_at})" if cip else "CIP labels: none"))
+    double_bonds = plain("double_bonds")
+    double_bonds.append(("ez", f"E/Z: {ez} (bonds {ez_at})" if ez else "E/Z: none"))
+    fragments = plain("fragments")
     if v["fragments"] > 1:
-        frag += f"; largest fragment: {v['largest_fragment']}"
-    f = LINE_FIELDS
-    lines = {
-        "composition": _join(
-            [_fv(v, "formula"), f"atoms: {atoms}", *(_fv(v, k) for k in f["composition"][1:])]
-        ),
-        "mass": _join([_fv(v, k) for k in f["mass"]]),
-        "rings": _join([_fv(v, k) for k in f["rings"]]),
-        "rotatable": _join([_fv(v, k) for k in f["rotatable"]]),
-        "hbond": _join([_fv(v, k) for k in f["hbond"]]),
-        "stereo": _join(
-            [
-                *(_fv(v, k) for k in f["stereo"][:-1]),
-                f"CIP labels: {cip} (atoms {cip_at})" if cip else "CIP labels: none",
-                _fv(v, "chiral"),
-            ]
-        ),
-        "double_bonds": _join(
-            [
-                *(_fv(v, k) for k in f["double_bonds"]),
-                f"E/Z: {ez} (bonds {ez_at})" if ez else "E/Z: none",
-            ]
-        ),
-        "descriptors": _join([_fv(v, k) for k in f["descriptors"]]),
-        "rules": _join([_fv(v, k) for k in f["rules"]]),
-        "fragments": frag,
+        fragments.append(("largest_fragment", f"largest fragment: {v['largest_fragment']}"))
+    items = {
+        "composition": composition,
+        "mass": plain("mass"),
+        "rings": plain("rings"),
+        "rotatable": plain("rotatable"),
+        "hbond": plain("hbond"),
+        "stereo": stereo,
+        "double_bonds": double_bonds,
+        "descriptors": plain("descriptors"),
+        "rules": plain("rules"),
+        "fragments": fragments,
     }
     if "groups" in v:
-        lines["groups"] = "groups: " + (", ".join(v["groups"]) or "none")
+        items["groups"] = [("groups", "groups: " + (", ".join(v["groups"]) or "none"))]
     if bbb is not None:
-        lines["bbb"] = f"blood-brain barrier (learned estimate): P(BBB+) {bbb:.2f}"
+        items["bbb"] = [("bbb", f"blood-brain barrier (learned estimate): P(BBB+) {bbb:.2f}")]
     if same_as_first is not None:
-        lines["same"] = f"same stereoisomer as molecule 1: {'yes' if same_as_first else 'no'}"
-    return lines  # fmt: skip
+        yes = "yes" if same_as_first else "no"
+        items["same"] = [("same", f"same stereoisomer as molecule 1: {yes}")]
+    return items
+
+
+def sheet_lines(
+    values: dict[str, Any], bbb: float | None = None, same_as_first: bool | None = None
+) -> dict[str, str]:
+    """The sheet's lines by name (:data:`LINE_NAMES` order): the ``label: value`` pairs of
+    :func:`sheet_items` joined by ``; ``."""
+    return {
+        name: _join(text for _, text in pairs)
+        for name, pairs in sheet_items(values, bbb, same_as_first).items()
+    }
 
 
 #: Every line name of :func:`sheet_lines`, in sheet order.
@@ -375,6 +385,7 @@ def render_sheet(
     same_as_first: bool | None = None,
     only: Iterable[str] | None = None,
     asked: Sequence[str] = (),
+    items: Collection[str] | None = None,
 ) -> str:
     """The sheet as the LLM reads it: a heading and one line per group of facts.
 
@@ -388,20 +399,36 @@ def render_sheet(
         asked: single facts the question names (:func:`edtformer.facts.select.asked_facts`:
             ``"element:Cl"``, ``"group:ester"``), each written out after its line
             (``chlorine atoms: 2``, ``ester: no``), absent ones included.
+        items: single items the question names (:func:`edtformer.facts.select.items_for`:
+            :func:`sheet_items` keys such as ``mol_weight`` or ``hbd``): a kept line that holds
+            any of them writes only those (``molecular weight: 206.28`` instead of the whole
+            mass line), the composition line only the asked elements when it holds none; a
+            line holding none is written whole. ``None`` (default): lines are never narrowed.
     """
-    lines = sheet_lines(values, bbb, same_as_first)
+    pairs = sheet_items(values, bbb, same_as_first)
     keep = set(LINE_NAMES if only is None else only) | {"same"}
+    extra: dict[str, list[tuple[str, str]]] = {}
     for key in asked:
         what, _, name = key.partition(":")
         if what == "element":
             n = values["atoms"].get(name, 0)
-            lines["composition"] += f"; {element_name(name)} atoms: {n}"
+            extra.setdefault("composition", []).append((key, f"{element_name(name)} atoms: {n}"))
             keep.add("composition")
-        elif what == "group" and "groups" in lines:
-            lines["groups"] += f"; {name}: {'yes' if name in values['groups'] else 'no'}"
+        elif what == "group" and "groups" in pairs:
+            yes = "yes" if name in values["groups"] else "no"
+            extra.setdefault("groups", []).append((key, f"{name}: {yes}"))
             keep.add("groups")
+    wanted = None if items is None else set(items)
+    lines = []
+    for name, line in pairs.items():
+        if name not in keep:
+            continue
+        named = [(k, t) for k, t in line if wanted is not None and k in wanted]
+        if named or (wanted is not None and name == "composition" and name in extra):
+            line = named
+        lines.append(_join(t for _, t in [*line, *extra.get(name, [])]))
     heading = SHEET_HEADING if only is None else SELECTED_HEADING
-    return "\n".join([heading, *(t for k, t in lines.items() if k in keep)])
+    return "\n".join([heading, *lines])
 
 
 def same_stereoisomer(a: Chem.Mol, b: Chem.Mol) -> bool:

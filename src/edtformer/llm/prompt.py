@@ -133,10 +133,18 @@ class PromptBuilder:
     # -- ids ----------------------------------------------------------------------------------
     def _render(self, messages: Sequence[Message], add_generation_prompt: bool) -> list[int]:
         """Token ids of the templated conversation; message text never yields special tokens
-        except the ``<mol>`` markers of user turns."""
+        except the ``<mol>`` markers of user turns. With ``add_generation_prompt`` and a last
+        message from the assistant, that message is left open (the start of an answer that
+        generation continues)."""
         slots = [{**m, "content": _SLOT.format(k)} for k, m in enumerate(messages)]
+        open_answer = (
+            add_generation_prompt and bool(messages) and messages[-1]["role"] == "assistant"
+        )
         text = self.tokenizer.apply_chat_template(
-            slots, tokenize=False, add_generation_prompt=add_generation_prompt
+            slots,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt and not open_answer,
+            continue_final_message=open_answer,
         )
         ids: list[int] = []
         pos = 0

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
+from edtformer.llm.formats import answer_prefix, join_prefix
 from edtformer.llm.generation import choice_token_ids
 from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
 from edtformer.llm.prompt import Message
@@ -54,9 +55,12 @@ def ask(
         messages = model.chat_processor.follow_up(history, question)
     else:
         messages = model.chat_processor.messages(question, len(mols))
-    batch = model.prepare([mols], [messages], generation=True)
+    prompt, prefix = started(model, question, messages)
+    batch = model.prepare([mols], [prompt], generation=True)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     [text], [cut] = gen.texts, gen.truncated
+    if prefix is not None:
+        text = join_prefix(prefix, text)
     if cut:
         logger.warning("the answer stopped at max_new_tokens=%d", max_new_tokens)
     n_tok, n_anchor, n_dyn = molecule_token_counts(batch, gen.bridge, 0, len(mols))
@@ -181,12 +185,31 @@ def _generated(
     **kwargs: Any,
 ) -> dict[int, Answer]:
     """Greedy (or sampled) answers of one batch of questions."""
-    batch = model.prepare([r for _, r, _ in chunk], [m for *_, m in chunk], True)
+    begun = [started(model, qs[i], m) for i, _, m in chunk]
+    batch = model.prepare([r for _, r, _ in chunk], [p for p, _ in begun], True)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
+    texts = [t if pre is None else join_prefix(pre, t)
+             for t, (_, pre) in zip(gen.texts, begun, strict=True)]  # fmt: skip
     n_mols = [len(r) for _, r, _ in chunk]
     return _answers(
-        model, batch, gen.bridge, n_mols, range(len(chunk)), chunk, qs, gen.texts, gen.truncated
+        model, batch, gen.bridge, n_mols, range(len(chunk)), chunk, qs, texts, gen.truncated
     )
+
+
+def started(
+    model: EDTFormer, question: str, messages: list[Message]
+) -> tuple[list[Message], str | None]:
+    """The prompt to generate from and the answer's fixed start: with ``answer_prefix`` (the
+    model config's), a question asking for JSON under a named key gets its answer begun as
+    ``{"key":`` (:func:`~edtformer.llm.formats.answer_prefix`); follow-ups are never begun."""
+    if not model.config.answer_prefix or messages[-1]["role"] != "user":
+        return messages, None
+    if sum(m["role"] == "user" for m in messages) > 1:
+        return messages, None
+    prefix = answer_prefix(question)
+    if prefix is None:
+        return messages, None
+    return [*messages, {"role": "assistant", "content": prefix}], prefix
 
 
 def _chosen(

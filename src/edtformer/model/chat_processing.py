@@ -34,7 +34,7 @@ from torch import Tensor
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.facts import render_sheet, same_stereoisomer, sheet_values
-from edtformer.facts.select import asked_facts, lines_for
+from edtformer.facts.select import asked_facts, lines_for, narrow
 from edtformer.llm.prompt import Message, PromptBuilder, pad_samples
 from edtformer.llm.tokens import MOL_TOKEN, MolTokenIds
 from edtformer.model.outputs import ChatBatch
@@ -220,23 +220,34 @@ class EDTFormerProcessor:
                 feats = [h.to(readout.bbb_mean.device) for h in mol_batch.node_feats]
                 mask = mol_batch.node_mask.to(readout.bbb_mean.device)
                 bbb = [float(p) for p in readout(feats, mask).tolist()]
-        cut = self.sheet_lines == "question"
-        named = [lines_for(q, [r.smiles for r in rs]) if cut else None
+        cut = self.sheet_lines in ("question", "facts")
+        facts = self.sheet_lines == "facts"
+        wants = [narrow(q, [r.smiles for r in rs]) if facts else None
                  for rs, q in zip(records, questions, strict=True)]  # fmt: skip
+        named = [
+            (w.lines if w is not None else lines_for(q, [r.smiles for r in rs])) if cut else None
+            for rs, q, w in zip(records, questions, wants, strict=True)
+        ]
         key = "|".join(questions).encode()
         full = training and (
             any(n is None for n in named) or zlib.crc32(key) % 1000 < 1000 * sheet_full_rate
         )
         out: list[str] = []
         k = 0
-        for rs, q, only in zip(records, questions, named, strict=True):
+        for rs, q, only, want in zip(records, questions, named, wants, strict=True):
             only = None if full else only
             smiles = [r.smiles for r in rs]
-            asked = asked_facts(q, smiles) if self.sheet_asked else []
+            if want is not None:
+                asked = list(want.asked) if self.sheet_asked else []
+            else:
+                asked = asked_facts(q, smiles) if self.sheet_asked else []
+            items = want.items if want is not None and only is not None else None
             for j, r in enumerate(rs):
                 same = None if j == 0 else same_stereoisomer(rs[0].mol, r.mol)
                 values = sheet_values(r.mol)
-                sheet = render_sheet(values, bbb=bbb[k], same_as_first=same, only=only, asked=asked)
+                sheet = render_sheet(
+                    values, bbb=bbb[k], same_as_first=same, only=only, asked=asked, items=items
+                )
                 out.append(sheet)
                 k += 1
         return out

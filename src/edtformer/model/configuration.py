@@ -17,6 +17,10 @@ from edtformer.llm.loading import DEFAULT_LLM
 from edtformer.llm.trainable import TrainableConfig
 from edtformer.patching import RULES
 
+#: ``EDTFormerConfig.sheet_lines`` values: the whole sheet, the lines a question names, or
+#: those lines cut to the single facts it names.
+SHEET_LINE_MODES = ("question", "facts", "all")
+
 
 @dataclass
 class EDTFormerConfig:
@@ -41,12 +45,17 @@ class EDTFormerConfig:
     text right after its molecule tokens, for the LLM to read."""
     sheet_lines: str = "question"
     """With ``fact_sheet``: ``question`` writes only the sheet lines the question names
-    (:func:`edtformer.facts.select.lines_for`; the whole sheet when it names none), ``all`` the
-    whole sheet always."""
+    (:func:`edtformer.facts.select.lines_for`; the whole sheet when it names none), ``facts``
+    also cuts those lines to the single facts it names (:func:`edtformer.facts.select.narrow`:
+    "weight per mole" reads ``molecular weight`` only), ``all`` the whole sheet always."""
     sheet_asked: bool = True
     """With ``fact_sheet``: also write each element and functional group the question names as
     its own fact (``chlorine atoms: 2``, ``ester: no``; :func:`edtformer.facts.select.asked_facts`),
     so an absent one is a written 0 / no."""
+    answer_prefix: bool = True
+    """Start the generated answer of a question that asks for JSON under a named key with
+    ``{"key":`` (:func:`edtformer.llm.formats.answer_prefix`), so the asked key is the one
+    written."""
     bbb_readout: bool = False
     """Keep a learned blood-brain-barrier read-out of the pooled frozen streams
     (:class:`~edtformer.bridge.readout.BBBReadout`); with ``fact_sheet`` its P(BBB+) is written
@@ -58,8 +67,10 @@ class EDTFormerConfig:
         :class:`BridgeConfig` / :class:`TrainableConfig`. Nothing else is rewritten; an unknown
         ``sheet_lines`` raises :class:`EdtError`."""
         self.encoders = tuple(self.encoders)
-        if self.sheet_lines not in ("question", "all"):
-            raise EdtError(f"sheet_lines must be 'question' or 'all', got {self.sheet_lines!r}")
+        if self.sheet_lines not in SHEET_LINE_MODES:
+            raise EdtError(
+                f"sheet_lines must be one of {list(SHEET_LINE_MODES)}, got {self.sheet_lines!r}"
+            )
         if isinstance(self.bridge, dict):
             self.bridge = BridgeConfig.from_dict(self.bridge)
         if isinstance(self.trainable, dict):
@@ -78,6 +89,7 @@ class EDTFormerConfig:
             "fact_sheet": self.fact_sheet,
             "sheet_lines": self.sheet_lines,
             "sheet_asked": self.sheet_asked,
+            "answer_prefix": self.answer_prefix,
             "bbb_readout": self.bbb_readout,
         }
 
@@ -101,4 +113,4 @@ class EDTFormerConfig:
         return cls(**d)
 
 
-__all__ = ["EDTFormerConfig"]
+__all__ = ["SHEET_LINE_MODES", "EDTFormerConfig"]

@@ -1,0 +1,53 @@
+"""Answer formats a question asks for by name, and how an answer in that format starts.
+
+A chemist or a benchmark asks "... Give the answer as JSON with the key \"n_rings\"." A 135M LLM
+then often writes a bare number, or a key of its own ("stereocentric" for "stereocenters").
+:func:`json_key` finds the key the question names, and :func:`answer_prefix` the text the answer
+must begin with (``{"n_rings":``); generation continues from there, as structured-output
+decoding of larger systems does, so the asked key is always the one written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+#: A question asks for JSON: the word "JSON" (any case).
+_JSON = re.compile(r"\bjson\b", re.IGNORECASE)
+#: A key as questions quote it: "key", 'key' or `key` (letters, digits, _, -, ., space; at most
+#: 40 characters; starting with a letter or _).
+_QUOTED = re.compile(r"(?<![A-Za-z0-9])[\"'`“‘]([A-Za-z_][A-Za-z0-9_.\- ]{0,39})[\"'`”’]")
+
+
+def json_key(question: str) -> str | None:
+    """The JSON key ``question`` asks its answer to be stored under, or ``None``.
+
+    The question must name JSON; the key is the first quoted name after the word JSON (or, if
+    none follows it, the last quoted name before it): ``Emit JSON; store the result under
+    "mf".`` -> ``mf``, ``Put it under "count" as JSON`` -> ``count``.
+    """
+    m = _JSON.search(question)
+    if m is None:
+        return None
+    after = _QUOTED.search(question, m.end())
+    if after is not None:
+        return after.group(1).strip() or None
+    before = _QUOTED.findall(question[: m.start()])
+    return before[-1].strip() or None if before else None
+
+
+def answer_prefix(question: str) -> str | None:
+    """The text an answer to ``question`` starts with, or ``None`` when it asks for no format
+    that fixes one: ``{"key":`` for JSON with a named key."""
+    key = json_key(question)
+    return None if key is None else "{" + json.dumps(key) + ":"
+
+
+def join_prefix(prefix: str, continuation: str) -> str:
+    """``prefix`` and the generated ``continuation`` as one answer (``{"n":`` + ``3}`` ->
+    ``{"n": 3}``)."""
+    rest = continuation.strip()
+    return f"{prefix} {rest}" if rest else prefix
+
+
+__all__ = ["answer_prefix", "join_prefix", "json_key"]
