@@ -402,8 +402,9 @@ def render_sheet(
         items: single items the question names (:func:`edtformer.facts.select.items_for`:
             :func:`sheet_items` keys such as ``mol_weight`` or ``hbd``): a kept line that holds
             any of them writes only those (``molecular weight: 206.28`` instead of the whole
-            mass line), the composition line only the asked elements when it holds none; a
-            line holding none is written whole. ``None`` (default): lines are never narrowed.
+            mass line), the composition and groups lines only the asked elements / groups
+            when they hold none; a line holding none is written whole. ``None`` (default):
+            lines are never narrowed.
     """
     pairs = sheet_items(values, bbb, same_as_first)
     keep = set(LINE_NAMES if only is None else only) | {"same"}
@@ -424,7 +425,7 @@ def render_sheet(
         if name not in keep:
             continue
         named = [(k, t) for k, t in line if wanted is not None and k in wanted]
-        if named or (wanted is not None and name == "composition" and name in extra):
+        if named or (wanted is not None and name in extra):
             line = named
         lines.append(_join(t for _, t in [*line, *extra.get(name, [])]))
     heading = SHEET_HEADING if only is None else SELECTED_HEADING
