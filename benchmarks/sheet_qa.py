@@ -134,11 +134,12 @@ def prompt_key(model: Any, item: dict) -> str:
     cut for the question (without the learned BBB line), the answer's fixed start, the question
     and the SMILES. Two runs of one model with equal keys give the same answer (greedy)."""
     from edtformer.chem import parse_smiles
-    from edtformer.llm.formats import answer_prefix
+    from edtformer.model.answering import started
 
     records = [parse_smiles(item["smiles"])]
     sheets = model.chat_processor.fact_sheets([records], None, [item["question"]])
-    prefix = answer_prefix(item["question"]) if model.config.answer_prefix else None
+    messages = model.chat_processor.messages(item["question"], 1)
+    _, prefix = started(model, item["question"], messages, [item["smiles"]])
     text = json.dumps([sheets, prefix, item["question"], item["smiles"]])
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -160,13 +161,14 @@ def reusable(model: Any, items: list[dict], keys: list[str], path: Path) -> dict
     if all("prompt" in r for r in rows):
         old_keys = [r["prompt"] for r in rows]
     else:
-        now = (model.config.sheet_lines, model.config.answer_prefix)
-        then = (summ.get("sheet_lines", "question"), summ.get("answer_prefix", False))
-        model.config.sheet_lines = model.chat_processor.sheet_lines = then[0]
-        model.config.answer_prefix = then[1]
+        cfg = model.config
+        now = (cfg.sheet_lines, cfg.answer_prefix, cfg.decline_unnamed)
+        cfg.sheet_lines = model.chat_processor.sheet_lines = summ.get("sheet_lines", "question")
+        cfg.answer_prefix = summ.get("answer_prefix", False)
+        cfg.decline_unnamed = summ.get("decline_unnamed", False)
         old_keys = [prompt_key(model, it) for it in items]
-        model.config.sheet_lines = model.chat_processor.sheet_lines = now[0]
-        model.config.answer_prefix = now[1]
+        cfg.sheet_lines = model.chat_processor.sheet_lines = now[0]
+        cfg.answer_prefix, cfg.decline_unnamed = now[1], now[2]
     return {i: rows[i] for i in range(len(items)) if old_keys[i] == keys[i]}
 
 
@@ -195,6 +197,10 @@ def main() -> int:
     ap.add_argument(
         "--answer-prefix", choices=("on", "off"),
         help="override the model's answer_prefix (JSON answers begun with the asked key)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--decline-unnamed", choices=("on", "off"),
+        help="override the model's decline_unnamed (questions naming no sheet fact declined)",
     )  # fmt: skip
     ap.add_argument(
         "--reuse",
@@ -244,6 +250,8 @@ def main() -> int:
         model.config.sheet_lines = model.chat_processor.sheet_lines = args.sheet_lines
     if args.answer_prefix:
         model.config.answer_prefix = args.answer_prefix == "on"
+    if args.decline_unnamed:
+        model.config.decline_unnamed = args.decline_unnamed == "on"
     keys = [prompt_key(model, it) for it in items]
     kept: dict[int, dict] = {}
     if args.reuse:
@@ -264,6 +272,7 @@ def main() -> int:
         model=str(args.model), split=args.split, seed=args.seed, templates="heldout",
         zero_tokens=args.zero_tokens, training_mode=model.config.trainable.mode,
         sheet_lines=model.config.sheet_lines, answer_prefix=model.config.answer_prefix,
+        decline_unnamed=model.config.decline_unnamed,
         reused=len(kept), reused_from=args.reuse,
         seconds=round(time.time() - start, 1), targets=TARGETS, n=len(rows),
     )  # fmt: skip

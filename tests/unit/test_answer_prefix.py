@@ -82,3 +82,20 @@ def test_config_round_trip_and_modes() -> None:
     assert back.sheet_lines == "facts" and back.answer_prefix is False
     with pytest.raises(EdtError, match="sheet_lines must be one of"):
         EDTFormerConfig(sheet_lines="lines")
+
+
+def test_unnamed_questions_are_begun_as_a_decline(model: EDTFormer) -> None:
+    from edtformer.model.answering import DECLINE_START, started
+
+    msgs = model.chat_processor.messages("What is its melting point?", 1)
+    assert started(model, "What is its melting point?", msgs)[1] is None  # off by default
+    model.config.fact_sheet, model.config.decline_unnamed = True, True
+    try:
+        prompt, prefix = started(model, "What is its melting point?", msgs, ["CCO"])
+        assert prefix == DECLINE_START and prompt[-1]["content"] == DECLINE_START
+        ask = 'How many rings? JSON under "n".'
+        assert started(model, ask, model.chat_processor.messages(ask, 1))[1] == '{"n":'
+        describe = "Describe this molecule."
+        assert started(model, describe, model.chat_processor.messages(describe, 1))[1] is None
+    finally:
+        model.config.fact_sheet, model.config.decline_unnamed = False, False

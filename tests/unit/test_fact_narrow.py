@@ -37,8 +37,11 @@ def _must_show(kind: str, item: object, smiles: str) -> str:
         return f"{element_name(sym)} atoms:"
     if kind == "cip":
         return "CIP labels:"
-    if kind in ("has_group", "groups"):
-        return "groups:"
+    if kind == "has_group":  # the asked group (or every lettered option's) written out alone
+        subject = item.meta.get("subject")  # type: ignore[attr-defined]
+        return f"{subject}: " if subject else ": yes"
+    if kind == "groups":  # the group list, or (lettered lists) every option's group written out
+        return "groups:" if "options" not in item.meta else ": yes"  # type: ignore[attr-defined]
     if kind == "largest_fragment":
         return "fragments:"
     return field(kind).label + ":"

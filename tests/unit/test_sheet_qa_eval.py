@@ -49,6 +49,8 @@ def test_answer_checks() -> None:
     assert correct(flt, "180.16 g/mol") and not correct(flt, "180.2")
     yes = {"answer_type": "bool", "gold": True, "kind": "chiral", "answer": "yes"}
     assert correct(yes, "Yes.") and not correct(yes, "no") and not correct(yes, "maybe yes")
+    # "Respond affirmatively or negatively in one word."
+    assert correct(yes, "Affirmative") and not correct(yes, "negative")
     js = {
         "answer_type": "json",
         "gold": {"n_rings": 2},

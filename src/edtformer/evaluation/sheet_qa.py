@@ -44,7 +44,7 @@ DECLINE_RE = re.compile(
     re.IGNORECASE,
 )
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
-_YES_RE = re.compile(r"^\W*(yes|no|true|false)\b", re.IGNORECASE)
+_YES_RE = re.compile(r"^\W*(yes|no|true|false|affirmative|negative)\b", re.IGNORECASE)
 
 
 def declines(text: str) -> bool:
@@ -167,7 +167,9 @@ def correct(item: dict[str, Any], text: str) -> bool:
         return _number_equal(text, gold)
     if kind_type == "bool":
         m = _YES_RE.match(text)
-        return m is not None and (m.group(1).lower() in ("yes", "true")) == bool(gold)
+        return m is not None and (m.group(1).lower() in ("yes", "true", "affirmative")) == bool(
+            gold
+        )
     if kind_type == "decline":
         return declines(text)
     if item["kind"] == "groups":

@@ -22,7 +22,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from edtformer.facts.groups import GROUP_RULES
-from edtformer.facts.sheet import ELEMENT_NAMES
+from edtformer.facts.sheet import ELEMENT_NAMES, LINE_NAMES
 
 #: Line name -> regular expressions (case-insensitive, on the question without its SMILES).
 LINE_WORDS: dict[str, tuple[str, ...]] = {
@@ -224,8 +224,9 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     words = {k: list(v) for k, v in LINE_WORDS.items()}
     for rule in GROUP_RULES:
         for name in (rule.name, *rule.aliases):
-            if len(name) >= 4 and name.isascii():
-                words["groups"].append(r"\b" + re.escape(name.lower()))
+            if _askable(name):
+                end = "" if len(name) >= 4 else r"s?(?![a-z0-9])"
+                words["groups"].append(r"\b" + re.escape(name.lower()) + end)
     for name in ELEMENT_NAMES.values():
         words["composition"].append(r"\b" + re.escape(name.lower()))
     words["composition"] += [
@@ -233,6 +234,12 @@ def _patterns() -> dict[str, re.Pattern[str]]:
         r"\b[chnopsfbik]\b(?= ?atoms?)",
     ]
     return {k: re.compile("|".join(v), re.IGNORECASE) for k, v in words.items()}
+
+
+def _askable(name: str) -> bool:
+    """A group name or alias a question can name: ASCII, 4+ characters, or 3 letters / digits
+    (``azo``, ``thf``, ``no2``; matched as whole words)."""
+    return name.isascii() and (len(name) >= 4 or (len(name) == 3 and name.isalnum()))
 
 
 def strip_smiles(question: str, smiles: Iterable[str] = ()) -> str:
@@ -248,10 +255,21 @@ def strip_smiles(question: str, smiles: Iterable[str] = ()) -> str:
     return " ".join(kept)
 
 
+#: Words that ask for the whole sheet: "Describe this molecule", "What are its properties?".
+WHOLE_SHEET_WORDS = re.compile(
+    r"\bdescri(be|ption)|summar|overview|tell me about|properties|\bprofile\b|characteri[sz]e"
+    r"|fact sheet|\ball (the )?facts|what do you know|what can you tell",
+    re.IGNORECASE,
+)
+
+
 def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:
-    """The sheet lines ``question`` names (names of :data:`LINE_WORDS`), or ``None`` when it
-    names none (then the whole sheet is written)."""
+    """The sheet lines ``question`` names (names of :data:`LINE_WORDS`; every line for a
+    question asking for the whole sheet, :data:`WHOLE_SHEET_WORDS`), or ``None`` when it names
+    none (then the whole sheet is written, and a model with ``decline_unnamed`` declines)."""
     text = strip_smiles(question, smiles)
+    if WHOLE_SHEET_WORDS.search(text):
+        return set(LINE_NAMES)
     found = {k for k, pat in _patterns().items() if pat.search(text)}
     for word in re.findall(r"[a-z][a-z0-9-]{4,}", text.lower()):
         for line, words in FUZZY_WORDS.items():
@@ -326,6 +344,8 @@ ITEM_WORDS: dict[str, tuple[str, ...]] = {
     "fsp3": (r"sp3", r"sp\^3", r"saturat", r"csp3", r"hybridi"),
     "lipinski": (r"lipinski", r"rule of (five|5)", r"rule-of-(five|5)", r"\bro5\b",
                  r"drug[- ]?lik"),
+    "lipinski_violations": (r"violat", r"\bbreak", r"exceed", r"how many", r"number of",
+                            r"\bcount", r"\bfail"),
     "veber": (r"veber", r"bioavailab"),
 }  # fmt: skip
 
@@ -350,11 +370,16 @@ NARROWED_LINES: dict[str, tuple[str, ...]] = {
                "chiral"),
     "double_bonds": ("stereo_double_bonds", "specified_stereo_double_bonds", "ez"),
     "descriptors": ("logp", "mr", "tpsa", "fsp3"),
-    "rules": ("lipinski", "veber"),
+    "rules": ("lipinski", "lipinski_violations", "veber"),
 }  # fmt: skip
 
-#: An item whose line-mates are written with it (a verdict with its count).
-_ITEM_WITH: dict[str, tuple[str, ...]] = {"lipinski": ("lipinski_violations",)}
+#: Items whose line-mates are written with them: the CIP labels with the stereocentre counts
+#: (a 135M LLM lists "R,R,R" whole only when it reads how many centres there are); a count of
+#: rule-of-five violations with its verdict.
+_ITEM_WITH: dict[str, tuple[str, ...]] = {
+    "cip": ("stereocentres", "specified_stereocentres", "unspecified_stereocentres"),
+    "lipinski_violations": ("lipinski",),
+}
 
 
 #: Words that make a line "named" though it is written whole (it has one item, or its items
@@ -379,6 +404,7 @@ _CENTRE = re.compile(
     r"|tetrahedral|cahn|prelog|enantiomer|mirror",
     re.I,
 )
+_COUNT = re.compile(r"how many|number of|\bcount|\btally|\bn\b|\bn[a-z]{3,}", re.I)
 _COUNTED_CENTRE = re.compile(
     r"ster\w*cent|stereogenic (cent|atom|carbon)|chiral (cent|atom|carbon)|asymmetric", re.I
 )
@@ -419,7 +445,8 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
     the items :data:`ITEM_WORDS` names are kept (a line naming none is written whole); when
     some line's items (or an asked element / group) are named, lines naming nothing
     (:data:`LINE_NAMED` for whole lines) are dropped; the stereocentre line is dropped for a
-    question about double bonds only; a question that names no line reads the whole sheet."""
+    question about double bonds only, and the group "aromatic ring" when a ring count is asked
+    ("How many aromatic rings?"); a question that names no line reads the whole sheet."""
     smiles = list(smiles)
     text = strip_smiles(question, smiles)
     lines = lines_for(question, smiles)
@@ -428,6 +455,8 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
         asked = [a for a in asked if a != "element:H"]
     if lines is None:
         return SheetRequest(None, tuple(asked), frozenset())
+    if set(LINE_NAMES) <= lines:  # the whole sheet asked for ("Describe this molecule")
+        return SheetRequest(frozenset(lines), tuple(asked), frozenset())
     lines = set(lines)
     if (
         {"stereo", "double_bonds"} <= lines
@@ -437,16 +466,18 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
         lines.discard("stereo")
     pats = _item_patterns()
     items: set[str] = set()
-    named: set[str] = {"composition" if a.startswith("element:") else "groups" for a in asked}
+    named: set[str] = set()
     for line in lines:
-        if line not in NARROWED_LINES:
-            if f"line:{line}" in pats and pats[f"line:{line}"].search(text):
+        if line in NARROWED_LINES:
+            hits = _line_items(line, text, pats)
+            items |= hits
+            if hits:
                 named.add(line)
-            continue
-        hits = _line_items(line, text, pats)
-        items |= hits
-        if hits:
+        elif f"line:{line}" in pats and pats[f"line:{line}"].search(text):
             named.add(line)
+    if items & set(NARROWED_LINES["rings"]) and _COUNT.search(text):
+        asked = [a for a in asked if a != "group:aromatic ring"]
+    named |= {"composition" if a.startswith("element:") else "groups" for a in asked}
     if named:
         lines &= named
     return SheetRequest(frozenset(lines), tuple(asked), frozenset(items))
@@ -499,7 +530,7 @@ def _asked_patterns() -> tuple[
     groups = []
     for rule in GROUP_RULES:
         for name in (rule.name, *rule.aliases):
-            if len(name) >= 4 and name.isascii() and not any(c in name for c in "=#/"):
+            if _askable(name) and not any(c in name for c in "=#/"):
                 groups.append(
                     (re.compile(r"\b" + re.escape(name) + r"(?:s|es)?\b", re.I), rule.name)
                 )

@@ -428,7 +428,8 @@ def render_sheet(
         if named or (wanted is not None and name in extra):
             line = named
         lines.append(_join(t for _, t in [*line, *extra.get(name, [])]))
-    heading = SHEET_HEADING if only is None else SELECTED_HEADING
+    whole = only is None or set(LINE_NAMES) <= set(only)
+    heading = SHEET_HEADING if whole else SELECTED_HEADING
     return "\n".join([heading, *lines])
 
 

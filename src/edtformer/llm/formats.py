@@ -47,7 +47,9 @@ def join_prefix(prefix: str, continuation: str) -> str:
     """``prefix`` and the generated ``continuation`` as one answer (``{"n":`` + ``3}`` ->
     ``{"n": 3}``)."""
     rest = continuation.strip()
-    return f"{prefix} {rest}" if rest else prefix
+    if not rest:
+        return prefix
+    return prefix + rest if rest[0] in ",.;:!?)]}" else f"{prefix} {rest}"
 
 
 __all__ = ["answer_prefix", "join_prefix", "json_key"]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
+from edtformer.facts.select import lines_for
 from edtformer.llm.formats import answer_prefix, join_prefix
 from edtformer.llm.generation import choice_token_ids
 from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from edtformer.model.modeling import EDTFormer
 
 logger = logging.getLogger(__name__)
+
+#: How an answer to a question naming no fact of the sheet begins (``decline_unnamed``): the
+#: start of the decline the bridge was trained to give (:data:`edtformer.facts.questions.DECLINE`).
+DECLINE_START = "I can't tell"
 
 #: One parsed input of :func:`ask_many` / :func:`score_many`: ``(input index, records, messages)``.
 Prompt = tuple[int, list[MolRecord], list[Message]]
@@ -55,7 +60,7 @@ def ask(
         messages = model.chat_processor.follow_up(history, question)
     else:
         messages = model.chat_processor.messages(question, len(mols))
-    prompt, prefix = started(model, question, messages)
+    prompt, prefix = started(model, question, messages, mols)
     batch = model.prepare([mols], [prompt], generation=True)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     [text], [cut] = gen.texts, gen.truncated
@@ -185,7 +190,7 @@ def _generated(
     **kwargs: Any,
 ) -> dict[int, Answer]:
     """Greedy (or sampled) answers of one batch of questions."""
-    begun = [started(model, qs[i], m) for i, _, m in chunk]
+    begun = [started(model, qs[i], m, [x.smiles for x in r]) for i, r, m in chunk]
     batch = model.prepare([r for _, r, _ in chunk], [p for p, _ in begun], True)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     texts = [t if pre is None else join_prefix(pre, t)
@@ -197,16 +202,21 @@ def _generated(
 
 
 def started(
-    model: EDTFormer, question: str, messages: list[Message]
+    model: EDTFormer, question: str, messages: list[Message], smiles: Sequence[str] = ()
 ) -> tuple[list[Message], str | None]:
-    """The prompt to generate from and the answer's fixed start: with ``answer_prefix`` (the
-    model config's), a question asking for JSON under a named key gets its answer begun as
-    ``{"key":`` (:func:`~edtformer.llm.formats.answer_prefix`); follow-ups are never begun."""
-    if not model.config.answer_prefix or messages[-1]["role"] != "user":
+    """The prompt to generate from and the answer's fixed start (model config): with
+    ``decline_unnamed`` (and a fact sheet), a question that names no fact of the sheet is begun
+    "I can't tell" (:data:`DECLINE_START`); with ``answer_prefix``, a question asking for JSON
+    under a named key is begun ``{"key":`` (:func:`~edtformer.llm.formats.answer_prefix`).
+    Follow-ups are never begun."""
+    cfg = model.config
+    if messages[-1]["role"] != "user" or sum(m["role"] == "user" for m in messages) > 1:
         return messages, None
-    if sum(m["role"] == "user" for m in messages) > 1:
-        return messages, None
-    prefix = answer_prefix(question)
+    prefix = None
+    if cfg.fact_sheet and cfg.decline_unnamed and lines_for(question, smiles) is None:
+        prefix = DECLINE_START
+    elif cfg.answer_prefix:
+        prefix = answer_prefix(question)
     if prefix is None:
         return messages, None
     return [*messages, {"role": "assistant", "content": prefix}], prefix

@@ -56,6 +56,11 @@ class EDTFormerConfig:
     """Start the generated answer of a question that asks for JSON under a named key with
     ``{"key":`` (:func:`edtformer.llm.formats.answer_prefix`), so the asked key is the one
     written."""
+    decline_unnamed: bool = False
+    """With ``fact_sheet``: a generated answer to a question that names no fact of the sheet
+    (:func:`edtformer.facts.select.lines_for` finds no line: melting point, dose, price, ...)
+    is begun with "I can't tell", as the bridge was trained to answer such questions, instead
+    of letting a small LLM guess from a sheet that does not hold the answer."""
     bbb_readout: bool = False
     """Keep a learned blood-brain-barrier read-out of the pooled frozen streams
     (:class:`~edtformer.bridge.readout.BBBReadout`); with ``fact_sheet`` its P(BBB+) is written
@@ -90,6 +95,7 @@ class EDTFormerConfig:
             "sheet_lines": self.sheet_lines,
             "sheet_asked": self.sheet_asked,
             "answer_prefix": self.answer_prefix,
+            "decline_unnamed": self.decline_unnamed,
             "bbb_readout": self.bbb_readout,
         }
 
