@@ -394,3 +394,14 @@ def test_shipped_configs_read_without_a_warning_after_the_text_mc_options_went(
         "has_group", "n_rings", "n_aromatic_rings", "hbd", "hba", "n_stereocentres",
         "same_stereoisomer", "bbbp", "solubility",
     }  # fmt: skip
+
+
+def test_recipe_sheet_lines_checked_and_passed_to_the_model() -> None:
+    from edtformer.model.configuration import SHEET_LINE_MODES
+    from edtformer.training.config import RECIPE_SHEET_LINES
+
+    assert set(RECIPE_SHEET_LINES) == set(SHEET_LINE_MODES)
+    cfg = build_config("recipe", "tiny", overrides=["recipe.sheet_lines=facts"])
+    assert cfg.recipe.sheet_lines == "facts"
+    with pytest.raises(EdtError, match=r"recipe\.sheet_lines must be one of"):
+        build_config("recipe", "tiny", overrides=["recipe.sheet_lines=lines"]).validate()

@@ -74,6 +74,10 @@ from edtformer.training.sections import (
 
 logger = logging.getLogger(__name__)
 
+#: ``recipe.sheet_lines`` values (``edtformer.model.configuration.SHEET_LINE_MODES``, written
+#: out so that reading a config does not import the model; a test keeps them equal).
+RECIPE_SHEET_LINES = ("question", "facts", "all")
+
 #: 1: flat fields + an untyped ``extra`` dict (read through :data:`LEGACY_KEYS`); 2: sections;
 #: 3: the ``bridge`` section (2 is read with :data:`MOVED_KEYS` moved into it).
 CONFIG_FORMAT_VERSION = 3
@@ -283,6 +287,11 @@ def _problems(cfg: TrainConfig) -> list[str]:
     if bad_loggers:
         out.append(f"run.loggers: unknown {bad_loggers}; choose csv and/or tensorboard")
     out += _bridge_problems(cfg)
+    if cfg.recipe.sheet_lines not in RECIPE_SHEET_LINES:
+        out.append(
+            f"recipe.sheet_lines must be one of {list(RECIPE_SHEET_LINES)}, "
+            f"got {cfg.recipe.sheet_lines!r}"
+        )
     if not 0.0 <= cfg.recipe.sheet_full_rate <= 1.0:
         out.append(f"recipe.sheet_full_rate must be in [0, 1], got {cfg.recipe.sheet_full_rate}")
     if cfg.recipe.answer_loss not in ("token", "answer"):

@@ -118,7 +118,12 @@ def build_stage2_model(cfg: TrainConfig) -> Any:
     trainable = TrainableConfig(lora=lora)
     sheet: dict[str, Any] = {}
     if cfg.stage == "recipe" and cfg.recipe.fact_sheet:
-        sheet = {"fact_sheet": True, "bbb_readout": True}
+        sheet = {
+            "fact_sheet": True,
+            "bbb_readout": True,
+            "sheet_lines": cfg.recipe.sheet_lines,
+            "decline_unnamed": cfg.recipe.decline_unnamed,
+        }
     config = EDTFormerConfig(
         encoders=processor.encoder_names,
         llm=cfg.model.llm,

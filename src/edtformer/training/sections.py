@@ -176,6 +176,14 @@ class RecipeSection:
     """With ``fact_sheet``: share of training batches whose prompts get the whole sheet although
     their questions name some lines (the rest get the named lines only, as at inference). The
     batches that carry off-sheet questions get the whole sheet anyway (about 20 %)."""
+    sheet_lines: str = "question"
+    """With ``fact_sheet``: what of the sheet a prompt reads, in training and in the saved
+    model (``EDTFormerConfig.sheet_lines``: ``question`` the lines a question names, ``facts``
+    those lines cut to the single facts it names, ``all`` the whole sheet)."""
+    decline_unnamed: bool = False
+    """With ``fact_sheet``: the saved model begins its answer to a question that names no sheet
+    fact with "I can't tell" (``EDTFormerConfig.decline_unnamed``; training answers such
+    questions with the decline anyway)."""
     eval_every: int = 200
     """Score the valid curve every N steps (0: never)."""
     eval_per_kind: int = 32
