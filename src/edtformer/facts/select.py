@@ -166,6 +166,7 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
     ),
     "fragments": (
         r"fragm",
+        r"\bfrags?\b",
         r"salt",
         r"counter-?ion",
         r"components?",
@@ -341,11 +342,11 @@ ITEM_WORDS: dict[str, tuple[str, ...]] = {
     "logp": (r"log\s?p", r"lipophil", r"partition", r"octanol", r"hydrophob", r"slogp"),
     "mr": (r"\bmr\b", r"refract", r"\bcmr\b", r"\bsmr\b", r"molmr"),
     "tpsa": (r"tpsa", r"\bpsa\b", r"polar surface", r"surface area"),
-    "fsp3": (r"sp3", r"sp\^3", r"saturat", r"csp3", r"hybridi"),
+    "fsp3": (r"sp3", r"sp\^3", r"fraction (of )?saturat", r"saturation", r"csp3", r"hybridi"),
     "lipinski": (r"lipinski", r"rule of (five|5)", r"rule-of-(five|5)", r"\bro5\b",
                  r"drug[- ]?lik"),
-    "lipinski_violations": (r"violat", r"\bbreak", r"exceed", r"how many", r"number of",
-                            r"\bcount", r"\bfail"),
+    "lipinski_violations": (r"violat", r"\bbreak", r"breach", r"exceed", r"how many",
+                            r"number of", r"\bcount", r"\btally", r"\bfail"),
     "veber": (r"veber", r"bioavailab"),
 }  # fmt: skip
 
@@ -390,7 +391,7 @@ LINE_NAMED: dict[str, tuple[str, ...]] = {
     "rotatable": (r".",),
     "bbb": (r".",),
     "same": (r".",),
-    "fragments": (r"fragm", r"salt", r"counter-?ion", r"components?", r"mixture",
+    "fragments": (r"fragm", r"\bfrags?\b", r"salt", r"counter-?ion", r"components?", r"mixture",
                   r"disconnected", r"pieces?", r"desalt", r"\bparts\b", r"parent"),
     "groups": (r"functional", r"moiet", r"substructure", r"\bclass\b", r"scaffold",
                r"(?<!donating )(?<!accepting )(?<!donor )(?<!acceptor )\bgroups?\b"),
@@ -403,6 +404,9 @@ _CENTRE = re.compile(
     r"ster\w*cent|stereogenic (cent|atom|carbon)|chiral|\bcip\b|\br/s\b|\b[rs] or [rs]\b"
     r"|tetrahedral|cahn|prelog|enantiomer|mirror",
     re.I,
+)
+_CIP_STRONG = re.compile(
+    "|".join(w for w in ITEM_WORDS["cip"] if w not in (r"configuration", r"\blabels?\b")), re.I
 )
 _COUNT = re.compile(r"how many|number of|\bcount|\btally|\bn\b|\bn[a-z]{3,}", re.I)
 _COUNTED_CENTRE = re.compile(
@@ -475,6 +479,8 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
                 named.add(line)
         elif f"line:{line}" in pats and pats[f"line:{line}"].search(text):
             named.add(line)
+            if line == "groups":
+                items.add("groups")  # the list itself asked for ("Which groups does it have?")
     if items & set(NARROWED_LINES["rings"]) and _COUNT.search(text):
         asked = [a for a in asked if a != "group:aromatic ring"]
     named |= {"composition" if a.startswith("element:") else "groups" for a in asked}
@@ -487,6 +493,8 @@ def _line_items(line: str, text: str, pats: dict[str, re.Pattern[str]]) -> set[s
     """The items of ``line`` the question ``text`` names (see :func:`narrow`)."""
     hits = {k for k in NARROWED_LINES[line] if pats[k].search(text)}
     hits -= {o for k in hits for o in _ITEM_OVERRIDES.get(k, ()) if o != k}
+    if {"cip", "specified_stereocentres"} <= hits and not _CIP_STRONG.search(text):
+        hits.discard("cip")  # "how many carry an explicit configuration" counts, lists nothing
     if line == "stereo" and not hits - {"chiral"} and _COUNTED_CENTRE.search(text):
         hits.add("stereocentres")  # "How many stereocentres?" names the count itself
     if line == "rings":
@@ -551,6 +559,8 @@ def asked_facts(question: str, smiles: Iterable[str] = ()) -> list[str]:
     taken: list[tuple[int, int]] = []
     for pat, name in groups:
         for m in pat.finditer(text):
+            if re.search(r"\bnon[- ]?$", text[: m.start()], re.I):
+                continue  # "non-aromatic rings" names no aromatic ring
             if not any(a <= m.start() and m.end() <= b for a, b in taken):
                 taken.append((m.start(), m.end()))
                 hits.append((m.start(), f"group:{name}"))
