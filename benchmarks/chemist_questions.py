@@ -145,6 +145,7 @@ def main() -> int:
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--zero-tokens", action="store_true", help="zero the EDT-Former tokens")
+    ap.add_argument("--name", help="result file stem (default chemist_questions[_zero])")
     args = ap.parse_args()
 
     import torch
@@ -165,7 +166,7 @@ def main() -> int:
         rows.append({"drug": drug, "smiles": smi, "question": q, "answer": text,
                      "expected": "decline" if key == "decline" else gold, "mark": mark(text, key, gold)})  # fmt: skip
     counts = {m: sum(r["mark"] == m for r in rows) for m in ("right", "declined", "wrong")}
-    stem = "chemist_questions" + ("_zero" if args.zero_tokens else "")
+    stem = args.name or "chemist_questions" + ("_zero" if args.zero_tokens else "")
     atomic_write_json(
         RESULTS / f"{stem}.json", {"model": str(args.model), "counts": counts, "rows": rows}
     )

@@ -140,6 +140,10 @@ def prompt_key(model: Any, item: dict) -> str:
     sheets = model.chat_processor.fact_sheets([records], None, [item["question"]])
     messages = model.chat_processor.messages(item["question"], 1)
     _, prefix = started(model, item["question"], messages, [item["smiles"]])
+    if prefix is not None and prefix.startswith("{"):  # begun JSON is finished by a rule
+        from edtformer.llm.formats import FORMAT_VERSION
+
+        prefix = f"{prefix}|format {FORMAT_VERSION}"
     text = json.dumps([sheets, prefix, item["question"], item["smiles"]])
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 

@@ -36,7 +36,8 @@ def test_json_key(question: str, key: str | None) -> None:
 
 def test_join_prefix_makes_json() -> None:
     assert json.loads(join_prefix('{"n":', " 3}")) == {"n": 3}
-    assert join_prefix('{"n":', "  ") == '{"n":'
+    assert join_prefix('{"n":', "  ") == '{"n": null}'
+    assert join_prefix("I can't tell", " that.") == "I can't tell that."
 
 
 def test_open_answer_is_continued_not_closed() -> None:
@@ -99,3 +100,22 @@ def test_unnamed_questions_are_begun_as_a_decline(model: EDTFormer) -> None:
         assert started(model, describe, model.chat_processor.messages(describe, 1))[1] is None
     finally:
         model.config.fact_sheet, model.config.decline_unnamed = False, False
+
+
+@pytest.mark.parametrize(
+    ("continuation", "expected"),
+    [
+        (" C9H13N3O5}", {"mf": "C9H13N3O5"}),  # a bare formula, quoted
+        (' 25, "c25H31ClN2O5"}', {"mf": 25}),  # junk after the first value dropped
+        (' ["ester", "amide"', {"mf": ["ester", "amide"]}),  # a list cut short, closed
+        (' "S,R"', {"mf": "S,R"}),  # an unclosed object, closed
+        ("", {"mf": None}),
+    ],
+)
+def test_begun_json_always_parses(continuation: str, expected: dict) -> None:
+    assert json.loads(join_prefix('{"mf":', continuation)) == expected
+
+
+def test_valid_json_is_kept_as_written() -> None:
+    text = join_prefix('{"a":', ' "S,S", "name": "x"}')
+    assert text == '{"a": "S,S", "name": "x"}'

@@ -43,13 +43,56 @@ def answer_prefix(question: str) -> str | None:
     return None if key is None else "{" + json.dumps(key) + ":"
 
 
+#: Bumped whenever :func:`join_prefix` changes what an answer reads (evaluations that reuse
+#: earlier answers re-answer the begun ones then).
+FORMAT_VERSION = 2
+
+
 def join_prefix(prefix: str, continuation: str) -> str:
     """``prefix`` and the generated ``continuation`` as one answer (``{"n":`` + ``3}`` ->
-    ``{"n": 3}``)."""
+    ``{"n": 3}``). An answer begun as JSON always ends as valid JSON (:func:`finish_json`)."""
     rest = continuation.strip()
     if not rest:
-        return prefix
-    return prefix + rest if rest[0] in ",.;:!?)]}" else f"{prefix} {rest}"
+        text = prefix
+    else:
+        text = prefix + rest if rest[0] in ",.;:!?)]}" else f"{prefix} {rest}"
+    return finish_json(text) if prefix.startswith("{") else text
 
 
-__all__ = ["answer_prefix", "join_prefix", "json_key"]
+def finish_json(text: str) -> str:
+    """``text``, an answer begun ``{"key":``, as valid JSON: kept when it parses; otherwise the
+    one key with the value written after it — a JSON value when one parses (``3``, ``"S"``,
+    ``[..]``, ``true``), else the bare words as a string (``{"mf": C9H13N3O5`` ->
+    ``{"mf": "C9H13N3O5"}``). Structured output for a small LLM that opens JSON but does not
+    always close or quote it."""
+    try:
+        if isinstance(json.loads(text), dict):
+            return text
+    except json.JSONDecodeError:
+        pass
+    m = re.match(r'\{\s*("(?:[^"\\]|\\.)*")\s*:\s*(.*)$', text, re.DOTALL)
+    if m is None:
+        return text
+    key = json.loads(m.group(1))
+    raw = m.group(2).strip()
+    return json.dumps({key: _value(raw)})
+
+
+def _value(raw: str) -> object:
+    """The JSON value at the start of ``raw``, a list cut short closed after its last whole
+    element, or the bare words up to the next ``,`` / ``}`` as a string (``None`` if empty)."""
+    decoder = json.JSONDecoder()
+    tries = [raw]
+    if raw.startswith("["):
+        cut = raw.rstrip().rstrip(",")
+        tries += [cut + "]", cut + '"]', raw[: max(raw.rfind(","), 1)] + "]"]
+    for t in tries:
+        try:
+            return decoder.raw_decode(t)[0]
+        except json.JSONDecodeError:
+            continue
+    bare = re.split(r"[,}\n]", raw, maxsplit=1)[0].strip().strip('"').strip()
+    return bare or None
+
+
+__all__ = ["FORMAT_VERSION", "answer_prefix", "finish_json", "join_prefix", "json_key"]
