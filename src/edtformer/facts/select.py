@@ -22,7 +22,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from edtformer.facts.groups import GROUP_RULES
-from edtformer.facts.sheet import ELEMENT_NAMES, LINE_NAMES
+from edtformer.facts.sheet import ELEMENT_NAMES, LINE_NAMES, element_name
 
 #: Line name -> regular expressions (case-insensitive, on the question without its SMILES).
 LINE_WORDS: dict[str, tuple[str, ...]] = {
@@ -483,6 +483,9 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
                 items.add("groups")  # the list itself asked for ("Which groups does it have?")
     if items & set(NARROWED_LINES["rings"]) and _COUNT.search(text):
         asked = [a for a in asked if a != "group:aromatic ring"]
+    if _COUNT.search(text):  # "Chlorine count?" asks the atoms, not the group "chlorine"
+        counted = {f"group:{element_name(a[8:])}" for a in asked if a.startswith("element:")}
+        asked = [a for a in asked if a not in counted]
     named |= {"composition" if a.startswith("element:") else "groups" for a in asked}
     if named:
         lines &= named
