@@ -103,30 +103,44 @@ def text_baseline(data: str, n_train: int, seed: int, valid_items: list[dict]) -
 
 
 def sheet_token_counts(items: list[dict], tokenizer_dir: str | None = None) -> dict[str, float]:
-    """SmolLM2 tokens of the sheet text each item's prompt carries: the lines its question names
-    (the whole sheet when it names none), vs the whole sheet for the same molecules."""
+    """SmolLM2 tokens of the sheet text each item's prompt carries, per ``sheet_lines`` mode:
+    ``all`` (the whole sheet), ``question`` (the lines its question names; the whole sheet when
+    it names none) and ``facts`` (those lines cut to the facts it names), the same molecules and
+    questions, the learned BBB line included where written."""
     import statistics
 
     from transformers import AutoTokenizer
 
     from edtformer.facts import render_sheet, sheet_of
-    from edtformer.facts.select import lines_for
+    from edtformer.facts.select import asked_facts, lines_for, narrow
     from edtformer.llm.loading import default_llm_dir
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir or default_llm_dir())
-    cut, whole, named = [], [], 0
+    counts: dict[str, list[int]] = {"all": [], "question": [], "facts": []}
+    named = 0
     cache: dict[str, dict] = {}
     for it in items:
         values = sheet_of(it["smiles"], cache)
-        only = lines_for(it["question"], [it["smiles"]])
+        q, smi = it["question"], [it["smiles"]]
+        only = lines_for(q, smi)
         named += only is not None
-        cut.append(len(tok(render_sheet(values, bbb=0.5, only=only))["input_ids"]))
-        whole.append(len(tok(render_sheet(values, bbb=0.5))["input_ids"]))
-    return {
-        "n": len(items), "share_naming_lines": named / len(items),
-        "sheet_tokens_read_median": statistics.median(cut), "sheet_tokens_read_mean": statistics.fmean(cut),
-        "whole_sheet_tokens_median": statistics.median(whole), "whole_sheet_tokens_max": max(whole),
-    }  # fmt: skip
+        want = narrow(q, smi)
+        texts = {
+            "all": render_sheet(values, bbb=0.5),
+            "question": render_sheet(values, bbb=0.5, only=only, asked=asked_facts(q, smi)),
+            "facts": render_sheet(
+                values, bbb=0.5, only=want.lines, asked=list(want.asked),
+                items=None if want.lines is None else want.items,
+            ),
+        }  # fmt: skip
+        for mode, text in texts.items():
+            counts[mode].append(len(tok(text)["input_ids"]))
+    out: dict[str, float] = {"n": len(items), "share_naming_lines": named / len(items)}
+    for mode, xs in counts.items():
+        out[f"{mode}_median"] = statistics.median(xs)
+        out[f"{mode}_mean"] = round(statistics.fmean(xs), 1)
+        out[f"{mode}_max"] = max(xs)
+    return out
 
 
 def prompt_key(model: Any, item: dict) -> str:
