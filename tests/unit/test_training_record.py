@@ -16,7 +16,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src/edtformer/assets/bridge/def
 EXTRA_KEYS = {
     "instruction_aware", "token_norm", "fact_sheet", "sheet_full_rate", "eval_every",
     "eval_per_kind", "eval_at_start", "curve_kinds", "curve_zero_tokens", "balance_bbbp",
-    "answer_loss", "bbbp_targets",
+    "answer_loss", "bbbp_targets", "sheet_lines", "decline_unnamed",
 }  # fmt: skip
 
 
