@@ -230,3 +230,35 @@ def test_lettered_questions_are_answered_as_the_cli_answers_them(
         events = [json.loads(x[6:]) for x in s.iter_lines() if x.startswith("data: {")]
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
     assert text == cli.answer
+
+
+def test_answers_are_begun_as_the_cli_begins_them(tmp_path: Path) -> None:
+    """A JSON question under a named key is answered ``{"key": ...}`` (valid JSON, streamed
+    the same), a question naming no sheet fact is declined, as ``edt ask`` answers them."""
+    from fastapi.testclient import TestClient
+
+    from edtformer.serve import create_app
+
+    llm = make_tiny_llm(tmp_path / "llm")
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(
+        encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics", fact_sheet=True,
+        sheet_lines="facts", decline_unnamed=True,
+    )  # fmt: skip
+    model = EDTFormer.build(cfg).eval()
+    model.llm.config.max_position_embeddings = 4096
+    model.llm.generation_config.repetition_penalty = 1e4
+    q = 'How many rings? Emit JSON; store the result under "rings".'
+    with TestClient(create_app(model, MODEL_NAME), raise_server_exceptions=False) as c:
+        r = c.post("/v1/chat/completions", json={**chat(ASPIRIN, q), "max_tokens": 4})
+        assert r.status_code == 200, r.text
+        text = r.json()["choices"][0]["message"]["content"]
+        assert set(json.loads(text)) == {"rings"}
+        assert text == model.ask(ASPIRIN, q, max_new_tokens=4).answer
+        body = {**chat(ASPIRIN, "What is its melting point?"), "stream": True, "max_tokens": 3}
+        events = [json.loads(x[6:]) for x in c.post("/v1/chat/completions", json=body).text
+                  .splitlines() if x.startswith("data: {")]  # fmt: skip
+        streamed = "".join(
+            e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"]
+        )
+        assert streamed.startswith("I can't tell")

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import torch
@@ -25,9 +25,11 @@ from transformers.generation.streamers import BaseStreamer
 
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
+from edtformer.llm.formats import join_prefix
 from edtformer.llm.options import parse_options
 from edtformer.llm.prompt import Message
 from edtformer.model import ChatBatch, molecule_token_counts
+from edtformer.model.answering import started
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,7 +106,11 @@ class TokenSink(BaseStreamer):  # type: ignore[misc]
         eos_ids: set[int],
         decode: Callable[[list[int]], str],
         on_delta: Callable[[str], None] | Sequence[Listener | None] | None = None,
+        prefixes: Sequence[str | None] | None = None,
     ) -> None:
+        self.prefixes: list[str | None] = list(prefixes or [None] * n_rows)
+        """Each row's fixed answer start (:func:`edtformer.model.answering.started`): sent
+        first, the generated text after it."""
         self.ids: list[list[int]] = [[] for _ in range(n_rows)]
         self.done = [False] * n_rows
         self.eos_ids = eos_ids
@@ -141,12 +147,23 @@ class TokenSink(BaseStreamer):  # type: ignore[misc]
         listener = self.listeners[b]
         if listener is None or listener.cancelled:
             return
-        visible = self.decode(self.ids[b]).strip()
+        visible = self.text(b, final)
         if not final and visible.endswith("\ufffd"):
             return
         if visible.startswith(self.sent[b]) and len(visible) > len(self.sent[b]):
             listener.send(visible[len(self.sent[b]) :])
             self.sent[b] = visible
+
+    def text(self, b: int, final: bool = True) -> str:
+        """Row ``b``'s answer so far: its fixed start joined to the generated text (finished,
+        e.g. JSON closed, once ``final``)."""
+        generated = self.decode(self.ids[b]).strip()
+        prefix = self.prefixes[b]
+        if prefix is None:
+            return generated
+        if final:
+            return join_prefix(prefix, generated)
+        return f"{prefix} {generated}" if generated else prefix
 
     def stopper(self) -> StoppingCriteria:
         """A stopping criterion that ends a row once its listener is cancelled (every row once
@@ -237,7 +254,8 @@ class ModelWorker:
     def generate(
         self, jobs: Sequence[GenerationJob], batch: ChatBatch, sink: TokenSink | None = None
     ) -> list[Completion]:
-        """Generate the answers of ``jobs`` (same :attr:`GenerationJob.key`) in one call."""
+        """Generate the answers of ``jobs`` (same :attr:`GenerationJob.key`) in one call;
+        ``batch`` holds their begun prompts (:meth:`begun`) and ``sink`` their answer starts."""
         job = jobs[0]
         sink = sink or TokenSink(len(jobs), self.eos_ids, self.model.prompts.decode)
         gen = self.model.generate_details(
@@ -251,6 +269,8 @@ class ModelWorker:
         n_mols = [len(j.molecules) for j in jobs]
         out, lo = [], 0
         for k, (text, cut) in enumerate(zip(gen.texts, gen.truncated, strict=True)):
+            if sink.prefixes[k] is not None:
+                text = join_prefix(sink.prefixes[k] or "", text)
             hi = lo + n_mols[k]
             n_tok, n_anchor, n_dyn = molecule_token_counts(batch, gen.bridge, lo, hi)
             out.append(
@@ -278,8 +298,8 @@ class ModelWorker:
             list(listeners) if listeners is not None else [None] * len(jobs)
         )
 
-        def sink(ls: list[Listener | None]) -> TokenSink:
-            return TokenSink(len(ls), self.eos_ids, self.model.prompts.decode, ls)
+        def sink(ls: list[Listener | None], starts: list[str | None]) -> TokenSink:
+            return TokenSink(len(ls), self.eos_ids, self.model.prompts.decode, ls, starts)
 
         lettered = [i for i, j in enumerate(jobs) if _lettered_question(j) is not None]
         if lettered:  # answered as `edt ask` answers them: options cloze-scored, no generation
@@ -290,18 +310,34 @@ class ModelWorker:
             for i, c in zip([*lettered, *rest], [*chosen, *others], strict=True):
                 merged[i] = c
             return merged
+        begun = [self.begun(j) for j in jobs]
+        jobs = [j for j, _ in begun]
+        starts = [p for _, p in begun]
         try:
-            return list(self.generate(jobs, self.prepare(jobs), sink(rows)))
+            return list(self.generate(jobs, self.prepare(jobs), sink(rows, starts)))
         except EdtError as exc:
             if len(jobs) == 1:
                 return [exc]
         out: list[Completion | EdtError] = []
-        for job, listener in zip(jobs, rows, strict=True):
+        for job, listener, start in zip(jobs, rows, starts, strict=True):
             try:
-                out += self.generate([job], self.prepare([job]), sink([listener]))
+                out += self.generate([job], self.prepare([job]), sink([listener], [start]))
             except EdtError as exc:
                 out.append(exc)
         return out
+
+    def begun(self, job: GenerationJob) -> tuple[GenerationJob, str | None]:
+        """``job`` with its answer begun as ``edt ask`` begins it (JSON under an asked key,
+        a decline for a question naming no sheet fact; :func:`~edtformer.model.answering.started`)
+        and that start; a conversation of more than one turn is never begun."""
+        if len(job.messages) != 1 or job.messages[0]["role"] != "user":
+            return job, None
+        question = job.messages[0]["content"]
+        smiles = [m.smiles for m in job.molecules]
+        messages, start = started(self.model, question, list(job.messages), smiles)
+        if start is None:
+            return job, None
+        return replace(job, messages=messages), start
 
     def choose(
         self, jobs: Sequence[GenerationJob], listeners: Sequence[Listener | None]
