@@ -148,12 +148,11 @@ def prompt_key(model: Any, item: dict) -> str:
     cut for the question (without the learned BBB line), the answer's fixed start, the question
     and the SMILES. Two runs of one model with equal keys give the same answer (greedy)."""
     from edtformer.chem import parse_smiles
-    from edtformer.model.answering import started
 
     records = [parse_smiles(item["smiles"])]
     sheets = model.chat_processor.fact_sheets([records], None, [item["question"]])
     messages = model.chat_processor.messages(item["question"], 1)
-    _, prefix = started(model, item["question"], messages, [item["smiles"]])
+    _, prefix = model.begin_answer(item["question"], messages, [item["smiles"]])
     if prefix is not None and prefix.startswith("{"):  # begun JSON is finished by a rule
         from edtformer.llm.formats import FORMAT_VERSION
 

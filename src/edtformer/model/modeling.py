@@ -406,6 +406,15 @@ class EDTFormer(nn.Module):
         """The fact-sheet text the LLM read, one string per molecule (None without a sheet)."""
         return None if batch.sheets is None else list(batch.sheets)
 
+    def begin_answer(
+        self, question: str, messages: list[Message], smiles: Sequence[str] = ()
+    ) -> tuple[list[Message], str | None]:
+        """The prompt to generate ``question``'s answer from and the answer's fixed start
+        (``None``: not begun): JSON under an asked key begun ``{"key":`` (``answer_prefix``), a
+        question naming no sheet fact begun "I can't tell" (``decline_unnamed``); what
+        :meth:`ask` and ``edt serve`` generate from (:func:`~edtformer.model.answering.started`)."""
+        return answering.started(self, question, messages, smiles)
+
     @torch.no_grad()
     def ask_many(
         self,

@@ -29,7 +29,6 @@ from edtformer.llm.formats import join_prefix
 from edtformer.llm.options import parse_options
 from edtformer.llm.prompt import Message
 from edtformer.model import ChatBatch, molecule_token_counts
-from edtformer.model.answering import started
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,7 +108,7 @@ class TokenSink(BaseStreamer):  # type: ignore[misc]
         prefixes: Sequence[str | None] | None = None,
     ) -> None:
         self.prefixes: list[str | None] = list(prefixes or [None] * n_rows)
-        """Each row's fixed answer start (:func:`edtformer.model.answering.started`): sent
+        """Each row's fixed answer start (``EDTFormer.begin_answer``): sent
         first, the generated text after it."""
         self.ids: list[list[int]] = [[] for _ in range(n_rows)]
         self.done = [False] * n_rows
@@ -328,13 +327,13 @@ class ModelWorker:
 
     def begun(self, job: GenerationJob) -> tuple[GenerationJob, str | None]:
         """``job`` with its answer begun as ``edt ask`` begins it (JSON under an asked key,
-        a decline for a question naming no sheet fact; :func:`~edtformer.model.answering.started`)
+        a decline for a question naming no sheet fact: ``EDTFormer.begin_answer``)
         and that start; a conversation of more than one turn is never begun."""
         if len(job.messages) != 1 or job.messages[0]["role"] != "user":
             return job, None
         question = job.messages[0]["content"]
         smiles = [m.smiles for m in job.molecules]
-        messages, start = started(self.model, question, list(job.messages), smiles)
+        messages, start = self.model.begin_answer(question, list(job.messages), smiles)
         if start is None:
             return job, None
         return replace(job, messages=messages), start
