@@ -123,3 +123,24 @@ def test_asked_groups_alone_in_facts_mode() -> None:
     assert text.splitlines()[1:] == ["ester: yes; amide: no"]
     whole = _sheet("Which functional groups does it have?", "CC(=O)Oc1ccccc1C(=O)O")
     assert "groups: " in whole and "carboxylic acid" in whole
+
+
+@pytest.mark.parametrize(
+    ("question", "line"),
+    [
+        ("How many double bonds?", "double bonds (Kekulé structure): 3"),
+        ("How many triple bonds?", "triple bonds: 1"),
+        ("Count the heteroatoms.", "heteroatoms (not C or H): 2"),
+        ("How heavy is this molecule?", "molecular weight: 133.15"),
+        ("Is it neutral?", "net charge: 0"),
+    ],
+)
+def test_counts_written_only_when_asked(question: str, line: str) -> None:
+    text = _sheet(question, "C#CCOc1ccncc1")  # pyridine: 3 double bonds in Kekulé form
+    assert line in text.splitlines(), text
+    assert "double bonds (Kekulé" not in _sheet("Describe this molecule.", "C#CCOc1ccncc1")
+
+
+def test_stereo_double_bond_questions_are_not_counts() -> None:
+    text = _sheet("How many stereo double bonds are specified?", "C/C=C/C")
+    assert "Kekulé" not in text and "specified stereo double bonds: 1" in text

@@ -37,6 +37,7 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"nheavy",
         r"charge",
         r"charged",
+        r"neutral",
         r"\bion(ic)?\b",
         r"cation",
         r"anion",
@@ -50,6 +51,8 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"nheavyatom",
         r"heavyatomcount",
         r"\bnatoms?\b",
+        r"hetero-?\s?atoms?",
+        r"triple bonds?",
     ),
     "mass": (
         r"weigh",
@@ -138,6 +141,7 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"partition",
         r"octanol",
         r"hydrophob",
+        r"hydrophil",
         r"\bmr\b",
         r"refract",
         r"tpsa",
@@ -146,7 +150,8 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"surface area",
         r"sp3",
         r"sp\^3",
-        r"saturat",
+        r"fraction (of )?saturat",
+        r"(?<!un)saturation",
         r"crippen",
         r"\bcmr\b",
         r"\bsmr\b",
@@ -185,6 +190,7 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"moiet",
         r"substructure",
         r"\bclass\b",
+        r"(kind|type|sort) of (molecule|compound|substance|chemical)",
         r"scaffold",
         r"features?\b",
     ),
@@ -259,7 +265,7 @@ def strip_smiles(question: str, smiles: Iterable[str] = ()) -> str:
 #: Words that ask for the whole sheet: "Describe this molecule", "What are its properties?".
 WHOLE_SHEET_WORDS = re.compile(
     r"\bdescri(be|ption)|summar|overview|tell me about|properties|\bprofile\b|characteri[sz]e"
-    r"|fact sheet|\ball (the )?facts|what do you know|what can you tell",
+    r"|fact sheet|\ball (the )?facts|what do you know|what can you tell|everything",
     re.IGNORECASE,
 )
 
@@ -289,14 +295,15 @@ ITEM_WORDS: dict[str, tuple[str, ...]] = {
     "formula": (r"formula", r"composition", r"\bmf\b", r"empirical", r"brutto", r"hill"),
     "atoms": (r"\belements?\b", r"per element", r"each element", r"atom counts",
               r"atoms of each", r"element counts"),
-    "heavy_atoms": (r"heavy", r"non-?\s?h(ydrogen)?\b", r"\bhac\b", r"nheavy",
+    "heavy_atoms": (r"heavy[- ]?atoms?", r"heavy(?! is)(?! are)", r"non-?\s?h(ydrogen)?\b", r"\bhac\b", r"nheavy",
                     r"heavyatomcount", r"other than hydrogen", r"excluding hydrogen",
                     r"not counting hydrogen"),
-    "formal_charge": (r"charge", r"\bchg\b", r"ionic", r"\bions?\b", r"cation", r"anion",
+    "formal_charge": (r"charge", r"\bchg\b", r"neutral", r"ionic", r"\bions?\b", r"cation", r"anion",
                       r"zwitter", r"\bnet\b", r"formal"),
     "mol_weight": (r"average", r"molecular weight", r"\bmw\b", r"\bm\.w\b", r"molar mass",
                    r"g/mol", r"formula weight", r"\bweigh", r"molwt", r"\bmol\.? ?wt\b",
-                   r"per mole", r"\bmolar\b", r"molecular mass", r"relative mass"),
+                   r"per mole", r"\bmolar mass", r"molecular mass", r"relative mass",
+                   r"how heavy"),
     "exact_mass": (r"monoiso", r"\bexact\b", r"isotop", r"most abundant", r"\bm/z\b",
                    r"high[- ]?res", r"\bhrms\b", r"accurate mass"),
     "aromatic_rings": (r"(?<!non-)(?<!non )(?<!non)(?<!\()\barom", r"benzenoid"),
@@ -339,10 +346,12 @@ ITEM_WORDS: dict[str, tuple[str, ...]] = {
                                       r"(?<!not )\bis (set|given|known)\b"),
     "ez": (r"\blabels?\b", r"descriptors?", r"\bcis\b", r"\btrans\b", r"\b[ez] or [ez]\b",
            r"geometry", r"configuration"),
-    "logp": (r"log\s?p", r"lipophil", r"partition", r"octanol", r"hydrophob", r"slogp"),
+    "logp": (r"log\s?p", r"lipophil", r"partition", r"octanol", r"hydrophob", r"hydrophil",
+             r"slogp"),
     "mr": (r"\bmr\b", r"refract", r"\bcmr\b", r"\bsmr\b", r"molmr"),
     "tpsa": (r"tpsa", r"\bpsa\b", r"polar surface", r"surface area"),
-    "fsp3": (r"sp3", r"sp\^3", r"fraction (of )?saturat", r"saturation", r"csp3", r"hybridi"),
+    "fsp3": (r"sp3", r"sp\^3", r"fraction (of )?saturat", r"(?<!un)saturation", r"csp3",
+             r"hybridi"),
     "lipinski": (r"lipinski", r"rule of (five|5)", r"rule-of-(five|5)", r"\bro5\b",
                  r"drug[- ]?lik"),
     "lipinski_violations": (r"violat", r"\bbreak", r"breach", r"exceed", r"how many",
@@ -394,6 +403,7 @@ LINE_NAMED: dict[str, tuple[str, ...]] = {
     "fragments": (r"fragm", r"\bfrags?\b", r"salt", r"counter-?ion", r"components?", r"mixture",
                   r"disconnected", r"pieces?", r"desalt", r"\bparts\b", r"parent"),
     "groups": (r"functional", r"moiet", r"substructure", r"\bclass\b", r"scaffold",
+               r"(kind|type|sort) of (molecule|compound|substance|chemical)",
                r"(?<!donating )(?<!accepting )(?<!donor )(?<!acceptor )\bgroups?\b"),
 }  # fmt: skip
 
@@ -486,7 +496,7 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
     if _COUNT.search(text):  # "Chlorine count?" asks the atoms, not the group "chlorine"
         counted = {f"group:{element_name(a[8:])}" for a in asked if a.startswith("element:")}
         asked = [a for a in asked if a not in counted]
-    named |= {"composition" if a.startswith("element:") else "groups" for a in asked}
+    named |= {"groups" if a.startswith("group:") else "composition" for a in asked}
     if named:
         lines &= named
     return SheetRequest(frozenset(lines), tuple(asked), frozenset(items))
@@ -525,6 +535,20 @@ def _close(word: str, target: str) -> bool:
 #: case-sensitively; one-letter symbols only before "atom(s)" or as "nX" shorthand ("nN?").
 _TWO_LETTER = r"\b(Cl|Br|Na|Si|Se|Li|Mg|Ca|Zn|Fe|Cu|Al|As|Sn|Pt|Hg|Co|Gd|Bi|Ag|Au|Ti|Mn|Ni|Cr|Te|Ge|Sb|Ba|Sr|Cs|Rb|Be|Pd)\b"
 _ONE_LETTER = r"\b([CHNOSPFBIK])\b(?=\s*(?:-?\s*)atoms?\b)|\bn([CHNOSPFBIK])\b(?=\s*\?|\s*$)"
+
+
+#: Counts the sheet writes only when asked (:data:`edtformer.facts.sheet.ASKED_COUNTS`).
+_COUNT_WORDS: dict[str, re.Pattern[str]] = {
+    "double_bonds": re.compile(r"\bdouble bonds?\b|\bc=c bonds\b", re.I),
+    "triple_bonds": re.compile(r"\btriple bonds?\b", re.I),
+    "heteroatoms": re.compile(r"\bhetero-?\s?atoms?\b", re.I),
+}
+#: Words that make "double bond" a question about E/Z, not a count of double bonds.
+_STEREO_BOND = re.compile(
+    r"stereo|ster\w{0,3}o\b|\be/z\b|\bz/e\b|\bcis\b|\btrans\b|geometr|specified|defined|assigned|isomer|"
+    r"\b[ez] or [ez]\b|configuration|label",
+    re.I,
+)
 
 
 @lru_cache(maxsize=1)
@@ -569,6 +593,10 @@ def asked_facts(question: str, smiles: Iterable[str] = ()) -> list[str]:
                 hits.append((m.start(), f"group:{name}"))
     for pat, sym in elements:
         hits += [(m.start(), f"element:{sym}") for m in pat.finditer(text)]
+    for key, pat in _COUNT_WORDS.items():
+        found = pat.search(text)
+        if found is not None and not (key == "double_bonds" and _STEREO_BOND.search(text)):
+            hits.append((found.start(), f"count:{key}"))
     for m in re.finditer(_TWO_LETTER, text):
         hits.append((m.start(), f"element:{m.group(1)}"))
     for m in re.finditer(_ONE_LETTER, text):

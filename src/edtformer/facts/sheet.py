@@ -266,10 +266,35 @@ def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
         "veber": rot <= 10 and tpsa <= 140,
         "fragments": len(frags),
         "largest_fragment": Chem.MolToSmiles(biggest),
+        **_bond_counts(m),
     }
     if groups:
         values["groups"] = present_groups(m)
     return values
+
+
+#: Counts written only when a question names them (:func:`edtformer.facts.select.asked_facts`
+#: ``"count:<key>"``): key -> label.
+ASKED_COUNTS: dict[str, str] = {
+    "double_bonds": "double bonds (Kekulé structure)",
+    "triple_bonds": "triple bonds",
+    "heteroatoms": "heteroatoms (not C or H)",
+}
+
+
+def _bond_counts(mol: Chem.Mol) -> dict[str, int]:
+    """Double bonds of a Kekulé structure (benzene: 3), triple bonds, heteroatoms."""
+    kek = Chem.Mol(mol)
+    try:
+        Chem.Kekulize(kek, clearAromaticFlags=True)
+    except Exception:  # an aromatic system RDKit cannot kekulize: count its aromatic bonds as none
+        kek = Chem.Mol(mol)
+    types = [b.GetBondType() for b in kek.GetBonds()]
+    return {
+        "double_bonds": sum(t == Chem.BondType.DOUBLE for t in types),
+        "triple_bonds": sum(t == Chem.BondType.TRIPLE for t in types),
+        "heteroatoms": sum(a.GetAtomicNum() not in (1, 6) for a in mol.GetAtoms()),
+    }
 
 
 def sheet_of(smiles: str, cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -414,6 +439,10 @@ def render_sheet(
         if what == "element":
             n = values["atoms"].get(name, 0)
             extra.setdefault("composition", []).append((key, f"{element_name(name)} atoms: {n}"))
+            keep.add("composition")
+        elif what == "count" and name in ASKED_COUNTS:
+            text = f"{ASKED_COUNTS[name]}: {values.get(name, 0)}"
+            extra.setdefault("composition", []).append((key, text))
             keep.add("composition")
         elif what == "group" and "groups" in pairs:
             yes = "yes" if name in values["groups"] else "no"
