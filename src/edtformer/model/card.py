@@ -137,16 +137,31 @@ def _model_section(meta: dict[str, Any], training: dict[str, Any] | None) -> lis
         + (", instruction-aware queries" if bridge.get("instruction_aware") else "")
     )
     if cfg.get("fact_sheet"):
+        reads = {
+            "facts": "the single facts the question names (`molecular weight` for \"weight per "
+            "mole\"; the whole sheet when it names none)",
+            "all": "the whole sheet",
+        }.get(cfg.get("sheet_lines", "question"), "the lines the question names (the whole "
+              "sheet when it names none)")  # fmt: skip
         out.append(
             "- **exact fact sheet**: RDKit computes the molecule's facts at inference and "
-            "writes the lines the question names (the whole sheet when it names none) as "
-            "text after the molecule tokens; the LLM reads them"
+            f"writes {reads} as text after the molecule tokens; the LLM reads them"
             + (
                 "; the blood-brain-barrier line is a learned estimate (logistic read-out "
                 "of the pooled frozen streams)"
                 if cfg.get("bbb_readout")
                 else ""
             )
+        )
+    if cfg.get("fact_sheet") and cfg.get("decline_unnamed"):
+        out.append(
+            "- a question that names no fact of the sheet is answered \"I can't tell that from "
+            'the structure alone; ..." (`decline_unnamed`)'
+        )
+    if cfg.get("answer_prefix", True):
+        out.append(
+            '- an answer asked as JSON under a named key is begun `{"key":` and finished as '
+            "valid JSON (`answer_prefix`)"
         )
     mode = training.get("training_mode") if training else meta.get("training_mode", "?")
     return [
