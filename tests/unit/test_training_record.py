@@ -24,7 +24,7 @@ def test_extra_keeps_the_keys_of_earlier_records() -> None:
     """``extra`` names the same levers as before, ``instruction_aware`` and ``token_norm``
     included although they moved to ``bridge``; the shipped record's (less the options retired
     since) have the values the default recipe resolves to."""
-    extra = training_extra(build_config("recipe", "smol", "default"))
+    extra = json.loads(json.dumps(training_extra(build_config("recipe", "smol", "default"))))
     assert set(extra) == EXTRA_KEYS
     shipped = json.loads(SHIPPED.read_text())["extra"]
     retired = {k.split(".", 1)[1] for k in RETIRED_KEYS if k.startswith("recipe.")}
