@@ -26,6 +26,7 @@ from edtformer.model import EDTFormer, EDTFormerConfig
         ("What's the compound's logP? Answer as JSON.", None),  # no key named
         ('How many rings? Answer "yes" or "no".', None),  # no JSON asked
         ("Give JSON under “mw”.", "mw"),
+        ('Return {"rings": N} for ibuprofen.', "rings"),  # the answer's shape written out
     ],
 )
 def test_json_key(question: str, key: str | None) -> None:

@@ -19,13 +19,21 @@ _JSON = re.compile(r"\bjson\b", re.IGNORECASE)
 _QUOTED = re.compile(r"(?<![A-Za-z0-9])[\"'`“‘]([A-Za-z_][A-Za-z0-9_.\- ]{0,39})[\"'`”’]")
 
 
+#: A JSON object written in the question as the answer's shape: ``{"rings": N}``.
+_SHOWN = re.compile(r"\{\s*[\"']([A-Za-z_][A-Za-z0-9_.\- ]{0,39})[\"']\s*:")
+
+
 def json_key(question: str) -> str | None:
     """The JSON key ``question`` asks its answer to be stored under, or ``None``.
 
-    The question must name JSON; the key is the first quoted name after the word JSON (or, if
+    The question must name JSON — the key is the first quoted name after the word JSON (or, if
     none follows it, the last quoted name before it): ``Emit JSON; store the result under
-    "mf".`` -> ``mf``, ``Put it under "count" as JSON`` -> ``count``.
+    "mf".`` -> ``mf``, ``Put it under "count" as JSON`` -> ``count`` — or write the answer's
+    shape: ``Return {"rings": N}.`` -> ``rings``.
     """
+    shown = _SHOWN.search(question)  # 'Return {"rings": N}': the answer's shape, written out
+    if shown is not None:
+        return shown.group(1).strip() or None
     m = _JSON.search(question)
     if m is None:
         return None
