@@ -123,15 +123,20 @@ def test_a_saved_model_of_the_fact_writer_era(tmp_path: Path) -> None:
 
 
 def test_the_shipped_bridge_config_loads_without_the_fact_writer_keys() -> None:
-    """The shipped default bridge's ``config.json`` was saved with the fact writer's keys, off."""
+    """A bridge config saved before 0.2 (the default bridge shipped until 2026-12-06) carries
+    the fact writer's keys, off: it loads, the keys dropped. The shipped config itself loads."""
     import json
 
     from edtformer.model import EDTFormerConfig
     from edtformer.model.checkpoint import default_bridge_dir
 
     meta = json.loads((default_bridge_dir() / "config.json").read_text())
-    saved = meta["config"]["bridge"]
-    assert saved["fact_tokens"] is False  # as shipped
-    config = EDTFormerConfig.from_dict(meta["config"])
-    assert config.fact_sheet and config.bbb_readout
-    assert not any(k.startswith("fact_") for k in config.bridge.to_dict())
+    old = json.loads(json.dumps(meta["config"]))
+    old["bridge"].update(  # as the bridge shipped before 2026-12-06 saved them
+        fact_bbb=False, fact_ez_slots=3, fact_formula=False, fact_group_tokens=0, fact_groups=[],
+        fact_pair=False, fact_stereo=False, fact_stereo_code=False, fact_tokens=False,
+    )  # fmt: skip
+    for cfg in (meta["config"], old):
+        config = EDTFormerConfig.from_dict(cfg)
+        assert config.fact_sheet and config.bbb_readout
+        assert not any(k.startswith("fact_") for k in config.bridge.to_dict())
