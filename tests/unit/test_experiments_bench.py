@@ -236,3 +236,29 @@ def test_a_run_of_other_budget_settings_is_refused(tmp_path: Path) -> None:
             BUDGETS["cpu"], [0], get_variants(["full"]), tmp_path / "data", tmp_path,
             seeds_of={"mlp": [0]},
         )  # fmt: skip
+
+
+def test_runs_go_seed_major_so_a_cut_bench_has_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every variant's first seed is trained before any variant's second seed."""
+    import edtformer.experiments.bench as bench
+
+    order: list[tuple[str, int]] = []
+
+    def fake_train(todo, budget, data_dir, llm, jobs):  # type: ignore[no-untyped-def]
+        for variant, seed, _ in todo:
+            order.append((variant.name, seed))
+            yield variant, seed, _run(variant.name, seed, 0.5, 0.5, FLAT)
+
+    monkeypatch.setattr(bench, "_train_and_score", fake_train)
+    monkeypatch.setattr(bench, "write_outputs", lambda *a, **k: None)
+    variants = get_variants(["full", "anchors_only", "mlp"])
+    bench.run_bench(
+        BUDGETS["cpu"], [0, 1, 2], variants, tmp_path, tmp_path, seeds_of={"mlp": [0, 1]}
+    )
+    assert order == [
+        ("full", 0), ("anchors_only", 0), ("mlp", 0),
+        ("full", 1), ("anchors_only", 1), ("mlp", 1),
+        ("full", 2), ("anchors_only", 2),
+    ]  # fmt: skip

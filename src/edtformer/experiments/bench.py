@@ -258,6 +258,9 @@ def run_bench(
                     on_run(run, True)
             else:
                 todo.append((variant, seed, run_dir))
+    # seed-major (every variant's first seed before any second seed): a bench cut short still
+    # has one run of every row to compare; the sort is stable, so rows keep table order
+    todo.sort(key=lambda t: list(seeds_of.get(t[0].name, seeds)).index(t[1]))
     for variant, seed, run in _train_and_score(todo, budget, str(data_dir), llm, jobs):
         done[(variant.name, seed)] = run
         if on_run:
