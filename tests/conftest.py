@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,20 @@ TRICKY_SMILES: list[tuple[str, int]] = [
 def tricky(request: pytest.FixtureRequest) -> tuple[str, int]:
     """One tricky SMILES and its expected atom count."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def tiny_edt(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A random-encoder EDT-Former with the tiny bridge preset and the tiny Llama (seed 0),
+    built once per test module (tests that change its config put it back)."""
+    # here, not at the top: collecting the suite should not import torch for every test file
+    import torch
+
+    from edtformer.bridge import tiny
+    from edtformer.model import EDTFormer, EDTFormerConfig
+    from tests.fixtures.llm.tiny import make_tiny_llm
+
+    llm = make_tiny_llm(tmp_path_factory.mktemp("llm") / "tiny-llama")
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
+    return EDTFormer.build(cfg).eval()

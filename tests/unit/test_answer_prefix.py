@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-from tests.fixtures.llm.tiny import TOKENIZER_DIR, make_tiny_llm
+from tests.fixtures.llm.tiny import TOKENIZER_DIR
 
-from edtformer.bridge import tiny
 from edtformer.errors import EdtError
 from edtformer.llm.formats import answer_prefix, join_prefix, json_key
 from edtformer.llm.prompt import PromptBuilder
@@ -54,27 +52,19 @@ def test_open_answer_is_continued_not_closed() -> None:
     assert tail.strip() == '{"n":'  # ... left open: no end-of-turn token after it
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> EDTFormer:
-    llm = make_tiny_llm(tmp_path_factory.mktemp("llm") / "tiny-llama")
-    torch.manual_seed(0)
-    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
-    return EDTFormer.build(cfg).eval()
-
-
-def test_answers_start_with_the_asked_key(model: EDTFormer) -> None:
+def test_answers_start_with_the_asked_key(tiny_edt: EDTFormer) -> None:
     q = 'How many rings? Emit JSON; store the result under "rings".'
-    one = model.ask("c1ccccc1", q, max_new_tokens=3)
+    one = tiny_edt.ask("c1ccccc1", q, max_new_tokens=3)
     assert one.answer.startswith('{"rings":')
     assert one.messages[-1] == {"role": "assistant", "content": one.answer}
-    many = model.ask_many(["c1ccccc1", "CCO"], [q, "How many rings?"], max_new_tokens=3)
+    many = tiny_edt.ask_many(["c1ccccc1", "CCO"], [q, "How many rings?"], max_new_tokens=3)
     assert not isinstance(many[0], EdtError) and many[0].answer.startswith('{"rings":')
     assert not isinstance(many[1], EdtError) and not many[1].answer.startswith("{")
-    model.config.answer_prefix = False
+    tiny_edt.config.answer_prefix = False
     try:
-        plain = model.ask("c1ccccc1", q, max_new_tokens=3)
+        plain = tiny_edt.ask("c1ccccc1", q, max_new_tokens=3)
     finally:
-        model.config.answer_prefix = True
+        tiny_edt.config.answer_prefix = True
     assert not plain.answer.startswith('{"rings":')  # off: the tiny random LLM's own words
 
 
@@ -86,21 +76,21 @@ def test_config_round_trip_and_modes() -> None:
         EDTFormerConfig(sheet_lines="lines")
 
 
-def test_unnamed_questions_are_begun_as_a_decline(model: EDTFormer) -> None:
+def test_unnamed_questions_are_begun_as_a_decline(tiny_edt: EDTFormer) -> None:
     from edtformer.model.answering import DECLINE_START, started
 
-    msgs = model.chat_processor.messages("What is its melting point?", 1)
-    assert started(model, "What is its melting point?", msgs)[1] is None  # off by default
-    model.config.fact_sheet, model.config.decline_unnamed = True, True
+    msgs = tiny_edt.chat_processor.messages("What is its melting point?", 1)
+    assert started(tiny_edt, "What is its melting point?", msgs)[1] is None  # off by default
+    tiny_edt.config.fact_sheet, tiny_edt.config.decline_unnamed = True, True
     try:
-        prompt, prefix = started(model, "What is its melting point?", msgs, ["CCO"])
+        prompt, prefix = started(tiny_edt, "What is its melting point?", msgs, ["CCO"])
         assert prefix == DECLINE_START and prompt[-1]["content"] == DECLINE_START
         ask = 'How many rings? JSON under "n".'
-        assert started(model, ask, model.chat_processor.messages(ask, 1))[1] == '{"n":'
+        assert started(tiny_edt, ask, tiny_edt.chat_processor.messages(ask, 1))[1] == '{"n":'
         describe = "Describe this molecule."
-        assert started(model, describe, model.chat_processor.messages(describe, 1))[1] is None
+        assert started(tiny_edt, describe, tiny_edt.chat_processor.messages(describe, 1))[1] is None
     finally:
-        model.config.fact_sheet, model.config.decline_unnamed = False, False
+        tiny_edt.config.fact_sheet, tiny_edt.config.decline_unnamed = False, False
 
 
 @pytest.mark.parametrize(
@@ -120,3 +110,56 @@ def test_begun_json_always_parses(continuation: str, expected: dict) -> None:
 def test_valid_json_is_kept_as_written() -> None:
     text = join_prefix('{"a":', ' "S,S", "name": "x"}')
     assert text == '{"a": "S,S", "name": "x"}'
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ('Which groups does it carry? Put the answer in JSON as the value of "g".', "list"),
+        ('Functional groups of the compound? JSON under "value".', "list"),
+        ('CIP descriptors of the compound? Please output a JSON object keyed by "s".', "text"),
+        ('Which configuration, R or S, do its stereocentres have? JSON under "c".', "text"),
+        ('What formula would you write (element counts)? JSON under "mf".', "text"),
+        ('E or Z? JSON key "ez"', "text"),
+        ('How many stereocentres does it have? JSON under "n".', None),  # a count
+        ('How many chiral centres carry R/S labels? JSON under "n".', None),
+        ('Does it have an ester? JSON under "x".', None),  # a yes/no about one group
+        ('Formula and molecular weight? JSON under "v".', None),  # two facts
+        ('What is its melting point? JSON under "mp".', None),  # names no fact
+    ],
+)
+def test_value_type_of_the_one_fact_asked(question: str, kind: str | None) -> None:
+    from edtformer.facts.select import narrow, value_type
+
+    assert value_type(narrow(question, ["CCO"]), question, ["CCO"]) == kind
+    prefix = answer_prefix(question, kind)
+    assert prefix is not None and prefix.endswith({"list": '["', "text": '"', None: ":"}[kind])
+
+
+@pytest.mark.parametrize(
+    ("prefix", "continuation", "expected"),
+    [
+        ('{"g": ["', 'ester", "amide"]}', {"g": ["ester", "amide"]}),
+        ('{"g": ["', 'ester", "amide', {"g": ["ester", "amide"]}),  # ended unclosed: closed
+        ('{"g": ["', "ester, amide]}", {"g": ["ester", "amide"]}),  # unquoted names
+        ('{"s": "', 'S,R"}', {"s": "S,R"}),
+        ('{"s": "', "S,R,R", {"s": "S,R,R"}),  # unclosed: the label whole, not cut at a comma
+        ('{"s": "', "", {"s": ""}),
+    ],
+)
+def test_begun_values_finish_as_json(prefix: str, continuation: str, expected: dict) -> None:
+    assert json.loads(join_prefix(prefix, continuation)) == expected
+
+
+def test_a_json_list_question_is_begun_with_its_list(tiny_edt: EDTFormer) -> None:
+    from edtformer.model.answering import started
+
+    q = 'Which functional groups does it have? Answer in JSON under "groups".'
+    tiny_edt.config.fact_sheet = True
+    try:
+        _, prefix = started(tiny_edt, q, tiny_edt.chat_processor.messages(q, 1), ["CCO"])
+    finally:
+        tiny_edt.config.fact_sheet = False
+    assert prefix == '{"groups": ["'
+    with pytest.raises(ValueError, match="unknown JSON value type"):
+        answer_prefix(q, "number")

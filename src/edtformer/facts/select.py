@@ -453,6 +453,13 @@ class SheetRequest:
 
 
 def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
+    """:func:`_narrow` of ``question`` (cached: the answer's start, the decline check and the
+    processor's sheet all read one request per prompt)."""
+    return _narrow(question, tuple(smiles))
+
+
+@lru_cache(maxsize=4096)
+def _narrow(question: str, smiles: tuple[str, ...]) -> SheetRequest:
     """The lines, asked facts and single items of the sheet ``question`` needs: "What does it
     weigh per mole?" reads ``molecular weight`` only, "How many stereocentres lack a
     configuration?" ``unspecified stereocentres`` only. Within a line :func:`lines_for` selects,
@@ -461,7 +468,6 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
     (:data:`LINE_NAMED` for whole lines) are dropped; the stereocentre line is dropped for a
     question about double bonds only, and the group "aromatic ring" when a ring count is asked
     ("How many aromatic rings?"); a question that names no line reads the whole sheet."""
-    smiles = list(smiles)
     text = strip_smiles(question, smiles)
     lines = lines_for(question, smiles)
     asked = asked_facts(question, smiles)
@@ -500,6 +506,36 @@ def narrow(question: str, smiles: Iterable[str] = ()) -> SheetRequest:
     if named:
         lines &= named
     return SheetRequest(frozenset(lines), tuple(asked), frozenset(items))
+
+
+#: Items whose value is text (a JSON answer holding one is a string): the formula, the CIP and
+#: E/Z labels ("S,R").
+_TEXT_ITEMS = frozenset({"formula", "cip", "ez"})
+#: Companions written with a text item (:data:`_ITEM_WITH`), not asked themselves.
+_COMPANIONS = frozenset(k for v in _ITEM_WITH.values() for k in v)
+
+
+def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()) -> str | None:
+    """What kind of value answers ``question`` when its request names one fact whose value is
+    not a number or a yes/no: ``"list"`` for the functional-group list ("Which groups does it
+    have?"), ``"text"`` for the formula, CIP or E/Z labels; ``None`` otherwise (numbers,
+    verdicts, several facts, or a count: "How many stereocentres?"). A JSON answer is begun
+    with that value's opening (:func:`edtformer.llm.formats.answer_prefix`)."""
+    if request.lines is None or request.asked:
+        return None
+    text = strip_smiles(question, smiles)
+    if request.items == {"groups"} and request.lines == {"groups"}:
+        return "list"
+    named = set(request.items) - {"groups"}
+    if "cip" in named:
+        named -= _COMPANIONS
+    if "formula" in named:
+        named.discard("atoms")  # "formula (element counts)": the formula is how counts are written
+    if named == {"formula"}:  # "formula (element counts)" asks the formula, counts and all
+        return "text"
+    if len(named) == 1 and named <= _TEXT_ITEMS and not _COUNT.search(text):
+        return "text"
+    return None
 
 
 def _line_items(line: str, text: str, pats: dict[str, re.Pattern[str]]) -> set[str]:

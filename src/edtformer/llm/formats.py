@@ -44,11 +44,21 @@ def json_key(question: str) -> str | None:
     return before[-1].strip() or None if before else None
 
 
-def answer_prefix(question: str) -> str | None:
+#: How a JSON value of each known kind opens (:func:`answer_prefix`'s ``value_type``).
+VALUE_OPENINGS: dict[str, str] = {"list": ' ["', "text": ' "'}
+
+
+def answer_prefix(question: str, value_type: str | None = None) -> str | None:
     """The text an answer to ``question`` starts with, or ``None`` when it asks for no format
-    that fixes one: ``{"key":`` for JSON with a named key."""
+    that fixes one: ``{"key":`` for JSON with a named key, followed by the opening of the value
+    when its kind is known (``value_type``: ``"list"`` -> ``{"key": ["``, ``"text"`` ->
+    ``{"key": "``; a list of names or a label is then never written as a bare number)."""
     key = json_key(question)
-    return None if key is None else "{" + json.dumps(key) + ":"
+    if key is None:
+        return None
+    if value_type is not None and value_type not in VALUE_OPENINGS:
+        raise ValueError(f"unknown JSON value type {value_type!r}; known: {list(VALUE_OPENINGS)}")
+    return "{" + json.dumps(key) + ":" + VALUE_OPENINGS.get(value_type or "", "")
 
 
 #: Bumped whenever :func:`join_prefix` changes what an answer reads (evaluations that reuse
@@ -62,6 +72,8 @@ def join_prefix(prefix: str, continuation: str) -> str:
     rest = continuation.strip()
     if not rest:
         text = prefix
+    elif prefix.endswith(('"', "[")):  # inside a begun value: no space
+        text = prefix + rest
     else:
         text = prefix + rest if rest[0] in ",.;:!?)]}" else f"{prefix} {rest}"
     return finish_json(text) if prefix.startswith("{") else text
@@ -94,13 +106,30 @@ def _value(raw: str) -> object:
     if raw.startswith("["):
         cut = raw.rstrip().rstrip(",")
         tries += [cut + "]", cut + '"]', raw[: max(raw.rfind(","), 1)] + "]"]
+    elif raw.startswith('"'):
+        tries.append(re.split(r"[}\n]", raw, maxsplit=1)[0].rstrip() + '"')
     for t in tries:
         try:
-            return decoder.raw_decode(t)[0]
+            value = decoder.raw_decode(t)[0]
         except json.JSONDecodeError:
             continue
+        if not (isinstance(value, list) and any("]" in str(x) for x in value)):
+            return value  # (a list whose closing bracket was quoted into an item is no value)
+    if raw.startswith("["):  # bare names: [aromatic ring, ester
+        inner = re.split(r"[\]}\n]", raw[1:], maxsplit=1)[0]
+        names = [w.strip().strip('"').strip() for w in inner.split(",")]
+        return [w for w in names if w]
+    if raw.startswith('"'):  # an unclosed string: the text up to the line's end
+        return re.split(r'["}\n]', raw[1:], maxsplit=1)[0].strip() or None
     bare = re.split(r"[,}\n]", raw, maxsplit=1)[0].strip().strip('"').strip()
     return bare or None
 
 
-__all__ = ["FORMAT_VERSION", "answer_prefix", "finish_json", "join_prefix", "json_key"]
+__all__ = [
+    "FORMAT_VERSION",
+    "VALUE_OPENINGS",
+    "answer_prefix",
+    "finish_json",
+    "join_prefix",
+    "json_key",
+]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
-from edtformer.facts.select import lines_for
+from edtformer.facts.select import narrow, value_type
 from edtformer.llm.formats import answer_prefix, join_prefix
 from edtformer.llm.generation import choice_token_ids
 from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
@@ -207,16 +207,20 @@ def started(
     """The prompt to generate from and the answer's fixed start (model config): with
     ``decline_unnamed`` (and a fact sheet), a question that names no fact of the sheet is begun
     "I can't tell" (:data:`DECLINE_START`); with ``answer_prefix``, a question asking for JSON
-    under a named key is begun ``{"key":`` (:func:`~edtformer.llm.formats.answer_prefix`).
+    under a named key is begun ``{"key":`` (:func:`~edtformer.llm.formats.answer_prefix`), and
+    further ``["`` / ``"`` when the one fact it asks is a list / a label
+    (:func:`~edtformer.facts.select.value_type`).
     Follow-ups are never begun."""
     cfg = model.config
     if messages[-1]["role"] != "user" or sum(m["role"] == "user" for m in messages) > 1:
         return messages, None
     prefix = None
-    if cfg.fact_sheet and cfg.decline_unnamed and lines_for(question, smiles) is None:
+    request = narrow(question, smiles) if cfg.fact_sheet else None
+    if request is not None and cfg.decline_unnamed and request.lines is None:
         prefix = DECLINE_START
     elif cfg.answer_prefix:
-        prefix = answer_prefix(question)
+        kind = value_type(request, question, smiles) if request is not None else None
+        prefix = answer_prefix(question, kind)
     if prefix is None:
         return messages, None
     return [*messages, {"role": "assistant", "content": prefix}], prefix
