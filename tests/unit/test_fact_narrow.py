@@ -11,8 +11,9 @@ import pytest
 from rdkit import Chem
 
 from edtformer.facts.questions import fact_kinds, generate
-from edtformer.facts.select import ITEM_WORDS, NARROWED_LINES, narrow
+from edtformer.facts.select import narrow
 from edtformer.facts.sheet import SHEET_FIELDS, element_name, field, render_sheet, sheet_values
+from edtformer.facts.vocabulary import ITEM_WORDS, NARROWED_LINES
 
 MOLS = [
     "CC(=O)Oc1ccccc1C(=O)O",
