@@ -41,6 +41,7 @@ from edtformer.facts.vocabulary import (
     LINE_NAMED,
     LINE_WORDS,
     NARROWED_LINES,
+    OFF_SHEET_WORDS,
     ONE_LETTER_SYMBOLS,
     SMILES_CHARS,
     STEREO_BOND_WORDS,
@@ -91,10 +92,13 @@ def strip_smiles(question: str, smiles: Iterable[str] = ()) -> str:
 def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:
     """The sheet lines ``question`` names (names of :data:`LINE_WORDS`; every line for a
     question asking for the whole sheet, :data:`WHOLE_SHEET_WORDS`), or ``None`` when it names
-    none (then the whole sheet is written, and a model with ``decline_unnamed`` declines)."""
+    none or asks about a topic no structure answers (:data:`OFF_SHEET_WORDS`; then the whole
+    sheet is written, and a model with ``decline_unnamed`` declines)."""
     text = strip_smiles(question, smiles)
     if WHOLE_SHEET_WORDS.search(text):
         return set(LINE_NAMES)
+    if OFF_SHEET_WORDS.search(text):
+        return None
     found = {k for k, pat in _patterns().items() if pat.search(text)}
     for word in re.findall(r"[a-z][a-z0-9-]{4,}", text.lower()):
         for line, words in FUZZY_WORDS.items():

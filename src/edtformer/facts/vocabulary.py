@@ -249,6 +249,31 @@ FUZZY_RATIO = 0.8
 SMILES_CHARS = set("()[]=#@/\\0123456789")
 
 
+#: Topics no structure answers, written from the train set's off-sheet kinds (measured physical
+#: constants, spectra, pharmacology and clinical use, safety, history and people, commerce,
+#: synthesis, appearance): a question naming one names no sheet fact even when it also uses a
+#: sheet word ("Which research *group* discovered it?", "How many *mg* dissolve in water?", "Can
+#: it be taken with *alcohol*?"), so it is declined rather than answered from the sheet.
+OFF_SHEET_WORDS = re.compile(
+    r"\bmelt|\bboil|\bfreez|flash ?point|flammab|\bdensity\b|vapou?r pressure|\bpk[ab]\b"
+    r"|dissolv|solubility|\bsoluble\b|\bmg\b|\bml\b|\bexperiment|\bmeasured\b|\bin the lab\b"
+    r"|\bnmr\b|chemical shifts?|carbon-13|\b13c\b|\b1h\b|(?<!mass )spectr|\bir band|\buv\b|fluoresc"
+    r"|absorption max|crystal|space group|heat of|enthalp|combustion"
+    r"|\bdos(e|es|age|ing)\b|prescri|tablet|clinical|\bpatients?\b|side effects?|adverse"
+    r"|indication|used (to treat|for|as|in)\b|\btreat(s|ment)?\b|mechanism of action"
+    r"|taken with|interact|half-?life|metabol|enzymes?|\bic50\b|\bbinds?\b|pregnan|breastfeed"
+    r"|addict|abuse|\bld50\b|lethal|\btoxic|hazard|carcinogen|biodegrad|aquatic|persisten"
+    r"|discover|invent|credited|first (made|synthesi[sz]ed|isolated|described|approved)"
+    r"|\bwho (named|made|makes|discovered|invented|manufactures|synthesi[sz]ed)"
+    r"|\bwhen was\b|\bin what year\b|\bhistory\b|patent|\bcas (number|registry|no)"
+    r"|\bprice\b|\bcosts?\b|\bsales\b|\bsold\b|\bbuy\b|manufactur|company|brand|trade ?names?"
+    r"|\bproduced each\b|best-?selling"
+    r"|synthesi[sz]ed\b|synthesis route|how is .{0,60} (synthesi[sz]ed|made|prepared)"
+    r"|\bsmell|\bodou?r|\btaste|\bcolou?r\b|\blook like\b|room temperature|\bstable in\b"
+    r"|decompos|hydroly[sz]",
+    re.IGNORECASE,
+)
+
 #: Words that ask for the whole sheet: "Describe this molecule", "What are its properties?".
 WHOLE_SHEET_WORDS = re.compile(
     r"\bdescri(be|ption)|summar|overview|tell me about|properties|\bprofile\b|characteri[sz]e"
