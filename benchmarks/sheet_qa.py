@@ -153,39 +153,48 @@ def prompt_key(model: Any, item: dict) -> str:
     sheets = model.chat_processor.fact_sheets([records], None, [item["question"]])
     messages = model.chat_processor.messages(item["question"], 1)
     _, prefix = model.begin_answer(item["question"], messages, [item["smiles"]])
+    from edtformer.model.answering import name_list
+
+    names = name_list(model, item["question"], [item["smiles"]], prefix)
     if prefix is not None and prefix.startswith("{"):  # begun JSON is finished by a rule
         from edtformer.llm.formats import FORMAT_VERSION
 
         prefix = f"{prefix}|format {FORMAT_VERSION}"
-    text = json.dumps([sheets, prefix, item["question"], item["smiles"]])
+    what = [sheets, prefix, item["question"], item["smiles"]]
+    if names is not None:  # decoded within the sheet's names (constrain_lists)
+        what.append(repr(names))
+    text = json.dumps(what)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def reusable(model: Any, items: list[dict], keys: list[str], path: Path) -> dict[int, dict]:
-    """The rows of the earlier result ``path`` whose prompt equals this run's (same question and
-    molecule at the same index). A file without prompt digests was written with the settings its
-    summary names (``sheet_lines`` question and no answer prefix when it names none): its digests
-    are recomputed under those."""
+    """The rows of the earlier result ``path`` whose prompt equals this run's (same question,
+    molecule and prompt digest; with digests the two item sets may differ, e.g. more off-sheet
+    questions). A file without prompt digests (the same items at the same indices) was written
+    with the settings its summary names (``sheet_lines`` question and no answer prefix when it
+    names none): its digests are recomputed under those."""
     old = json.loads(path.read_text())
     rows, summ = old["rows"], old["summary"]
     if summ.get("zero_tokens", False) != getattr(model, "zero_molecule_tokens", False):
         raise SystemExit(f"{path}: zero_tokens differs from this run; nothing can be reused")
+    if all("prompt" in r for r in rows):  # any item whose prompt was answered before
+        by_prompt = {(r["question"], r["smiles"], r["prompt"]): r for r in rows}
+        found = {i: by_prompt.get((it["question"], it["smiles"], keys[i]))
+                 for i, it in enumerate(items)}  # fmt: skip
+        return {i: r for i, r in found.items() if r is not None}
     if len(rows) != len(items) or any(
         r["question"] != it["question"] or r["smiles"] != it["smiles"]
         for r, it in zip(rows, items, strict=True)
     ):
         raise SystemExit(f"{path}: not the same items (split, per-kind, off-sheet, seed)")
-    if all("prompt" in r for r in rows):
-        old_keys = [r["prompt"] for r in rows]
-    else:
-        cfg = model.config
-        now = (cfg.sheet_lines, cfg.answer_prefix, cfg.decline_unnamed)
-        cfg.sheet_lines = model.chat_processor.sheet_lines = summ.get("sheet_lines", "question")
-        cfg.answer_prefix = summ.get("answer_prefix", False)
-        cfg.decline_unnamed = summ.get("decline_unnamed", False)
-        old_keys = [prompt_key(model, it) for it in items]
-        cfg.sheet_lines = model.chat_processor.sheet_lines = now[0]
-        cfg.answer_prefix, cfg.decline_unnamed = now[1], now[2]
+    cfg = model.config
+    now = (cfg.sheet_lines, cfg.answer_prefix, cfg.decline_unnamed)
+    cfg.sheet_lines = model.chat_processor.sheet_lines = summ.get("sheet_lines", "question")
+    cfg.answer_prefix = summ.get("answer_prefix", False)
+    cfg.decline_unnamed = summ.get("decline_unnamed", False)
+    old_keys = [prompt_key(model, it) for it in items]
+    cfg.sheet_lines = model.chat_processor.sheet_lines = now[0]
+    cfg.answer_prefix, cfg.decline_unnamed = now[1], now[2]
     return {i: rows[i] for i in range(len(items)) if old_keys[i] == keys[i]}
 
 

@@ -262,3 +262,12 @@ def test_answers_are_begun_as_the_cli_begins_them(tmp_path: Path) -> None:
             e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"]
         )
         assert streamed.startswith("I can't tell")
+        groups = "Which functional groups does it have?"  # decoded within the sheet's list
+        r = c.post("/v1/chat/completions", json={**chat(ASPIRIN, groups), "max_tokens": 24})
+        text = r.json()["choices"][0]["message"]["content"]
+        assert text == model.ask(ASPIRIN, groups, max_new_tokens=24).answer
+        from edtformer.chem import parse_smiles
+        from edtformer.facts.groups import present_groups
+
+        names = set(present_groups(parse_smiles(ASPIRIN).mol))
+        assert text and {w.strip() for w in text.split(",") if w.strip()} <= names

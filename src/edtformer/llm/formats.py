@@ -105,7 +105,8 @@ def _value(raw: str) -> object:
     tries = [raw]
     if raw.startswith("["):
         cut = raw.rstrip().rstrip(",")
-        tries += [cut + "]", cut + '"]', raw[: max(raw.rfind(","), 1)] + "]"]
+        # closed as written, then without a name cut short (an answer stopped mid-name)
+        tries += [cut + "]", raw[: max(raw.rfind(","), 1)] + "]", cut + '"]']
     elif raw.startswith('"'):
         tries.append(re.split(r"[}\n]", raw, maxsplit=1)[0].rstrip() + '"')
     for t in tries:

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from edtformer.errors import EdtError
+from edtformer.llm.constrained import NameList, NameListConstraint
 
 
 @dataclass
@@ -85,11 +86,13 @@ def generate_from_embeds(
     temperature: float = 1.0,
     top_p: float = 1.0,
     suppress_ids: Sequence[int] = (),
+    name_lists: Sequence[NameList | None] | None = None,
     **generate_kwargs: Any,
 ) -> list[list[int]]:
     """Generate continuations with the LLM's own ``generate``; returns the new token ids per prompt.
 
-    ``generate_kwargs`` go to ``llm.generate`` unchanged (e.g. ``min_new_tokens``,
+    ``name_lists``: per prompt, the names its answer must list (:class:`NameListConstraint`),
+    or ``None``. ``generate_kwargs`` go to ``llm.generate`` unchanged (e.g. ``min_new_tokens``,
     ``repetition_penalty``).
 
     Shapes:
@@ -107,6 +110,11 @@ def generate_from_embeds(
     vocab = llm.get_output_embeddings().weight.shape[0]
     bad = [[i] for i in suppress_ids if i < vocab]
     kwargs: dict[str, Any] = {"do_sample": do_sample, **generate_kwargs}
+    if name_lists is not None and any(n is not None for n in name_lists):
+        eos_ids = eos if isinstance(eos, list) else [eos]
+        extra = NameListConstraint(tokenizer, name_lists, eos_ids)
+        # a plain list: ``generate`` merges it into its own processors (no transformers import)
+        kwargs["logits_processor"] = [*(kwargs.get("logits_processor") or []), extra]
     if do_sample:
         kwargs.update(temperature=temperature, top_p=top_p)
     else:

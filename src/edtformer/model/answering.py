@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
+from edtformer.facts.groups import present_groups
 from edtformer.facts.select import narrow, value_type
-from edtformer.llm.formats import answer_prefix, join_prefix
+from edtformer.llm.constrained import NameList
+from edtformer.llm.formats import answer_prefix, join_prefix, json_key
 from edtformer.llm.generation import choice_token_ids
 from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
 from edtformer.llm.prompt import Message
@@ -62,6 +64,9 @@ def ask(
         messages = model.chat_processor.messages(question, len(mols))
     prompt, prefix = started(model, question, messages, mols)
     batch = model.prepare([mols], [prompt], generation=True)
+    names = name_list(model, question, mols, prefix) if not history else None
+    if names is not None:
+        kwargs["name_lists"] = [names]
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     [text], [cut] = gen.texts, gen.truncated
     if prefix is not None:
@@ -192,6 +197,10 @@ def _generated(
     """Greedy (or sampled) answers of one batch of questions."""
     begun = [started(model, qs[i], m, [x.smiles for x in r]) for i, r, m in chunk]
     batch = model.prepare([r for _, r, _ in chunk], [p for p, _ in begun], True)
+    names = [name_list(model, qs[i], [x.smiles for x in r], pre)
+             for (i, r, _), (_, pre) in zip(chunk, begun, strict=True)]  # fmt: skip
+    if any(n is not None for n in names):
+        kwargs["name_lists"] = names
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     texts = [t if pre is None else join_prefix(pre, t)
              for t, (_, pre) in zip(gen.texts, begun, strict=True)]  # fmt: skip
@@ -224,6 +233,28 @@ def started(
     if prefix is None:
         return messages, None
     return [*messages, {"role": "assistant", "content": prefix}], prefix
+
+
+def name_list(
+    model: EDTFormer, question: str, smiles: Sequence[str], prefix: str | None
+) -> NameList | None:
+    """The names the answer to ``question`` must list (``constrain_lists``, a fact sheet, one
+    molecule): the molecule's functional groups when the one fact asked is the group list
+    (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
+    the answer was begun with (``prefix`` ``{"key": ["``); ``None`` otherwise (also for JSON
+    asked without a key, whose shape the LLM writes itself)."""
+    cfg = model.config
+    if not (cfg.fact_sheet and cfg.constrain_lists and len(smiles) == 1):
+        return None
+    in_json = prefix is not None and prefix.endswith('["')
+    if prefix is not None and not in_json:
+        return None  # begun otherwise (a decline, a scalar JSON value)
+    if not in_json and "json" in question.lower() and json_key(question) is None:
+        return None
+    if value_type(narrow(question, smiles), question, smiles) != "list":
+        return None
+    names = present_groups(parse_smiles(smiles[0]).mol)
+    return NameList(tuple(names), json=in_json) if names else None
 
 
 def _chosen(

@@ -56,6 +56,11 @@ class EDTFormerConfig:
     """Start the generated answer of a question that asks for JSON under a named key with
     ``{"key":`` (:func:`edtformer.llm.formats.answer_prefix`), so the asked key is the one
     written."""
+    constrain_lists: bool = True
+    """With ``fact_sheet``: a generated answer whose one asked fact is the functional-group list
+    lists only distinct names of the molecule's groups, chosen and ordered by the LLM
+    (:class:`edtformer.llm.constrained.NameListConstraint`): no repeated, invented or
+    question-word names."""
     decline_unnamed: bool = False
     """With ``fact_sheet``: a generated answer to a question that names no fact of the sheet
     (:func:`edtformer.facts.select.lines_for` finds no line: melting point, dose, price, ...)
@@ -95,6 +100,7 @@ class EDTFormerConfig:
             "sheet_lines": self.sheet_lines,
             "sheet_asked": self.sheet_asked,
             "answer_prefix": self.answer_prefix,
+            "constrain_lists": self.constrain_lists,
             "decline_unnamed": self.decline_unnamed,
             "bbb_readout": self.bbb_readout,
         }

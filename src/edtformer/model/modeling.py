@@ -32,6 +32,7 @@ from edtformer.bridge import BridgeOutput, build_connector
 from edtformer.bridge.readout import BBBReadout
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
+from edtformer.llm.constrained import NameList
 from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
 from edtformer.llm.loading import load_llm
 from edtformer.llm.prefix import PrefixCacheSlot
@@ -414,6 +415,16 @@ class EDTFormer(nn.Module):
         question naming no sheet fact begun "I can't tell" (``decline_unnamed``); what
         :meth:`ask` and ``edt serve`` generate from (:func:`~edtformer.model.answering.started`)."""
         return answering.started(self, question, messages, smiles)
+
+    def answer_names(
+        self, question: str, smiles: Sequence[str], prefix: str | None = None
+    ) -> NameList | None:
+        """The names a generated answer to ``question`` must list (``constrain_lists``: the
+        molecule's functional groups when the group list is the one fact asked), given the
+        answer's start ``prefix`` from :meth:`begin_answer`; ``None``: free text.
+        :meth:`ask` applies it; pass it as ``name_lists=[...]`` to :meth:`generate_details`
+        (:func:`~edtformer.model.answering.name_list`)."""
+        return answering.name_list(self, question, smiles, prefix)
 
     @torch.no_grad()
     def ask_many(

@@ -25,6 +25,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
+from edtformer.llm.constrained import NameList
 from edtformer.llm.formats import join_prefix
 from edtformer.llm.options import parse_options
 from edtformer.llm.prompt import Message
@@ -257,12 +258,15 @@ class ModelWorker:
         ``batch`` holds their begun prompts (:meth:`begun`) and ``sink`` their answer starts."""
         job = jobs[0]
         sink = sink or TokenSink(len(jobs), self.eos_ids, self.model.prompts.decode)
+        names = [self.names(j, start) for j, start in zip(jobs, sink.prefixes, strict=True)]
+        extra: dict[str, Any] = {"name_lists": names} if any(names) else {}
         gen = self.model.generate_details(
             batch,
             job.max_new_tokens,
             streamer=sink,
             stopping_criteria=StoppingCriteriaList([sink.stopper()]),
             **job.sampling,
+            **extra,
         )
         prompt_tokens = batch.attention_mask.sum(dim=1).tolist()  # [B]
         n_mols = [len(j.molecules) for j in jobs]
@@ -337,6 +341,15 @@ class ModelWorker:
         if start is None:
             return job, None
         return replace(job, messages=messages), start
+
+    def names(self, job: GenerationJob, start: str | None) -> NameList | None:
+        """The names ``job``'s answer must list, as ``edt ask`` constrains it
+        (``EDTFormer.answer_names``): single-turn questions only."""
+        user = [m for m in job.messages if m["role"] == "user"]
+        if len(user) != 1 or job.messages[0]["role"] != "user":
+            return None
+        smiles = [m.smiles for m in job.molecules]
+        return self.model.answer_names(user[0]["content"], smiles, start)
 
     def choose(
         self, jobs: Sequence[GenerationJob], listeners: Sequence[Listener | None]

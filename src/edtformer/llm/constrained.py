@@ -1,0 +1,186 @@
+"""Answers decoded as a list of names given in advance: the functional groups a sheet lists.
+
+A 135M LLM asked "Which functional groups does it have?" reads the sheet's list and often copies
+it badly: a name repeated until the token budget runs out ("ester, ester, ester, ..."), a word of
+the question instead of the list ("group", "group"), a name the sheet does not hold. When the
+one fact a question asks is such a list, :class:`NameListConstraint` lets the LLM write only
+distinct names of the list, in the order and number it chooses, separated as the format asks
+(``a, b, c`` as text, ``"a", "b"]}`` inside a JSON list begun ``["``): its own scores pick among
+the tokens that keep the answer a prefix of such a list (the ``top_k`` best tokens are tried,
+best first), and it may stop only after a whole name. The LLM still answers; the constraint
+only keeps the answer inside the sheet, as JSON-schema enums do in structured-output decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class NameList:
+    """The answers allowed for one prompt: distinct ``names`` joined as text or a JSON list.
+
+    Attributes:
+        names: the names an answer may list (at least one).
+        json: inside a JSON list begun ``["``: each name closed by ``"``, the next begun
+            ``, "``, the list and object closed by ``]}``; otherwise names joined by ``", "``.
+    """
+
+    names: tuple[str, ...]
+    json: bool = False
+
+    @property
+    def _parts(self) -> tuple[str, str, str]:
+        """(after a name, between names, after the last name)."""
+        return ('"', ', "', "]}") if self.json else ("", ", ", "")
+
+    def allows(self, text: str) -> bool:
+        """Whether ``text`` is the start of an allowed answer."""
+        return _walk(self, _lead(text), frozenset()) >= 1
+
+    def complete(self, text: str) -> bool:
+        """Whether ``text`` is a whole allowed answer (the LLM may stop here)."""
+        return _walk(self, _lead(text), frozenset()) == 2
+
+    def continuations(self, text: str) -> list[str]:
+        """What may follow ``text``, each up to the end of a name (or the list's closing)."""
+        stripped = _lead(text)
+        nexts = _nexts(self, stripped, frozenset())
+        return [" " + t for t in nexts] + nexts if not stripped else nexts
+
+
+def _lead(text: str) -> str:
+    """``text`` without the one space a tokenizer may put before the first word."""
+    return text[1:] if text.startswith(" ") else text
+
+
+def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
+    """The texts that carry ``text`` (from a name's start) on to the end of its next name or to
+    the closing of the list: what the LLM may write next, whatever its tokens."""
+    end, sep, close = spec._parts
+    out: list[str] = []
+    for name in spec.names:
+        if name in used:
+            continue
+        whole = name + end
+        if len(text) < len(whole):
+            if whole.startswith(text):
+                out.append(whole[len(text) :])
+            continue
+        if not text.startswith(whole):
+            continue
+        rest = text[len(whole) :]
+        if close.startswith(rest) and rest != close:
+            out.append(close[len(rest) :])
+        if sep.startswith(rest) and rest != sep:
+            gone = used | {name}
+            out += [sep[len(rest) :] + n + end for n in spec.names if n not in gone]
+        elif rest.startswith(sep):
+            out += _nexts(spec, rest[len(sep) :], used | {name})
+    return [t for t in out if t]
+
+
+def _walk(spec: NameList, text: str, used: frozenset[str]) -> int:
+    """0: ``text`` (from a name's start) leads nowhere allowed; 1: a prefix of an allowed
+    answer; 2: a whole allowed answer."""
+    end, sep, close = spec._parts
+    best = 1 if not text else 0
+    for name in spec.names:
+        if name in used:
+            continue
+        whole = name + end
+        if len(text) < len(whole):
+            if whole.startswith(text):
+                best = max(best, 1)
+            continue
+        if not text.startswith(whole):
+            continue
+        rest = text[len(whole) :]
+        if not rest:
+            best = max(best, 1 if close else 2)  # plain text may stop after a name
+        elif rest == close:
+            best = 2
+        elif close.startswith(rest) or sep.startswith(rest):
+            best = max(best, 1)
+        elif rest.startswith(sep):
+            best = max(best, _walk(spec, rest[len(sep) :], used | {name}))
+        if best == 2:
+            break
+    return best
+
+
+class NameListConstraint:
+    """A ``transformers`` logits processor keeping each constrained row's answer in its
+    :class:`NameList` (rows with ``None`` are left alone).
+
+    Called with the tokens generated so far (``input_ids``, ``[B, T]``: ``generate`` from
+    ``inputs_embeds`` passes only new tokens) and the next-token scores (``[B, V]``); returns
+    the scores with every token that would leave the allowed answers set to ``-inf``. The
+    tokens tried are the row's ``top_k`` best and the first token of each allowed continuation
+    (:meth:`NameList.continuations`), so a row can always go on; a row that has ended, or whose
+    text left the list some other way, is not constrained.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        specs: Sequence[NameList | None],
+        eos_ids: Sequence[int],
+        top_k: int = 48,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.specs = list(specs)
+        self.eos_ids = [int(i) for i in eos_ids]
+        self.top_k = top_k
+        self._decode = lru_cache(maxsize=8192)(self._decode_uncached)
+
+    def _decode_uncached(self, ids: tuple[int, ...]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def _first_tokens(self, spec: NameList, text: str) -> list[int]:
+        """The first token of each allowed continuation of ``text`` as the tokenizer writes it
+        (so the answer can go on when none of the LLM's best tokens would keep it allowed)."""
+        firsts: list[int] = []
+        for cont in spec.continuations(text):
+            ids = self.tokenizer.encode(cont, add_special_tokens=False)
+            if ids:
+                firsts.append(int(ids[0]))
+        return firsts
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        out = scores
+        for b, spec in enumerate(self.specs):
+            if spec is None:
+                continue
+            ids = tuple(int(t) for t in input_ids[b].tolist())
+            if any(t in self.eos_ids for t in ids):
+                continue  # finished row (padding follows)
+            text = self._decode(ids)
+            if not spec.allows(text):
+                continue  # already outside (e.g. a prefix was joined differently): leave it
+            top = torch.topk(scores[b], min(self.top_k, scores.shape[-1])).indices.tolist()
+            keep = [
+                t
+                for t in dict.fromkeys([*top, *self._first_tokens(spec, text)])
+                if t not in self.eos_ids and spec.allows(self._decode((*ids, t)))
+            ]
+            if spec.complete(text):
+                keep += self.eos_ids
+            if not keep:
+                continue
+            if out is scores:
+                out = scores.clone()
+            row = torch.full_like(out[b], float("-inf"))
+            idx = torch.tensor(keep, device=out.device)
+            row[idx] = scores[b, idx]
+            out[b] = row
+        return out
+
+
+__all__ = ["NameList", "NameListConstraint"]

@@ -1,0 +1,92 @@
+"""Answers decoded as a list of the sheet's names: the allowed texts, the token mask, and a
+model whose list answers hold only the molecule's own groups."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from edtformer.llm.constrained import NameList, NameListConstraint
+
+PLAIN = NameList(("amine", "amide", "ester"))
+JSON = NameList(("amine", "ester"), json=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "allows", "complete"),
+    [
+        (PLAIN, "", True, False),
+        (PLAIN, " am", True, False),  # a prefix of two names
+        (PLAIN, "amine", True, True),  # plain text may stop after any whole name
+        (PLAIN, "amine, ", True, False),
+        (PLAIN, "amine, ester", True, True),
+        (PLAIN, "amine, amine", False, False),  # no name twice
+        (PLAIN, "amine, group", False, False),  # no name the list lacks
+        (PLAIN, "amines", False, False),
+        (JSON, 'ester"', True, False),  # a JSON list must be closed
+        (JSON, 'ester", "amine"]}', True, True),
+        (JSON, 'ester", "am', True, False),
+        (JSON, 'ester"]', True, False),
+        (JSON, "ester, amine", False, False),  # names must be quoted
+    ],
+)
+def test_allowed_texts(spec: NameList, text: str, allows: bool, complete: bool) -> None:
+    assert spec.allows(text) is allows
+    assert spec.complete(text) is complete
+
+
+class CharTokenizer:
+    """One token per character (id = code point); id 0 is the end of the answer."""
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
+        return "".join(chr(i) for i in ids if i != 0)
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [ord(c) for c in text]
+
+
+def test_mask_keeps_only_tokens_that_stay_in_the_list() -> None:
+    proc = NameListConstraint(CharTokenizer(), [PLAIN, None], eos_ids=[0], top_k=200)
+    so_far = torch.tensor([[ord(c) for c in "amine, "], [ord(c) for c in "amine, "]])
+    scores = torch.zeros(2, 128)
+    scores[:, ord("g")] = 5.0  # the LLM prefers "group"
+    out = proc(so_far, scores)
+    allowed = {chr(i) for i in torch.isfinite(out[0]).nonzero().flatten().tolist()}
+    assert allowed == {"a", "e"}  # "amide" or "ester"; "amine" was listed already
+    assert torch.equal(out[1], scores[1])  # an unconstrained row is untouched
+    done = torch.tensor([[ord(c) for c in "ester"]])
+    out = NameListConstraint(CharTokenizer(), [PLAIN], eos_ids=[0], top_k=200)(done, scores[:1])
+    assert torch.isfinite(out[0, 0])  # after a whole name the answer may end
+    narrow = NameListConstraint(CharTokenizer(), [PLAIN], eos_ids=[0], top_k=1)
+    out = narrow(so_far[:1], scores[:1])  # the best token leaves the list: go on with the list
+    assert {chr(i) for i in torch.isfinite(out[0]).nonzero().flatten().tolist()} == {"a", "e"}
+
+
+def test_continuations() -> None:
+    assert sorted(PLAIN.continuations("amine")) == [", amide", ", ester"]
+    assert sorted(JSON.continuations('ester"')) == [', "amine"', "]}"]
+    assert " amine" in PLAIN.continuations("")
+
+
+def test_list_answers_hold_only_the_molecules_groups(tiny_edt) -> None:  # type: ignore[no-untyped-def]
+    from edtformer.chem import parse_smiles
+    from edtformer.facts.groups import present_groups
+
+    smi = "CC(=O)Oc1ccccc1C(=O)O"
+    names = set(present_groups(parse_smiles(smi).mol))
+    tiny_edt.config.fact_sheet = True
+    try:
+        plain = tiny_edt.ask(smi, "Which functional groups does it have?", max_new_tokens=24)
+        q = 'Which functional groups does it have? Answer in JSON under "groups".'
+        begun = tiny_edt.ask(smi, q, max_new_tokens=64)
+        tiny_edt.config.constrain_lists = False
+        free = tiny_edt.ask(smi, "Which functional groups does it have?", max_new_tokens=24)
+    finally:
+        tiny_edt.config.fact_sheet, tiny_edt.config.constrain_lists = False, True
+    listed = [w.strip() for w in plain.answer.split(",") if w.strip()]
+    assert listed and set(listed) <= names and len(listed) == len(set(listed))
+    value = json.loads(begun.answer)["groups"]
+    assert isinstance(value, list) and set(value) <= names
+    assert free.answer != plain.answer  # the tiny random LLM's own words, unconstrained
