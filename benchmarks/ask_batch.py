@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from edtformer.data import load_task
-from edtformer.data.facts import FUNCTIONAL_GROUPS
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"

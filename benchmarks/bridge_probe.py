@@ -10,7 +10,7 @@ to predict facts of each molecule from its tokens. Two settings (``--setting``):
 ``default`` (writes ``bridge_probe.*``): RDKit facts of the ``struct_mc`` / ``stereo`` molecules
 
 - structure: number of rings, aromatic rings, H-bond donors (classes, clipped), and the
-  presence of each of the 31 functional groups of :data:`edtformer.data.facts.FUNCTIONAL_GROUPS`
+  presence of each of the 31 functional groups of :data:`edtformer.facts.dataset.FUNCTIONAL_GROUPS`
   (multi-label, micro-F1);
 - stereo: number of specified stereocentres, number of R and of S centres (clipped), and the
   CIP label of the first specified stereocentre in atom order (binary; only molecules with one).
@@ -69,10 +69,10 @@ from tqdm import tqdm
 from edtformer.bridge import bridge_preset, build_connector
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.data import load_task
-from edtformer.data.facts import FUNCTIONAL_GROUPS, molecule_facts
 from edtformer.errors import EdtError
 from edtformer.evaluation.classification import roc_auc
 from edtformer.evaluation.regression import spearman
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS, molecule_facts
 from edtformer.llm.loading import cache_root
 from edtformer.model.processing import MoleculeProcessor, build_processor
 from edtformer.training.precision import cpu_name

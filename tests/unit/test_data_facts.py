@@ -8,19 +8,19 @@ from collections import Counter
 import pytest
 from rdkit import Chem
 
-from edtformer.data.facts import (
-    FUNCTIONAL_GROUPS,
-    describe,
-    functional_groups,
-    molecule_facts,
-    ring_sentence,
-)
 from edtformer.data.questions import (
     assign_letters,
     formula_distractors,
     stereo_drafts,
     structure_mc_drafts,
     structure_text_drafts,
+)
+from edtformer.facts.dataset import (
+    FUNCTIONAL_GROUPS,
+    describe,
+    functional_groups,
+    molecule_facts,
+    ring_sentence,
 )
 
 

@@ -7,7 +7,6 @@ import torch
 from tests.conftest import TRICKY_SMILES
 
 from edtformer.chem import parse_smiles
-from edtformer.data.facts import molecule_facts
 from edtformer.encoders import encoder_info, get_encoder
 from edtformer.encoders.descriptors import (
     DIGIT_TOTALS,
@@ -18,6 +17,7 @@ from edtformer.encoders.descriptors import (
     local_descriptors,
     molecule_rows,
 )
+from edtformer.facts.dataset import molecule_facts
 
 MOLECULES = [
     "CC(=O)Oc1ccccc1C(=O)O",  # aspirin

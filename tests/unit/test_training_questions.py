@@ -6,9 +6,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.data.schema import LETTERS
 from edtformer.errors import DataError
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS
 from edtformer.training.questions import KIND_WEIGHTS, PARAPHRASES, QuestionStream, facts_of
 
 MOLS = [

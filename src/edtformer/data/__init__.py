@@ -13,7 +13,6 @@ Public API:
 """
 
 from edtformer.data.build import BuildConfig, build_datasets, preset, record_molecules
-from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, functional_groups, molecule_facts
 from edtformer.data.loader import (
     list_tasks,
     load_jsonl,
@@ -33,6 +32,7 @@ from edtformer.data.schema import (
     validate_record,
 )
 from edtformer.data.splits import SplitTable, hash_split, scaffold_key, scaffold_split
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS, describe, functional_groups, molecule_facts
 
 __all__ = [
     "FORMAT_VERSION",

@@ -21,7 +21,6 @@ from typing import Any
 
 from edtformer.chem import rdkit_mol
 from edtformer.data import sources as src
-from edtformer.data.facts import describe, molecule_facts
 from edtformer.data.loader import MANIFEST, dumps_record
 from edtformer.data.questions import (
     Draft,
@@ -41,6 +40,7 @@ from edtformer.data.schema import (
 )
 from edtformer.data.splits import SPLITS, SplitTable, scaffold_key, scaffold_split
 from edtformer.errors import DataError
+from edtformer.facts.dataset import describe, molecule_facts
 from edtformer.utils.io import atomic_dir, atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)

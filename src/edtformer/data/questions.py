@@ -1,4 +1,4 @@
-"""Structure and stereo questions whose answers RDKit computes (from :mod:`edtformer.data.facts`).
+"""Structure and stereo questions whose answers RDKit computes (from :mod:`edtformer.facts.dataset`).
 
 Generators return *drafts*: record fields without ``id`` and ``split`` (assigned by the builder
 after the scaffold split). Multiple-choice drafts list the right choice first; the builder
@@ -16,8 +16,8 @@ from typing import Any
 from rdkit import Chem
 
 from edtformer.chem import rdkit_mol
-from edtformer.data.facts import FUNCTIONAL_GROUPS
 from edtformer.data.schema import LETTERS, MOL_TOKEN
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS
 
 Draft = dict[str, Any]
 

@@ -7,7 +7,7 @@ Each atom row has two halves:
   hold the atom, so the molecule's sum is its ring count), Lipinski donor / acceptor flags (the
   atoms that ``CalcNumHBD`` / ``CalcNumHBA`` count), stereo (specified centre, CIP R / S,
   unspecified centre, half an E / Z bond per end) and membership of each functional group of
-  :data:`~edtformer.data.facts.FUNCTIONAL_GROUPS`;
+  :data:`~edtformer.facts.dataset.FUNCTIONAL_GROUPS`;
 - a *virtual node* (the global readout GNNs add, e.g. OGB's virtual node): the sums of the local
   columns over the molecule, written as ``log1p`` values and, for the counts questions ask about,
   as one-hot tens and units digits (so "12" is two classes, as the LLM writes it).
@@ -28,9 +28,9 @@ from functools import lru_cache
 import torch
 
 from edtformer.chem import Mol, MolRecord, copy_mol, smarts_query
-from edtformer.data.facts import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
 from edtformer.encoders.base import GraphEncoder
 from edtformer.encoders.registry import encoder_info
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS, ez_bonds, stereocentres
 
 _ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "Si", "Se")
 _HYBRID = ("SP", "SP2", "SP3")

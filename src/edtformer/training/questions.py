@@ -32,10 +32,10 @@ from functools import lru_cache
 from typing import Any
 
 from edtformer.chem import rdkit_mol
-from edtformer.data.facts import FUNCTIONAL_GROUPS, describe, molecule_facts
 from edtformer.data.questions import COUNT_QUESTIONS, structure_mc_drafts
 from edtformer.data.schema import LETTERS, MOL_TOKEN, render_question
 from edtformer.errors import DataError
+from edtformer.facts.dataset import FUNCTIONAL_GROUPS, describe, molecule_facts
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""Structure facts that RDKit computes exactly: the ground truth of every structure question.
+"""Structure facts that RDKit computes exactly: the ground truth of the dataset's structure
+questions (``edt data build``) and of the ``rdkit_atoms`` encoder stream.
+
+Its 31-group :data:`FUNCTIONAL_GROUPS` is the dataset's and the frozen stream's vocabulary, kept
+apart from the fact sheet's wider one (:mod:`edtformer.facts.groups`): changing it would change
+the built datasets' answers and the features the shipped bridge was trained on.
 
 :func:`molecule_facts` is the one place where formula, weight, rings, stereo elements, H-bond
 donors/acceptors, charge and functional groups are computed. The dataset builder turns these
