@@ -64,6 +64,27 @@ def test_mask_keeps_only_tokens_that_stay_in_the_list() -> None:
     assert {chr(i) for i in torch.isfinite(out[0]).nonzero().flatten().tolist()} == {"a", "e"}
 
 
+ONE = NameList(("CCO", "Cl"), single=True)
+ONE_JSON = NameList(("CCO", "Cl"), json=True, single=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "allows", "complete"),
+    [
+        (ONE, "CC", True, False),
+        (ONE, "CCO", True, True),
+        (ONE, "CCO, Cl", False, False),  # one name, never a list
+        (ONE, "CCN", False, False),
+        (ONE_JSON, 'CCO"', True, False),
+        (ONE_JSON, 'CCO"}', True, True),
+        (ONE_JSON, 'CCO", "Cl"', False, False),
+    ],
+)
+def test_one_name_of_a_few(spec: NameList, text: str, allows: bool, complete: bool) -> None:
+    assert spec.allows(text) is allows
+    assert spec.complete(text) is complete
+
+
 def test_continuations() -> None:
     assert sorted(PLAIN.continuations("amine")) == [", amide", ", ester"]
     assert sorted(JSON.continuations('ester"')) == [', "amine"', "]}"]
@@ -90,3 +111,15 @@ def test_list_answers_hold_only_the_molecules_groups(tiny_edt) -> None:  # type:
     value = json.loads(begun.answer)["groups"]
     assert isinstance(value, list) and set(value) <= names
     assert free.answer != plain.answer  # the tiny random LLM's own words, unconstrained
+    salt = "CCCCOc1ccc(C(=O)CCN2CCCCC2)cc1.Cl"
+    tiny_edt.config.fact_sheet = True
+    try:
+        main = tiny_edt.ask(salt, "What is the main component of this salt?", max_new_tokens=40)
+        q = 'Which fragment remains without the salt? Return JSON with the key "smiles".'
+        kept = tiny_edt.ask(salt, q, max_new_tokens=40)
+    finally:
+        tiny_edt.config.fact_sheet = False
+    frags = ("CCCCOc1ccc(C(=O)CCN2CCCCC2)cc1", "Cl")  # (the random LLM may be cut short)
+    assert main.answer.strip() and any(f.startswith(main.answer.strip()) for f in frags)
+    value = json.loads(kept.answer)["smiles"]
+    assert value and any(f.startswith(value) for f in frags)

@@ -38,6 +38,7 @@ from edtformer.facts.vocabulary import (
     ITEM_OVERRIDES,
     ITEM_WITH,
     ITEM_WORDS,
+    LARGEST_FRAGMENT_WORDS,
     LINE_NAMED,
     LINE_WORDS,
     NARROWED_LINES,
@@ -189,7 +190,8 @@ def _narrow(question: str, smiles: tuple[str, ...]) -> SheetRequest:
 def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()) -> str | None:
     """What kind of value answers ``question`` when its request names one fact whose value is
     not a number or a yes/no: ``"list"`` for the functional-group list ("Which groups does it
-    have?"), ``"text"`` for the formula, CIP or E/Z labels; ``None`` otherwise (numbers,
+    have?"), ``"fragment"`` for the largest fragment's SMILES ("main component?"), ``"text"``
+    for the formula, CIP or E/Z labels; ``None`` otherwise (numbers,
     verdicts, several facts, or a count: "How many stereocentres?"). A JSON answer is begun
     with that value's opening (:func:`edtformer.llm.formats.answer_prefix`)."""
     if request.lines is None or request.asked:
@@ -197,6 +199,8 @@ def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ())
     text = strip_smiles(question, smiles)
     if request.items == {"groups"} and request.lines == {"groups"}:
         return "list"
+    if request.lines == {"fragments"} and not COUNTING_WORDS.search(text):
+        return "fragment" if LARGEST_FRAGMENT_WORDS.search(text) else None
     named = set(request.items) - {"groups"}
     if "cip" in named:
         named -= COMPANIONS

@@ -212,6 +212,18 @@ def _chiral(mol: Chem.Mol, centres: Sequence[tuple[int, str]]) -> bool:
     )
 
 
+def _fragments(mol: Chem.Mol) -> list[Chem.Mol]:
+    """The disconnected pieces of ``mol``, largest first (most heavy atoms, then atoms)."""
+    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+    return sorted(frags, key=lambda f: (-f.GetNumHeavyAtoms(), -f.GetNumAtoms()))
+
+
+def fragment_smiles(mol: Chem.Mol) -> list[str]:
+    """Canonical SMILES of each distinct disconnected piece of ``mol``, largest first (the
+    first is the sheet's ``largest_fragment``)."""
+    return list(dict.fromkeys(Chem.MolToSmiles(f) for f in _fragments(mol)))
+
+
 def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
     """Every fact of the sheet for ``mol`` (copied, never modified); see :data:`SHEET_FIELDS`.
 
@@ -231,8 +243,8 @@ def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
     rot = int(rdMolDescriptors.CalcNumRotatableBonds(m))
     tpsa = float(rdMolDescriptors.CalcTPSA(m))
     violations = int(mw > 500) + int(logp > 5) + int(hbd > 5) + int(hba > 10)
-    frags = Chem.GetMolFrags(m, asMols=True, sanitizeFrags=False)
-    biggest = max(frags, key=lambda f: (f.GetNumHeavyAtoms(), f.GetNumAtoms()))
+    frags = _fragments(m)
+    biggest = frags[0]
     values: dict[str, Any] = {
         "formula": rdMolDescriptors.CalcMolFormula(m),
         "atoms": _element_counts(m),

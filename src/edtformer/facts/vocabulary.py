@@ -274,6 +274,15 @@ OFF_SHEET_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+#: Words that ask for the largest fragment itself (its SMILES), not the count of fragments: from
+#: the train templates ("largest", "main component", "parent", "biggest", "which fragment
+#: remains", "desalted", "without salts", "most heavy atoms").
+LARGEST_FRAGMENT_WORDS = re.compile(
+    r"larg|bigg|\bmain\b|parent|remain|desalt|strip|without (the )?salts?|most heavy"
+    r"|\bsmiles\b|which (fragment|component|piece)",
+    re.IGNORECASE,
+)
+
 #: Words that ask for the whole sheet: "Describe this molecule", "What are its properties?".
 WHOLE_SHEET_WORDS = re.compile(
     r"\bdescri(be|ption)|summar|overview|tell me about|properties|\bprofile\b|characteri[sz]e"

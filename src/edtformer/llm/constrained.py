@@ -1,4 +1,5 @@
-"""Answers decoded as a list of names given in advance: the functional groups a sheet lists.
+"""Answers decoded as a list of names given in advance: the functional groups a sheet lists
+(or one name of a few: the largest of a salt's fragments).
 
 A 135M LLM asked "Which functional groups does it have?" reads the sheet's list and often copies
 it badly: a name repeated until the token budget runs out ("ester, ester, ester, ..."), a word of
@@ -24,20 +25,27 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class NameList:
-    """The answers allowed for one prompt: distinct ``names`` joined as text or a JSON list.
+    """The answers allowed for one prompt: distinct ``names`` joined as text or a JSON list,
+    or one of them (:attr:`single`).
 
     Attributes:
         names: the names an answer may list (at least one).
         json: inside a JSON list begun ``["``: each name closed by ``"``, the next begun
-            ``, "``, the list and object closed by ``]}``; otherwise names joined by ``", "``.
+            ``, "``, the list and object closed by ``]}`` (one name: inside a JSON string begun
+            ``"``, closed by ``"}``); otherwise names joined by ``", "``.
     """
 
     names: tuple[str, ...]
     json: bool = False
+    single: bool = False
+    """Exactly one name (a JSON string begun ``"`` and closed ``"}``), not a list."""
 
     @property
     def _parts(self) -> tuple[str, str, str]:
-        """(after a name, between names, after the last name)."""
+        """(after a name, between names, after the last name); no separator (``""``) for
+        :attr:`single`."""
+        if self.single:
+            return ('"', "", "}") if self.json else ("", "", "")
         return ('"', ', "', "]}") if self.json else ("", ", ", "")
 
     def allows(self, text: str) -> bool:
@@ -78,6 +86,8 @@ def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
         rest = text[len(whole) :]
         if close.startswith(rest) and rest != close:
             out.append(close[len(rest) :])
+        if not sep:
+            continue
         if sep.startswith(rest) and rest != sep:
             gone = used | {name}
             out += [sep[len(rest) :] + n + end for n in spec.names if n not in gone]
@@ -106,9 +116,9 @@ def _walk(spec: NameList, text: str, used: frozenset[str]) -> int:
             best = max(best, 1 if close else 2)  # plain text may stop after a name
         elif rest == close:
             best = 2
-        elif close.startswith(rest) or sep.startswith(rest):
+        elif close.startswith(rest) or (sep and sep.startswith(rest)):
             best = max(best, 1)
-        elif rest.startswith(sep):
+        elif sep and rest.startswith(sep):
             best = max(best, _walk(spec, rest[len(sep) :], used | {name}))
         if best == 2:
             break
@@ -138,9 +148,14 @@ class NameListConstraint:
         self.specs = list(specs)
         self.eos_ids = [int(i) for i in eos_ids]
         self.top_k = top_k
-        self._decode = lru_cache(maxsize=8192)(self._decode_uncached)
+        self._piece = lru_cache(maxsize=65536)(self._piece_uncached)
 
-    def _decode_uncached(self, ids: tuple[int, ...]) -> str:
+    def _piece_uncached(self, token: int) -> str:
+        """One token's text (byte-level BPE: a text's tokens decode to its pieces joined, for
+        the ASCII names checked here)."""
+        return str(self.tokenizer.decode([token], skip_special_tokens=True))
+
+    def _decode(self, ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
 
     def _first_tokens(self, spec: NameList, text: str) -> list[int]:
@@ -168,7 +183,7 @@ class NameListConstraint:
             keep = [
                 t
                 for t in dict.fromkeys([*top, *self._first_tokens(spec, text)])
-                if t not in self.eos_ids and spec.allows(self._decode((*ids, t)))
+                if t not in self.eos_ids and self._piece(t) and spec.allows(text + self._piece(t))
             ]
             if spec.complete(text):
                 keep += self.eos_ids

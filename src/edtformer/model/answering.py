@@ -22,6 +22,7 @@ from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.facts.groups import present_groups
 from edtformer.facts.select import narrow, value_type
+from edtformer.facts.sheet import fragment_smiles
 from edtformer.llm.constrained import NameList
 from edtformer.llm.formats import answer_prefix, join_prefix, json_key
 from edtformer.llm.generation import choice_token_ids
@@ -229,7 +230,7 @@ def started(
         prefix = DECLINE_START
     elif cfg.answer_prefix:
         kind = value_type(request, question, smiles) if request is not None else None
-        prefix = answer_prefix(question, kind)
+        prefix = answer_prefix(question, "text" if kind == "fragment" else kind)
     if prefix is None:
         return messages, None
     return [*messages, {"role": "assistant", "content": prefix}], prefix
@@ -241,19 +242,25 @@ def name_list(
     """The names the answer to ``question`` must list (``constrain_lists``, a fact sheet, one
     molecule): the molecule's functional groups when the one fact asked is the group list
     (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
-    the answer was begun with (``prefix`` ``{"key": ["``); ``None`` otherwise (also for JSON
-    asked without a key, whose shape the LLM writes itself)."""
+    the answer was begun with (``prefix`` ``{"key": ["``); one of its fragments' SMILES when
+    it is the largest fragment (``"fragment"``); ``None`` otherwise (also for JSON asked
+    without a key, whose shape the LLM writes itself)."""
     cfg = model.config
     if not (cfg.fact_sheet and cfg.constrain_lists and len(smiles) == 1):
         return None
-    in_json = prefix is not None and prefix.endswith('["')
+    kind = value_type(narrow(question, smiles), question, smiles)
+    if kind not in ("list", "fragment"):
+        return None
+    opening = '["' if kind == "list" else '"'
+    in_json = prefix is not None and prefix.endswith(opening)
     if prefix is not None and not in_json:
-        return None  # begun otherwise (a decline, a scalar JSON value)
+        return None  # begun otherwise (a decline)
     if not in_json and "json" in question.lower() and json_key(question) is None:
         return None
-    if value_type(narrow(question, smiles), question, smiles) != "list":
-        return None
-    names = present_groups(parse_smiles(smiles[0]).mol)
+    mol = parse_smiles(smiles[0]).mol
+    if kind == "fragment":
+        return NameList(tuple(fragment_smiles(mol)), json=in_json, single=True)
+    names = present_groups(mol)
     return NameList(tuple(names), json=in_json) if names else None
 
 

@@ -60,7 +60,8 @@ class EDTFormerConfig:
     """With ``fact_sheet``: a generated answer whose one asked fact is the functional-group list
     lists only distinct names of the molecule's groups, chosen and ordered by the LLM
     (:class:`edtformer.llm.constrained.NameListConstraint`): no repeated, invented or
-    question-word names."""
+    question-word names; one asking the largest fragment is one of the molecule's fragments
+    (canonical SMILES)."""
     decline_unnamed: bool = False
     """With ``fact_sheet``: a generated answer to a question that names no fact of the sheet
     (:func:`edtformer.facts.select.lines_for` finds no line: melting point, dose, price, ...)
