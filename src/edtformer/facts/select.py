@@ -26,6 +26,7 @@ from edtformer.facts.groups import GROUP_RULES
 from edtformer.facts.sheet import ELEMENT_NAMES, LINE_NAMES, element_name
 from edtformer.facts.vocabulary import (
     ASKED_COUNT_WORDS,
+    ASKS_A_NUMBER,
     CENTRE_WORDS,
     CIP_STRONG_WORDS,
     COMPANIONS,
@@ -199,7 +200,7 @@ def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ())
     text = strip_smiles(question, smiles)
     if request.items == {"groups"} and request.lines == {"groups"}:
         return "list"
-    if request.lines == {"fragments"} and not COUNTING_WORDS.search(text):
+    if request.lines == {"fragments"} and not ASKS_A_NUMBER.search(text):
         return "fragment" if LARGEST_FRAGMENT_WORDS.search(text) else None
     named = set(request.items) - {"groups"}
     if "cip" in named:
@@ -208,7 +209,7 @@ def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ())
         named.discard("atoms")  # "formula (element counts)": the formula is how counts are written
     if named == {"formula"}:  # "formula (element counts)" asks the formula, counts and all
         return "text"
-    if len(named) == 1 and named <= TEXT_ITEMS and not COUNTING_WORDS.search(text):
+    if len(named) == 1 and named <= TEXT_ITEMS and not ASKS_A_NUMBER.search(text):
         return "text"
     return None
 

@@ -274,6 +274,11 @@ OFF_SHEET_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+#: Words that ask for a number (for :func:`edtformer.facts.select.value_type`: "How many
+#: stereocentres ...?" asks a count, not the labels); narrower than :data:`COUNTING_WORDS`, whose
+#: ``nRings``-style shorthand also matches words such as "nothing".
+ASKS_A_NUMBER = re.compile(r"how many|number of|\bcount(?!er)|\btally|\bnumeric", re.IGNORECASE)
+
 #: Words that ask for the largest fragment itself (its SMILES), not the count of fragments: from
 #: the train templates ("largest", "main component", "parent", "biggest", "which fragment
 #: remains", "desalted", "without salts", "most heavy atoms").
