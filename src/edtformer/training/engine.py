@@ -243,7 +243,11 @@ def _within_budget(
 ) -> list[tuple[Any, int]]:
     """``[(batch, n samples)]``: the collated ``batch`` itself when it has at most
     ``max_tokens`` padded tokens (or ``max_tokens`` is 0), else ``items`` halved (recursively)
-    and each half collated on its own; a single sample is never split."""
+    and each half collated on its own; a single sample is never split.
+
+    An over-budget batch is collated once to be measured and again in pieces: padded length is
+    known only after collation (prompts carry sheets cut per question), such batches are rare
+    and logged, and one extra tokenisation of a few prompts costs far less than the step."""
     tokens = _batch_tokens(batch)
     if max_tokens <= 0 or tokens <= max_tokens or len(items) == 1:
         return [(batch, len(items))]
