@@ -182,6 +182,21 @@ def test_lora_trains_only_adapters_and_round_trips(llm_dir: Path, tmp_path: Path
     assert any("lora_" in k for k in a) and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_loaded_lora_model_answers_deterministically(llm_dir: Path, tmp_path: Path) -> None:
+    """A loaded model is in eval mode (its LoRA dropout layers were injected after the LLM was
+    put in eval mode, so without it they would drop), and its answers repeat."""
+    model = _model(llm_dir, lora=LoraSettings(r=2, alpha=4, dropout=0.5))
+    model.save_pretrained(tmp_path / "lora")
+    loaded = EDTFormer.from_pretrained(tmp_path / "lora")
+    drops = [m for m in loaded.llm.modules() if isinstance(m, torch.nn.Dropout)]
+    assert not loaded.training and drops and not any(m.training for m in drops)
+    with torch.no_grad():
+        batch = loaded.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, generation=True)
+        first = loaded.score(batch, ["Yes", "No"], use_prefix_cache=False).logprobs
+        again = loaded.score(batch, ["Yes", "No"], use_prefix_cache=False).logprobs
+    assert torch.equal(first, again)
+
+
 def test_lora_model_uses_the_prefix_cache_at_inference_only(llm_dir: Path) -> None:
     model = _model(llm_dir, lora=LoraSettings(r=2, alpha=4, dropout=0.0))
     batch = model.prepare_qa(SMILES[:2], ["Is it an alcohol?"] * 2, generation=True)

@@ -50,17 +50,23 @@ class NameList:
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` is the start of an allowed answer."""
-        return _walk(self, _lead(text), frozenset()) >= 1
+        return _state(self, _lead(text)) >= 1
 
     def complete(self, text: str) -> bool:
         """Whether ``text`` is a whole allowed answer (the LLM may stop here)."""
-        return _walk(self, _lead(text), frozenset()) == 2
+        return _state(self, _lead(text)) == 2
 
     def continuations(self, text: str) -> list[str]:
         """What may follow ``text``, each up to the end of a name (or the list's closing)."""
         stripped = _lead(text)
         nexts = _nexts(self, stripped, frozenset())
         return [" " + t for t in nexts] + nexts if not stripped else nexts
+
+
+@lru_cache(maxsize=65536)
+def _state(spec: NameList, text: str) -> int:
+    """:func:`_walk` from the answer's start, cached (each step asks about the same prefixes)."""
+    return _walk(spec, text, frozenset())
 
 
 def _lead(text: str) -> str:

@@ -203,7 +203,10 @@ def load_model(
         for k, v in tensors.items():
             if k.startswith("llm."):
                 params[k.removeprefix("llm.")].copy_(v)
-    return model
+    # in eval mode, as transformers' from_pretrained returns models: LoRA adapters are injected
+    # after the LLM was put in eval mode, so their dropout layers would otherwise be active and
+    # make greedy answers vary from call to call
+    return model.eval()
 
 
 #: A stage-1 bridge folder (no LLM part): ``bridge_config.json`` + ``bridge.safetensors``.
