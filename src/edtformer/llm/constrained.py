@@ -14,7 +14,7 @@ only keeps the answer inside the sheet, as JSON-schema enums do in structured-ou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -74,22 +74,33 @@ def _lead(text: str) -> str:
     return text[1:] if text.startswith(" ") else text
 
 
-def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
-    """The texts that carry ``text`` (from a name's start) on to the end of its next name or to
-    the closing of the list: what the LLM may write next, whatever its tokens."""
-    end, sep, close = spec._parts
-    out: list[str] = []
+def _after_names(
+    spec: NameList, text: str, used: frozenset[str]
+) -> Iterator[tuple[str, str | None]]:
+    """For each unused name ``text`` (from a name's start) agrees with: ``(the rest of the
+    name, None)`` when ``text`` stops inside it, ``(name, what follows it)`` when ``text`` holds
+    it whole (its closing quote included)."""
+    end = spec._parts[0]
     for name in spec.names:
         if name in used:
             continue
         whole = name + end
         if len(text) < len(whole):
             if whole.startswith(text):
-                out.append(whole[len(text) :])
+                yield whole[len(text) :], None
+        elif text.startswith(whole):
+            yield name, text[len(whole) :]
+
+
+def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
+    """The texts that carry ``text`` (from a name's start) on to the end of its next name or to
+    the closing of the list: what the LLM may write next, whatever its tokens."""
+    end, sep, close = spec._parts
+    out: list[str] = []
+    for name, rest in _after_names(spec, text, used):
+        if rest is None:  # inside a name: its rest
+            out.append(name)
             continue
-        if not text.startswith(whole):
-            continue
-        rest = text[len(whole) :]
         if close.startswith(rest) and rest != close:
             out.append(close[len(rest) :])
         if not sep:
@@ -105,20 +116,12 @@ def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
 def _walk(spec: NameList, text: str, used: frozenset[str]) -> int:
     """0: ``text`` (from a name's start) leads nowhere allowed; 1: a prefix of an allowed
     answer; 2: a whole allowed answer."""
-    end, sep, close = spec._parts
+    _, sep, close = spec._parts
     best = 1 if not text else 0
-    for name in spec.names:
-        if name in used:
-            continue
-        whole = name + end
-        if len(text) < len(whole):
-            if whole.startswith(text):
-                best = max(best, 1)
-            continue
-        if not text.startswith(whole):
-            continue
-        rest = text[len(whole) :]
-        if not rest:
+    for name, rest in _after_names(spec, text, used):
+        if rest is None:
+            best = max(best, 1)
+        elif not rest:
             best = max(best, 1 if close else 2)  # plain text may stop after a name
         elif rest == close:
             best = 2
