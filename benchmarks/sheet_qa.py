@@ -163,6 +163,12 @@ def prompt_key(model: Any, item: dict) -> str:
     what = [sheets, prefix, item["question"], item["smiles"]]
     if names is not None:  # decoded within the sheet's names (constrain_lists)
         what.append(repr(names))
+    from edtformer.facts.select import group_choice
+    from edtformer.llm.options import parse_options
+
+    lettered = parse_options(item["question"])
+    if lettered is not None and group_choice(lettered.stem, lettered.options):
+        what.append("group options asked one by one")  # answering.group_options
     text = json.dumps(what)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 

@@ -123,3 +123,24 @@ def test_list_answers_hold_only_the_molecules_groups(tiny_edt) -> None:  # type:
     assert main.answer.strip() and any(f.startswith(main.answer.strip()) for f in frags)
     value = json.loads(kept.answer)["smiles"]
     assert value and any(f.startswith(value) for f in frags)
+
+
+def test_group_choices_are_asked_option_by_option(tiny_edt) -> None:  # type: ignore[no-untyped-def]
+    from edtformer.facts.select import group_choice
+
+    assert group_choice("Which of these groups does it lack?", ["ester", "amide", "phenol"]) == (
+        "absent"
+    )
+    assert group_choice("Which does it contain?", ["ester", "amide"]) == "present"
+    assert group_choice("How many rings?", ["1", "2"]) is None
+    assert group_choice("Which one?", ["ester", "ester"]) is None
+    q = "Which of these groups does it contain? A) ester B) amide C) phenol D) nitrile"
+    tiny_edt.config.fact_sheet = True
+    try:
+        ans = tiny_edt.ask("CC(=O)Oc1ccccc1C(=O)O", q)
+    finally:
+        tiny_edt.config.fact_sheet = False
+    assert ans.options is not None and set(ans.options) == {"A", "B", "C", "D"}
+    assert abs(sum(ans.options.values()) - 1) < 1e-6
+    best = max(ans.options, key=ans.options.__getitem__)
+    assert ans.answer.startswith(best) and ans.n_anchor_tokens > 0

@@ -17,7 +17,7 @@ selects the line that answers it).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -25,6 +25,7 @@ from functools import lru_cache
 from edtformer.facts.groups import GROUP_RULES
 from edtformer.facts.sheet import ELEMENT_NAMES, LINE_NAMES, element_name
 from edtformer.facts.vocabulary import (
+    ABSENT_WORDS,
     ASKED_COUNT_WORDS,
     ASKS_A_NUMBER,
     CENTRE_WORDS,
@@ -298,3 +299,20 @@ def asked_facts(question: str, smiles: Iterable[str] = ()) -> list[str]:
         if key not in out:
             out.append(key)
     return out
+
+
+def group_choice(stem: str, options: Sequence[str]) -> str | None:
+    """``"present"`` or ``"absent"`` when every option of a lettered question names exactly one
+    functional group / ring / class of the vocabulary (all different) — "Which of these groups
+    does it contain?" / "... lack?" (:data:`~edtformer.facts.vocabulary.ABSENT_WORDS` in the
+    stem) — else ``None``. Such a question is answered option by option as the yes/no question
+    the sheet answers exactly (:func:`edtformer.model.answering.group_options`)."""
+    names = []
+    for option in options:
+        asked = asked_facts(option)
+        if len(asked) != 1 or not asked[0].startswith("group:"):
+            return None
+        names.append(asked[0])
+    if len(set(names)) != len(names):
+        return None
+    return "absent" if ABSENT_WORDS.search(stem) else "present"

@@ -288,6 +288,15 @@ LARGEST_FRAGMENT_WORDS = re.compile(
     re.IGNORECASE,
 )
 
+#: Words that make a question about groups ask for the one *absent*: the train group-choice
+#: wordings ("NOT present", "lack", "does not contain", "absent", "missing") and plain English
+#: negation and exclusion ("without", "except", "nowhere", "odd one out").
+ABSENT_WORDS = re.compile(
+    r"\bnot\b|n't\b|\black|absent|missing|\bwithout\b|\bexcept\b|\bnowhere\b|\bnone of\b"
+    r"|odd one out|\bexclud",
+    re.IGNORECASE,
+)
+
 #: Words that ask for the whole sheet: "Describe this molecule", "What are its properties?".
 WHOLE_SHEET_WORDS = re.compile(
     r"\bdescri(be|ption)|summar|overview|tell me about|properties|\bprofile\b|characteri[sz]e"

@@ -32,6 +32,8 @@ class ChoiceScores:
     token_ids: list[int]
     logprobs: Tensor
     probs: Tensor
+    molecule_tokens: Any = None
+    """What made the prompts' molecule tokens (the model's bridge output; ``None`` if none)."""
 
     @property
     def best(self) -> list[str]:

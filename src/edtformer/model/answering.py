@@ -21,7 +21,7 @@ from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.facts.groups import present_groups
-from edtformer.facts.select import narrow, value_type
+from edtformer.facts.select import group_choice, narrow, value_type
 from edtformer.facts.sheet import fragment_smiles
 from edtformer.llm.constrained import NameList
 from edtformer.llm.formats import answer_prefix, join_prefix, json_key
@@ -273,6 +273,12 @@ def _chosen(
     scored as the answer to the question without its options (summed log-likelihood over
     its length in characters, lm-evaluation-harness's ``acc_norm``); the reply names the
     best option's letter (and its text unless only the letter was asked)."""
+    by_group = {k for k, (_, r, _, lq) in enumerate(chunk)
+                if model.config.fact_sheet and group_choice(lq.stem, lq.options)}  # fmt: skip
+    if by_group:  # "which of these groups does it contain / lack?": option by option
+        done = group_options(model, [chunk[k] for k in sorted(by_group)], qs)
+        rest = [c for k, c in enumerate(chunk) if k not in by_group]
+        return {**done, **(_chosen(model, rest, qs) if rest else {})}
     rows: list[tuple[int, list[MolRecord], list[Message]]] = []
     groups, first_row = [], []
     for k, (_, records, _, lq) in enumerate(chunk):
@@ -293,6 +299,43 @@ def _chosen(
     n_mols = [len(r) for _, r, _ in rows]
     plain = [(i, records, msgs) for i, records, msgs, _ in chunk]
     return _answers(model, batch, bridge, n_mols, first_row, plain, qs, texts, None, probs)
+
+
+#: How :func:`group_options` asks about each option (a train wording of the group yes/no kind).
+GROUP_QUESTION = "Does this molecule contain the group {group}?"
+
+
+def group_options(
+    model: EDTFormer,
+    chunk: Sequence[tuple[int, list[MolRecord], list[Message], LetteredQuestion]],
+    qs: Sequence[str],
+) -> dict[int, Answer]:
+    """Answers of lettered questions whose options are all functional groups
+    (:func:`~edtformer.facts.select.group_choice`): each option asked as the yes/no question the
+    sheet answers (:data:`GROUP_QUESTION`, its own ``group: yes / no`` line), the reply the
+    option most likely present ("which does it contain?") or absent ("which does it lack?").
+    ``Answer.options`` holds each letter's share of P(yes) (or of P(no))."""
+    rows = []
+    for _, records, _, lq in chunk:
+        for text in lq.options:
+            q = GROUP_QUESTION.format(group=text.strip().rstrip("."))
+            rows.append((records, model.chat_processor.messages(q, len(records))))
+    batch = model.prepare([r for r, _ in rows], [m for _, m in rows], True)
+    scored = model.score(batch, ["yes", "no"])
+    yes = scored.probs[:, 0].double().tolist()  # [rows]
+    texts, probs, first = [], [], 0
+    for _, _, _, lq in chunk:
+        p_yes = yes[first : first + len(lq.options)]
+        first += len(lq.options)
+        want = p_yes if group_choice(lq.stem, lq.options) == "present" else [1 - p for p in p_yes]
+        total = sum(want) or 1.0
+        texts.append(lq.reply(max(range(len(want)), key=want.__getitem__)))
+        probs.append({letter: w / total for letter, w in zip(lq.letters, want, strict=True)})
+    plain = [(i, records, msgs) for i, records, msgs, _ in chunk]
+    n_mols = [len(r) for r, _ in rows]
+    starts = [sum(len(c[3].options) for c in chunk[:k]) for k in range(len(chunk))]
+    bridge = scored.molecule_tokens
+    return _answers(model, batch, bridge, n_mols, starts, plain, qs, texts, None, probs)
 
 
 def score_many(

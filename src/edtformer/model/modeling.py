@@ -314,14 +314,14 @@ class EDTFormer(nn.Module):
         ``batch`` must be prepared with ``generation=True`` (prompts end with the assistant header).
         """
         ids = choice_token_ids(self.tokenizer, choices)
-        emb, _ = self.embed(batch)
+        emb, bridge = self.embed(batch)
         last = batch.attention_mask.sum(dim=1) - 1  # [B]: each prompt's last token
         run = llm_logits(
             self.llm, self.prefix_cache, batch, emb, at=last, use_prefix_cache=use_prefix_cache
         )
         logits = run.picked.float()  # [B, V]
         logp = torch.log_softmax(logits, dim=-1)[:, ids]  # [B, C]
-        return ChoiceScores(list(choices), ids, logp, torch.softmax(logp, dim=-1))
+        return ChoiceScores(list(choices), ids, logp, torch.softmax(logp, dim=-1), bridge)
 
     # -- generation ---------------------------------------------------------------------------
     @torch.no_grad()
