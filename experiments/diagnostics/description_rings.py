@@ -4,7 +4,7 @@ The description answer ("C13H18O2, molecular weight 206.28. It has 1 aromatic ri
 aliphatic ring. ...") turns the bridge's written counts into words. This diagnostic asks the
 description question about ``--per-group`` valid molecules with no aliphatic ring and as many
 with one or more (a seeded shuffle), and counts the answers whose ring sentence differs from
-RDKit's (``edtformer.data.facts.ring_sentence``, the sentence ``describe`` writes).
+RDKit's (``edtformer.facts.dataset.ring_sentence``, the sentence ``describe`` writes).
 
     python experiments/diagnostics/description_rings.py --model src/edtformer/assets/bridge/default \\
         --out experiments/records/description_rings_valid.json
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from rdkit import Chem
 
     from edtformer.data import load_task
-    from edtformer.data.facts import molecule_facts, ring_sentence
+    from edtformer.facts.dataset import molecule_facts, ring_sentence
     from edtformer.model import EDTFormer
     from edtformer.utils.io import atomic_write_json
 

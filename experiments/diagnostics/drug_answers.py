@@ -5,7 +5,7 @@
 
 The questions are issue 10's: aspirin's functional groups (carboxylic acid, ester, benzene ring),
 morphine's defined stereocentres (5), ibuprofen described, plus a few short facts. ``expected``
-comes from :func:`edtformer.data.facts.molecule_facts`, never typed in.
+comes from :func:`edtformer.facts.dataset.molecule_facts`, never typed in.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from edtformer.chem import parse_smiles
-from edtformer.data.facts import describe, molecule_facts
+from edtformer.facts.dataset import describe, molecule_facts
 from edtformer.utils.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parents[1] / "records"

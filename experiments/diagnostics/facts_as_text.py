@@ -40,7 +40,7 @@ def molecules(data: Path, split: str) -> list[str]:
 
 def question(rng: random.Random, pool: list[str]) -> tuple[str, str]:
     """A balanced yes/no group question with the group list as text, and its answer."""
-    from edtformer.data.facts import FUNCTIONAL_GROUPS
+    from edtformer.facts.dataset import FUNCTIONAL_GROUPS
     from edtformer.training.questions import facts_of
 
     groups = list(FUNCTIONAL_GROUPS)
