@@ -227,6 +227,13 @@ def check_orderings(
     return lines
 
 
+def _cell(m: dict[str, Any]) -> str:
+    """``mean ± std`` over seeds; the mean alone for one seed (no spread to show)."""
+    if m.get("n", 2) < 2:
+        return f"{m['mean']:.3f}"
+    return f"{m['mean']:.3f} ± {m['std']:.3f}"
+
+
 def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int]) -> str:
     """The ``ablations.md`` text."""
     heads = [h for _, _, h in headline_for(budget)]
@@ -260,12 +267,7 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
         "|" + "---|" * (8 + len(heads)),
     ]
     for r in rows:
-        cells = [
-            f"{r['metrics'][h]['mean']:.3f} ± {r['metrics'][h]['std']:.3f}"
-            if h in r["metrics"]
-            else "–"
-            for h in heads
-        ]
+        cells = [_cell(r["metrics"][h]) if h in r["metrics"] else "–" for h in heads]
         patches = r["patch_rule"] if r["connector"] in ("edt", "dynamic_only") else "–"
         lines.append(
             f"| {r['variant']} | {r['connector']} | {patches} | {r['encoders']} | {r['training_mode']} | "
