@@ -482,3 +482,18 @@ def test_soft_answer_target_is_a_cross_entropy_over_yes_and_no(llm_dir: Path) ->
         torch.testing.assert_close(model(certain).loss, model(plain).loss)
     with pytest.raises(EdtError, match="differ in one answer token"):
         collate([([SMILES[0]], q, SoftAnswer("yes", 0.5))])
+
+
+def test_model_card_names_the_inference_rules(tmp_path: Path) -> None:
+    """The card lists the answer rules its config switches on (and leaves out those it does not)."""
+    import json
+
+    from edtformer.model.card import render_model_card
+
+    cfg = {"fact_sheet": True, "decline_unnamed": True, "patch_rule": "combine"}
+    (tmp_path / "config.json").write_text(json.dumps({"config": cfg, "format_version": 1}))
+    card = render_model_card(tmp_path, "m")
+    assert "`decline_unnamed`" in card and "`constrain_lists`" in card
+    cfg["constrain_lists"] = False
+    (tmp_path / "config.json").write_text(json.dumps({"config": cfg, "format_version": 1}))
+    assert "`constrain_lists`" not in render_model_card(tmp_path, "m")
