@@ -112,6 +112,10 @@ def generate_from_embeds(
     vocab = llm.get_output_embeddings().weight.shape[0]
     bad = [[i] for i in suppress_ids if i < vocab]
     kwargs: dict[str, Any] = {"do_sample": do_sample, **generate_kwargs}
+    if getattr(llm, "_can_compile_fullgraph", False):
+        # a KV cache allocated once for prompt + answer: the default one concatenates every
+        # layer's cache at every step (same answers; see README, serve load)
+        kwargs.setdefault("cache_implementation", "static")
     if name_lists is not None and any(n is not None for n in name_lists):
         eos_ids = eos if isinstance(eos, list) else [eos]
         extra = NameListConstraint(tokenizer, name_lists, eos_ids)
