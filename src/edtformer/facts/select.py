@@ -208,8 +208,8 @@ def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ())
         named -= COMPANIONS
     if "formula" in named:
         named.discard("atoms")  # "formula (element counts)": the formula is how counts are written
-    if named == {"formula"}:  # "formula (element counts)" asks the formula, counts and all
-        return "text"
+        if named == {"formula"}:  # a count word does not make it a number here
+            return "text"
     if len(named) == 1 and named <= TEXT_ITEMS and not ASKS_A_NUMBER.search(text):
         return "text"
     return None

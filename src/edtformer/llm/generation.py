@@ -104,11 +104,8 @@ def generate_from_embeds(
     eos = llm.generation_config.eos_token_id
     if eos is None:
         eos = tokenizer.eos_token_id
-    pad = (
-        tokenizer.pad_token_id
-        if tokenizer.pad_token_id is not None
-        else (eos[0] if isinstance(eos, list) else eos)
-    )
+    eos_ids = eos if isinstance(eos, list) else [eos]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     vocab = llm.get_output_embeddings().weight.shape[0]
     bad = [[i] for i in suppress_ids if i < vocab]
     kwargs: dict[str, Any] = {"do_sample": do_sample, **generate_kwargs}
@@ -117,7 +114,6 @@ def generate_from_embeds(
         # layer's cache at every step (same answers; see README, serve load)
         kwargs.setdefault("cache_implementation", "static")
     if name_lists is not None and any(n is not None for n in name_lists):
-        eos_ids = eos if isinstance(eos, list) else [eos]
         extra = NameListConstraint(tokenizer, name_lists, eos_ids)
         # a plain list: ``generate`` merges it into its own processors (no transformers import)
         kwargs["logits_processor"] = [*(kwargs.get("logits_processor") or []), extra]
@@ -134,7 +130,7 @@ def generate_from_embeds(
         bad_words_ids=bad or None,
         **kwargs,
     )  # [B, T_new] (decoder-only models return only new tokens when given inputs_embeds)
-    eos_set = set(eos if isinstance(eos, list) else [eos])
+    eos_set = set(eos_ids)
     result: list[list[int]] = []
     for row in out.tolist():
         ids: list[int] = []

@@ -24,7 +24,7 @@ from edtformer.facts.groups import present_groups
 from edtformer.facts.select import group_choice, narrow, value_type
 from edtformer.facts.sheet import fragment_smiles
 from edtformer.llm.constrained import NameList
-from edtformer.llm.formats import answer_prefix, join_prefix, json_key
+from edtformer.llm.formats import VALUE_OPENINGS, answer_prefix, join_prefix, json_key
 from edtformer.llm.generation import choice_token_ids
 from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
 from edtformer.llm.prompt import Message
@@ -230,10 +230,15 @@ def started(
         prefix = DECLINE_START
     elif cfg.answer_prefix:
         kind = value_type(request, question, smiles) if request is not None else None
-        prefix = answer_prefix(question, "text" if kind == "fragment" else kind)
+        prefix = answer_prefix(question, _JSON_VALUE.get(kind or ""))
     if prefix is None:
         return messages, None
     return [*messages, {"role": "assistant", "content": prefix}], prefix
+
+
+#: :func:`~edtformer.facts.select.value_type` -> the JSON value that holds it
+#: (:data:`~edtformer.llm.formats.VALUE_OPENINGS`): a fragment's SMILES is a string.
+_JSON_VALUE = {"list": "list", "text": "text", "fragment": "text"}
 
 
 def name_list(
@@ -251,8 +256,7 @@ def name_list(
     kind = value_type(narrow(question, smiles), question, smiles)
     if kind not in ("list", "fragment"):
         return None
-    opening = '["' if kind == "list" else '"'
-    in_json = prefix is not None and prefix.endswith(opening)
+    in_json = prefix is not None and prefix.endswith(VALUE_OPENINGS[_JSON_VALUE[kind]].strip())
     if prefix is not None and not in_json:
         return None  # begun otherwise (a decline)
     if not in_json and "json" in question.lower() and json_key(question) is None:
@@ -273,11 +277,14 @@ def _chosen(
     scored as the answer to the question without its options (summed log-likelihood over
     its length in characters, lm-evaluation-harness's ``acc_norm``); the reply names the
     best option's letter (and its text unless only the letter was asked)."""
-    by_group = {k for k, (_, r, _, lq) in enumerate(chunk)
-                if model.config.fact_sheet and group_choice(lq.stem, lq.options)}  # fmt: skip
+    polar = [group_choice(lq.stem, lq.options) if model.config.fact_sheet else None
+             for *_, lq in chunk]  # fmt: skip
+    by_group = [k for k, p in enumerate(polar) if p is not None]
     if by_group:  # "which of these groups does it contain / lack?": option by option
-        done = group_options(model, [chunk[k] for k in sorted(by_group)], qs)
-        rest = [c for k, c in enumerate(chunk) if k not in by_group]
+        done = group_options(
+            model, [chunk[k] for k in by_group], qs, [polar[k] == "absent" for k in by_group]
+        )
+        rest = [c for k, c in enumerate(chunk) if polar[k] is None]
         return {**done, **(_chosen(model, rest, qs) if rest else {})}
     rows: list[tuple[int, list[MolRecord], list[Message]]] = []
     groups, first_row = [], []
@@ -309,31 +316,32 @@ def group_options(
     model: EDTFormer,
     chunk: Sequence[tuple[int, list[MolRecord], list[Message], LetteredQuestion]],
     qs: Sequence[str],
+    absent: Sequence[bool],
 ) -> dict[int, Answer]:
     """Answers of lettered questions whose options are all functional groups
     (:func:`~edtformer.facts.select.group_choice`): each option asked as the yes/no question the
     sheet answers (:data:`GROUP_QUESTION`, its own ``group: yes / no`` line), the reply the
-    option most likely present ("which does it contain?") or absent ("which does it lack?").
-    ``Answer.options`` holds each letter's share of P(yes) (or of P(no))."""
-    rows = []
+    option most likely present ("which does it contain?") or, where ``absent``, absent ("which
+    does it lack?"). ``Answer.options`` holds each letter's share of P(yes) (or of P(no))."""
+    rows: list[tuple[list[MolRecord], list[Message]]] = []
+    starts: list[int] = []
     for _, records, _, lq in chunk:
+        starts.append(len(rows))
         for text in lq.options:
             q = GROUP_QUESTION.format(group=text.strip().rstrip("."))
             rows.append((records, model.chat_processor.messages(q, len(records))))
     batch = model.prepare([r for r, _ in rows], [m for _, m in rows], True)
     scored = model.score(batch, ["yes", "no"])
     yes = scored.probs[:, 0].double().tolist()  # [rows]
-    texts, probs, first = [], [], 0
-    for _, _, _, lq in chunk:
+    texts, probs = [], []
+    for (*_, lq), first, lack in zip(chunk, starts, absent, strict=True):
         p_yes = yes[first : first + len(lq.options)]
-        first += len(lq.options)
-        want = p_yes if group_choice(lq.stem, lq.options) == "present" else [1 - p for p in p_yes]
+        want = [1 - p for p in p_yes] if lack else p_yes
         total = sum(want) or 1.0
         texts.append(lq.reply(max(range(len(want)), key=want.__getitem__)))
         probs.append({letter: w / total for letter, w in zip(lq.letters, want, strict=True)})
     plain = [(i, records, msgs) for i, records, msgs, _ in chunk]
     n_mols = [len(r) for r, _ in rows]
-    starts = [sum(len(c[3].options) for c in chunk[:k]) for k in range(len(chunk))]
     bridge = scored.molecule_tokens
     return _answers(model, batch, bridge, n_mols, starts, plain, qs, texts, None, probs)
 
