@@ -71,3 +71,27 @@ def test_only_batched_generation_restores(tiny: tuple[nn.Module, object]) -> Non
     weight = llm.get_output_embeddings().weight
     for_batches(llm)  # once per model
     assert llm.get_output_embeddings().weight is weight
+
+
+def test_merge_lora_same_function_adapters_frozen(tiny: tuple[nn.Module, object]) -> None:
+    from edtformer.llm.layout import for_serving, merge_lora
+    from edtformer.llm.trainable import LoraSettings, add_lora
+
+    llm = tiny[0]
+    add_lora(llm, LoraSettings(r=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj")))
+    with torch.no_grad():
+        for name, p in llm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)  # adapters that change the function
+    llm.eval()
+    ids = torch.randint(0, 100, (2, 6))
+    with torch.no_grad():
+        before = llm(input_ids=ids).logits
+    for_serving(llm)
+    base = [m for n, m in llm.named_modules() if isinstance(m, nn.Linear) and "lora_" not in n]
+    assert all(column_major(m.weight) for m in base)
+    assert not any(p.requires_grad for p in llm.parameters())
+    with torch.no_grad():
+        after = llm(input_ids=ids).logits
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    assert merge_lora(llm) == 0  # once

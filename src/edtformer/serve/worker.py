@@ -27,6 +27,7 @@ from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
 from edtformer.llm.constrained import NameList
 from edtformer.llm.formats import join_prefix
+from edtformer.llm.layout import for_serving
 from edtformer.llm.options import parse_options
 from edtformer.llm.prompt import Message
 from edtformer.model import ChatBatch, molecule_token_counts
@@ -189,6 +190,10 @@ QueueItem = tuple[GenerationJob, "asyncio.Future[Any]", Listener | None]
 class ModelWorker:
     """Runs everything that touches the model on one thread; batches chat requests.
 
+    Its LLM is prepared for serving once (:func:`~edtformer.llm.layout.for_serving`: LoRA
+    merged into the weights, weights laid out for batches): the model is not to be trained
+    afterwards.
+
     Args:
         model: a loaded :class:`~edtformer.model.EDTFormer` in eval mode.
         max_batch_size: most prompts per ``generate``.
@@ -199,6 +204,7 @@ class ModelWorker:
         if max_batch_size < 1:
             raise EdtError(f"max_batch_size must be at least 1, got {max_batch_size}")
         self.model = model
+        for_serving(model.llm)  # LoRA merged, weights laid out for batches (llm/layout.py)
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_s
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edt-model")
