@@ -201,17 +201,8 @@ def check_batch_args(args: argparse.Namespace) -> None:
         raise DataError(f"{out} exists; pass --resume to continue it, or choose another --out")
 
 
-def run_batch(args: argparse.Namespace, load_model: Any) -> int:
-    """The batch mode of ``edt ask`` (arguments checked by :func:`check_batch_args`); returns 2
-    if any row of the output failed, else 0."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from edtformer.cli.files import read_input, row_error
-    from edtformer.llm.prompt import PromptBuilder
-
-    check_batch_args(args)
-    out = Path(args.out)
-    kind = _out_kind(out)
+def _question_source(args: argparse.Namespace) -> tuple[str | None, str, dict[str, str] | None]:
+    """``(question of every row or None, question column, columns the input must have)``."""
     question_for_all = args.batch_question
     qcol = args.question_column or "question"
     require = None
@@ -221,18 +212,21 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
             "name another with --question-column"
         )  # fmt: skip
         require = {qcol: option}
-    table = read_input(args, require)  # an empty file or a missing column: one error, no output
-    choices = parse_choices(getattr(args, "choices", None))
-    show_facts = bool(getattr(args, "show_facts", False)) and choices is None
-    rows = table.rows
-    done = done_lines(out, kind) if args.resume else {}
-    lines = {r.line for r in rows}
-    n_done = sum(1 for line in done if line in lines)
-    n_failed_before = sum(1 for line, failed in done.items() if failed and line in lines)
-    todo = [r for r in rows if r.line not in done]
-    fields = [f for f in table.columns if f not in ANSWER_COLUMNS]
-    if question_for_all is None:
-        fields = [f for f in fields if f != qcol]
+    return question_for_all, qcol, require
+
+
+def _output_columns(
+    input_columns: list[str],
+    out: Path,
+    kind: str,
+    drop_question: str | None,
+    choices: list[str] | None,
+    show_facts: bool,
+) -> list[str]:
+    """The output's columns (an existing CSV's own; ``drop_question``: the question column)."""
+    fields = [f for f in input_columns if f not in ANSWER_COLUMNS]
+    if drop_question is not None:
+        fields = [f for f in fields if f != drop_question]
     columns = (
         fields
         + list(ANSWER_COLUMNS)
@@ -242,7 +236,21 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
     if out.is_file() and kind == ".csv" and out.stat().st_size:
         with out.open(encoding="utf-8", newline="") as fh:
             columns = next(csv.reader(fh))  # keep the existing file's columns
-    n_bad = 0
+    return columns
+
+
+def _sort_rows(
+    todo: list[Any],
+    table: Any,
+    question_for_all: str | None,
+    qcol: str,
+    choices: list[str] | None,
+    show_facts: bool,
+) -> tuple[list[tuple[Any, str]], list[dict[str, Any]]]:
+    """``(ready, failed)``: ``(row, question)`` to answer, and the refused rows' output rows."""
+    from edtformer.cli.files import row_error
+    from edtformer.llm.prompt import PromptBuilder
+
     ready: list[tuple[Any, str]] = []
     failed: list[dict[str, Any]] = []
     for r in todo:
@@ -256,11 +264,93 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
             except EdtError as exc:
                 error = str(exc)
         if error is not None:
-            n_bad += 1
             row_error("ask", table.where(r), error)
             failed.append(answer_row(r, question, error, choices, show_facts))
         else:
             ready.append((r, str(question)))
+    return ready, failed
+
+
+def _answer_chunk(
+    model: Any, chunk: list[tuple[Any, str]], choices: list[str] | None, args: argparse.Namespace
+) -> list[Any]:
+    """The answers (or option probabilities) of one batch of ``(row, question)``."""
+    if choices is not None:  # one forward per batch, no generation
+        return model.score_many(
+            [r.smiles for r, _ in chunk],
+            [q for _, q in chunk],
+            choices,
+            batch_size=args.batch_size,
+        )
+    return model.ask_many(
+        [r.smiles for r, _ in chunk],
+        [q for _, q in chunk],
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+    )
+
+
+def _answer_ready(
+    args: argparse.Namespace,
+    load_model: Any,
+    ready: list[tuple[Any, str]],
+    table: Any,
+    writer: AnswerWriter,
+    choices: list[str] | None,
+    show_facts: bool,
+) -> int:
+    """Load the model and write ``ready``'s answers batch by batch; returns how many failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from edtformer.cli.files import row_error
+
+    n_bad = 0
+    model, _ = load_model(args.model, args.threads, args.device, args.dtype)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_stderr_console(),
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("answering", total=len(ready))
+        for start in range(0, len(ready), args.batch_size):
+            chunk = ready[start : start + args.batch_size]
+            answers = _answer_chunk(model, chunk, choices, args)
+            out_rows = []
+            for (r, q), ans in zip(chunk, answers, strict=True):
+                if isinstance(ans, EdtError):
+                    n_bad += 1
+                    row_error("ask", table.where(r), ans)
+                out_rows.append(answer_row(r, q, ans, choices, show_facts))
+            writer.write(out_rows)
+            bar.advance(task, len(chunk))
+    return n_bad
+
+
+def run_batch(args: argparse.Namespace, load_model: Any) -> int:
+    """The batch mode of ``edt ask`` (arguments checked by :func:`check_batch_args`); returns 2
+    if any row of the output failed, else 0."""
+    from edtformer.cli.files import read_input
+
+    check_batch_args(args)
+    out = Path(args.out)
+    kind = _out_kind(out)
+    question_for_all, qcol, require = _question_source(args)
+    table = read_input(args, require)  # an empty file or a missing column: one error, no output
+    choices = parse_choices(getattr(args, "choices", None))
+    show_facts = bool(getattr(args, "show_facts", False)) and choices is None
+    rows = table.rows
+    done = done_lines(out, kind) if args.resume else {}
+    lines = {r.line for r in rows}
+    n_done = sum(1 for line in done if line in lines)
+    n_failed_before = sum(1 for line, failed in done.items() if failed and line in lines)
+    todo = [r for r in rows if r.line not in done]
+    drop = qcol if question_for_all is None else None
+    columns = _output_columns(table.columns, out, kind, drop, choices, show_facts)
+    ready, failed = _sort_rows(todo, table, question_for_all, qcol, choices, show_facts)
+    n_bad = len(failed)
     before = f" ({n_failed_before} of them failed)" if n_failed_before else ""
     print(
         f"{len(rows)} rows: {n_done} already in {out}{before}, {len(ready)} to answer, "
@@ -271,41 +361,7 @@ def run_batch(args: argparse.Namespace, load_model: Any) -> int:
     try:
         writer.write(failed)
         if ready:
-            model, _ = load_model(args.model, args.threads, args.device, args.dtype)
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=_stderr_console(),
-                disable=not sys.stderr.isatty(),
-            ) as bar:
-                task = bar.add_task("answering", total=len(ready))
-                for start in range(0, len(ready), args.batch_size):
-                    chunk = ready[start : start + args.batch_size]
-                    answers: list[Any]
-                    if choices is not None:  # one forward per batch, no generation
-                        answers = model.score_many(
-                            [r.smiles for r, _ in chunk],
-                            [q for _, q in chunk],
-                            choices,
-                            batch_size=args.batch_size,
-                        )
-                    else:
-                        answers = model.ask_many(
-                            [r.smiles for r, _ in chunk],
-                            [q for _, q in chunk],
-                            max_new_tokens=args.max_new_tokens,
-                            batch_size=args.batch_size,
-                        )
-                    out_rows = []
-                    for (r, q), ans in zip(chunk, answers, strict=True):
-                        if isinstance(ans, EdtError):
-                            n_bad += 1
-                            row_error("ask", table.where(r), ans)
-                        out_rows.append(answer_row(r, q, ans, choices, show_facts))
-                    writer.write(out_rows)
-                    bar.advance(task, len(chunk))
+            n_bad += _answer_ready(args, load_model, ready, table, writer, choices, show_facts)
     finally:
         writer.close()
     print(f"wrote {out}", file=sys.stderr)

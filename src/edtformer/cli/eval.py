@@ -95,16 +95,10 @@ def _text_only_encoders(folder: Path) -> tuple[str, ...]:
     return () if cfg["bridge"].get("connector") == "none" else tuple(cfg["encoders"])
 
 
-def run(args: argparse.Namespace) -> int:
-    """Load the records (fail fast on bad input), then the model; score and print every task."""
-    from edtformer.cli.ask import resolve_device
+def _task_names(args: argparse.Namespace) -> list[str]:
+    """The ``--task`` names, checked against the other options (an :class:`EdtError` if not)."""
     from edtformer.errors import EdtError
-    from edtformer.evaluation.evaluator import evaluate_records, load_eval_records, load_model
-    from edtformer.evaluation.leakage import check_leakage
-    from edtformer.evaluation.validation import UndefinedMetricWarning
-    from edtformer.utils.io import atomic_write_json, atomic_write_text
 
-    device, dtype = resolve_device(args.device, args.dtype)
     tasks = [t.strip() for t in args.task.split(",") if t.strip()]
     if not tasks:
         raise EdtError("--task: give at least one task name")
@@ -117,14 +111,24 @@ def run(args: argparse.Namespace) -> int:
         raise EdtError("sheet_qa asks generated questions about --data molecules; drop --input")
     if args.input is None and (args.smiles_column or args.id_column):
         raise EdtError("--smiles-column and --id-column name columns of --input FILE; no --input")
-    sheet_items: list[dict[str, Any]] = []
-    if sheet:
-        from edtformer.evaluation.sheet_qa import build_items, split_molecules
+    return tasks
 
-        sheet_items = build_items(split_molecules(args.data, args.split), seed=args.seed)
-        if args.limit is not None:
-            sheet_items = sheet_items[: args.limit]
-    records = {
+
+def _sheet_items(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The ``sheet_qa`` questions about the ``--data`` split's molecules (first ``--limit``)."""
+    from edtformer.evaluation.sheet_qa import build_items, split_molecules
+
+    sheet_items = build_items(split_molecules(args.data, args.split), seed=args.seed)
+    if args.limit is not None:
+        sheet_items = sheet_items[: args.limit]
+    return sheet_items
+
+
+def _load_records(args: argparse.Namespace, tasks: list[str]) -> dict[str, Any]:
+    """The records of every task except ``sheet_qa``, by task name."""
+    from edtformer.evaluation.evaluator import load_eval_records
+
+    return {
         t: load_eval_records(
             t,
             args.split,
@@ -139,6 +143,54 @@ def run(args: argparse.Namespace) -> int:
         for t in tasks
         if t != "sheet_qa"
     }
+
+
+def _evaluate_task(model: Any, records: Any, task: str, args: argparse.Namespace, name: str) -> Any:
+    """Score one task's records (undefined-metric warnings logged, not shown)."""
+    from edtformer.evaluation.evaluator import evaluate_records
+    from edtformer.evaluation.validation import UndefinedMetricWarning
+
+    bar = _bar(len(records), task, args.no_progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        result = evaluate_records(
+            model, records, task, args.split, model_name=name, seed=args.seed,
+            batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
+            allow_leak=args.allow_leak, progress=bar.update, cloze=args.cloze,
+        )  # fmt: skip
+    bar.close()
+    for w in caught:
+        logger.info("%s: %s", task, w.message)
+    return result
+
+
+def _write_reports(args: argparse.Namespace, reports: list[Any], lines: list[str]) -> None:
+    """Print the tables (unless ``--json``), then write ``--out`` and ``--predictions``."""
+    from edtformer.utils.io import atomic_write_json, atomic_write_text
+
+    if not args.json:
+        from rich.console import Console
+
+        console = Console()
+        for r in reports:
+            console.print(_table(r))
+    if args.out:
+        atomic_write_json(Path(args.out), {"reports": [r.to_dict() for r in reports]})
+    if args.predictions:
+        atomic_write_text(Path(args.predictions), "".join(line + "\n" for line in lines))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the records (fail fast on bad input), then the model; score and print every task."""
+    from edtformer.cli.ask import resolve_device
+    from edtformer.evaluation.evaluator import load_model
+    from edtformer.evaluation.leakage import check_leakage
+
+    device, dtype = resolve_device(args.device, args.dtype)
+    tasks = _task_names(args)
+    sheet = "sheet_qa" in tasks  # generated held-out-phrasing questions, not built records
+    sheet_items = _sheet_items(args) if sheet else []
+    records = _load_records(args, tasks)
     folder, name = _model_dir(args.model)
     encoders = _text_only_encoders(folder)
     for t in records:  # refuse leaks before loading anything heavy
@@ -162,31 +214,12 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(reports[-1].to_dict(), allow_nan=False), flush=True)
     for t in records:
-        bar = _bar(len(records[t]), t, args.no_progress)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UndefinedMetricWarning)
-            result = evaluate_records(
-                model, records[t], t, args.split, model_name=name, seed=args.seed,
-                batch_size=args.batch_size, max_new_tokens=args.max_new_tokens,
-                allow_leak=args.allow_leak, progress=bar.update, cloze=args.cloze,
-            )  # fmt: skip
-        bar.close()
-        for w in caught:
-            logger.info("%s: %s", t, w.message)
+        result = _evaluate_task(model, records[t], t, args, name)
         reports.append(result.report)
         lines += [json.dumps({"task": t, **vars(i)}, ensure_ascii=False) for i in result.items]
         if args.json:
             print(json.dumps(result.report.to_dict(), allow_nan=False), flush=True)
-    if not args.json:
-        from rich.console import Console
-
-        console = Console()
-        for r in reports:
-            console.print(_table(r))
-    if args.out:
-        atomic_write_json(Path(args.out), {"reports": [r.to_dict() for r in reports]})
-    if args.predictions:
-        atomic_write_text(Path(args.predictions), "".join(line + "\n" for line in lines))
+    _write_reports(args, reports, lines)
     sys.stdout.flush()
     return 0
 

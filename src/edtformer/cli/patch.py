@@ -111,12 +111,11 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
     Console().print(table)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``edt patch``; returns 2 if any input was invalid, else 0."""
+def _check_options(args: argparse.Namespace) -> None:
+    """Raise :class:`EdtError` for a numeric option out of its range (or not finite)."""
     import math
 
-    from edtformer.chem import parse_smiles
-    from edtformer.errors import EdtError, InvalidSmilesError, UnsupportedMoleculeError
+    from edtformer.errors import EdtError
 
     checks = [
         ("--q", args.q, 0.0 < args.q <= 1.0, "in (0, 1]"),
@@ -133,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
     for flag, value, ok, want in checks:
         if not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise EdtError(f"{flag} must be {want}, got {value}")
+
+
+def _collect_inputs(args: argparse.Namespace) -> tuple[list[tuple[Any, str, str]], int]:
+    """``(id, where, SMILES)`` of every molecule (arguments, then file rows) and the exit status."""
     from edtformer.cli.files import check_file_options, read_input, row_error
+    from edtformer.errors import EdtError
 
     check_file_options(args)
     # (id, where, SMILES) of every molecule: the arguments, then the file's rows
@@ -151,15 +155,18 @@ def run(args: argparse.Namespace) -> int:
                 status = 2
     elif not inputs:
         raise EdtError("no molecules given; pass SMILES arguments or --input FILE")
+    return inputs, status
 
-    import torch
 
-    from edtformer.entropy import load_default_scorer, load_scorer
-    from edtformer.patching import patch_molecules
+def _parse_inputs(inputs: list[tuple[Any, str, str]]) -> tuple[list[Any], list[Any], int]:
+    """Parse every SMILES: ``(records, ids, status)``, each bad one named on stderr (status 2)."""
+    from edtformer.chem import parse_smiles
+    from edtformer.cli.files import row_error
+    from edtformer.errors import InvalidSmilesError, UnsupportedMoleculeError
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    records, ids = [], []
+    records: list[Any] = []
+    ids: list[Any] = []
+    status = 0
     for row_id, where, s in inputs:
         try:
             records.append(parse_smiles(s))
@@ -170,6 +177,55 @@ def run(args: argparse.Namespace) -> int:
             else:
                 row_error("patch", where, exc)
             status = 2
+    return records, ids, status
+
+
+def _draw(
+    args: argparse.Namespace,
+    records: list[Any],
+    rows: list[dict[str, Any]],
+    entropies: Any,
+    results: Any,
+) -> None:
+    """Write ``--draw``'s picture of the patched molecules (both partitions for ``combine``)."""
+    import numpy as np
+
+    from edtformer.viz import draw_patches
+
+    mols = [r.mol for r in records]
+    ids = [np.asarray(row["patch_ids"]) for row in rows]
+    ents = list(entropies)
+    legends = [f"{row['id']}: {row['n_patches']} entropy patches" for row in rows]
+    if args.rule == "combine":  # both partitions the model pools: entropy, then BRICS
+        mols, ents = [m for m in mols for _ in (0, 1)], [e for e in ents for _ in (0, 1)]
+        ids = [
+            a for res, i in zip(results, ids, strict=True) for a in (i, np.asarray(res.brics_ids))
+        ]
+        legends = [
+            text
+            for row, leg, res in zip(rows, legends, results, strict=True)
+            for text in (leg, f"{row['id']}: {res.n_brics} BRICS fragments")
+        ]
+    elif args.rule == "brics":
+        legends = [f"{row['id']}: {row['n_patches']} BRICS fragments" for row in rows]
+    path = draw_patches(args.draw, mols, ids, ents, legends)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``edt patch``; returns 2 if any input was invalid, else 0."""
+    _check_options(args)
+    inputs, status = _collect_inputs(args)
+
+    import torch
+
+    from edtformer.entropy import load_default_scorer, load_scorer
+    from edtformer.patching import patch_molecules
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    records, ids, parse_status = _parse_inputs(inputs)
+    status = parse_status or status
     rows: list[dict[str, Any]] = []
     if records:
         scorer = load_scorer(args.model) if args.model else load_default_scorer()
@@ -184,28 +240,5 @@ def run(args: argparse.Namespace) -> int:
     elif rows:
         print_table(rows, f"Entropy patches (rule: {args.rule})")
     if args.draw and rows:
-        import numpy as np
-
-        from edtformer.viz import draw_patches
-
-        mols = [r.mol for r in records]
-        ids = [np.asarray(row["patch_ids"]) for row in rows]
-        ents = list(entropies)
-        legends = [f"{row['id']}: {row['n_patches']} entropy patches" for row in rows]
-        if args.rule == "combine":  # both partitions the model pools: entropy, then BRICS
-            mols, ents = [m for m in mols for _ in (0, 1)], [e for e in ents for _ in (0, 1)]
-            ids = [
-                a
-                for res, i in zip(results, ids, strict=True)
-                for a in (i, np.asarray(res.brics_ids))
-            ]
-            legends = [
-                text
-                for row, leg, res in zip(rows, legends, results, strict=True)
-                for text in (leg, f"{row['id']}: {res.n_brics} BRICS fragments")
-            ]
-        elif args.rule == "brics":
-            legends = [f"{row['id']}: {row['n_patches']} BRICS fragments" for row in rows]
-        path = draw_patches(args.draw, mols, ids, ents, legends)
-        print(f"wrote {path}", file=sys.stderr)
+        _draw(args, records, rows, entropies, results)
     return status

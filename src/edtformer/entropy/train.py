@@ -172,13 +172,10 @@ def _lr_at(step: int, total: int, cfg: EntropyTrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def train_entropy_model(
-    cfg: EntropyTrainConfig, progress: ProgressFn | None = None, command: str | None = None
-) -> dict[str, Any]:
-    """Train, validate, checkpoint; return the metadata written next to the model."""
-    t0 = time.time()
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+def _load_corpus(
+    cfg: EntropyTrainConfig,
+) -> tuple[str, AtomVocab, list[EncodedMol], list[EncodedMol]]:
+    """``(source, vocabulary, training molecules, validation molecules)`` of the run."""
     source = cfg.train_file or str(moses_path("train"))
     smiles = read_smiles_file(source)
     train_smi, val_smi = split_train_val(smiles, cfg.n_val, cfg.n_train, cfg.seed)
@@ -188,12 +185,14 @@ def train_entropy_model(
     train = [EncodedMol(vocab.encode_tokens(t), c) for t, c in zip(toks, ctxs, strict=True)]
     del toks, ctxs
     val = encode_smiles(val_smi, vocab)
-    mcfg = NextAtomConfig(**{**asdict(cfg.model), "vocab_size": len(vocab)})
-    model = NextAtomPredictor(mcfg)
-    logger.info("model: %d parameters, vocabulary %d tokens", model.num_parameters(), len(vocab))
+    return source, vocab, train, val
+
+
+def _optimizer(model: NextAtomPredictor, cfg: EntropyTrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
+    return torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
@@ -201,6 +200,65 @@ def train_entropy_model(
         lr=cfg.lr,
         betas=(0.9, 0.95),
     )
+
+
+def _train_step(
+    model: NextAtomPredictor,
+    opt: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    lr: float,
+    cfg: EntropyTrainConfig,
+) -> float:
+    """One optimiser step on ``batch`` (inputs noised with ``<unk>``); the loss in bits."""
+    ids, ctx, tgt = batch
+    if cfg.unk_input_rate > 0:
+        noise = (torch.rand(ids.shape) < cfg.unk_input_rate) & (ids > UNK_ID)
+        ids = ids.masked_fill(noise, UNK_ID)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = F.cross_entropy(model(ids, ctx).flatten(0, 1), tgt.flatten())
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return float(loss.detach()) / math.log(2.0)
+
+
+def _validate(
+    meta: dict[str, Any],
+    model: NextAtomPredictor,
+    val: list[EncodedMol],
+    uni: np.ndarray,
+    step: int,
+    t0: float,
+) -> float:
+    """Add the final step, training time and validation bits to ``meta``; the bits per token."""
+    val_bits = evaluate_bits(model, val)
+    meta.update(
+        step=step,
+        complete=True,
+        train_seconds=round(time.time() - t0, 1),
+        validation={
+            "bits_per_token": round(val_bits, 4),
+            "perplexity": round(2.0**val_bits, 4),
+            "unigram_bits_per_token": round(unigram_bits(uni, val), 4),
+        },
+    )
+    return val_bits
+
+
+def train_entropy_model(
+    cfg: EntropyTrainConfig, progress: ProgressFn | None = None, command: str | None = None
+) -> dict[str, Any]:
+    """Train, validate, checkpoint; return the metadata written next to the model."""
+    t0 = time.time()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    source, vocab, train, val = _load_corpus(cfg)
+    mcfg = NextAtomConfig(**{**asdict(cfg.model), "vocab_size": len(vocab)})
+    model = NextAtomPredictor(mcfg)
+    logger.info("model: %d parameters, vocabulary %d tokens", model.num_parameters(), len(vocab))
+    opt = _optimizer(model, cfg)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     uni = unigram_log2probs(train, len(vocab))
@@ -218,37 +276,15 @@ def train_entropy_model(
         order = rng.permutation(len(train))
         for i in range(0, len(order), cfg.batch_size):
             model.train()
-            ids, ctx, tgt = make_batch(
-                [train[j] for j in order[i : i + cfg.batch_size]], mcfg.max_len, rng
-            )
-            if cfg.unk_input_rate > 0:
-                noise = (torch.rand(ids.shape) < cfg.unk_input_rate) & (ids > UNK_ID)
-                ids = ids.masked_fill(noise, UNK_ID)
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(step, total, cfg)
-            loss = F.cross_entropy(model(ids, ctx).flatten(0, 1), tgt.flatten())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            batch = make_batch([train[j] for j in order[i : i + cfg.batch_size]], mcfg.max_len, rng)
+            value = _train_step(model, opt, batch, _lr_at(step, total, cfg), cfg)
             step += 1
-            value = float(loss.detach()) / math.log(2.0)
             loss_ema = value if math.isnan(loss_ema) else 0.98 * loss_ema + 0.02 * value
             if progress is not None:
                 progress(step, total, loss_ema)
             if step % cfg.checkpoint_every == 0 and step < total:
                 save_entropy_model(cfg.out, model, vocab, {**meta, "step": step, "complete": False})
-    val_bits = evaluate_bits(model, val)
-    meta.update(
-        step=step,
-        complete=True,
-        train_seconds=round(time.time() - t0, 1),
-        validation={
-            "bits_per_token": round(val_bits, 4),
-            "perplexity": round(2.0**val_bits, 4),
-            "unigram_bits_per_token": round(unigram_bits(uni, val), 4),
-        },
-    )
+    val_bits = _validate(meta, model, val, uni, step, t0)
     save_entropy_model(cfg.out, model, vocab, meta)
     logger.info(
         "validation: %.4f bits/token (unigram %.4f)",

@@ -6,7 +6,8 @@ loss (:meth:`~edtformer.model.EDTFormer.forward`, :func:`answer_loss`), answer l
 scores (:meth:`~edtformer.model.EDTFormer.score`) and the cloze scoring of options that share one
 prompt (:func:`shared_prompt_answer_logprobs`) all run through it. It takes the constant prompt
 prefix from its key/value cache where allowed and runs the LM head only where logits are read.
-(Generation runs the LLM's own ``generate`` on the merged embeddings instead.)
+(Generation, :func:`generate_answers`, runs the LLM's own ``generate`` on the merged embeddings
+instead.)
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from torch import Tensor
 
 from edtformer.bridge import BridgeOutput
 from edtformer.errors import EdtError
+from edtformer.llm.generation import generate_from_embeds
 from edtformer.llm.prefix import PrefixCacheSlot, cache_rows, returned_cache
 from edtformer.llm.prompt import IGNORE_INDEX
-from edtformer.model.outputs import ChatBatch
+from edtformer.model.outputs import ChatBatch, GenerationOutput
 
 if TYPE_CHECKING:
     from edtformer.model.modeling import EDTFormer
@@ -243,3 +245,32 @@ def shared_prompt_answer_logprobs(
     # the logits predicting answer tokens 0 .. T-1: the prompt's last, then the answer's own
     logits = torch.cat([first_logits[row_group].unsqueeze(1), cont.logits[:, :-1]], dim=1)
     return summed_logprobs(logits, target), bridge  # [B]
+
+
+def generate_answers(
+    model: EDTFormer, batch: ChatBatch, max_new_tokens: int, most: int, **kwargs: Any
+) -> GenerationOutput:
+    """:meth:`EDTFormer.generate_details <edtformer.model.EDTFormer.generate_details>` (see
+    there); ``most``: the longest answer allowed (:data:`~edtformer.model.MAX_NEW_TOKENS`)."""
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
+        raise EdtError(f"max_new_tokens must be an integer, got {max_new_tokens!r}")
+    if not 1 <= max_new_tokens <= most:
+        raise EdtError(f"max_new_tokens must be 1 to {most:,}, got {max_new_tokens}")
+    limit = model.max_positions
+    if limit is not None and batch.input_ids.shape[1] + max_new_tokens > limit:
+        raise EdtError(
+            f"prompt ({batch.input_ids.shape[1]:,} tokens) + max_new_tokens ({max_new_tokens:,})"
+            f" exceed the LLM's {limit:,} positions"
+        )
+    emb, bridge = model.embed(batch)
+    new = generate_from_embeds(
+        model.llm,
+        model.tokenizer,
+        emb,
+        batch.attention_mask,
+        max_new_tokens,
+        suppress_ids=model.mol_ids.new_ids,
+        **kwargs,
+    )
+    cut = [len(ids) >= max_new_tokens for ids in new]
+    return GenerationOutput([model.prompts.decode(ids) for ids in new], bridge, cut)

@@ -87,6 +87,90 @@ def _mc_record(
     )
 
 
+def _tsv_items(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, item)`` of a MolT5 ``CID<TAB>Question<TAB>Answer`` file."""
+    items: list[tuple[str, dict[str, Any]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    header = next(reader, [])
+    if [c.lower() for c in header[:3]] != ["cid", "question", "answer"]:
+        raise DataError(f"{path} line 1: expected the header 'CID<TAB>Question<TAB>Answer'")
+    for row in reader:
+        n = reader.line_num
+        if len(row) != 3:
+            raise DataError(f"{path} line {n}: expected 3 tab-separated fields, got {len(row)}")
+        items.append((f"{path} line {n}", {"cid": row[0], "text": row[1], "answer": row[2]}))
+    return items
+
+
+def _jsonl_items(path: Path, text: str) -> list[tuple[str, Any]]:
+    """``(where, item)`` of a JSONL file (blank lines skipped)."""
+    items: list[tuple[str, Any]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                items.append((f"{path} line {n}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path} line {n}: invalid JSON ({exc.msg})") from exc
+    return items
+
+
+def _json_items(path: Path, text: str) -> list[tuple[str, Any]]:
+    """``(where, item)`` of a JSON list or a BioT5 ``{"Instances": [...]}`` object."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg})") from exc
+    if isinstance(data, dict) and "Instances" in data:
+        items: list[tuple[str, Any]] = []
+        for n, inst in enumerate(data["Instances"]):
+            out = inst.get("output")
+            answer = out[0] if isinstance(out, list) and out else out
+            items.append(
+                (
+                    f"{path} instance {n}",
+                    {"text": inst.get("input", ""), "answer": answer, "id": inst.get("id")},
+                )
+            )
+        return items
+    if isinstance(data, list):
+        return [(f"{path} record {n}", obj) for n, obj in enumerate(data)]
+    raise DataError(f"{path}: expected a JSON list of questions or a {{'Instances': [...]}} object")
+
+
+def _read_items(path: Path) -> list[tuple[str, Any]]:
+    """``(where, item)`` of every question in the file, by its format (suffix)."""
+    text = read_text(path)
+    if path.suffix in (".txt", ".tsv"):
+        return _tsv_items(path, text)
+    if path.suffix == ".jsonl":
+        return _jsonl_items(path, text)
+    return _json_items(path, text)
+
+
+def _item_fields(obj: dict[str, Any], where: str, cids: dict[str, str]) -> tuple[str, Any, Any]:
+    """``(SMILES, question, options)`` of one item (a ``text`` prompt parsed, a CID looked up)."""
+    smiles = obj.get("smiles")
+    selfies = obj.get("selfies")
+    question = obj.get("question")
+    options = obj.get("options", obj.get("choices"))
+    if "text" in obj:
+        smiles2, selfies2, question, options = _parse_mc_text(str(obj["text"]))
+        smiles, selfies = smiles or smiles2, selfies or selfies2
+    if isinstance(options, dict):
+        options = [options[k] for k in sorted(options)]
+    if not smiles and not selfies and obj.get("cid") is not None:
+        smiles = cids.get(str(obj["cid"]))
+        if smiles is None:
+            raise DataError(f"{where}: CID {obj['cid']} has no SMILES; pass cid_to_smiles")
+    if smiles:
+        smi = _smiles_or_error(str(smiles), where)
+    elif selfies:
+        smi = _selfies_to_smiles(str(selfies), where)
+    else:
+        raise DataError(f"{where}: no molecule (expected 'smiles', 'selfies' or 'cid')")
+    return smi, question, options
+
+
 def read_moleculeqa(
     path: str | os.PathLike[str],
     split: str | None = None,
@@ -111,69 +195,12 @@ def read_moleculeqa(
     folder = path.parent.name if path.parent.name in _CATEGORIES else None
     default_cat = category or folder or "Structure"
     cids = {str(k): v for k, v in (cid_to_smiles or {}).items()}
-    items: list[tuple[str, dict[str, Any]]] = []
-    text = read_text(path)
-    if path.suffix in (".txt", ".tsv"):
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
-        header = next(reader, [])
-        if [c.lower() for c in header[:3]] != ["cid", "question", "answer"]:
-            raise DataError(f"{path} line 1: expected the header 'CID<TAB>Question<TAB>Answer'")
-        for row in reader:
-            n = reader.line_num
-            if len(row) != 3:
-                raise DataError(f"{path} line {n}: expected 3 tab-separated fields, got {len(row)}")
-            items.append((f"{path} line {n}", {"cid": row[0], "text": row[1], "answer": row[2]}))
-    elif path.suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    items.append((f"{path} line {n}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path} line {n}: invalid JSON ({exc.msg})") from exc
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg})") from exc
-        if isinstance(data, dict) and "Instances" in data:
-            for n, inst in enumerate(data["Instances"]):
-                out = inst.get("output")
-                answer = out[0] if isinstance(out, list) and out else out
-                items.append(
-                    (
-                        f"{path} instance {n}",
-                        {"text": inst.get("input", ""), "answer": answer, "id": inst.get("id")},
-                    )
-                )
-        elif isinstance(data, list):
-            items = [(f"{path} record {n}", obj) for n, obj in enumerate(data)]
-        else:
-            raise DataError(
-                f"{path}: expected a JSON list of questions or a {{'Instances': [...]}} object"
-            )
+    items = _read_items(path)
     for i, (where, raw) in enumerate(items):
         if not isinstance(raw, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(raw).__name__}")
         obj = _lower_keys(raw)
-        smiles = obj.get("smiles")
-        selfies = obj.get("selfies")
-        question = obj.get("question")
-        options = obj.get("options", obj.get("choices"))
-        if "text" in obj:
-            smiles2, selfies2, question, options = _parse_mc_text(str(obj["text"]))
-            smiles, selfies = smiles or smiles2, selfies or selfies2
-        if isinstance(options, dict):
-            options = [options[k] for k in sorted(options)]
-        if not smiles and not selfies and obj.get("cid") is not None:
-            smiles = cids.get(str(obj["cid"]))
-            if smiles is None:
-                raise DataError(f"{where}: CID {obj['cid']} has no SMILES; pass cid_to_smiles")
-        if smiles:
-            smi = _smiles_or_error(str(smiles), where)
-        elif selfies:
-            smi = _selfies_to_smiles(str(selfies), where)
-        else:
-            raise DataError(f"{where}: no molecule (expected 'smiles', 'selfies' or 'cid')")
+        smi, question, options = _item_fields(obj, where, cids)
         if not question or not isinstance(options, list):
             raise DataError(f"{where}: expected a question and a list of options")
         cat = str(obj.get("category") or default_cat)

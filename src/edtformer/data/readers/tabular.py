@@ -18,6 +18,72 @@ from edtformer.errors import DataError
 _ID_COLUMNS = {"drug_id", "mol_id", "id", "name", "cid", "compound_id", "num", "index"}
 
 
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    """The CSV file's rows as ``{column: cell}`` (blank lines skipped, a ragged row an error)."""
+    table_rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
+    fields = table_rows[0] if table_rows else []
+    rows: list[dict[str, str]] = []
+    for n, cells in enumerate(table_rows[1:], start=2):
+        if not cells:
+            continue  # a blank line
+        if len(cells) != len(fields):
+            raise DataError(
+                f"{path} line {n}: {len(cells)} cells, the header has {len(fields)} "
+                "(a ragged row; quote cells that hold commas)"
+            )
+        rows.append(dict(zip(fields, cells, strict=True)))
+    return rows
+
+
+def _resolve_columns(
+    path: Path,
+    header: list[str],
+    smiles_column: str | None,
+    target_columns: list[str] | None,
+    id_column: str | None,
+) -> tuple[str, list[str]]:
+    """``(SMILES column, target columns)`` of ``header``, defaults filled in and checked."""
+    smiles_column = smiles_column or next(
+        (c for c in ("Drug", "smiles", "SMILES", "Smiles") if c in header), None
+    )
+    if smiles_column is None or smiles_column not in header:
+        raise DataError(
+            f"{path} line 1: no SMILES column (looked for {smiles_column or 'Drug/smiles'}); header {header}"
+        )
+    if id_column is not None and id_column not in header:
+        raise DataError(f"{path} line 1: no id column {id_column!r}; header {header}")
+    if target_columns is None:
+        target_columns = (
+            ["Y"]
+            if "Y" in header
+            else [
+                c
+                for c in header
+                if c not in (smiles_column, id_column) and c.lower() not in _ID_COLUMNS
+            ]
+        )
+    missing = [c for c in target_columns if c not in header]
+    if missing or not target_columns:
+        raise DataError(
+            f"{path} line 1: target column(s) {missing or target_columns} not in header {header}"
+        )
+    return smiles_column, target_columns
+
+
+def _binary_columns(rows: list[dict[str, str]], target_columns: list[str]) -> dict[str, bool]:
+    """Whether each target column holds only 0/1 values (or empty cells)."""
+    return {
+        c: all(r[c].strip() in ("", "0", "1", "0.0", "1.0") for r in rows) for c in target_columns
+    }
+
+
+def _question_answer(value: float, binary: bool, decimals: int) -> tuple[str, str, str]:
+    """``(default question template, answer, answer type)`` of one target value."""
+    if binary:
+        return "Is this molecule positive for {target}?", "yes" if value >= 0.5 else "no", "yesno"
+    return "What is the {target} value of this molecule?", f"{value:.{decimals}f}", "number"
+
+
 def read_csv_dataset(
     path: str | os.PathLike[str],
     task: str | None = None,
@@ -51,48 +117,14 @@ def read_csv_dataset(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such CSV file")
-    table_rows = list(csv.reader(io.StringIO(read_text(path), newline="")))
-    fields = table_rows[0] if table_rows else []
-    rows: list[dict[str, str]] = []
-    for n, cells in enumerate(table_rows[1:], start=2):
-        if not cells:
-            continue  # a blank line
-        if len(cells) != len(fields):
-            raise DataError(
-                f"{path} line {n}: {len(cells)} cells, the header has {len(fields)} "
-                "(a ragged row; quote cells that hold commas)"
-            )
-        rows.append(dict(zip(fields, cells, strict=True)))
+    rows = _read_rows(path)
     header = list(rows[0]) if rows else []
-    smiles_column = smiles_column or next(
-        (c for c in ("Drug", "smiles", "SMILES", "Smiles") if c in header), None
+    smiles_column, target_columns = _resolve_columns(
+        path, header, smiles_column, target_columns, id_column
     )
-    if smiles_column is None or smiles_column not in header:
-        raise DataError(
-            f"{path} line 1: no SMILES column (looked for {smiles_column or 'Drug/smiles'}); header {header}"
-        )
-    if id_column is not None and id_column not in header:
-        raise DataError(f"{path} line 1: no id column {id_column!r}; header {header}")
-    if target_columns is None:
-        target_columns = (
-            ["Y"]
-            if "Y" in header
-            else [
-                c
-                for c in header
-                if c not in (smiles_column, id_column) and c.lower() not in _ID_COLUMNS
-            ]
-        )
-    missing = [c for c in target_columns if c not in header]
-    if missing or not target_columns:
-        raise DataError(
-            f"{path} line 1: target column(s) {missing or target_columns} not in header {header}"
-        )
     task = task or path.stem
     named = _split_from_name(path)
-    binary = {
-        c: all(r[c].strip() in ("", "0", "1", "0.0", "1.0") for r in rows) for c in target_columns
-    }
+    binary = _binary_columns(rows, target_columns)
     i = 0
     for n, row in enumerate(rows, start=2):
         where = f"{path} line {n}"
@@ -112,18 +144,7 @@ def read_csv_dataset(
             if value is None:
                 raise DataError(f"{where}: column {col!r} value {cell!r} is not a number")
             name = task if col == "Y" else col
-            if binary[col]:
-                template, answer, atype = (
-                    "Is this molecule positive for {target}?",
-                    "yes" if value >= 0.5 else "no",
-                    "yesno",
-                )
-            else:
-                template, answer, atype = (
-                    "What is the {target} value of this molecule?",
-                    f"{value:.{decimals}f}",
-                    "number",
-                )
+            template, answer, atype = _question_answer(value, binary[col], decimals)
             q = (question or template).format(target=name)
             rid = f"{task}-{i:06d}"
             if id_column is not None:
