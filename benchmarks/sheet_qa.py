@@ -163,6 +163,10 @@ def prompt_key(model: Any, item: dict) -> str:
     what = [sheets, prefix, item["question"], item["smiles"]]
     if names is not None:  # decoded within the sheet's names (constrain_lists)
         what.append(repr(names))
+        from edtformer.llm.constrained import tokens_needed
+
+        if (need := tokens_needed(model.tokenizer, names)) > 64:  # score_items' budget
+            what.append(f"budget {need}")  # a long name is not cut (answering.ask)
     from edtformer.facts.select import group_choice
     from edtformer.llm.options import parse_options
 

@@ -119,7 +119,7 @@ def test_valid_json_is_kept_as_written() -> None:
         ('Functional groups of the compound? JSON under "value".', "list"),
         ('CIP descriptors of the compound? Please output a JSON object keyed by "s".', "text"),
         ('Which configuration, R or S, do its stereocentres have? JSON under "c".', "text"),
-        ('What formula would you write (element counts)? JSON under "mf".', "text"),
+        ('What formula would you write (element counts)? JSON under "mf".', "formula"),
         ('E or Z? JSON key "ez"', "text"),
         ('How many stereocentres does it have? JSON under "n".', None),  # a count
         ('How many chiral centres carry R/S labels? JSON under "n".', None),
@@ -130,10 +130,12 @@ def test_valid_json_is_kept_as_written() -> None:
 )
 def test_value_type_of_the_one_fact_asked(question: str, kind: str | None) -> None:
     from edtformer.facts.select import narrow, value_type
+    from edtformer.model.answering import _JSON_VALUE
 
     assert value_type(narrow(question, ["CCO"]), question, ["CCO"]) == kind
-    prefix = answer_prefix(question, kind)
-    assert prefix is not None and prefix.endswith({"list": '["', "text": '"', None: ":"}[kind])
+    prefix = answer_prefix(question, _JSON_VALUE.get(kind or ""))
+    ending = {"list": '["', "text": '"', "formula": '"', None: ":"}[kind]
+    assert prefix is not None and prefix.endswith(ending)
 
 
 @pytest.mark.parametrize(

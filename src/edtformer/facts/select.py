@@ -23,7 +23,13 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 
 from edtformer.facts.groups import GROUP_RULES
-from edtformer.facts.sheet import ELEMENT_NAMES, LINE_NAMES, element_name
+from edtformer.facts.sheet import (
+    ELEMENT_NAMES,
+    LINE_FIELDS,
+    LINE_NAMES,
+    SHEET_FIELDS,
+    element_name,
+)
 from edtformer.facts.vocabulary import (
     ABSENT_WORDS,
     ASKED_COUNT_WORDS,
@@ -192,8 +198,8 @@ def _narrow(question: str, smiles: tuple[str, ...]) -> SheetRequest:
 def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()) -> str | None:
     """What kind of value answers ``question`` when its request names one fact whose value is
     not a number or a yes/no: ``"list"`` for the functional-group list ("Which groups does it
-    have?"), ``"fragment"`` for the largest fragment's SMILES ("main component?"), ``"text"``
-    for the formula, CIP or E/Z labels; ``None`` otherwise (numbers,
+    have?"), ``"fragment"`` for the largest fragment's SMILES ("main component?"),
+    ``"formula"`` for the formula, ``"text"`` for CIP or E/Z labels; ``None`` otherwise (numbers,
     verdicts, several facts, or a count: "How many stereocentres?"). A JSON answer is begun
     with that value's opening (:func:`edtformer.llm.formats.answer_prefix`)."""
     if request.lines is None or request.asked:
@@ -209,10 +215,52 @@ def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ())
     if "formula" in named:
         named.discard("atoms")  # "formula (element counts)": the formula is how counts are written
         if named == {"formula"}:  # a count word does not make it a number here
-            return "text"
+            return "formula"
     if len(named) == 1 and named <= TEXT_ITEMS and not ASKS_A_NUMBER.search(text):
         return "text"
     return None
+
+
+#: Words that make a question about one numeric fact a yes/no or a comparison ("Is its weight
+#: above 500?", "Does it have more than 2 rings?"): its JSON value is then not that number.
+_NOT_THE_VALUE = re.compile(
+    r"^\W*(?:[\w' ]{1,30}:\s*)?(?:is|are|does|do|did|has|have|can|could|would|will|should|was"
+    r"|were)\b|\bwhether\b|\bif\b|exceed|more than|less than|fewer than|at (?:least|most)"
+    r"|greater|smaller|larger|above|below|between|\bor\b",
+    re.IGNORECASE,
+)
+
+
+def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()) -> str | None:
+    """The JSON type of the value answering ``question`` when its request names one sheet
+    fact that is a number or a yes/no (:data:`~edtformer.facts.sheet.SHEET_FIELDS` kinds):
+    ``"boolean"`` for a verdict (macrocycle, chiral, Lipinski, Veber), ``"number"`` for a
+    count or a measure asked as such (not "Is it above 500?": :data:`_NOT_THE_VALUE`);
+    ``None`` otherwise, also for an element or a group asked by name."""
+    if request.lines is None or request.asked:
+        return None
+    text = strip_smiles(question, smiles)
+    named = set(request.items) - {"groups"}
+    for k in list(named):
+        named -= set(ITEM_WITH.get(k, ())) - {k}
+    if not named and len(request.lines) == 1:  # a line of one fact: "How many rotatable bonds?"
+        fields = LINE_FIELDS.get(next(iter(request.lines)), ())
+        if len(fields) != 1 or LARGEST_FRAGMENT_WORDS.search(text):  # (or the main component)
+            return None
+        kind = FIELD_KINDS[fields[0]]
+    elif len(named) == 1:
+        kind = FIELD_KINDS.get(next(iter(named)), "")
+    else:
+        return None
+    if kind == "bool":
+        return "boolean"
+    if kind in ("int", "float") and not _NOT_THE_VALUE.search(text):
+        return "number"
+    return None
+
+
+#: Each scalar sheet fact's kind (``int``, ``float``, ``bool``, ``text``).
+FIELD_KINDS: dict[str, str] = {f.key: f.kind for f in SHEET_FIELDS}
 
 
 def _line_items(line: str, text: str, pats: dict[str, re.Pattern[str]]) -> set[str]:

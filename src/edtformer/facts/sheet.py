@@ -224,6 +224,12 @@ def fragment_smiles(mol: Chem.Mol) -> list[str]:
     return list(dict.fromkeys(Chem.MolToSmiles(f) for f in _fragments(mol)))
 
 
+def hill_formula(mol: Chem.Mol) -> str:
+    """The sheet's formula of ``mol``: Hill order, net charge as a suffix (RDKit's
+    ``CalcMolFormula``)."""
+    return str(rdMolDescriptors.CalcMolFormula(mol))
+
+
 def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
     """Every fact of the sheet for ``mol`` (copied, never modified); see :data:`SHEET_FIELDS`.
 
@@ -246,7 +252,7 @@ def sheet_values(mol: Chem.Mol, groups: bool = True) -> dict[str, Any]:
     frags = _fragments(m)
     biggest = frags[0]
     values: dict[str, Any] = {
-        "formula": rdMolDescriptors.CalcMolFormula(m),
+        "formula": hill_formula(m),
         "atoms": _element_counts(m),
         "heavy_atoms": int(m.GetNumHeavyAtoms()),
         "formal_charge": int(Chem.GetFormalCharge(m)),

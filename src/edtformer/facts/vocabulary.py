@@ -20,7 +20,7 @@ import re
 #: fragment is read together with the count) and the groups line (asked groups are written out
 #: by :func:`asked_facts`) are always whole.
 ITEM_WORDS: dict[str, tuple[str, ...]] = {
-    "formula": (r"formula", r"composition", r"\bmf\b", r"empirical", r"brutto", r"hill"),
+    "formula": (r"formula(?! weight)(?! mass)", r"composition", r"\bmf\b", r"empirical", r"brutto", r"hill"),
     "atoms": (r"\belements?\b", r"per element", r"each element", r"atom counts",
               r"atoms of each", r"element counts"),
     "heavy_atoms": (r"heavy[- ]?atoms?", r"heavy(?! is)(?! are)", r"non-?\s?h(ydrogen)?\b", r"\bhac\b", r"nheavy",
@@ -96,7 +96,7 @@ def _words_of(*items: str) -> tuple[str, ...]:
 #: Line name -> regular expressions (case-insensitive, on the question without its SMILES).
 LINE_WORDS: dict[str, tuple[str, ...]] = {
     "composition": (
-        r"formula",
+        r"formula(?! weight)(?! mass)",  # "formula weight" is the molecular weight
         r"\bmf\b",
         r"composition",
         r"\batoms?\b",

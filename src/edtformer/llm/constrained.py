@@ -10,10 +10,15 @@ distinct names of the list, in the order and number it chooses, separated as the
 the tokens that keep the answer a prefix of such a list (the ``top_k`` best tokens are tried,
 best first), and it may stop only after a whole name. The LLM still answers; the constraint
 only keeps the answer inside the sheet, as JSON-schema enums do in structured-output decoding.
+
+The same processor keeps a JSON value to its type (:class:`JsonScalar`): after ``{"veber":``
+a yes/no fact is ``true`` or ``false`` and a count or a weight a number, never ``4`` for a
+verdict or a formula for a weight.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,6 +66,71 @@ class NameList:
         stripped = _lead(text)
         nexts = _nexts(self, stripped, frozenset())
         return [" " + t for t in nexts] + nexts if not stripped else nexts
+
+
+_NUMBER_PREFIX = re.compile(r"-?(?:\d+(?:\.\d*)?)?")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class JsonScalar:
+    """A JSON value of one type after a begun ``{"key":``: a number (``-12.5``) or a boolean
+    (``true`` / ``false``), then the object's ``}`` (JSON-schema typing, as structured-output
+    decoding does: which number, or which of the two, is the LLM's choice).
+
+    Attributes:
+        kind: ``"number"`` or ``"boolean"``.
+    """
+
+    kind: str
+    single = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("number", "boolean"):
+            raise ValueError(f"JsonScalar kind must be 'number' or 'boolean', got {self.kind!r}")
+
+    def allows(self, text: str) -> bool:
+        """Whether ``text`` is the start of an allowed value."""
+        t = _lead(text)
+        if self.kind == "boolean":
+            return any(w.startswith(t) or t == w for w in ("true}", "false}"))
+        body = t[:-1] if t.endswith("}") else t
+        if t.endswith("}"):
+            return _NUMBER.fullmatch(body) is not None
+        return _NUMBER_PREFIX.fullmatch(body) is not None
+
+    def complete(self, text: str) -> bool:
+        """Whether ``text`` is a whole value (the LLM may stop here)."""
+        t = _lead(text).removesuffix("}")
+        if self.kind == "boolean":
+            return t in ("true", "false")
+        return _NUMBER.fullmatch(t) is not None
+
+    def continuations(self, text: str) -> list[str]:
+        """What may follow ``text``: the rest of ``true}`` / ``false}``, or a digit, point,
+        sign or closing that keeps a number."""
+        t = _lead(text)
+        if self.kind == "boolean":
+            nexts = [w[len(t) :] for w in ("true}", "false}") if w.startswith(t) and w != t]
+        else:
+            nexts = [c for c in [*"0123456789", ".", "-", "}"] if self.allows(t + c)]
+        return [" " + n for n in nexts] + nexts if not t else nexts
+
+
+#: What a constrained answer keeps to: names from a list, or a typed JSON value.
+AnswerSpec = NameList | JsonScalar
+
+
+def tokens_needed(tokenizer: Any, spec: AnswerSpec) -> int:
+    """The tokens a whole answer of ``spec`` may take when it is one name (:attr:`NameList.single`:
+    the longest name, its closing and a space), so that a long name (a salt's main fragment, 70
+    tokens of SMILES) is never cut by the answer budget; 0 for a list (its length is the LLM's
+    choice)."""
+    if not isinstance(spec, NameList) or not spec.single:
+        return 0
+    end, _, close = spec._parts
+    return 2 + max(len(tokenizer.encode(" " + n + end + close, add_special_tokens=False))
+                   for n in spec.names)  # fmt: skip
 
 
 @lru_cache(maxsize=65536)
@@ -149,7 +219,7 @@ class NameListConstraint:
     def __init__(
         self,
         tokenizer: Any,
-        specs: Sequence[NameList | None],
+        specs: Sequence[AnswerSpec | None],
         eos_ids: Sequence[int],
         top_k: int = 48,
     ) -> None:
@@ -167,7 +237,7 @@ class NameListConstraint:
     def _decode(self, ids: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
 
-    def _first_tokens(self, spec: NameList, text: str) -> list[int]:
+    def _first_tokens(self, spec: AnswerSpec, text: str) -> list[int]:
         """The first token of each allowed continuation of ``text`` as the tokenizer writes it
         (so the answer can go on when none of the LLM's best tokens would keep it allowed)."""
         firsts: list[int] = []
@@ -207,4 +277,4 @@ class NameListConstraint:
         return out
 
 
-__all__ = ["NameList", "NameListConstraint"]
+__all__ = ["AnswerSpec", "JsonScalar", "NameList", "NameListConstraint", "tokens_needed"]

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from edtformer.errors import EdtError
-from edtformer.llm.constrained import NameList, NameListConstraint
+from edtformer.llm.constrained import AnswerSpec, NameListConstraint
 from edtformer.llm.layout import for_batches
 
 
@@ -89,7 +89,7 @@ def generate_from_embeds(
     temperature: float = 1.0,
     top_p: float = 1.0,
     suppress_ids: Sequence[int] = (),
-    name_lists: Sequence[NameList | None] | None = None,
+    name_lists: Sequence[AnswerSpec | None] | None = None,
     **generate_kwargs: Any,
 ) -> list[list[int]]:
     """Generate continuations with the LLM's own ``generate``; returns the new token ids per prompt.

@@ -21,9 +21,9 @@ from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.facts.groups import present_groups
-from edtformer.facts.select import group_choice, narrow, value_type
-from edtformer.facts.sheet import fragment_smiles
-from edtformer.llm.constrained import NameList
+from edtformer.facts.select import group_choice, narrow, scalar_type, value_type
+from edtformer.facts.sheet import fragment_smiles, hill_formula
+from edtformer.llm.constrained import AnswerSpec, JsonScalar, NameList, tokens_needed
 from edtformer.llm.formats import VALUE_OPENINGS, answer_prefix, join_prefix, json_key
 from edtformer.llm.generation import choice_token_ids
 from edtformer.llm.options import LetteredQuestion, cloze_probs, parse_options
@@ -68,6 +68,7 @@ def ask(
     names = name_list(model, question, mols, prefix) if not history else None
     if names is not None:
         kwargs["name_lists"] = [names]
+        max_new_tokens = max(max_new_tokens, tokens_needed(model.tokenizer, names))
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     [text], [cut] = gen.texts, gen.truncated
     if prefix is not None:
@@ -202,6 +203,8 @@ def _generated(
              for (i, r, _), (_, pre) in zip(chunk, begun, strict=True)]  # fmt: skip
     if any(n is not None for n in names):
         kwargs["name_lists"] = names
+        need = [tokens_needed(model.tokenizer, n) for n in names if n is not None]
+        max_new_tokens = max(max_new_tokens, *need)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     texts = [t if pre is None else join_prefix(pre, t)
              for t, (_, pre) in zip(gen.texts, begun, strict=True)]  # fmt: skip
@@ -238,23 +241,31 @@ def started(
 
 #: :func:`~edtformer.facts.select.value_type` -> the JSON value that holds it
 #: (:data:`~edtformer.llm.formats.VALUE_OPENINGS`): a fragment's SMILES is a string.
-_JSON_VALUE = {"list": "list", "text": "text", "fragment": "text"}
+_JSON_VALUE = {"list": "list", "text": "text", "fragment": "text", "formula": "text"}
 
 
 def name_list(
     model: EDTFormer, question: str, smiles: Sequence[str], prefix: str | None
-) -> NameList | None:
+) -> AnswerSpec | None:
     """The names the answer to ``question`` must list (``constrain_lists``, a fact sheet, one
     molecule): the molecule's functional groups when the one fact asked is the group list
     (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
     the answer was begun with (``prefix`` ``{"key": ["``); one of its fragments' SMILES when
-    it is the largest fragment (``"fragment"``); ``None`` otherwise (also for JSON asked
-    without a key, whose shape the LLM writes itself)."""
+    it is the largest fragment (``"fragment"``); its formula, as the sheet writes it, when the
+    formula is asked (``"formula"``: "value" or "sum" are never written in its place); a
+    JSON number or boolean when the one fact asked is one
+    (:func:`~edtformer.facts.select.scalar_type`, JSON begun ``{"key":``); ``None`` otherwise (also for JSON asked without a key, whose shape the LLM writes
+    itself)."""
     cfg = model.config
     if not (cfg.fact_sheet and cfg.constrain_lists and len(smiles) == 1):
         return None
-    kind = value_type(narrow(question, smiles), question, smiles)
-    if kind not in ("list", "fragment"):
+    request = narrow(question, smiles)
+    kind = value_type(request, question, smiles)
+    if kind is None:  # a number or a yes/no: typed when its JSON value was begun {"key":
+        scalar = scalar_type(request, question, smiles)
+        begun = prefix is not None and prefix.startswith("{") and prefix.endswith(":")
+        return JsonScalar(scalar) if scalar is not None and begun else None
+    if kind not in ("list", "fragment", "formula"):
         return None
     in_json = prefix is not None and prefix.endswith(VALUE_OPENINGS[_JSON_VALUE[kind]].strip())
     if prefix is not None and not in_json:
@@ -264,6 +275,8 @@ def name_list(
     mol = parse_smiles(smiles[0]).mol
     if kind == "fragment":
         return NameList(tuple(fragment_smiles(mol)), json=in_json, single=True)
+    if kind == "formula":
+        return NameList((hill_formula(mol),), json=in_json, single=True)
     names = present_groups(mol)
     return NameList(tuple(names), json=in_json) if names else None
 

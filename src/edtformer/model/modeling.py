@@ -13,8 +13,8 @@ Typical use::
 This module holds the model itself (batch tensors -> loss, scores, generated text). Around it:
 :mod:`.configuration` (the config), :mod:`.chat_processing` (:class:`EDTFormerProcessor`: chats +
 molecules -> batch, with all the prompt text),
-:mod:`.llm_forward` (the one LLM pass; logits -> loss and log-probabilities), :mod:`.answering`
-(questions -> :class:`Answer`) and :mod:`.checkpoint` (saving only what was trained).
+:mod:`.llm_forward` (the one LLM pass; logits -> loss and log-probabilities; generation),
+:mod:`.answering` (questions -> :class:`Answer`) and :mod:`.checkpoint` (saving only what was trained).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from edtformer.bridge import BridgeOutput, build_connector
 from edtformer.bridge.readout import BBBReadout
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
-from edtformer.llm.constrained import NameList
-from edtformer.llm.generation import ChoiceScores, choice_token_ids, generate_from_embeds
+from edtformer.llm.constrained import AnswerSpec
+from edtformer.llm.generation import ChoiceScores, choice_token_ids
 from edtformer.llm.loading import load_llm
 from edtformer.llm.prefix import PrefixCacheSlot
 from edtformer.llm.prompt import IGNORE_INDEX, Message, PromptBuilder
@@ -45,6 +45,7 @@ from edtformer.model.checkpoint import load_model, save_model
 from edtformer.model.configuration import EDTFormerConfig
 from edtformer.model.llm_forward import (
     answer_loss,
+    generate_answers,
     llm_logits,
     shared_prompt_answer_logprobs,
     summed_logprobs,
@@ -343,28 +344,7 @@ class EDTFormer(nn.Module):
             EdtError: ``max_new_tokens`` not an integer in 1 .. :data:`MAX_NEW_TOKENS`, or the
                 prompt plus ``max_new_tokens`` longer than the LLM reads.
         """
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
-            raise EdtError(f"max_new_tokens must be an integer, got {max_new_tokens!r}")
-        if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-            raise EdtError(f"max_new_tokens must be 1 to {MAX_NEW_TOKENS:,}, got {max_new_tokens}")
-        limit = self.max_positions
-        if limit is not None and batch.input_ids.shape[1] + max_new_tokens > limit:
-            raise EdtError(
-                f"prompt ({batch.input_ids.shape[1]:,} tokens) + max_new_tokens ({max_new_tokens:,})"
-                f" exceed the LLM's {limit:,} positions"
-            )
-        emb, bridge = self.embed(batch)
-        new = generate_from_embeds(
-            self.llm,
-            self.tokenizer,
-            emb,
-            batch.attention_mask,
-            max_new_tokens,
-            suppress_ids=self.mol_ids.new_ids,
-            **kwargs,
-        )
-        cut = [len(ids) >= max_new_tokens for ids in new]
-        return GenerationOutput([self.prompts.decode(ids) for ids in new], bridge, cut)
+        return generate_answers(self, batch, max_new_tokens, MAX_NEW_TOKENS, **kwargs)
 
     @property
     def max_positions(self) -> int | None:
@@ -418,7 +398,7 @@ class EDTFormer(nn.Module):
 
     def answer_names(
         self, question: str, smiles: Sequence[str], prefix: str | None = None
-    ) -> NameList | None:
+    ) -> AnswerSpec | None:
         """The names a generated answer to ``question`` must list (``constrain_lists``: the
         molecule's functional groups when the group list is the one fact asked), given the
         answer's start ``prefix`` from :meth:`begin_answer`; ``None``: free text.

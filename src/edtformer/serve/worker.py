@@ -25,7 +25,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from edtformer.chem import MolRecord
 from edtformer.errors import EdtError
-from edtformer.llm.constrained import NameList
+from edtformer.llm.constrained import AnswerSpec
 from edtformer.llm.formats import join_prefix
 from edtformer.llm.layout import for_serving
 from edtformer.llm.options import parse_options
@@ -348,7 +348,7 @@ class ModelWorker:
             return job, None
         return replace(job, messages=messages), start
 
-    def names(self, job: GenerationJob, start: str | None) -> NameList | None:
+    def names(self, job: GenerationJob, start: str | None) -> AnswerSpec | None:
         """The names ``job``'s answer must list, as ``edt ask`` constrains it
         (``EDTFormer.answer_names``): single-turn questions only."""
         user = [m for m in job.messages if m["role"] == "user"]
