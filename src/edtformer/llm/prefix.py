@@ -96,12 +96,25 @@ class PrefixCacheSlot:
             )
         if not (allowed if use is None else use):
             return 0, {}
-        prefix = input_ids[0, :n_prefix].tolist()
+        cache = self._built(llm, input_ids[0, :n_prefix].tolist(), trainable)
+        return n_prefix, {**cache.for_batch(input_ids.shape[0]), "use_cache": True}
+
+    def states(self, llm: Any, input_ids: Tensor, n_prefix: int) -> list[tuple[Tensor, Tensor]]:
+        """The prefix's key/value states (``[(keys, values) [1, H_kv, n_prefix, hd]]`` per
+        layer) for generation (no gradients, eval mode), or ``[]`` where the cache may not be
+        used (see :meth:`kwargs`)."""
+        trainable = [p for p in llm.parameters() if p.requires_grad]
+        if n_prefix <= 0 or torch.is_grad_enabled() or (trainable and llm.training):
+            return []
+        return self._built(llm, input_ids[0, :n_prefix].tolist(), trainable).layers
+
+    def _built(self, llm: Any, prefix: list[int], trainable: list[Any]) -> PrefixCache:
+        """The cache of ``prefix``, (re)built when the prefix or the trainable weights changed."""
         version = tuple(p._version for p in trainable)
         if self.cache is None or list(self.cache.prefix_ids) != prefix or self._version != version:
             self.cache = PrefixCache(llm, prefix)
             self._version = version
-        return n_prefix, {**self.cache.for_batch(input_ids.shape[0]), "use_cache": True}
+        return self.cache
 
 
 def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:

@@ -263,6 +263,7 @@ def generate_answers(
             f" exceed the LLM's {limit:,} positions"
         )
     emb, bridge = model.embed(batch)
+    states = model.prefix_cache.states(model.llm, batch.input_ids, batch.n_prefix)
     new = generate_from_embeds(
         model.llm,
         model.tokenizer,
@@ -270,6 +271,7 @@ def generate_answers(
         batch.attention_mask,
         max_new_tokens,
         suppress_ids=model.mol_ids.new_ids,
+        prefix_states=states,
         **kwargs,
     )
     cut = [len(ids) >= max_new_tokens for ids in new]
