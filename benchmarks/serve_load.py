@@ -7,8 +7,14 @@ its previous answer ends) under a time limit, and
 records requests/s, p50/p95 latency, p50/p95 time to first token, errors and the server's peak
 RSS (sampled every 50 ms; before and after each level, to see whether it stays flat).
 
+With ``--before REV`` the server of an older commit (its ``src/`` unpacked with ``git archive``
+and put first on the server's ``PYTHONPATH``) runs too, alternating with this tree for
+``--rounds`` rounds, so that both see the same machine (shared machines drift by tens of per
+cent within minutes): per tree and level the median over rounds, and the ratio after/before.
+
     python benchmarks/serve_load.py                       # the shipped bridge
     python benchmarks/serve_load.py --model DIR --requests 64 --clients 1,4,16
+    python benchmarks/serve_load.py --requests 16 --threads 2 --before 64a18d5 --rounds 2
     # -> benchmarks/results/serve_load.json
 """
 
@@ -150,13 +156,19 @@ async def run_level(
     }
 
 
-def start_server(model_dir: str | None, port: int, threads: int | None, name: str) -> Any:
+def start_server(
+    model_dir: str | None, port: int, threads: int | None, name: str, src: Path | None = None
+) -> Any:
+    """``edt serve`` as a subprocess (``src``: a ``src/`` folder first on its import path)."""
     cmd = [sys.executable, "-m", "edtformer.cli.main", "serve", "--port", str(port), "--name", name]
     if model_dir:
         cmd += ["--model", model_dir]
     if threads:
         cmd += ["--threads", str(threads)]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "PYTHONPATH": str(src)} if src is not None else None
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def wait_healthy(url: str, proc: Any, timeout_s: float) -> float:
@@ -177,12 +189,13 @@ def wait_healthy(url: str, proc: Any, timeout_s: float) -> float:
     raise SystemExit(f"edt serve did not answer /health within {timeout_s:.0f} s")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Start the server, warm it up, run every level, stop it; the results dict."""
+def run(args: argparse.Namespace, src: Path | None = None) -> dict[str, Any]:
+    """Start the server (of ``src``, default this tree), warm it up, run every level, stop
+    it; the results dict."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     name = "bench"
-    proc = start_server(args.model, port, args.threads, name)
+    proc = start_server(args.model, port, args.threads, name, src)
     try:
         startup = wait_healthy(url, proc, args.startup_timeout)
         with RssSampler(proc.pid) as rss:
@@ -222,6 +235,51 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             proc.kill()
 
 
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """This tree and ``--before``'s, alternating (before first) for ``--rounds`` rounds: the
+    after run's fields, plus per level the medians of both trees and their ratio."""
+    import statistics
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, however loaded
+    from startup import unpack_src
+
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = unpack_src(args.before, Path(tmp))
+        for k in range(args.rounds):
+            for tree, src in (("before", old), ("after", None)):
+                print(f"round {k + 1}/{args.rounds}: {tree}", file=sys.stderr)
+                runs[tree].append(run(args, src))
+
+    def med(tree: str, level: int, key: str) -> float | None:
+        xs = [r["levels"][level][key] for r in runs[tree]]
+        xs = [x for x in xs if x is not None]  # (no time to first token: nothing streamed)
+        return round(statistics.median(xs), 3) if xs else None
+
+    result = dict(runs["after"][-1])
+    keys = ("requests_per_s", "latency_p95_s", "ttft_p95_s")
+    result["comparison"] = {
+        "before": args.before,
+        "rounds": args.rounds,
+        "levels": [
+            {
+                "clients": n,
+                **{f"{tree}_{key}": med(tree, i, key) for tree in runs for key in keys},
+                "requests_per_s_ratio": round(
+                    (med("after", i, "requests_per_s") or 0)
+                    / (med("before", i, "requests_per_s") or float("nan")),
+                    2,
+                ),
+                "errors": sum(r["levels"][i]["errors"] for t in runs for r in runs[t]),
+            }
+            for i, n in enumerate(args.clients)
+        ],
+        "runs": runs,
+    }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="model folder (default: the shipped bridge)")
@@ -231,15 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-limit", type=float, default=600, help="seconds per level (600)")
     p.add_argument("--startup-timeout", type=float, default=300, help="seconds to load (300)")
     p.add_argument("--threads", type=int, default=None, help="torch threads of the server")
+    p.add_argument("--before", default=None, help="also run this older commit's server")
+    p.add_argument("--rounds", type=int, default=2, help="alternations with --before (2)")
     p.add_argument("--out", type=Path, default=RESULTS / "serve_load.json")
     args = p.parse_args(argv)
     args.clients = [int(c) for c in str(args.clients).split(",")]
-    if args.requests < 1 or min(args.clients) < 1:
-        raise SystemExit("--requests and --clients must be at least 1")
-    result = run(args)
+    if args.requests < 1 or min(args.clients) < 1 or args.rounds < 1:
+        raise SystemExit("--requests, --clients and --rounds must be at least 1")
+    result = run(args) if args.before is None else compare(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["levels"], indent=2))
+    shown = result["comparison"]["levels"] if "comparison" in result else result["levels"]
+    print(json.dumps(shown, indent=2))
     return 0
 
 

@@ -38,3 +38,26 @@ def test_load_benchmark_runs_levels_and_writes_json(
         assert level["errors"] == 0 and level["completed"] == 4
         assert 0 < level["latency_p50_s"] <= level["latency_p95_s"]
     assert result["rss_peak_mb"] > 0
+
+
+@pytest.mark.slow  # four server subprocesses
+def test_load_benchmark_compares_with_an_older_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm = make_tiny_llm(tmp_path / "llm")
+    torch.manual_seed(0)
+    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
+    EDTFormer.build(cfg).save_pretrained(tmp_path / "model")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
+    bench = load_benchmark("serve_load")
+    out = tmp_path / "load.json"
+    argv = ["--model", str(tmp_path / "model"), "--clients", "2", "--requests", "2",
+            "--max-tokens", "3", "--threads", "1", "--before", "HEAD", "--rounds", "1",
+            "--out", str(out)]  # fmt: skip
+    assert bench.main(argv) == 0
+    comp = json.loads(out.read_text())["comparison"]
+    assert comp["before"] == "HEAD" and len(comp["runs"]["before"]) == 1
+    [level] = comp["levels"]
+    assert level["clients"] == 2 and level["errors"] == 0
+    assert level["before_requests_per_s"] > 0 and level["requests_per_s_ratio"] > 0
