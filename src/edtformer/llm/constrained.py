@@ -228,6 +228,7 @@ class NameListConstraint:
         self.eos_ids = [int(i) for i in eos_ids]
         self.top_k = top_k
         self._piece = lru_cache(maxsize=65536)(self._piece_uncached)
+        self._first = lru_cache(maxsize=65536)(self._first_uncached)
 
     def _piece_uncached(self, token: int) -> str:
         """One token's text (byte-level BPE: a text's tokens decode to its pieces joined, for
@@ -240,12 +241,13 @@ class NameListConstraint:
     def _first_tokens(self, spec: AnswerSpec, text: str) -> list[int]:
         """The first token of each allowed continuation of ``text`` as the tokenizer writes it
         (so the answer can go on when none of the LLM's best tokens would keep it allowed)."""
-        firsts: list[int] = []
-        for cont in spec.continuations(text):
-            ids = self.tokenizer.encode(cont, add_special_tokens=False)
-            if ids:
-                firsts.append(int(ids[0]))
-        return firsts
+        firsts = (self._first(cont) for cont in spec.continuations(text))
+        return [t for t in firsts if t is not None]
+
+    def _first_uncached(self, text: str) -> int | None:
+        """The first token of ``text`` as the tokenizer writes it (``None``: no token)."""
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        return int(ids[0]) if ids else None
 
     def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
         out = scores
