@@ -129,6 +129,33 @@ def resolve_llm(name_or_path: str) -> str:
     return name_or_path
 
 
+def _load_converted(folder: Path, dtype: torch.dtype) -> Any:
+    """The default LLM from the folder :func:`convert_gguf` wrote: built from its config
+    without random initialisation, its one safetensors file assigned as the weights, the
+    output embedding tied as the config says. The same model as ``from_pretrained`` (equal
+    logits) in half the time: transformers' loader first builds the weight-conversion tables
+    of every architecture it knows (~0.3 s of ``edt ask``'s start-up)."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+    from transformers.initialization import no_init_weights
+
+    config = AutoConfig.from_pretrained(folder)
+    with no_init_weights():
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    state = {k: v.to(dtype) for k, v in load_file(folder / "model.safetensors").items()}
+    keys = model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if set(keys.missing_keys) - tied or keys.unexpected_keys:
+        raise ValueError(
+            f"{folder}: weights do not match the config (missing {keys.missing_keys[:5]}, "
+            f"unexpected {keys.unexpected_keys[:5]}); delete the folder to convert again"
+        )
+    if (folder / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(folder)
+    return model
+
+
 def load_llm(
     name_or_path: str = DEFAULT_LLM, dtype: torch.dtype = torch.float32, **kwargs: Any
 ) -> tuple[Any, Any]:
@@ -153,7 +180,10 @@ def load_llm(
     try:
         with _no_progress_bars():
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+            if name_or_path == DEFAULT_LLM and not kwargs:
+                model = _load_converted(Path(path), dtype)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
         raise EdtError(
             f"could not load the LLM {name_or_path!r} ({exc.__class__.__name__}: {str(exc).splitlines()[0]}); "
