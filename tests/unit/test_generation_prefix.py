@@ -45,3 +45,15 @@ def test_generation_after_the_cached_prefix_is_unchanged(tiny_edt: Any) -> None:
     assert cached == plain
     assert one[0] == plain[1]
     assert model.prefix_cache.states(model.llm, batch.input_ids, 0) == []  # no shared prefix
+
+
+def test_a_single_prompt_builds_the_cache_from_the_second_on() -> None:
+    from edtformer.llm.prefix import PrefixCacheSlot
+
+    class Llm(torch.nn.Module):  # never called: the cache is not built
+        training = False
+
+    slot, ids = PrefixCacheSlot(), torch.ones(1, 5, dtype=torch.long)
+    with torch.no_grad():
+        assert slot.states(Llm(), ids, 3) == []  # the first single prompt: no cache
+        assert slot.cache is None

@@ -73,6 +73,7 @@ class PrefixCacheSlot:
     def __init__(self) -> None:
         self.cache: PrefixCache | None = None
         self._version: tuple[int, ...] = ()
+        self._single = 0  # single-prompt generations asked for states so far
 
     def kwargs(
         self, llm: Any, input_ids: Tensor, n_prefix: int, use: bool | None = None
@@ -102,10 +103,15 @@ class PrefixCacheSlot:
     def states(self, llm: Any, input_ids: Tensor, n_prefix: int) -> list[tuple[Tensor, Tensor]]:
         """The prefix's key/value states (``[(keys, values) [1, H_kv, n_prefix, hd]]`` per
         layer) for generation (no gradients, eval mode), or ``[]`` where the cache may not be
-        used (see :meth:`kwargs`)."""
+        used (see :meth:`kwargs`). A single prompt uses them from the second on: a process that
+        answers one question (``edt ask``) would pay one more forward for nothing."""
         trainable = [p for p in llm.parameters() if p.requires_grad]
         if n_prefix <= 0 or torch.is_grad_enabled() or (trainable and llm.training):
             return []
+        if input_ids.shape[0] == 1 and self.cache is None:
+            self._single += 1
+            if self._single < 2:
+                return []
         return self._built(llm, input_ids[0, :n_prefix].tolist(), trainable).layers
 
     def _built(self, llm: Any, prefix: list[int], trainable: list[Any]) -> PrefixCache:
