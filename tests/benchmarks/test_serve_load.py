@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,17 +18,23 @@ from edtformer.model import EDTFormer, EDTFormerConfig
 pytest.importorskip("fastapi", reason="pip install -e '.[serve]' (fastapi, uvicorn)")
 
 
-@pytest.mark.slow  # starts a server subprocess and runs two load levels
-def test_load_benchmark_runs_levels_and_writes_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _tiny_model_and_bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A saved tiny model under ``tmp_path / "model"`` and the loaded benchmark module (its
+    server subprocesses import this checkout's ``src``)."""
     llm = make_tiny_llm(tmp_path / "llm")
     torch.manual_seed(0)
     cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
     EDTFormer.build(cfg).save_pretrained(tmp_path / "model")
     src = str(Path(__file__).resolve().parents[2] / "src")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
-    bench = load_benchmark("serve_load")
+    return load_benchmark("serve_load")
+
+
+@pytest.mark.slow  # starts a server subprocess and runs two load levels
+def test_load_benchmark_runs_levels_and_writes_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _tiny_model_and_bench(tmp_path, monkeypatch)
     out = tmp_path / "load.json"
     argv = ["--model", str(tmp_path / "model"), "--clients", "1,3", "--requests", "4",
             "--max-tokens", "3", "--threads", "1", "--out", str(out)]  # fmt: skip
@@ -44,13 +51,7 @@ def test_load_benchmark_runs_levels_and_writes_json(
 def test_load_benchmark_compares_with_an_older_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    llm = make_tiny_llm(tmp_path / "llm")
-    torch.manual_seed(0)
-    cfg = EDTFormerConfig(encoders=("random",), llm=str(llm), bridge=tiny(), patch_rule="brics")
-    EDTFormer.build(cfg).save_pretrained(tmp_path / "model")
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
-    bench = load_benchmark("serve_load")
+    bench = _tiny_model_and_bench(tmp_path, monkeypatch)
     out = tmp_path / "load.json"
     argv = ["--model", str(tmp_path / "model"), "--clients", "2", "--requests", "2",
             "--max-tokens", "3", "--threads", "1", "--before", "HEAD", "--rounds", "1",
