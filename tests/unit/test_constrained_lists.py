@@ -203,6 +203,7 @@ def test_json_scalars_keep_their_type(
         ('How many chlorine atoms? JSON under "n".', None),  # an element asked by name
         ('Formula and molecular weight? JSON under "v".', None),  # two facts
         ('Which groups does it have? JSON under "g".', None),  # a list
+        ('The functional groups and ring types of it? JSON under "g".', None),  # two lines
     ],
 )  # fmt: skip
 def test_scalar_type_of_the_one_fact_asked(question: str, kind: str | None) -> None:

@@ -235,10 +235,11 @@ def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()
     """The JSON type of the value answering ``question`` when its request names one sheet
     fact that is a number or a yes/no (:data:`~edtformer.facts.sheet.SHEET_FIELDS` kinds):
     ``"boolean"`` for a verdict (macrocycle, chiral, Lipinski, Veber), ``"number"`` for a
-    count or a measure asked as such (not "Is it above 500?": :data:`_NOT_THE_VALUE`);
-    ``None`` otherwise, also for an element or a group asked by name."""
-    if request.lines is None or request.asked:
-        return None
+    count or a measure asked as such (not "Is it above 500?": :data:`_NOT_THE_VALUE`), the
+    request reading one sheet line; ``None`` otherwise, also for an element or a group asked
+    by name."""
+    if request.lines is None or request.asked or len(request.lines) != 1:
+        return None  # (two lines: "the functional groups and ring types" is no one number)
     text = strip_smiles(question, smiles)
     named = set(request.items) - {"groups"}
     for k in list(named):
