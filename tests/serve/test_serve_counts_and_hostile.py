@@ -65,6 +65,18 @@ def test_token_counts_equal_the_cli_s(client: Any, tiny_model: EDTFormer) -> Non
     assert "n_fact_tokens" not in got and "n_fact_tokens" not in cli  # no fact-writing bridge
 
 
+def test_the_served_llm_is_laid_out_for_batches(client: Any, tiny_model: EDTFormer) -> None:
+    from edtformer.llm.layout import column_major
+
+    linears = [m for m in tiny_model.llm.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(column_major(m.weight) for m in linears)  # llm.layout.for_serving
+    two = [{**chat(ASPIRIN), "max_tokens": 4}, {**chat("CCO"), "max_tokens": 4}]
+    alone = [client.post("/v1/chat/completions", json=b).json() for b in two]
+    texts = [a["choices"][0]["message"]["content"] for a in alone]
+    direct = [tiny_model.ask(s, "What is it?", max_new_tokens=4).answer for s in (ASPIRIN, "CCO")]
+    assert texts == direct  # the same answers as the model asked directly
+
+
 def test_streamed_counts_equal_too(client: Any) -> None:
     with client.stream("POST", "/v1/chat/completions", json={**chat(ASPIRIN), "stream": True}) as r:
         events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: {")]
