@@ -10,8 +10,9 @@ with it the kernel (for 16 rows or more the results are bitwise equal; for 1–8
 in the last float bits, a different summation order). Prompt forwards (hundreds of rows) run
 at the same speed either way. Measured in ``benchmarks/serve_load.py`` (README, "Load").
 
-Only frozen weights are touched (a trainable weight's ``Parameter`` object must stay the one
-its optimizer holds). A weight tied to the input embedding (``lm_head`` of SmolLM2) gets its own
+Only frozen weights on the CPU are touched (a trainable weight's ``Parameter`` object must stay
+the one its optimizer holds; on a GPU the effect was not measured, so GPU weights and
+offloaded ones are left as they are). A weight tied to the input embedding (``lm_head`` of SmolLM2) gets its own
 column-major copy (one more vocabulary-sized matrix in memory), because the embedding lookup
 wants rows contiguous. The other frozen parameters (embedding, norms) are copied into memory of
 their own too: transformers maps the checkpoint file and every tensor is a view of that one
@@ -56,13 +57,15 @@ def store_weights_column_major(llm: nn.Module) -> int:
             weight = module.weight
             if weight.requires_grad or column_major(weight) or weight.dim() != 2:
                 continue
+            if weight.device.type != "cpu":  # a CPU BLAS matter (and offloaded weights stay)
+                continue
             if id(weight) in embeddings:
                 logger.debug("untying %s from the input embedding", type(module).__name__)
             stored = weight.detach().t().contiguous().t()  # [out, in] view of [in, out] memory
             module.weight = nn.Parameter(stored, requires_grad=False)
             done += 1
         for param in llm.parameters():  # the rest off the checkpoint file's mapping
-            if not param.requires_grad and not column_major(param):
+            if not param.requires_grad and not column_major(param) and param.device.type == "cpu":
                 param.data = param.data.clone()
     return done
 
