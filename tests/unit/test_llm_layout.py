@@ -95,3 +95,9 @@ def test_merge_lora_same_function_adapters_frozen(tiny: tuple[nn.Module, object]
         after = llm(input_ids=ids).logits
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
     assert merge_lora(llm) == 0  # once
+
+
+def test_weights_off_the_cpu_are_left_alone() -> None:
+    net = nn.Linear(4, 8, device="meta").requires_grad_(False)
+    weight = net.weight
+    assert store_weights_column_major(net) == 0 and net.weight is weight
