@@ -244,7 +244,7 @@ def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()
     named = set(request.items) - {"groups"}
     for k in list(named):
         named -= set(ITEM_WITH.get(k, ())) - {k}
-    if not named and len(request.lines) == 1:  # a line of one fact: "How many rotatable bonds?"
+    if not named:  # a line of one fact: "How many rotatable bonds?"
         fields = LINE_FIELDS.get(next(iter(request.lines)), ())
         if len(fields) != 1 or LARGEST_FRAGMENT_WORDS.search(text):  # (or the main component)
             return None

@@ -83,7 +83,6 @@ class JsonScalar:
     """
 
     kind: str
-    single = True
 
     def __post_init__(self) -> None:
         if self.kind not in ("number", "boolean"):
@@ -93,11 +92,10 @@ class JsonScalar:
         """Whether ``text`` is the start of an allowed value."""
         t = _lead(text)
         if self.kind == "boolean":
-            return any(w.startswith(t) or t == w for w in ("true}", "false}"))
-        body = t[:-1] if t.endswith("}") else t
+            return any(w.startswith(t) for w in ("true}", "false}"))
         if t.endswith("}"):
-            return _NUMBER.fullmatch(body) is not None
-        return _NUMBER_PREFIX.fullmatch(body) is not None
+            return _NUMBER.fullmatch(t[:-1]) is not None
+        return _NUMBER_PREFIX.fullmatch(t) is not None
 
     def complete(self, text: str) -> bool:
         """Whether ``text`` is a whole value (the LLM may stop here)."""

@@ -147,8 +147,8 @@ def generate_from_embeds(
     or ``None``. ``prefix_states``: the key/value states (``[(keys, values) [1, H_kv, P, hd]]``
     per layer, :class:`~edtformer.llm.prefix.PrefixCacheSlot`) of the first ``P`` positions,
     the same in every prompt (system prompt, user header): the prompts' forward starts after
-    them (the same answers; 16 prompts of ~100 tokens about 17 % faster). ``generate_kwargs`` go to ``llm.generate`` unchanged (e.g. ``min_new_tokens``,
-    ``repetition_penalty``).
+    them (the same answers; 16 prompts of ~100 tokens about 17 % faster). ``generate_kwargs``
+    go to ``llm.generate`` unchanged (e.g. ``min_new_tokens``, ``repetition_penalty``).
 
     Shapes:
         - embeds: ``[B, L, d]`` right-padded; attention_mask: ``[B, L]``

@@ -46,21 +46,15 @@ def store_weights_column_major(llm: nn.Module) -> int:
     Returns:
         the number of weights re-stored (already column-major or trainable ones are skipped).
     """
-    embeddings = {
-        id(m.weight) for m in llm.modules() if isinstance(m, nn.Embedding) and m.weight is not None
-    }
     done = 0
     with torch.no_grad():
         for module in llm.modules():
             if not isinstance(module, nn.Linear):
                 continue
             weight = module.weight
-            if weight.requires_grad or column_major(weight) or weight.dim() != 2:
-                continue
-            if weight.device.type != "cpu":  # a CPU BLAS matter (and offloaded weights stay)
-                continue
-            if id(weight) in embeddings:
-                logger.debug("untying %s from the input embedding", type(module).__name__)
+            if weight.requires_grad or column_major(weight) or weight.device.type != "cpu":
+                continue  # (off the CPU: not a CPU BLAS matter, and offloaded weights stay)
+            # a weight tied to the input embedding (lm_head) gets its own copy: untied
             stored = weight.detach().t().contiguous().t()  # [out, in] view of [in, out] memory
             module.weight = nn.Parameter(stored, requires_grad=False)
             done += 1

@@ -86,10 +86,7 @@ class PrefixCacheSlot:
         LLM, or with trainable LLM weights (LoRA) at inference only: no gradients, eval mode.
         """
         trainable = [p for p in llm.parameters() if p.requires_grad]
-        # with trainable LLM weights (LoRA) the cache is valid only at inference (no gradients,
-        # eval mode), and only for the weights it was built with (their in-place version counts)
-        inference = not torch.is_grad_enabled() and not llm.training
-        allowed = n_prefix > 0 and (not trainable or inference)
+        allowed = _allowed(llm, n_prefix, trainable)
         if use and not allowed:
             raise EdtError(
                 "the prefix KV cache needs a shared prompt prefix and a frozen LLM (with LoRA: "
@@ -102,11 +99,11 @@ class PrefixCacheSlot:
 
     def states(self, llm: Any, input_ids: Tensor, n_prefix: int) -> list[tuple[Tensor, Tensor]]:
         """The prefix's key/value states (``[(keys, values) [1, H_kv, n_prefix, hd]]`` per
-        layer) for generation (no gradients, eval mode), or ``[]`` where the cache may not be
-        used (see :meth:`kwargs`). A single prompt uses them from the second on: a process that
-        answers one question (``edt ask``) would pay one more forward for nothing."""
+        layer) for generation, or ``[]`` where the cache may not be used (see :meth:`kwargs`).
+        A single prompt uses them from the second on: a process that answers one question
+        (``edt ask``) would pay one more forward for nothing."""
         trainable = [p for p in llm.parameters() if p.requires_grad]
-        if n_prefix <= 0 or torch.is_grad_enabled() or (trainable and llm.training):
+        if not _allowed(llm, n_prefix, trainable):
             return []
         if input_ids.shape[0] == 1 and self.cache is None:
             self._single += 1
@@ -121,6 +118,14 @@ class PrefixCacheSlot:
             self.cache = PrefixCache(llm, prefix)
             self._version = version
         return self.cache
+
+
+def _allowed(llm: Any, n_prefix: int, trainable: Sequence[Any]) -> bool:
+    """Whether a forward of ``llm`` may take the cached prefix: a shared prefix and a frozen
+    LLM, or trainable LLM weights (LoRA) at inference only (no gradients, eval mode; the cache
+    is rebuilt when those weights change: their in-place version counts)."""
+    inference = not torch.is_grad_enabled() and not llm.training
+    return n_prefix > 0 and (not trainable or inference)
 
 
 def cache_rows(llm: Any, cache: Any, rows: Tensor) -> dict[str, Any]:

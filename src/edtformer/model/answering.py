@@ -68,7 +68,7 @@ def ask(
     names = name_list(model, question, mols, prefix) if not history else None
     if names is not None:
         kwargs["name_lists"] = [names]
-        max_new_tokens = max(max_new_tokens, tokens_needed(model.tokenizer, names))
+        max_new_tokens = _budget(model, max_new_tokens, [names])
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     [text], [cut] = gen.texts, gen.truncated
     if prefix is not None:
@@ -203,8 +203,7 @@ def _generated(
              for (i, r, _), (_, pre) in zip(chunk, begun, strict=True)]  # fmt: skip
     if any(n is not None for n in names):
         kwargs["name_lists"] = names
-        need = [tokens_needed(model.tokenizer, n) for n in names if n is not None]
-        max_new_tokens = max(max_new_tokens, *need)
+        max_new_tokens = _budget(model, max_new_tokens, names)
     gen = model.generate_details(batch, max_new_tokens, **kwargs)
     texts = [t if pre is None else join_prefix(pre, t)
              for t, (_, pre) in zip(gen.texts, begun, strict=True)]  # fmt: skip
@@ -212,6 +211,13 @@ def _generated(
     return _answers(
         model, batch, gen.bridge, n_mols, range(len(chunk)), chunk, qs, texts, gen.truncated
     )
+
+
+def _budget(model: EDTFormer, max_new_tokens: int, specs: Sequence[AnswerSpec | None]) -> int:
+    """``max_new_tokens``, stretched so that a one-name answer of ``specs`` is never cut
+    (:func:`~edtformer.llm.constrained.tokens_needed`)."""
+    need = [tokens_needed(model.tokenizer, s) for s in specs if s is not None]
+    return max(max_new_tokens, *need)
 
 
 def started(
@@ -254,8 +260,8 @@ def name_list(
     it is the largest fragment (``"fragment"``); its formula, as the sheet writes it, when the
     formula is asked (``"formula"``: "value" or "sum" are never written in its place); a
     JSON number or boolean when the one fact asked is one
-    (:func:`~edtformer.facts.select.scalar_type`, JSON begun ``{"key":``); ``None`` otherwise (also for JSON asked without a key, whose shape the LLM writes
-    itself)."""
+    (:func:`~edtformer.facts.select.scalar_type`, JSON begun ``{"key":``); ``None`` otherwise
+    (also for JSON asked without a key, whose shape the LLM writes itself)."""
     cfg = model.config
     if not (cfg.fact_sheet and cfg.constrain_lists and len(smiles) == 1):
         return None
