@@ -54,6 +54,9 @@ def test_tiny_bench_writes_table_and_resumes(
             run = out / "runs" / "tiny" / variant / f"seed{seed}"
             assert (run / "eval.json").is_file() and (run / "final" / "config.json").is_file()
     assert (out / "ablations.png").stat().st_size > 1000
+    # every run records the precision it trained in and where (the report's "Runs" section)
+    assert all(r["precision"] and "torch capability" in r["hardware"] for r in data["runs"])
+    assert "## Runs" in table and f"| full | 1 | {data['runs'][1]['precision']} |" in table
     # a second call reuses every finished run
     assert main(args) == 0
     assert capsys.readouterr().out.count("(reused)") == 4

@@ -262,3 +262,67 @@ def test_runs_go_seed_major_so_a_cut_bench_has_every_row(
         ("full", 1), ("anchors_only", 1), ("mlp", 1),
         ("full", 2), ("anchors_only", 2),
     ]  # fmt: skip
+
+
+def test_runs_recorded_in_the_report_are_reused_on_a_fresh_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bench whose run folders are gone (a fresh clone) trains only what its committed report
+    does not record, and rewrites the report after every run it finishes."""
+    import json
+    import shutil
+    from dataclasses import replace
+
+    import edtformer.experiments.bench as bench
+
+    budget = BUDGETS["cpu"]
+    for seed in (0, 1):
+        _finished(tmp_path, "cpu", "full", seed, budget)
+    bench.run_bench(budget, [0, 1], get_variants(["full"]), tmp_path / "data", tmp_path)
+    shutil.rmtree(tmp_path / "runs")  # weights and folders are not committed; the report is
+
+    trained: list[tuple[str, int]] = []
+    seen_in_report: list[list[tuple[str, int]]] = []
+
+    def fake_train(todo, budget, data_dir, llm, jobs):  # type: ignore[no-untyped-def]
+        for variant, seed, _ in todo:
+            trained.append((variant.name, seed))
+            yield variant, seed, _run(variant.name, seed, 0.9, 0.5, FLAT)
+            runs = json.loads((tmp_path / "ablations.json").read_text())["runs"]
+            seen_in_report.append([(r["variant"], r["seed"]) for r in runs])
+
+    monkeypatch.setattr(bench, "_train_and_score", fake_train)
+    results = bench.run_bench(
+        budget, [0, 1, 2], get_variants(["full", "mlp"]), tmp_path / "data", tmp_path
+    )
+    assert trained == [("mlp", 0), ("mlp", 1), ("full", 2), ("mlp", 2)]
+    assert [(r.variant, r.seed) for r in results] == [
+        ("full", 0), ("full", 1), ("full", 2), ("mlp", 0), ("mlp", 1), ("mlp", 2)
+    ]  # fmt: skip
+    # the report after the first trained run already holds it beside the reused ones
+    assert seen_in_report[0] == [("full", 0), ("full", 1), ("mlp", 0)]
+    assert seen_in_report[-1] == [(r.variant, r.seed) for r in results]
+
+    # a report of other budget settings is not reused: every run is trained again
+    trained.clear()
+    other = replace(budget, max_steps=budget.max_steps + 1)
+    bench.run_bench(other, [0], get_variants(["full"]), tmp_path / "data", tmp_path)
+    assert trained == [("full", 0)]
+
+
+def test_a_reused_folder_takes_its_precision_from_its_training_record(tmp_path: Path) -> None:
+    """An ``eval.json`` written before runs recorded their precision gets it from the run's
+    ``final/training.json``; the report names it per run."""
+    import json
+
+    from edtformer.experiments.bench import run_bench
+
+    budget = BUDGETS["cpu"]
+    _finished(tmp_path, "cpu", "full", 0, budget)
+    final = tmp_path / "runs" / "cpu" / "full" / "seed0" / "final"
+    final.mkdir()
+    cpu = "x86_64 CPU (Xeon, torch capability AVX512, native bf16: CPU flag amx_bf16)"
+    (final / "training.json").write_text(json.dumps({"precision": "bf16-mixed", "hardware": cpu}))
+    (run,) = run_bench(budget, [0], get_variants(["full"]), tmp_path / "data", tmp_path)
+    assert (run.precision, run.hardware) == ("bf16-mixed", cpu)
+    assert f"| full | 0 | bf16-mixed | {cpu} |" in (tmp_path / "ablations.md").read_text()

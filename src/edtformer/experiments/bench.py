@@ -122,6 +122,7 @@ def run_one(
     from edtformer.evaluation.evaluator import load_model
     from edtformer.training.curve import COUNT_KINDS, paired_gap
     from edtformer.training.recipe import run_recipe
+    from edtformer.training.record import hardware
     from edtformer.training.runner import build_stage2_model
 
     cfg = train_config(variant, budget, seed, data_dir, run_dir, llm)
@@ -155,6 +156,8 @@ def run_one(
     run = RunResult(
         variant.name, seed, reports, train_s, time.perf_counter() - t1, final_loss,
         zero_reports=zero_reports, gaps=gaps,
+        # the precision the trainer resolved ("auto" -> what this CPU runs natively)
+        precision=cfg.run.precision if variant.train else None, hardware=hardware(),
     )  # fmt: skip
     atomic_write_json(run_dir / "eval.json", run.to_dict())
     return run
@@ -198,20 +201,80 @@ def _train_and_score(
             yield v, seed, fut.result()
 
 
+def _budget_differences(saved: dict[str, Any], budget: Budget) -> list[str]:
+    """The settings of ``budget`` whose saved value (``saved``, a JSON budget) differs."""
+    now = json.loads(json.dumps(asdict(budget)))  # tuples -> lists, as saved
+    return sorted(k for k in now if k in saved and saved[k] != now[k])
+
+
 def _check_same_budget(run_dir: Path, budget: Budget) -> None:
     """Refuse to reuse a finished run trained under other budget settings."""
     path = run_dir / "variant.json"
     if not path.is_file():
         return
     saved = json.loads(path.read_text()).get("budget", {})
-    now = json.loads(json.dumps(asdict(budget)))  # tuples -> lists, as saved
-    differ = sorted(k for k in now if k in saved and saved[k] != now[k])
+    differ = _budget_differences(saved, budget)
     if differ:
+        now = json.loads(json.dumps(asdict(budget)))
         raise EdtError(
             f"{run_dir} was trained under other {budget.name} budget settings ({', '.join(differ)}"
             f" differ: {[saved[k] for k in differ]} vs {[now[k] for k in differ]}); use another "
             "--out or remove it"
         )
+
+
+def _with_training_record(run: RunResult, run_dir: Path) -> RunResult:
+    """``run`` with the precision and CPU of its ``final/training.json`` where its ``eval.json``
+    (written before those fields) does not name them."""
+    path = run_dir / "final" / "training.json"
+    if run.precision is not None or not path.is_file():
+        return run
+    record = json.loads(path.read_text())
+    return replace(run, precision=record.get("precision"), hardware=record.get("hardware"))
+
+
+def recorded_runs(out: Path, budget: Budget) -> dict[tuple[str, int], RunResult]:
+    """The runs recorded in ``out/ablations.json`` under the same ``budget`` settings.
+
+    The report is small and committed with the repository, while run folders (weights,
+    checkpoints) are not: on a fresh machine a bench resumes from the report's finished runs
+    instead of training them again. A report of other budget settings gives nothing (logged).
+    """
+    path = out / "ablations.json"
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text())
+        differ = _budget_differences(saved.get("budget", {}), budget)
+        if saved.get("budget", {}).get("name") != budget.name or differ:
+            logger.info("bench: %s is of other budget settings (%s); not reused", path, differ)
+            return {}
+        runs = [RunResult.from_dict(r) for r in saved.get("runs", [])]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.warning("bench: cannot read the runs recorded in %s (%s); not reused", path, exc)
+        return {}
+    return {(r.variant, r.seed): r for r in runs}
+
+
+def _write_so_far(
+    done: dict[tuple[str, int], RunResult],
+    variants: Sequence[Variant],
+    seeds_of: dict[str, Sequence[int]],
+    seeds: Sequence[int],
+    budget: Budget,
+    out: Path,
+) -> list[RunResult]:
+    """Write the report of the runs in ``done`` (table order; rows without a run left out)."""
+    results = [
+        done[(v.name, s)]
+        for v in variants
+        for s in seeds_of.get(v.name, seeds)
+        if (v.name, s) in done
+    ]
+    present = [v for v in variants if any(r.variant == v.name for r in results)]
+    if results:
+        write_outputs(results, present, budget, list(seeds), out)
+    return results
 
 
 def run_bench(
@@ -232,7 +295,9 @@ def run_bench(
     reused)`` is called after each run (the CLI prints progress there); results keep table order.
     ``seeds_of`` gives some variants other seeds than ``seeds``. Runs live in
     ``<out>/runs/<budget>/<variant>/seed<k>/``; a finished run trained under other budget
-    settings (e.g. another ``--max-steps``) is refused, not reused.
+    settings (e.g. another ``--max-steps``) is refused, not reused. A run with no folder that
+    ``<out>/ablations.json`` records under the same budget is reused from there
+    (:func:`recorded_runs`); the report is rewritten after every finished run.
     """
     if len(seeds) < 1:
         raise EdtError("give at least one seed (two or more for a spread)")
@@ -245,6 +310,7 @@ def run_bench(
     if budget.preset == "tiny" and llm is None:
         raise EdtError("the tiny budget needs --llm PATH (a tiny local LLM folder)")
     out = Path(out)
+    recorded = recorded_runs(out, budget)
     done: dict[tuple[str, int], RunResult] = {}
     todo: list[tuple[Variant, int, Path]] = []
     for variant in variants:
@@ -252,22 +318,30 @@ def run_bench(
             run_dir = out / "runs" / budget.name / variant.name / f"seed{seed}"
             if (run_dir / "eval.json").is_file():
                 _check_same_budget(run_dir, budget)
-                run = RunResult.from_dict(json.loads((run_dir / "eval.json").read_text()))
-                done[(variant.name, seed)] = run
-                if on_run:
-                    on_run(run, True)
+                run = _with_training_record(
+                    RunResult.from_dict(json.loads((run_dir / "eval.json").read_text())), run_dir
+                )
+            elif (variant.name, seed) in recorded:
+                run = recorded[(variant.name, seed)]
+                logger.info(
+                    "bench: %s seed %d reused from %s", variant.name, seed, out / "ablations.json"
+                )
             else:
                 todo.append((variant, seed, run_dir))
+                continue
+            done[(variant.name, seed)] = run
+            if on_run:
+                on_run(run, True)
     # seed-major (every variant's first seed before any second seed): a bench cut short still
     # has one run of every row to compare; the sort is stable, so rows keep table order
     todo.sort(key=lambda t: list(seeds_of.get(t[0].name, seeds)).index(t[1]))
     for variant, seed, run in _train_and_score(todo, budget, str(data_dir), llm, jobs):
         done[(variant.name, seed)] = run
+        # the report after every finished run: it is what a later bench on a fresh machine reuses
+        _write_so_far(done, variants, seeds_of, seeds, budget, out)
         if on_run:
             on_run(run, False)
-    results = [done[(v.name, s)] for v in variants for s in seeds_of.get(v.name, seeds)]
-    write_outputs(results, variants, budget, list(seeds), out)
-    return results
+    return _write_so_far(done, variants, seeds_of, seeds, budget, out)
 
 
 __all__ = [
@@ -292,6 +366,7 @@ __all__ = [
     "mean_spread",
     "metric",
     "plot",
+    "recorded_runs",
     "row_mode",
     "run_bench",
     "run_one",

@@ -98,6 +98,10 @@ class RunResult:
     gaps: dict[str, dict[str, float]] = field(default_factory=dict)
     """Kind (and ``counts``: the count kinds pooled) -> paired accuracy gap over the zero-token
     control (:func:`~edtformer.training.curve.paired_gap`)."""
+    precision: str | None = None
+    """The Lightning precision the run trained in (``training.json``; ``None``: not recorded)."""
+    hardware: str | None = None
+    """Where it trained (``training.json``'s CPU line)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -164,6 +168,11 @@ def aggregate(
             "seeds": [r.seed for r in runs],
             "train_seconds": mean_spread([r.train_seconds for r in runs])[0],
             "eval_seconds": mean_spread([r.eval_seconds for r in runs])[0], "metrics": {},
+            "runs": [
+                {"seed": r.seed, "precision": r.precision, "hardware": r.hardware,
+                 "train_seconds": r.train_seconds}
+                for r in runs
+            ],
         }  # fmt: skip
         for task, key, header in headline_for(budget):
             vals = [x for x in (metric(r, task, key) for r in runs) if x is not None]
@@ -285,6 +294,15 @@ def markdown(rows: Sequence[dict[str, Any]], budget: Budget, seeds: Sequence[int
     else:
         checks = check_orderings(rows, budget.eval_limit)
     lines += ["", "## Checks", "", *(checks or ["- (not enough rows to check)"])]
+    if any(r.get("runs") for r in rows):
+        lines += ["", "## Runs", "", "| variant | seed | precision | trained on | train s |"]
+        lines.append("|---|---|---|---|---|")
+        for r in rows:
+            for run in r.get("runs", []):
+                lines.append(
+                    f"| {r['variant']} | {run['seed']} | {run['precision'] or 'not recorded'} | "
+                    f"{run['hardware'] or 'not recorded'} | {run['train_seconds']:.0f} |"
+                )
     if any(r["fused"] for r in rows) and "chemprop" in budget.fused_encoder:
         lines += [
             "",

@@ -19,7 +19,7 @@ import torch
 from edtformer.data import read_manifest
 from edtformer.model.card import write_model_card
 from edtformer.training.config import RecipeSection, TrainConfig
-from edtformer.training.precision import cpu_name
+from edtformer.training.precision import cpu_name, native_cpu_bf16
 from edtformer.utils.io import atomic_write_json
 
 #: The recipe's scalar levers (the ``recipe`` section without its kind weights).
@@ -42,9 +42,11 @@ def training_extra(cfg: TrainConfig) -> dict[str, Any]:
 def hardware() -> str:
     """Where this process trains: CPU architecture and name, torch's CPU capability, the torch
     version and the thread count (the CPU line of ``training.json``)."""
+    bf16 = native_cpu_bf16()
     return (
         f"{platform.machine()} CPU ({cpu_name()}, torch capability "
-        f"{torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
+        f"{torch.backends.cpu.get_cpu_capability()}, "
+        f"{'native bf16: ' + bf16 if bf16 else 'no native bf16'}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s)"
     )
 
