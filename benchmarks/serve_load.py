@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from startup import machine as startup_machine  # benchmarks/startup.py, beside this script
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SMILES = ("CC(=O)Oc1ccccc1C(=O)O", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C", "CC(C)Cc1ccc(cc1)C(C)C(=O)O")
 QUESTION = "Which functional groups does this molecule contain?"
@@ -297,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.requests < 1 or min(args.clients) < 1 or args.rounds < 1:
         raise SystemExit("--requests, --clients and --rounds must be at least 1")
     result = run(args) if args.before is None else compare(args)
+    result["cpu"] = startup_machine()  # name and native bf16: machines of one kind differ
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     shown = result["comparison"]["levels"] if "comparison" in result else result["levels"]

@@ -96,15 +96,25 @@ def median(values: list[float]) -> float:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
+    """The CPU's name, its native bf16 flags (machines of one kind differ: some have AMX, some
+    only AVX2), the core count and Python."""
+    cpu, flags = platform.processor(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == platform.processor():
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version()}
+    bf16 = sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return {
+        "cpu": cpu,
+        "native_bf16": ", ".join(bf16) if bf16 else "none",
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [
-        f"Start-up, median of {r['runs']} cold processes ({r['date']}; {m['cpu']}, "
+        f"Start-up, median of {r['runs']} cold processes ({r['date']}; {m['cpu']} (native bf16: {m.get('native_bf16', 'not recorded')}), "
         f"{m['nproc']} cores, load average {r['loadavg_start'][0]} -> {r['loadavg_end'][0]})"
         + (f"; {r['note']}" if r.get("note") else ""),
         "",
