@@ -85,6 +85,43 @@ def test_one_name_of_a_few(spec: NameList, text: str, allows: bool, complete: bo
     assert spec.complete(text) is complete
 
 
+EVERY = NameList(("amine", "amide", "ester"), every=True)
+EVERY_JSON = NameList(("amine", "ester"), json=True, every=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "text", "allows", "complete"),
+    [
+        (EVERY, "amine", True, False),  # not yet: two names are missing
+        (EVERY, "amine, ester", True, False),
+        (EVERY, "amine, ester, amide", True, True),  # every name, in the LLM's order
+        (EVERY, "ester, amide, amine", True, True),
+        (EVERY, "amine, amine", False, False),
+        (EVERY_JSON, 'ester"]}', False, False),  # closed before the last name
+        (EVERY_JSON, 'ester"]', False, False),
+        (EVERY_JSON, 'ester", "amine"]}', True, True),
+        (EVERY_JSON, 'ester", "amine"]', True, False),
+    ],
+)
+def test_every_name_lists_end_only_after_the_last(
+    spec: NameList, text: str, allows: bool, complete: bool
+) -> None:
+    assert spec.allows(text) is allows
+    assert spec.complete(text) is complete
+
+
+def test_every_name_lists_offer_no_closing_before_the_last() -> None:
+    assert sorted(EVERY_JSON.continuations('ester"')) == [', "amine"']
+    assert sorted(EVERY_JSON.continuations('ester", "amine"')) == ["]}"]
+    proc = NameListConstraint(CharTokenizer(), [EVERY], eos_ids=[0], top_k=200)
+    scores = torch.zeros(1, 128)
+    scores[0, 0] = 9.0  # the LLM would stop after one name
+    out = proc(torch.tensor([[ord(c) for c in "amine"]]), scores)
+    assert not torch.isfinite(out[0, 0]) and torch.isfinite(out[0, ord(",")])
+    out = proc(torch.tensor([[ord(c) for c in "amine, ester, amide"]]), scores)
+    assert torch.isfinite(out[0, 0])
+
+
 def test_continuations() -> None:
     assert sorted(PLAIN.continuations("amine")) == [", amide", ", ester"]
     assert sorted(JSON.continuations('ester"')) == [', "amine"', "]}"]
@@ -107,9 +144,10 @@ def test_list_answers_hold_only_the_molecules_groups(tiny_edt) -> None:  # type:
     finally:
         tiny_edt.config.fact_sheet, tiny_edt.config.constrain_lists = False, True
     listed = [w.strip() for w in plain.answer.split(",") if w.strip()]
-    assert listed and set(listed) <= names and len(listed) == len(set(listed))
+    # the whole list, each once (the budget stretched to hold it, 24 tokens asked)
+    assert set(listed) == names and len(listed) == len(set(listed))
     value = json.loads(begun.answer)["groups"]
-    assert isinstance(value, list) and set(value) <= names
+    assert isinstance(value, list) and set(value) == names and len(value) == len(names)
     assert free.answer != plain.answer  # the tiny random LLM's own words, unconstrained
     salt = "CCCCOc1ccc(C(=O)CCN2CCCCC2)cc1.Cl"
     tiny_edt.config.fact_sheet = True
@@ -132,6 +170,10 @@ def test_one_name_answers_are_whole_and_the_formula_is_the_sheets(tiny_edt) -> N
         tiny_edt.tokenizer.encode("C" * 60, add_special_tokens=False)
     )
     assert tokens_needed(tiny_edt.tokenizer, NameList(("ester", "amide"))) == 0  # a list: free
+    whole = tiny_edt.tokenizer.encode(" ester, amide", add_special_tokens=False)
+    assert tokens_needed(tiny_edt.tokenizer, NameList(("ester", "amide"), every=True)) == 2 + len(
+        whole
+    )
     tiny_edt.config.fact_sheet = True
     try:
         salt = "CCCCOc1ccc(C(=O)CCN2CCCCC2)cc1.Cl"

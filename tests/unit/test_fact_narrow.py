@@ -145,3 +145,30 @@ def test_counts_written_only_when_asked(question: str, line: str) -> None:
 def test_stereo_double_bond_questions_are_not_counts() -> None:
     text = _sheet("How many stereo double bonds are specified?", "C/C=C/C")
     assert "Kekulé" not in text and "specified stereo double bonds: 1" in text
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "rings_only"),
+    [
+        ("I'd like to know the functional groups and ring types in this compound.", "list", False),
+        ("What ring types are present?", "list", True),
+        ("What kinds of rings does it contain?", "list", True),
+        ("Which functional groups does this molecule contain?", "list", False),
+        ("How many rings does it have?", None, False),  # a count: the ring line
+        ("How many types of rings?", None, False),
+    ],
+)
+def test_ring_types_are_the_group_lists_ring_names(
+    question: str, kind: str | None, rings_only: bool
+) -> None:
+    """ "Ring types" asks the ring kinds by name (the group list: "benzene ring"), not the ring
+    count; asked alone, the list holds only the ring names."""
+    from edtformer.facts.select import narrow, ring_kinds_only, value_type
+
+    request = narrow(question)
+    assert value_type(request, question) == kind
+    if kind == "list":
+        assert request.lines == {"groups"}
+    else:
+        assert "rings" in request.lines
+    assert ring_kinds_only(question) is rings_only

@@ -52,6 +52,7 @@ from edtformer.facts.vocabulary import (
     NARROWED_LINES,
     OFF_SHEET_WORDS,
     ONE_LETTER_SYMBOLS,
+    RING_TYPE_WORDS,
     SMILES_CHARS,
     STEREO_BOND_WORDS,
     TEXT_ITEMS,
@@ -276,11 +277,24 @@ def _line_items(line: str, text: str, pats: dict[str, re.Pattern[str]]) -> set[s
         specific = hits - {"rings"}
         if specific and not re.search(r"\btotal\b|\bsssr\b|altogether|\bin all\b", text, re.I):
             hits.discard("rings")
-        elif not hits and re.search(r"\brings?\b", text, re.I):
-            hits.add("rings")
+        elif (
+            not hits
+            and re.search(r"\brings?\b", text, re.I)
+            and (not RING_TYPE_WORDS.search(text) or COUNTING_WORDS.search(text))
+        ):
+            hits.add("rings")  # (ring types, not counted, are named in the group list)
     for k in list(hits):
         hits |= set(ITEM_WITH.get(k, ()))
     return hits
+
+
+def ring_kinds_only(question: str, smiles: Iterable[str] = ()) -> bool:
+    """Whether ``question`` asks the kinds of rings by name and no other group ("What ring
+    types are present?"): its group list holds only the ring names."""
+    text = strip_smiles(question, smiles)
+    if not RING_TYPE_WORDS.search(text) or COUNTING_WORDS.search(text):
+        return False
+    return not re.search(r"functional|\bgroups?\b|moiet|substructure|\bclass", text, re.I)
 
 
 def items_for(question: str, smiles: Iterable[str] = ()) -> set[str]:

@@ -218,6 +218,8 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"(kind|type|sort) of (molecule|compound|substance|chemical)",
         r"scaffold",
         r"features?\b",
+        r"\bring (types?|kinds?)\b",  # the ring kinds by name ("benzene ring"), not a count
+        r"\b(types?|kinds?|sorts?) of rings?\b",
     ),
     "bbb": (r"blood[- ]brain", r"\bbbb\b", r"\bbrain\b", r"\bcns\b", r"barrier"),
     "same": (r"\bsame\b", r"identical", r"stereoisomer"),
@@ -350,6 +352,7 @@ LINE_NAMED: dict[str, tuple[str, ...]] = {
                   r"disconnected", r"pieces?", r"desalt", r"\bparts\b", r"parent"),
     "groups": (r"functional", r"moiet", r"substructure", r"\bclass\b", r"scaffold",
                r"(kind|type|sort) of (molecule|compound|substance|chemical)",
+               r"\bring (types?|kinds?)\b", r"\b(types?|kinds?|sorts?) of rings?\b",
                r"(?<!donating )(?<!accepting )(?<!donor )(?<!acceptor )\bgroups?\b"),
 }  # fmt: skip
 
@@ -364,6 +367,9 @@ CENTRE_WORDS = re.compile(
 CIP_STRONG_WORDS = re.compile(
     "|".join(w for w in ITEM_WORDS["cip"] if w not in (r"configuration", r"\blabels?\b")), re.I
 )
+#: Ring kinds asked by name ("the ring types", "what kinds of rings"): the group list's ring
+#: names ("benzene ring", "piperidine ring"), not the ring count.
+RING_TYPE_WORDS = re.compile(r"\bring (types?|kinds?)\b|\b(types?|kinds?|sorts?) of rings?\b", re.I)
 COUNTING_WORDS = re.compile(r"how many|number of|\bcount|\btally|\bn\b|\bn[a-z]{3,}", re.I)
 COUNTED_CENTRE_WORDS = re.compile(
     r"ster\w*cent|stereogenic (cent|atom|carbon)|chiral (cent|atom|carbon)|asymmetric", re.I

@@ -44,6 +44,9 @@ class NameList:
     json: bool = False
     single: bool = False
     """Exactly one name (a JSON string begun ``"`` and closed ``"}``), not a list."""
+    every: bool = False
+    """Every name, each once, in the order the LLM chooses: the list may end only after the
+    last (the group list a question asks whole: a shorter list would be a wrong answer)."""
 
     @property
     def _parts(self) -> tuple[str, str, str]:
@@ -122,11 +125,14 @@ AnswerSpec = NameList | JsonScalar
 def tokens_needed(tokenizer: Any, spec: AnswerSpec) -> int:
     """The tokens a whole answer of ``spec`` may take when it is one name (:attr:`NameList.single`:
     the longest name, its closing and a space), so that a long name (a salt's main fragment, 70
-    tokens of SMILES) is never cut by the answer budget; 0 for a list (its length is the LLM's
-    choice)."""
-    if not isinstance(spec, NameList) or not spec.single:
+    tokens of SMILES) is never cut by the answer budget, or every name (:attr:`NameList.every`:
+    the whole list); 0 for a list whose length is the LLM's choice."""
+    if not isinstance(spec, NameList) or not (spec.single or spec.every):
         return 0
-    end, _, close = spec._parts
+    end, sep, close = spec._parts
+    if spec.every:  # the whole list, its separators and closing
+        whole = sep.join(n + end for n in spec.names) + close
+        return 2 + len(tokenizer.encode(" " + whole, add_special_tokens=False))
     return 2 + max(len(tokenizer.encode(" " + n + end + close, add_special_tokens=False))
                    for n in spec.names)  # fmt: skip
 
@@ -160,6 +166,11 @@ def _after_names(
             yield name, text[len(whole) :]
 
 
+def _may_end(spec: NameList, used: frozenset[str]) -> bool:
+    """Whether a list of the names ``used`` may end (:attr:`NameList.every`: all of them)."""
+    return not spec.every or len(used) == len(set(spec.names))
+
+
 def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
     """The texts that carry ``text`` (from a name's start) on to the end of its next name or to
     the closing of the list: what the LLM may write next, whatever its tokens."""
@@ -169,7 +180,7 @@ def _nexts(spec: NameList, text: str, used: frozenset[str]) -> list[str]:
         if rest is None:  # inside a name: its rest
             out.append(name)
             continue
-        if close.startswith(rest) and rest != close:
+        if close.startswith(rest) and rest != close and _may_end(spec, used | {name}):
             out.append(close[len(rest) :])
         if not sep:
             continue
@@ -187,13 +198,14 @@ def _walk(spec: NameList, text: str, used: frozenset[str]) -> int:
     _, sep, close = spec._parts
     best = 1 if not text else 0
     for name, rest in _after_names(spec, text, used):
+        ends = _may_end(spec, used | {name})
         if rest is None:
             best = max(best, 1)
         elif not rest:
-            best = max(best, 1 if close else 2)  # plain text may stop after a name
-        elif rest == close:
+            best = max(best, 1 if close or not ends else 2)  # plain text may stop after a name
+        elif rest == close and ends:
             best = 2
-        elif close.startswith(rest) or (sep and sep.startswith(rest)):
+        elif (close.startswith(rest) and ends) or (sep and sep.startswith(rest)):
             best = max(best, 1)
         elif sep and rest.startswith(sep):
             best = max(best, _walk(spec, rest[len(sep) :], used | {name}))

@@ -21,7 +21,13 @@ from edtformer.bridge import BridgeOutput
 from edtformer.chem import MolRecord, parse_smiles
 from edtformer.errors import EdtError
 from edtformer.facts.groups import present_groups
-from edtformer.facts.select import group_choice, narrow, scalar_type, value_type
+from edtformer.facts.select import (
+    group_choice,
+    narrow,
+    ring_kinds_only,
+    scalar_type,
+    value_type,
+)
 from edtformer.facts.sheet import fragment_smiles, hill_formula
 from edtformer.llm.constrained import AnswerSpec, JsonScalar, NameList, tokens_needed
 from edtformer.llm.formats import VALUE_OPENINGS, answer_prefix, join_prefix, json_key
@@ -254,8 +260,8 @@ def name_list(
     model: EDTFormer, question: str, smiles: Sequence[str], prefix: str | None
 ) -> AnswerSpec | None:
     """The names the answer to ``question`` must list (``constrain_lists``, a fact sheet, one
-    molecule): the molecule's functional groups when the one fact asked is the group list
-    (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
+    molecule): the molecule's functional groups, every one, when the one fact asked is the
+    group list (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
     the answer was begun with (``prefix`` ``{"key": ["``); one of its fragments' SMILES when
     it is the largest fragment (``"fragment"``); its formula, as the sheet writes it, when the
     formula is asked (``"formula"``: "value" or "sum" are never written in its place); a
@@ -283,8 +289,10 @@ def name_list(
         return NameList(tuple(fragment_smiles(mol)), json=in_json, single=True)
     if kind == "formula":
         return NameList((hill_formula(mol),), json=in_json, single=True)
-    names = present_groups(mol)
-    return NameList(tuple(names), json=in_json) if names else None
+    names = present_groups(mol)  # the whole list asked: every name, in the LLM's order
+    if ring_kinds_only(question, smiles):  # "What ring types are present?": the ring names
+        names = [n for n in names if "ring" in n or n == "heterocycle"]
+    return NameList(tuple(names), json=in_json, every=True) if names else None
 
 
 def _chosen(
