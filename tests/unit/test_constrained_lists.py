@@ -97,6 +97,8 @@ EVERY_JSON = NameList(("amine", "ester"), json=True, every=True)
         (EVERY, "amine, ester, amide", True, True),  # every name, in the LLM's order
         (EVERY, "ester, amide, amine", True, True),
         (EVERY, "amine, amine", False, False),
+        (EVERY, "amine, ester, amide, ", False, False),  # no separator after the last name
+        (PLAIN, "amine, ester, amide,", False, False),
         (EVERY_JSON, 'ester"]}', False, False),  # closed before the last name
         (EVERY_JSON, 'ester"]', False, False),
         (EVERY_JSON, 'ester", "amine"]}', True, True),

@@ -199,15 +199,16 @@ def _walk(spec: NameList, text: str, used: frozenset[str]) -> int:
     best = 1 if not text else 0
     for name, rest in _after_names(spec, text, used):
         ends = _may_end(spec, used | {name})
+        full = len(used) + 1 >= len(set(spec.names))  # no name left to follow a separator
         if rest is None:
             best = max(best, 1)
         elif not rest:
             best = max(best, 1 if close or not ends else 2)  # plain text may stop after a name
         elif rest == close and ends:
             best = 2
-        elif (close.startswith(rest) and ends) or (sep and sep.startswith(rest)):
+        elif (close.startswith(rest) and ends) or (sep and sep.startswith(rest) and not full):
             best = max(best, 1)
-        elif sep and rest.startswith(sep):
+        elif sep and rest.startswith(sep) and not full:
             best = max(best, _walk(spec, rest[len(sep) :], used | {name}))
         if best == 2:
             break
