@@ -88,6 +88,9 @@ def test_train_wordings_keep_the_answering_item(kind: str) -> None:
         ("How many hydrogens does it have?", "hydrogen atoms:", "formula:"),
         ("Heavy atom count, ignoring hydrogens?", "heavy atoms:", "hydrogen atoms"),
         ("How many atoms form its largest ring?", "largest ring size:", "formula:"),
+        ("How many hydrogen-bond donating groups?", "H-bond donors:", "acceptors"),
+        ("How many H-bond accepting atoms?", "H-bond acceptors:", "donors"),
+        ("molecular wieght of this compound (g/mol)", "molecular weight:", "monoisotopic"),
     ],
 )  # fmt: skip
 def test_chemists_wordings_read_the_asked_item(question: str, shown: str, hidden: str) -> None:

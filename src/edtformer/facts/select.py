@@ -94,9 +94,14 @@ def strip_smiles(question: str, smiles: Iterable[str] = ()) -> str:
             question = question.replace(s, " ")
     kept = [
         w for w in question.split()
-        if not (len(w) >= 6 and sum(c in SMILES_CHARS for c in w) >= 0.25 * len(w))
+        if _UNIT.fullmatch(w)
+        or not (len(w) >= 6 and sum(c in SMILES_CHARS for c in w) >= 0.25 * len(w))
     ]  # fmt: skip
     return " ".join(kept)
+
+
+#: A unit in brackets ("(g/mol)", "[mg/mL]"): words, though its brackets and slash look like SMILES.
+_UNIT = re.compile(r"[(\[]?(?:k?g/mol|mg/m?l|g/l|mol/l|da|kda)[)\].,;:?]*", re.IGNORECASE)
 
 
 def lines_for(question: str, smiles: Iterable[str] = ()) -> set[str] | None:

@@ -165,9 +165,9 @@ def _model_section(meta: dict[str, Any], training: dict[str, Any] | None) -> lis
         )
     if cfg.get("fact_sheet") and cfg.get("constrain_lists", True):
         out.append(
-            "- an answer whose one asked fact is the functional-group list names only the "
-            "molecule's groups, each once; the largest fragment is one of its fragments "
-            "(`constrain_lists`)"
+            "- an answer whose one asked fact is the functional-group list names every one of "
+            "the molecule's groups, each once, and nothing else; the largest fragment is one of "
+            "its fragments (`constrain_lists`)"
         )
     mode = training.get("training_mode") if training else meta.get("training_mode", "?")
     return [
