@@ -269,3 +269,25 @@ def test_json_numbers_and_booleans_are_typed(tiny_edt) -> None:  # type: ignore[
     assert isinstance(json.loads(veber.answer)["v"], bool)  # the random LLM, kept to the type
     value = json.loads(weight.answer)["w"]
     assert value is None or isinstance(value, int | float)  # (a number cut short: no value)
+
+
+def test_stereo_labels_asked_are_the_sheets_whole_list(tiny_edt) -> None:  # type: ignore[no-untyped-def]
+    """CIP or E/Z labels asked are decoded as the sheet lists them (all of them, never one "S"
+    for three centres); a question about one position is left to the LLM."""
+    from edtformer.model.answering import name_list
+
+    smi = "N[C@@H](C)C(=O)N[C@@H](CO)C(=O)O"  # two specified centres, both S
+    tiny_edt.config.fact_sheet = True
+    try:
+        q = "Which configuration, R or S, do the stereocentres of the molecule have?"
+        assert name_list(tiny_edt, q, [smi], None) == NameList(("S,S",), single=True)
+        assert tiny_edt.ask(smi, q, max_new_tokens=2).answer.strip() == "S,S"
+        q = "Is this R or S?"
+        assert name_list(tiny_edt, q, ["C[C@H](F)Cl"], None) == NameList(("R",), single=True)
+        q = 'Give the E/Z labels as JSON with the key "ez".'
+        spec = name_list(tiny_edt, q, ["C/C=C/C=C\\C"], '{"ez": "')
+        assert spec == NameList(("E,Z",), json=True, single=True)
+        assert name_list(tiny_edt, "What is the configuration at atom 2?", [smi], None) is None
+        assert name_list(tiny_edt, "Is this R or S?", ["CC(F)Cl"], None) is None  # no labels
+    finally:
+        tiny_edt.config.fact_sheet = False

@@ -13,6 +13,7 @@ options of a question sharing one run of its prompt
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,10 @@ from edtformer.facts.select import (
     narrow,
     ring_kinds_only,
     scalar_type,
+    strip_smiles,
     value_type,
 )
-from edtformer.facts.sheet import fragment_smiles, hill_formula
+from edtformer.facts.sheet import fragment_smiles, hill_formula, sheet_values
 from edtformer.llm.constrained import AnswerSpec, JsonScalar, NameList, tokens_needed
 from edtformer.llm.formats import VALUE_OPENINGS, answer_prefix, join_prefix, json_key
 from edtformer.llm.generation import choice_token_ids
@@ -254,6 +256,17 @@ def started(
 #: :func:`~edtformer.facts.select.value_type` -> the JSON value that holds it
 #: (:data:`~edtformer.llm.formats.VALUE_OPENINGS`): a fragment's SMILES is a string.
 _JSON_VALUE = {"list": "list", "text": "text", "fragment": "text", "formula": "text"}
+#: A question naming a stereocentre or bond by position ("the configuration at atom 5"): one
+#: label of several, which the whole label list would not answer.
+_AT_A_POSITION = re.compile(r"\batoms? ?#?\d|\bpositions? ?\d|\bC ?\d+\b|\bbond ?\d", re.I)
+
+
+def stereo_labels(mol: Any, item: str) -> str | None:
+    """The sheet's label list of ``item`` for ``mol``: its CIP labels (``"S,R"``) for ``cip``,
+    its E/Z labels for ``ez``, as the sheet writes them (SMILES order); ``None`` when it has none."""
+    values = sheet_values(mol, groups=False)
+    labels = ",".join(lab for *_, lab in values[item])
+    return labels or None
 
 
 def name_list(
@@ -264,7 +277,9 @@ def name_list(
     group list (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
     the answer was begun with (``prefix`` ``{"key": ["``); one of its fragments' SMILES when
     it is the largest fragment (``"fragment"``); its formula, as the sheet writes it, when the
-    formula is asked (``"formula"``: "value" or "sum" are never written in its place); a
+    formula is asked (``"formula"``: "value" or "sum" are never written in its place); all
+    its CIP or E/Z labels as the sheet lists them when those are asked, not at one position
+    (``"text"``: "S,S,S", never one "S" for three centres); a
     JSON number or boolean when the one fact asked is one
     (:func:`~edtformer.facts.select.scalar_type`, JSON begun ``{"key":``); ``None`` otherwise
     (also for JSON asked without a key, whose shape the LLM writes itself)."""
@@ -277,7 +292,7 @@ def name_list(
         scalar = scalar_type(request, question, smiles)
         begun = prefix is not None and prefix.startswith("{") and prefix.endswith(":")
         return JsonScalar(scalar) if scalar is not None and begun else None
-    if kind not in ("list", "fragment", "formula"):
+    if kind not in ("list", "fragment", "formula", "text"):
         return None
     in_json = prefix is not None and prefix.endswith(VALUE_OPENINGS[_JSON_VALUE[kind]].strip())
     if prefix is not None and not in_json:
@@ -289,6 +304,12 @@ def name_list(
         return NameList(tuple(fragment_smiles(mol)), json=in_json, single=True)
     if kind == "formula":
         return NameList((hill_formula(mol),), json=in_json, single=True)
+    if kind == "text":  # the CIP or E/Z labels, all of them, as the sheet lists them
+        item = next(iter(set(request.items) & {"cip", "ez"}), None)
+        if item is None or _AT_A_POSITION.search(strip_smiles(question, smiles)):
+            return None
+        labels = stereo_labels(mol, item)
+        return NameList((labels,), json=in_json, single=True) if labels else None
     names = present_groups(mol)  # the whole list asked: every name, in the LLM's order
     if ring_kinds_only(question, smiles):  # "What ring types are present?": the ring names
         names = [n for n in names if "ring" in n or n == "heterocycle"]
