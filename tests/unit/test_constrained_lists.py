@@ -234,6 +234,36 @@ def test_json_scalars_keep_their_type(
         JsonScalar("string")
 
 
+def test_plain_numbers_are_the_number_alone() -> None:
+    from edtformer.llm.constrained import JsonScalar
+
+    spec = JsonScalar("number", plain=True)
+    assert spec.allows(" 2") and spec.complete(" 2") and spec.complete("180.16")
+    assert not spec.allows("2}") and not spec.allows("no") and not spec.allows("2 rings")
+    assert "}" not in spec.continuations("2") and "." in spec.continuations("2")
+    with pytest.raises(ValueError, match="plain"):
+        JsonScalar("boolean", plain=True)
+
+
+def test_a_count_asked_in_words_is_answered_with_a_number(tiny_edt) -> None:  # type: ignore[no-untyped-def]
+    from edtformer.llm.constrained import JsonScalar
+    from edtformer.model.answering import name_list
+
+    smi = "CC(=O)Oc1ccccc1C(=O)O"
+    tiny_edt.config.fact_sheet = True
+    try:
+        q = "Can you tally the Lipinski rule breaches of the molecule?"
+        assert name_list(tiny_edt, q, [smi], None) == JsonScalar("number", plain=True)
+        answer = tiny_edt.ask(smi, q, max_new_tokens=4).answer.strip()
+        assert answer.lstrip("-").replace(".", "", 1).isdigit(), answer
+        assert name_list(tiny_edt, "Is its weight above 500?", [smi], None) is None  # a verdict
+        assert name_list(tiny_edt, "What is the formula?", [smi], None) != JsonScalar(
+            "number", plain=True
+        )
+    finally:
+        tiny_edt.config.fact_sheet = False
+
+
 @pytest.mark.parametrize(
     ("question", "kind"),
     [

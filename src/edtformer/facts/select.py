@@ -228,10 +228,12 @@ def value_type(request: SheetRequest, question: str, smiles: Iterable[str] = ())
 
 
 #: Words that make a question about one numeric fact a yes/no or a comparison ("Is its weight
-#: above 500?", "Does it have more than 2 rings?"): its JSON value is then not that number.
+#: above 500?", "Does it have more than 2 rings?"): its JSON value is then not that number. A
+#: polite request ("Can you tally the rule-of-five breaches?") is no yes/no question.
 _NOT_THE_VALUE = re.compile(
-    r"^\W*(?:[\w' ]{1,30}:\s*)?(?:is|are|does|do|did|has|have|can|could|would|will|should|was"
-    r"|were)\b|\bwhether\b|\bif\b|exceed|more than|less than|fewer than|at (?:least|most)"
+    r"^\W*(?:[\w' ]{1,30}:\s*)?(?:is|are|does|do|did|has|have|can(?! you)|could(?! you)"
+    r"|would(?! you)|will(?! you)|should|was|were)\b|\bwhether\b|\bif\b|exceed|more than"
+    r"|less than|fewer than|at (?:least|most)"
     r"|greater|smaller|larger|above|below|between|\bor\b",
     re.IGNORECASE,
 )

@@ -86,17 +86,22 @@ class JsonScalar:
     """
 
     kind: str
+    plain: bool = False
+    """A plain answer, not JSON: the number alone, no closing ``}`` (a count asked in words:
+    "Can you tally the rule-of-five breaches?" is answered ``2``, never ``no``)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("number", "boolean"):
             raise ValueError(f"JsonScalar kind must be 'number' or 'boolean', got {self.kind!r}")
+        if self.plain and self.kind != "number":
+            raise ValueError("a plain JsonScalar is a number")
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` is the start of an allowed value."""
         t = _lead(text)
         if self.kind == "boolean":
             return any(w.startswith(t) for w in ("true}", "false}"))
-        if t.endswith("}"):
+        if t.endswith("}") and not self.plain:
             return _NUMBER.fullmatch(t[:-1]) is not None
         return _NUMBER_PREFIX.fullmatch(t) is not None
 
@@ -114,7 +119,8 @@ class JsonScalar:
         if self.kind == "boolean":
             nexts = [w[len(t) :] for w in ("true}", "false}") if w.startswith(t) and w != t]
         else:
-            nexts = [c for c in [*"0123456789", ".", "-", "}"] if self.allows(t + c)]
+            ends = [] if self.plain else ["}"]
+            nexts = [c for c in [*"0123456789", ".", "-", *ends] if self.allows(t + c)]
         return [" " + n for n in nexts] + nexts if not t else nexts
 
 

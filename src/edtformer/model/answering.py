@@ -291,7 +291,11 @@ def name_list(
     if kind is None:  # a number or a yes/no: typed when its JSON value was begun {"key":
         scalar = scalar_type(request, question, smiles)
         begun = prefix is not None and prefix.startswith("{") and prefix.endswith(":")
-        return JsonScalar(scalar) if scalar is not None and begun else None
+        if scalar is not None and begun:
+            return JsonScalar(scalar)
+        if scalar == "number" and prefix is None and "json" not in question.lower():
+            return JsonScalar(scalar, plain=True)  # a count or a measure asked in words
+        return None
     if kind not in ("list", "fragment", "formula", "text"):
         return None
     in_json = prefix is not None and prefix.endswith(VALUE_OPENINGS[_JSON_VALUE[kind]].strip())
