@@ -44,7 +44,8 @@ bench: $(STAMP)
 # 2.5 h alone) whose valid curve is scored every 300 steps with and without its molecule tokens
 # (benchmarks/results/ablation_curve_long.md names the budget: step 600, the `learn` budget);
 # then every row end to end through the LLM, two runs at a time with one thread each (finished
-# runs are reused, so an interrupted table resumes), each row also scored with its molecule
+# runs are reused, from their folders or from the runs the committed ablations.json records,
+# so an interrupted table resumes, on a fresh clone too), each row also scored with its molecule
 # tokens zeroed; then the rows' valid curves and the LLM-free probe of the same question kinds.
 ABLATION_SEEDS ?= 0,1,2
 ablations: $(STAMP)
