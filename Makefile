@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint bench ablations model clean
+.PHONY: install demo test test-slow lint bench ablation-budget ablations model clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 1; }
@@ -47,14 +47,19 @@ bench: $(STAMP)
 # runs are reused, from their folders or from the runs the committed ablations.json records,
 # so an interrupted table resumes, on a fresh clone too), each row also scored with its molecule
 # tokens zeroed; then the rows' valid curves and the LLM-free probe of the same question kinds.
+# `make ablation-budget` measures the budget (its result is committed, so `make ablations` does not
+# rerun it); `make ablations` runs the table.
 ABLATION_SEEDS ?= 0,1,2
-ablations: $(STAMP)
+ablation-budget: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
 	test -f runs/ablation_curve_long/final/config.json || MALLOC_ARENA_MAX=2 OMP_NUM_THREADS=2 \
 		$(VENV)/bin/edt train recipe --config ablation --data data_out --out runs/ablation_curve_long \
 		--set optim.max_steps=3000 --set recipe.eval_every=300 \
 		$$(test -d runs/ablation_curve_long/checkpoints && echo --resume)
 	$(PY) benchmarks/ablation_curve.py runs/ablation_curve_long --name ablation_curve_long
+
+ablations: $(STAMP)
+	$(VENV)/bin/edt data build --out data_out --size small
 	MALLOC_ARENA_MAX=2 $(VENV)/bin/edt bench --budget learn --jobs 2 --data data_out --out benchmarks/results \
 		--variants full,anchors_only,mlp,smiles_lora --seeds $(ABLATION_SEEDS) \
 		--seeds-of mlp=0,1 --seeds-of smiles_lora=0,1
