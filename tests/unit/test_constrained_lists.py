@@ -243,6 +243,13 @@ def test_plain_numbers_are_the_number_alone() -> None:
     assert "}" not in spec.continuations("2") and "." in spec.continuations("2")
     with pytest.raises(ValueError, match="plain"):
         JsonScalar("boolean", plain=True)
+    may_decline = JsonScalar("number", plain=True, or_begun="I can't tell")
+    assert may_decline.allows(" I can") and not may_decline.complete("I can")
+    assert may_decline.complete("I can't tell that from the structure alone.")
+    assert not may_decline.allows("I know") and not may_decline.allows("no")
+    assert " I can't tell" in may_decline.continuations("") and "'t tell" in (
+        may_decline.continuations("I can")
+    )
 
 
 def test_a_count_asked_in_words_is_answered_with_a_number(tiny_edt) -> None:  # type: ignore[no-untyped-def]
@@ -253,9 +260,12 @@ def test_a_count_asked_in_words_is_answered_with_a_number(tiny_edt) -> None:  # 
     tiny_edt.config.fact_sheet = True
     try:
         q = "Can you tally the Lipinski rule breaches of the molecule?"
-        assert name_list(tiny_edt, q, [smi], None) == JsonScalar("number", plain=True)
+        spec = name_list(tiny_edt, q, [smi], None)
+        assert spec == JsonScalar("number", plain=True, or_begun="I can't tell")
         answer = tiny_edt.ask(smi, q, max_new_tokens=4).answer.strip()
-        assert answer.lstrip("-").replace(".", "", 1).isdigit(), answer
+        assert answer.lstrip("-").replace(".", "", 1).isdigit() or answer.startswith("I can't"), (
+            answer
+        )
         assert name_list(tiny_edt, "Is its weight above 500?", [smi], None) is None  # a verdict
         assert name_list(tiny_edt, "What is the formula?", [smi], None) != JsonScalar(
             "number", plain=True

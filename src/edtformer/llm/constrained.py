@@ -89,6 +89,9 @@ class JsonScalar:
     plain: bool = False
     """A plain answer, not JSON: the number alone, no closing ``}`` (a count asked in words:
     "Can you tally the rule-of-five breaches?" is answered ``2``, never ``no``)."""
+    or_begun: str = ""
+    """A plain answer may instead begin with this text and go on freely (the decline "I can't
+    tell": a question the selector took for a count may be one no structure answers)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("number", "boolean"):
@@ -96,9 +99,17 @@ class JsonScalar:
         if self.plain and self.kind != "number":
             raise ValueError("a plain JsonScalar is a number")
 
+    def _begun_otherwise(self, t: str) -> bool:
+        """Whether ``t`` is (the start of) an answer begun with :attr:`or_begun`."""
+        return bool(self.or_begun and t) and (
+            self.or_begun.startswith(t) or t.startswith(self.or_begun)
+        )
+
     def allows(self, text: str) -> bool:
         """Whether ``text`` is the start of an allowed value."""
         t = _lead(text)
+        if self._begun_otherwise(t):
+            return True
         if self.kind == "boolean":
             return any(w.startswith(t) for w in ("true}", "false}"))
         if t.endswith("}") and not self.plain:
@@ -107,6 +118,8 @@ class JsonScalar:
 
     def complete(self, text: str) -> bool:
         """Whether ``text`` is a whole value (the LLM may stop here)."""
+        if self.or_begun and _lead(text).startswith(self.or_begun):
+            return True
         t = _lead(text).removesuffix("}")
         if self.kind == "boolean":
             return t in ("true", "false")
@@ -121,6 +134,10 @@ class JsonScalar:
         else:
             ends = [] if self.plain else ["}"]
             nexts = [c for c in [*"0123456789", ".", "-", *ends] if self.allows(t + c)]
+            if self._begun_otherwise(t) and len(t) < len(self.or_begun):
+                nexts.append(self.or_begun[len(t) :])
+            elif not t and self.or_begun:
+                nexts.append(self.or_begun)
         return [" " + n for n in nexts] + nexts if not t else nexts
 
 

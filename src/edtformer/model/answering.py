@@ -294,7 +294,8 @@ def name_list(
         if scalar is not None and begun:
             return JsonScalar(scalar)
         if scalar == "number" and prefix is None and "json" not in question.lower():
-            return JsonScalar(scalar, plain=True)  # a count or a measure asked in words
+            # a count or a measure asked in words; the LLM may still decline
+            return JsonScalar(scalar, plain=True, or_begun=DECLINE_START)
         return None
     if kind not in ("list", "fragment", "formula", "text"):
         return None
