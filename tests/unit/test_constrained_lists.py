@@ -288,6 +288,9 @@ def test_a_count_asked_in_words_is_answered_with_a_number(tiny_edt) -> None:  # 
         ('Formula and molecular weight? JSON under "v".', None),  # two facts
         ('Which groups does it have? JSON under "g".', None),  # a list
         ('The functional groups and ring types of it? JSON under "g".', None),  # two lines
+        ("Would Veber's rule (at most 10 rotatable bonds, TPSA at most 140) accept it? JSON "
+         'under "v".', "boolean"),  # a rule named with its thresholds: its verdict
+        ('What are its TPSA and its Veber verdict? JSON under "v".', None),  # two facts
     ],
 )  # fmt: skip
 def test_scalar_type_of_the_one_fact_asked(question: str, kind: str | None) -> None:

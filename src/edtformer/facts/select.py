@@ -244,11 +244,16 @@ def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()
     fact that is a number or a yes/no (:data:`~edtformer.facts.sheet.SHEET_FIELDS` kinds):
     ``"boolean"`` for a verdict (macrocycle, chiral, Lipinski, Veber), ``"number"`` for a
     count or a measure asked as such (not "Is it above 500?": :data:`_NOT_THE_VALUE`), the
-    request reading one sheet line; ``None`` otherwise, also for an element or a group asked
-    by name."""
-    if request.lines is None or request.asked or len(request.lines) != 1:
+    request reading one sheet line, or a rule named with its thresholds (:data:`RULE_CRITERIA`);
+    ``None`` otherwise, also for an element or a group asked by name."""
+    if request.lines is None or request.asked:
+        return None
+    items, text = set(request.items), strip_smiles(question, smiles)
+    for rule, criteria in RULE_CRITERIA.items():  # a rule named with its own thresholds
+        if rule in items and items - {rule} <= criteria and _THRESHOLD.search(text):
+            return "boolean"
+    if len(request.lines) != 1:
         return None  # (two lines: "the functional groups and ring types" is no one number)
-    text = strip_smiles(question, smiles)
     named = set(request.items) - {"groups"}
     for k in list(named):
         named -= set(ITEM_WITH.get(k, ())) - {k}
@@ -267,6 +272,20 @@ def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()
         return "number"
     return None
 
+
+#: The facts each yes/no rule judges: "Would Veber's rule (at most 10 rotatable bonds, TPSA at
+#: most 140) accept it?" names them beside the rule and still asks the rule's verdict.
+RULE_CRITERIA: dict[str, frozenset[str]] = {
+    "veber": frozenset({"rotatable_bonds", "tpsa"}),
+    "lipinski": frozenset({"mol_weight", "logp", "hbd", "hba", "lipinski_violations"}),
+}
+
+#: A threshold written in a question ("at most 10", "under 500", "<= 140").
+_THRESHOLD = re.compile(
+    r"(?:at most|at least|under|below|above|over|less than|more than|fewer than|no more than"
+    r"|up to|[<>≤≥]=?)\s*\d",
+    re.IGNORECASE,
+)
 
 #: Each scalar sheet fact's kind (``int``, ``float``, ``bool``, ``text``).
 FIELD_KINDS: dict[str, str] = {f.key: f.kind for f in SHEET_FIELDS}
