@@ -291,6 +291,9 @@ def test_a_count_asked_in_words_is_answered_with_a_number(tiny_edt) -> None:  # 
         ("Would Veber's rule (at most 10 rotatable bonds, TPSA at most 140) accept it? JSON "
          'under "v".', "boolean"),  # a rule named with its thresholds: its verdict
         ('What are its TPSA and its Veber verdict? JSON under "v".', None),  # two facts
+        ("Quick check: non-aromatic rings in it? Respond numerically, without units or words.",
+         "number"),  # the "or" of a format request asks no choice
+        ('Is the number of rings above 3 or not? JSON under "x".', None),
     ],
 )  # fmt: skip
 def test_scalar_type_of_the_one_fact_asked(question: str, kind: str | None) -> None:

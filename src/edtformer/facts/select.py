@@ -268,7 +268,9 @@ def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()
         return None
     if kind == "bool":
         return "boolean"
-    if kind in ("int", "float") and not _NOT_THE_VALUE.search(text):
+    if kind in ("int", "float") and (
+        not _NOT_THE_VALUE.search(text) or _NUMBER_REQUESTED.search(text)
+    ):
         return "number"
     return None
 
@@ -279,6 +281,14 @@ RULE_CRITERIA: dict[str, frozenset[str]] = {
     "veber": frozenset({"rotatable_bonds", "tpsa"}),
     "lipinski": frozenset({"mol_weight", "logp", "hbd", "hba", "lipinski_violations"}),
 }
+
+#: A number asked for in so many words ("Respond numerically, without units or words."): the
+#: value, whatever "or" the format request holds.
+_NUMBER_REQUESTED = re.compile(
+    r"\bnumeric(?:al)?(?:ly)?\b|\b(?:just|only) the (?:number|value|count)\b"
+    r"|\bas an? (?:number|integer)\b|\bdigits? only\b",
+    re.IGNORECASE,
+)
 
 #: A threshold written in a question ("at most 10", "under 500", "<= 140").
 _THRESHOLD = re.compile(
