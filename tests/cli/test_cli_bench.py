@@ -103,6 +103,7 @@ def test_tiny_learn_bench_runs_every_row_with_its_zero_token_control(
     """The learnable setting (recipes/ablation.yaml through run_recipe) on the tiny LLM: every
     row trains, writes its valid curve with the zero-token control and is scored twice."""
     from edtformer.experiments.bench import VARIANT_NAMES
+    from edtformer.training.curve import COUNT_KINDS
 
     monkeypatch.setenv("EDT_CACHE", str(workdir / "cache"))
     out = workdir / "learn"
@@ -124,6 +125,9 @@ def test_tiny_learn_bench_runs_every_row_with_its_zero_token_control(
             "struct_text", "stereo", "bbbp", "solubility"
         }  # fmt: skip
         assert bool(by[name]["zero_reports"]) == (trained and not text_only)
+        # every count question's result, for paired comparisons between rows
+        assert by[name]["count_items"] and all(k.split("|")[0] in COUNT_KINDS
+                                               for k in by[name]["count_items"])  # fmt: skip
         if trained:
             curve = [json.loads(x) for x in (run / "curve.jsonl").read_text().splitlines()]
             assert curve[-1]["step"] == 3

@@ -326,3 +326,39 @@ def test_a_reused_folder_takes_its_precision_from_its_training_record(tmp_path: 
     (run,) = run_bench(budget, [0], get_variants(["full"]), tmp_path / "data", tmp_path)
     assert (run.precision, run.hardware) == ("bf16-mixed", cpu)
     assert f"| full | 0 | bf16-mixed | {cpu} |" in (tmp_path / "ablations.md").read_text()
+
+
+def test_rows_scored_on_the_same_questions_compare_by_a_paired_difference() -> None:
+    """With every seed's per-question results recorded, the counts check states the paired SE
+    (the two rows answer the same questions); runs without them keep the unpaired SE."""
+    from edtformer.experiments.bench_report import check_orderings, paired_margin
+
+    budget = BUDGETS["learn"]
+
+    def learn_run(variant: str, seed: int, right: list[bool]) -> RunResult:
+        acc = sum(right) / len(right)
+        st = {f"{k}/exact_accuracy": acc for k in ("n_rings", "n_aromatic_rings", "hbd", "hba")}
+        reports = [
+            MetricReport("struct_text", "test", variant, seed, "bridge", 240, st),
+            MetricReport("stereo", "test", variant, seed, "bridge", 60,
+                         {"n_stereocentres/exact_accuracy": acc}),
+        ]  # fmt: skip
+        items = {f"n_rings|{k}": r for k, r in enumerate(right)}
+        return RunResult(variant, seed, reports, 1.0, 1.0, count_items=items)
+
+    full = [learn_run("full", s, [k % 2 == 0 or k % 5 == 0 for k in range(60)]) for s in (0, 1)]
+    anchors = [learn_run("anchors_only", s, [k % 2 == 0 for k in range(60)]) for s in (0, 1)]
+    rows = aggregate(full + anchors, get_variants(["full", "anchors_only"]), budget)
+    by = {r["variant"]: r for r in rows}
+    margin, se, n = paired_margin(by["full"], by["anchors_only"])  # type: ignore[misc]
+    assert n == 120 and margin == pytest.approx(12 / 120)  # 6 of 60 more, per seed
+    assert se == pytest.approx(math.sqrt(0.1 * 0.9 / 119 / 120 * 120), rel=1e-6)
+    line = next(x for x in check_orderings(rows, 60, ("counts exact",), {"counts exact": 300})
+                if "static Q-Former" in x)  # fmt: skip
+    assert "paired test-sampling SE" in line and "over 120 question pairs" in line
+    without = [RunResult.from_dict({**r.to_dict(), "count_items": {}}) for r in anchors]
+    rows = aggregate(full + without, get_variants(["full", "anchors_only"]), budget)
+    assert paired_margin(rows[0], rows[1]) is None
+    line = next(x for x in check_orderings(rows, 60, ("counts exact",), {"counts exact": 300})
+                if "static Q-Former" in x)  # fmt: skip
+    assert "paired" not in line and "test-sampling SE" in line

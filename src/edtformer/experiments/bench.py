@@ -153,9 +153,14 @@ def run_one(
         gaps = {k: paired_gap(items, zero_items, (k,)) for k in budget.eval_kinds}
         gaps["counts"] = paired_gap(items, zero_items, COUNT_KINDS)
         gaps = {k: v for k, v in gaps.items() if v}
+    counted = {
+        f"{i.group}|{i.id}": bool(i.correct)
+        for i in _by_kind(items, budget)
+        if i.group in COUNT_KINDS and i.correct is not None
+    }
     run = RunResult(
         variant.name, seed, reports, train_s, time.perf_counter() - t1, final_loss,
-        zero_reports=zero_reports, gaps=gaps,
+        zero_reports=zero_reports, gaps=gaps, count_items=counted,
         # the precision the trainer resolved ("auto" -> what this CPU runs natively)
         precision=cfg.run.precision if variant.train else None, hardware=hardware(),
     )  # fmt: skip

@@ -102,6 +102,9 @@ class RunResult:
     """The Lightning precision the run trained in (``training.json``; ``None``: not recorded)."""
     hardware: str | None = None
     """Where it trained (``training.json``'s CPU line)."""
+    count_items: dict[str, bool] = field(default_factory=dict)
+    """``"kind|id"`` -> right, for every count question scored (the pooled ``counts exact``):
+    rows scored on the same questions compare by a paired difference (:func:`paired_margin`)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -115,6 +118,7 @@ class RunResult:
         d["reports"] = [MetricReport.from_dict(r) for r in d["reports"]]
         d["zero_reports"] = [MetricReport.from_dict(r) for r in d.get("zero_reports", [])]
         d.setdefault("gaps", {})
+        d.setdefault("count_items", {})
         return cls(**d)
 
 
@@ -173,6 +177,7 @@ def aggregate(
                  "train_seconds": r.train_seconds}
                 for r in runs
             ],
+            "count_items": {str(r.seed): r.count_items for r in runs if r.count_items},
         }  # fmt: skip
         for task, key, header in headline_for(budget):
             vals = [x for x in (metric(r, task, key) for r in runs) if x is not None]
@@ -184,6 +189,26 @@ def aggregate(
             row["counts_gap_se"] = sum(ses) / len(ses)
         rows.append(row)
     return rows
+
+
+def paired_margin(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, int] | None:
+    """The counts-exact margin of row ``a`` over row ``b`` on the questions both were scored on,
+    seed by seed (each row's ``count_items``), with the standard error of that paired
+    difference over the pooled pairs: ``(margin, se, pairs)``, or ``None`` unless both rows
+    recorded the items of every seed they ran (runs from before items were kept have none)."""
+    for row in (a, b):
+        if set(row.get("count_items") or {}) != {str(seed) for seed in row.get("seeds", [])}:
+            return None
+    diffs: list[float] = []
+    for seed, items_a in (a.get("count_items") or {}).items():
+        items_b = (b.get("count_items") or {}).get(seed, {})
+        diffs += [float(items_a[k]) - float(items_b[k]) for k in items_a if k in items_b]
+    n = len(diffs)
+    if n < 2:
+        return None
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    return mean, math.sqrt(var / n), n
 
 
 def check_orderings(
@@ -219,7 +244,13 @@ def check_orderings(
             )  # fmt: skip
             se = ""
             n_q = (n_per_header or {}).get(header, n_eval)
-            if n_q:
+            paired = paired_margin(by[win], by[lose]) if header == "counts exact" else None
+            if paired is not None:  # the same questions: the paired difference's SE
+                p_margin, p_se, n_pairs = paired
+                se = f", paired test-sampling SE {p_se:.3f} over {n_pairs} question pairs"
+                if verdict == "holds" and p_margin <= 2 * p_se:
+                    verdict = "holds against the seed spread, but within 2 SE of test sampling"
+            elif n_q:
                 sampling_se = math.sqrt(
                     sum(
                         p * (1 - p) / (n_q * k)
@@ -386,6 +417,7 @@ __all__ = [
     "markdown",
     "mean_spread",
     "metric",
+    "paired_margin",
     "plot",
     "write_outputs",
 ]
