@@ -142,6 +142,7 @@ def run_one(
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     reports, items = score_model(model, variant, budget, seed, data_dir)
+    items = _by_kind(items, budget)
     zero_reports: list[MetricReport] = []
     gaps: dict[str, dict[str, float]] = {}
     if budget.zero_tokens and variant.train and not model.text_only:
@@ -149,13 +150,13 @@ def run_one(
             zero_reports, zero_items = score_model(model, variant, budget, seed, data_dir)
         for r in zero_reports:
             r.notes = (r.notes + " " if r.notes else "") + "zero-token control"
-        items, zero_items = _by_kind(items, budget), _by_kind(zero_items, budget)
+        zero_items = _by_kind(zero_items, budget)
         gaps = {k: paired_gap(items, zero_items, (k,)) for k in budget.eval_kinds}
         gaps["counts"] = paired_gap(items, zero_items, COUNT_KINDS)
         gaps = {k: v for k, v in gaps.items() if v}
     counted = {
         f"{i.group}|{i.id}": bool(i.correct)
-        for i in _by_kind(items, budget)
+        for i in items
         if i.group in COUNT_KINDS and i.correct is not None
     }
     run = RunResult(

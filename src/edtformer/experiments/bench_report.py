@@ -206,9 +206,8 @@ def paired_margin(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float, i
     n = len(diffs)
     if n < 2:
         return None
-    mean = sum(diffs) / n
-    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
-    return mean, math.sqrt(var / n), n
+    mean, std = mean_spread(diffs)
+    return mean, std / math.sqrt(n), n
 
 
 def check_orderings(
@@ -392,7 +391,8 @@ def write_outputs(
             {
                 "budget": asdict(budget),
                 "seeds": seeds,
-                "rows": rows,
+                # (each row's per-question results are its runs', written with them below)
+                "rows": [{k: v for k, v in r.items() if k != "count_items"} for r in rows],
                 "runs": [r.to_dict() for r in results],
             },
         ),

@@ -254,7 +254,7 @@ def scalar_type(request: SheetRequest, question: str, smiles: Iterable[str] = ()
             return "boolean"
     if len(request.lines) != 1:
         return None  # (two lines: "the functional groups and ring types" is no one number)
-    named = set(request.items) - {"groups"}
+    named = items - {"groups"}
     for k in list(named):
         named -= set(ITEM_WITH.get(k, ())) - {k}
     if not named:  # a line of one fact: "How many rotatable bonds?"

@@ -93,6 +93,12 @@ def _words_of(*items: str) -> tuple[str, ...]:
     return tuple(w for k in items for w in ITEM_WORDS[k])
 
 
+#: Words asking the ring kinds by name (read from the group list; see :data:`RING_TYPE_WORDS`).
+RING_TYPE_PATTERNS: tuple[str, ...] = (
+    r"\bring (types?|kinds?)\b",
+    r"\b(types?|kinds?|sorts?) of rings?\b",
+)
+
 #: Line name -> regular expressions (case-insensitive, on the question without its SMILES).
 LINE_WORDS: dict[str, tuple[str, ...]] = {
     "composition": (
@@ -218,8 +224,7 @@ LINE_WORDS: dict[str, tuple[str, ...]] = {
         r"(kind|type|sort) of (molecule|compound|substance|chemical)",
         r"scaffold",
         r"features?\b",
-        r"\bring (types?|kinds?)\b",  # the ring kinds by name ("benzene ring"), not a count
-        r"\b(types?|kinds?|sorts?) of rings?\b",
+        *RING_TYPE_PATTERNS,  # the ring kinds by name ("benzene ring"), not a count
     ),
     "bbb": (r"blood[- ]brain", r"\bbbb\b", r"\bbrain\b", r"\bcns\b", r"barrier"),
     "same": (r"\bsame\b", r"identical", r"stereoisomer"),
@@ -352,7 +357,7 @@ LINE_NAMED: dict[str, tuple[str, ...]] = {
                   r"disconnected", r"pieces?", r"desalt", r"\bparts\b", r"parent"),
     "groups": (r"functional", r"moiet", r"substructure", r"\bclass\b", r"scaffold",
                r"(kind|type|sort) of (molecule|compound|substance|chemical)",
-               r"\bring (types?|kinds?)\b", r"\b(types?|kinds?|sorts?) of rings?\b",
+               *RING_TYPE_PATTERNS,
                r"(?<!donating )(?<!accepting )(?<!donor )(?<!acceptor )\bgroups?\b"),
 }  # fmt: skip
 
@@ -369,7 +374,7 @@ CIP_STRONG_WORDS = re.compile(
 )
 #: Ring kinds asked by name ("the ring types", "what kinds of rings"): the group list's ring
 #: names ("benzene ring", "piperidine ring"), not the ring count.
-RING_TYPE_WORDS = re.compile(r"\bring (types?|kinds?)\b|\b(types?|kinds?|sorts?) of rings?\b", re.I)
+RING_TYPE_WORDS = re.compile("|".join(RING_TYPE_PATTERNS), re.I)
 COUNTING_WORDS = re.compile(r"how many|number of|\bcount|\btally|\bn\b|\bn[a-z]{3,}", re.I)
 COUNTED_CENTRE_WORDS = re.compile(
     r"ster\w*cent|stereogenic (cent|atom|carbon)|chiral (cent|atom|carbon)|asymmetric", re.I

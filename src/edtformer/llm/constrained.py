@@ -220,9 +220,10 @@ def _walk(spec: NameList, text: str, used: frozenset[str]) -> int:
     answer; 2: a whole allowed answer."""
     _, sep, close = spec._parts
     best = 1 if not text else 0
+    # after one more name (never one of ``used``): none left to follow a separator
+    full = len(used) + 1 >= len(set(spec.names))
+    ends = full or not spec.every  # (:func:`_may_end` of ``used`` and that name)
     for name, rest in _after_names(spec, text, used):
-        ends = _may_end(spec, used | {name})
-        full = len(used) + 1 >= len(set(spec.names))  # no name left to follow a separator
         if rest is None:
             best = max(best, 1)
         elif not rest:
