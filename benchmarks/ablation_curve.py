@@ -196,39 +196,104 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def bench_curves(root: Path) -> dict[str, list[dict[str, Any]]]:
-    """Variant -> its curve rows averaged over seeds (``<root>/<variant>/seed*/curve.jsonl``);
-    zero-token columns as ``zero/<col>`` (``count_acc_control`` for the counts)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def _seed_rows(run: Path) -> list[dict[str, Any]]:
+    """One run's curve reduced to the per-row columns (zero tokens as ``zero/<col>``)."""
+    out = []
+    for row in read_curve(run):
+        kept: dict[str, Any] = {"step": int(row["step"]), "samples": row["samples"]}
+        for key, _ in ROW_COLUMNS:
+            zero = "count_acc_control" if key == "count_acc" else f"zero/{key}"
+            for src, dst in ((key, key), (zero, f"zero/{key}")):
+                if row.get(src) is not None:
+                    kept[dst] = float(row[src])
+        out.append(kept)
+    return out
+
+
+SeedCurves = dict[str, dict[int, list[dict[str, Any]]]]
+"""Variant -> seed -> that run's curve rows (:func:`_seed_rows`)."""
+
+
+def folder_curves(root: Path) -> SeedCurves:
+    """The curves of the runs on this machine (``<root>/<variant>/seed<k>/curve.jsonl``)."""
+    out: SeedCurves = {}
     for vdir in sorted(p for p in root.iterdir() if p.is_dir()):
-        by_step: dict[int, list[dict[str, Any]]] = {}
         for sdir in sorted(vdir.glob("seed*")):
-            if (sdir / "curve.jsonl").is_file():
-                for row in read_curve(sdir):
-                    by_step.setdefault(int(row["step"]), []).append(row)
+            if (sdir / "curve.jsonl").is_file() and sdir.name[4:].isdigit():
+                out.setdefault(vdir.name, {})[int(sdir.name[4:])] = _seed_rows(sdir)
+    return out
+
+
+def recorded_curves(path: Path) -> SeedCurves:
+    """The per-seed curves an earlier ``--bench`` call wrote to ``path`` (its ``per_seed``).
+
+    Run folders hold weights and are not committed; the curves file is, so a run whose folder
+    is gone (another machine) keeps its curve. Files of the old layout (means only) give nothing.
+    """
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    per_seed = data.get("per_seed") if isinstance(data, dict) else None
+    if not isinstance(per_seed, dict):
+        return {}
+    return {v: {int(s): rows for s, rows in seeds.items()} for v, seeds in per_seed.items()}
+
+
+def merge_curves(recorded: SeedCurves, found: SeedCurves) -> tuple[SeedCurves, dict[str, Any]]:
+    """``recorded`` updated by ``found`` (a run folder wins over its recorded curve), and the
+    source of every curve (variant -> seed -> ``"run folder"`` or ``"recorded"``)."""
+    merged: SeedCurves = {v: dict(seeds) for v, seeds in recorded.items()}
+    source: dict[str, dict[str, str]] = {
+        v: {str(s): "recorded" for s in seeds} for v, seeds in recorded.items()
+    }
+    for variant, seeds in found.items():
+        for seed, rows in seeds.items():
+            merged.setdefault(variant, {})[seed] = rows
+            source.setdefault(variant, {})[str(seed)] = "run folder"
+    return merged, source
+
+
+def mean_curves(per_seed: SeedCurves) -> dict[str, list[dict[str, Any]]]:
+    """Variant -> its curve rows averaged over seeds, per step (``n``: seeds at that step)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for variant in sorted(per_seed):
+        by_step: dict[int, list[dict[str, Any]]] = {}
+        for seed in sorted(per_seed[variant]):
+            for row in per_seed[variant][seed]:
+                by_step.setdefault(int(row["step"]), []).append(row)
         rows = []
         for step in sorted(by_step):
             group = by_step[step]
             row: dict[str, Any] = {"step": step, "samples": group[0]["samples"], "n": len(group)}
             for key, _ in ROW_COLUMNS:
-                zero = "count_acc_control" if key == "count_acc" else f"zero/{key}"
-                for src, dst in ((key, key), (zero, f"zero/{key}")):
-                    vals = [float(r[src]) for r in group if r.get(src) is not None]
-                    if vals:
-                        row[dst] = _mean(vals)
+                for col in (key, f"zero/{key}"):
+                    mean = _mean([float(r[col]) for r in group if r.get(col) is not None])
+                    if mean is not None:
+                        row[col] = mean
             rows.append(row)
         if rows:
-            out[vdir.name] = rows
+            out[variant] = rows
     return out
 
 
-def rows_markdown(root: Path, curves: dict[str, list[dict[str, Any]]]) -> str:
-    """The ``ablation_rows_curves.md`` text."""
+def rows_markdown(
+    root: Path, curves: dict[str, list[dict[str, Any]]], source: dict[str, Any] | None = None
+) -> str:
+    """The ``ablation_rows_curves.md`` text (``source``: :func:`merge_curves`'s second value)."""
     lines = [
         "# Valid learning curves of every ablation row (mean over seeds)",
         "",
         f"From `{root}` (`edt bench --budget learn`). Cells: **with tokens / zero tokens**.",
         "",
+    ]
+    if source:
+        lines += ["Seeds per row (a run whose folder is on another machine keeps the curve this "
+                  "file recorded):", ""]  # fmt: skip
+        for variant in sorted(source):
+            seeds = ", ".join(f"{s} ({how})" for s, how in sorted(source[variant].items()))
+            lines.append(f"- {variant}: seed {seeds}")
+        lines.append("")
+    lines += [
         "| variant | step | samples | seeds | " + " | ".join(t for _, t in ROW_COLUMNS) + " |",
         "|" + "---|" * (4 + len(ROW_COLUMNS)),
     ]
@@ -283,12 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench is not None:
         if not args.bench.is_dir():
             raise SystemExit(f"error: {args.bench} is not a folder of bench runs")
-        curves = bench_curves(args.bench)
+        out_json = args.out / "ablation_rows_curves.json"
+        per_seed, source = merge_curves(recorded_curves(out_json), folder_curves(args.bench))
+        curves = mean_curves(per_seed)
         if not curves:
             raise SystemExit(f"error: no curve.jsonl under {args.bench}/<variant>/seed*/")
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "ablation_rows_curves.md", rows_markdown(args.bench, curves))
-        atomic_write_json(args.out / "ablation_rows_curves.json", curves)
+        atomic_write_text(
+            args.out / "ablation_rows_curves.md", rows_markdown(args.bench, curves, source)
+        )
+        saved = {
+            str(v): {str(s): rows for s, rows in seeds.items()} for v, seeds in per_seed.items()
+        }
+        atomic_write_json(out_json, {"mean": curves, "per_seed": saved, "source": source})
         rows_plot(curves, args.out / "ablation_rows_curves.png")
         print(f"wrote {args.out / 'ablation_rows_curves.md'}")
         return 0

@@ -60,3 +60,37 @@ def test_bench_rows_curves_average_over_seeds(tmp_path: Path) -> None:
     text = (tmp_path / "out" / "ablation_rows_curves.md").read_text()
     assert "| full | 100 | 800 | 2 | 0.450 / 0.300 |" in text  # (0.5 + 0.4) / 2 with tokens
     assert "| mlp | 100 | 800 | 1 | 0.300 / 0.300 |" in text
+
+
+def test_bench_curves_of_runs_on_another_machine_are_kept(tmp_path: Path) -> None:
+    """A run folder gone (fresh machine): its curve comes from the committed curves file; a run
+    folder present replaces the recorded curve of the same seed."""
+    mod = load_benchmark("ablation_curve")
+    out = tmp_path / "out"
+    first = tmp_path / "a" / "runs" / "learn"
+    _curve(first / "full" / "seed0", [(0, 0.0, 0.02), (100, 0.2, 0.03)])
+    _curve(first / "full" / "seed1", [(0, 0.0, 0.02), (100, 0.0, 0.03)])
+    assert mod.main(["--bench", str(first), "--out", str(out)]) == 0
+    second = tmp_path / "b" / "runs" / "learn"  # only seed 1 (re-run) and seed 2 here
+    _curve(second / "full" / "seed1", [(0, 0.0, 0.02), (100, 0.1, 0.03)])
+    _curve(second / "full" / "seed2", [(0, 0.0, 0.02), (100, 0.3, 0.03)])
+    assert mod.main(["--bench", str(second), "--out", str(out)]) == 0
+    data = json.loads((out / "ablation_rows_curves.json").read_text())
+    assert sorted(data["per_seed"]["full"]) == ["0", "1", "2"]
+    assert data["source"]["full"] == {"0": "recorded", "1": "run folder", "2": "run folder"}
+    last = data["mean"]["full"][-1]
+    assert last["n"] == 3 and last["count_acc"] == pytest.approx(0.3 + (0.2 + 0.1 + 0.3) / 3)
+    text = (out / "ablation_rows_curves.md").read_text()
+    assert "- full: seed 0 (recorded), 1 (run folder), 2 (run folder)" in text
+
+
+def test_bench_curves_file_of_the_old_layout_records_nothing(tmp_path: Path) -> None:
+    mod = load_benchmark("ablation_curve")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "ablation_rows_curves.json").write_text(json.dumps({"full": [{"step": 1}]}))
+    assert mod.recorded_curves(out / "ablation_rows_curves.json") == {}
+    root = tmp_path / "runs" / "learn"
+    _curve(root / "mlp" / "seed0", [(0, 0.0, 0.02)])
+    assert mod.main(["--bench", str(root), "--out", str(out)]) == 0
+    assert list(json.loads((out / "ablation_rows_curves.json").read_text())["mean"]) == ["mlp"]
