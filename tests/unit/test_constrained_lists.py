@@ -337,3 +337,19 @@ def test_stereo_labels_asked_are_the_sheets_whole_list(tiny_edt) -> None:  # typ
         assert name_list(tiny_edt, "Is this R or S?", ["CC(F)Cl"], None) is None  # no labels
     finally:
         tiny_edt.config.fact_sheet = False
+
+
+def test_group_lists_picked_by_a_property_leave_the_length_to_the_llm(tiny_edt) -> None:  # type: ignore[no-untyped-def]
+    """ "Which groups make it acidic?" is some of the groups (names kept to the sheet's list, as
+    many as the LLM writes); "Which functional groups?" is every one."""
+    from edtformer.model.answering import name_list
+
+    smi = "OC(=O)c1ccccc1N"
+    tiny_edt.config.fact_sheet = True
+    try:
+        whole = name_list(tiny_edt, "Which functional groups does it contain?", [smi], None)
+        some = name_list(tiny_edt, "Which functional groups make it acidic?", [smi], None)
+        assert isinstance(whole, NameList) and isinstance(some, NameList)
+        assert whole.every and not some.every and some.names == whole.names
+    finally:
+        tiny_edt.config.fact_sheet = False

@@ -175,3 +175,25 @@ def test_ring_types_are_the_group_lists_ring_names(
     else:
         assert "rings" in request.lines
     assert ring_kinds_only(question) is rings_only
+
+
+@pytest.mark.parametrize(
+    ("question", "qualified"),
+    [
+        ("Which functional groups make it acidic?", True),
+        ("Which of its groups could be hydrolysed?", True),
+        ("Which groups are responsible for its basicity?", True),
+        ("Which functional groups does this molecule contain?", False),
+        ("List every functional group, e.g. carboxylic acid or amino acid.", False),
+        ("Does it have an acid chloride or a Schiff base? List its groups.", False),
+        ("What ring types are present?", False),
+    ],
+)
+def test_group_lists_picked_by_a_property_are_not_the_whole_list(
+    question: str, qualified: bool
+) -> None:
+    """A group list asked through a property no rule decides ("make it acidic") is some of the
+    groups, the LLM's choice; a group's own name ("carboxylic acid") is no such property."""
+    from edtformer.facts.select import list_qualified
+
+    assert list_qualified(question) is qualified

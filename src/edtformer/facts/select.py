@@ -333,6 +333,30 @@ def ring_kinds_only(question: str, smiles: Iterable[str] = ()) -> bool:
     return not re.search(r"functional|\bgroups?\b|moiet|substructure|\bclass", text, re.I)
 
 
+#: Words that ask a part of the group list chosen by a property no rule on the sheet decides
+#: ("Which groups make it acidic?"); a group's name that holds one ("carboxylic acid") is not one.
+_LIST_QUALIFIERS = re.compile(
+    r"\b(acid(ic|ity)?|bas(e|ic|icity)|ioni[sz]\w*|hydroly\w*|reactiv\w*|labile|metaboli\w*"
+    r"|protonat\w*|deprotonat\w*|responsible|contribut\w*|toxic\w*|pharmacophor\w*"
+    r"|makes? (it|this|the)\b|render\w*|account for|cause\w*)\b",
+    re.I,
+)
+_NAMES_WITH_QUALIFIERS = re.compile(
+    r"\b(carboxylic|sulfonic|sulphonic|phosphonic|phosphoric|amino|boronic|sulfinic|hydroxamic"
+    r"|fatty)\s+acids?\b|\bacid (halides?|chlorides?|anhydrides?)\b|\bschiff bases?\b"
+    r"|\bnucleobases?\b",
+    re.I,
+)
+
+
+def list_qualified(question: str, smiles: Iterable[str] = ()) -> bool:
+    """Whether ``question`` asks only the groups with a property the sheet does not decide
+    ("Which groups make it acidic?", "Which of its groups could be hydrolysed?"): the answer is
+    some of the group list, the LLM's choice, not every name."""
+    text = _NAMES_WITH_QUALIFIERS.sub(" ", strip_smiles(question, smiles))
+    return bool(_LIST_QUALIFIERS.search(text))
+
+
 def items_for(question: str, smiles: Iterable[str] = ()) -> set[str]:
     """The single sheet items ``question`` names (:func:`narrow`'s ``items``)."""
     return set(narrow(question, smiles).items)

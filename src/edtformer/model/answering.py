@@ -24,6 +24,7 @@ from edtformer.errors import EdtError
 from edtformer.facts.groups import present_groups
 from edtformer.facts.select import (
     group_choice,
+    list_qualified,
     narrow,
     ring_kinds_only,
     scalar_type,
@@ -273,8 +274,9 @@ def name_list(
     model: EDTFormer, question: str, smiles: Sequence[str], prefix: str | None
 ) -> AnswerSpec | None:
     """The names the answer to ``question`` must list (``constrain_lists``, a fact sheet, one
-    molecule): the molecule's functional groups, every one, when the one fact asked is the
-    group list (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
+    molecule): the molecule's functional groups, every one (some, the LLM's choice, when the
+    question picks them by a property: :func:`~edtformer.facts.select.list_qualified`), when the
+    one fact asked is the group list (:func:`~edtformer.facts.select.value_type` ``"list"``), as text or inside the JSON list
     the answer was begun with (``prefix`` ``{"key": ["``); one of its fragments' SMILES when
     it is the largest fragment (``"fragment"``); its formula, as the sheet writes it, when the
     formula is asked (``"formula"``: "value" or "sum" are never written in its place); all
@@ -318,7 +320,9 @@ def name_list(
     names = present_groups(mol)  # the whole list asked: every name, in the LLM's order
     if ring_kinds_only(question, smiles):  # "What ring types are present?": the ring names
         names = [n for n in names if "ring" in n or n == "heterocycle"]
-    return NameList(tuple(names), json=in_json, every=True) if names else None
+    # "Which groups make it acidic?": some of the names, as many as the LLM writes
+    every = not list_qualified(question, smiles)
+    return NameList(tuple(names), json=in_json, every=every) if names else None
 
 
 def _chosen(
