@@ -73,29 +73,39 @@ ablations: $(STAMP)
 # (facts/templates/train.json: plain, JSON with a key, four lettered options, two facts at once), off-sheet
 # questions answered by declining, and the dataset's structure, stereo and BBBP questions (BBBP answers soft,
 # from the frozen blood-brain-barrier read-out whose P(BBB+) the sheet writes). Then the weights are stored
-# in bf16, the scaffold test split is scored once (two processes), the model card is written and the model
+# in bf16, the scaffold test split is scored once (two processes; MODEL_SPLIT=valid scores valid instead),
+# the whole call's wall time goes into training.json (`make_model`), the model card is written and the model
 # folder is copied into the package.
 MODEL_RUN ?= runs/default
+# the split the shipped bridge is scored on: test once per issue; `make model MODEL_SPLIT=valid`
+# rebuilds and times it without reading test
+MODEL_SPLIT ?= test
 model: $(STAMP)
+	mkdir -p $(MODEL_RUN) && date +%s > $(MODEL_RUN)/make_started
 	$(VENV)/bin/edt data build --out data_out --size small
 	# the shipped recipe, src/edtformer/recipes/default.yaml: seed 0, 420 steps x 8 questions, LoRA r=8,
 	# the fact sheet in every prompt, the precision chosen by the CPU. MALLOC_ARENA_MAX=2: with glibc's
 	# default arenas one run grew to 22 GB RSS and was OOM-killed at step ~270; with two, 9.3 GB flat
 	MALLOC_ARENA_MAX=2 OMP_NUM_THREADS=2 $(VENV)/bin/edt -v train recipe --config default --data data_out --no-progress \
 		--out $(MODEL_RUN)
-	# the shipped weights are stored in bf16; that folder is what the test split scores
+	# the shipped weights are stored in bf16; that folder is what the evaluation scores
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/final $(MODEL_RUN)/ship --dtype bfloat16
-	# the scaffold-test evaluation, one process per core: held-out phrasings of every sheet fact, then the
-	# 14 rows of the previous targets
-	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split test --batch-size 16 \
-		--task sheet_qa --out $(MODEL_RUN)/ship/test_eval_a.json --no-progress & a=$$!; \
-	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split test --batch-size 16 \
-		--cloze --task struct_text,stereo,struct_mc,bbbp --out $(MODEL_RUN)/ship/test_eval_b.json --no-progress & b=$$!; \
+	# the scaffold-split evaluation, one process per core: held-out phrasings of every sheet fact, then
+	# the 14 rows of the previous targets
+	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split $(MODEL_SPLIT) \
+		--batch-size 16 --task sheet_qa --out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_a.json --no-progress & a=$$!; \
+	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split $(MODEL_SPLIT) \
+		--batch-size 16 --cloze --task struct_text,stereo,struct_mc,bbbp \
+		--out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_b.json --no-progress & b=$$!; \
 	wait $$a && wait $$b
-	$(PY) benchmarks/merge_reports.py $(MODEL_RUN)/ship/test_eval_a.json $(MODEL_RUN)/ship/test_eval_b.json \
-		--out $(MODEL_RUN)/ship/test_eval.json
+	$(PY) benchmarks/merge_reports.py $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_a.json \
+		$(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_b.json --out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval.json
+	# the whole call's wall time, into training.json (and the model card)
+	$(PY) -m edtformer.training.record $(MODEL_RUN)/ship --started $$(cat $(MODEL_RUN)/make_started) \
+		--split $(MODEL_SPLIT) --command "make model MODEL_SPLIT=$(MODEL_SPLIT)"
+	rm -f src/edtformer/assets/bridge/default/test_eval.json src/edtformer/assets/bridge/default/valid_eval.json
 	cp $(MODEL_RUN)/ship/config.json $(MODEL_RUN)/ship/model.safetensors $(MODEL_RUN)/ship/training.json \
-		$(MODEL_RUN)/ship/test_eval.json src/edtformer/assets/bridge/default/
+		$(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval.json src/edtformer/assets/bridge/default/
 	$(PY) -m edtformer.model.card src/edtformer/assets/bridge/default --name "edtformer default bridge"
 
 clean:

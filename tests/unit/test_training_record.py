@@ -40,3 +40,22 @@ def test_a_continued_model_records_what_it_continues(tmp_path: Path) -> None:
     out = add_history(record, tmp_path)
     assert out["continues"] == [{"samples": 5}, {"samples": 30, "train_seconds": 2.04}]
     assert out["total"] == {"samples": 45, "train_seconds": 3.0}
+
+
+def test_a_make_model_call_is_recorded_with_its_wall_time(tmp_path: Path) -> None:
+    """``python -m edtformer.training.record`` (the Makefile's ``model`` target) adds the whole
+    call's seconds, split and CPU to ``training.json``; a folder without one is a clear error."""
+    import time
+
+    from edtformer.training.record import main
+
+    (tmp_path / "training.json").write_text(json.dumps({"train_seconds": 1.0, "seed": 0}))
+    started = time.time() - 90.0
+    assert main([str(tmp_path), "--started", str(started), "--split", "valid"]) == 0
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["train_seconds"] == 1.0  # the rest kept
+    entry = record["make_model"]
+    assert 90.0 <= entry["seconds"] < 600.0 and entry["eval_split"] == "valid"
+    assert entry["command"] == "make model" and "CPU" in entry["hardware"]
+    assert "rebuilt end to end by `make model` in 2 min" in (tmp_path / "README.md").read_text()
+    assert main([str(tmp_path / "none"), "--started", "0", "--split", "test"]) == 2

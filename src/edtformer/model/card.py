@@ -209,6 +209,13 @@ def _training_section(training: dict[str, Any] | None) -> list[str]:
             f"- in all: {_fmt(total.get('samples', '?'))} samples, "
             f"{_fmt(round(float(total.get('train_seconds', 0))))} s of training"
         )
+    made = training.get("make_model") or {}
+    if made:
+        out.append(
+            f"- rebuilt end to end by `{made.get('command', 'make model')}` in "
+            f"{float(made.get('seconds', 0)) / 60:.0f} min (data, training, bf16 copy, "
+            f"{made.get('eval_split', '?')} evaluation) on {made.get('hardware', '?')}"
+        )
     curve = training.get("valid_curve_last") or {}
     if curve:
         shown = {k: v for k, v in curve.items() if k not in ("step", "eval_seconds")}

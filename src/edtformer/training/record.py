@@ -121,11 +121,57 @@ def write_training_record(cfg: TrainConfig, model: Any, out: Path, seconds: floa
     write_model_card(out)
 
 
+def record_make_run(folder: str | Path, started: float, command: str, split: str) -> dict[str, Any]:
+    """Add ``make_model`` (the whole ``make model`` call: seconds from ``started``, a Unix time,
+    to now; the command; the split it scored; this CPU) to ``folder/training.json`` and rewrite
+    the model card. Returns the entry."""
+    import time
+
+    path = Path(folder) / "training.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (train the model first)")
+    record = json.loads(path.read_text())
+    entry = {
+        "command": command,
+        "seconds": round(time.time() - started, 1),
+        "eval_split": split,
+        "hardware": hardware(),
+    }
+    record["make_model"] = entry
+    atomic_write_json(path, record)
+    write_model_card(folder)
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edtformer.training.record FOLDER --started UNIX_TIME --split test``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="record a whole `make model` call in training.json")
+    ap.add_argument("folder", help="the model folder whose training.json gets the record")
+    ap.add_argument("--started", type=float, required=True, help="Unix time the call began")
+    ap.add_argument("--split", required=True, help="the split the call scored")
+    ap.add_argument("--command", default="make model")
+    args = ap.parse_args(argv)
+    try:
+        entry = record_make_run(args.folder, args.started, args.command, args.split)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.command}: {entry['seconds'] / 60:.1f} min end to end ({entry['hardware']})")
+    return 0
+
+
 __all__ = [
     "BRIDGE_LEVERS",
     "RECIPE_LEVERS",
     "add_history",
     "hardware",
+    "record_make_run",
     "training_extra",
     "write_training_record",
 ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
