@@ -362,3 +362,25 @@ def test_rows_scored_on_the_same_questions_compare_by_a_paired_difference() -> N
     line = next(x for x in check_orderings(rows, 60, ("counts exact",), {"counts exact": 300})
                 if "static Q-Former" in x)  # fmt: skip
     assert "paired" not in line and "test-sampling SE" in line
+
+
+def test_a_bench_worker_stops_when_the_bench_process_is_gone() -> None:
+    """A worker whose parent is not the bench that started it any more stops; one whose parent
+    is alive keeps running."""
+    import os
+    import threading
+
+    from edtformer.experiments.bench import watch_parent
+
+    stopped = threading.Event()
+    codes: list[int] = []
+
+    def stop(code: int) -> None:
+        codes.append(code)
+        stopped.set()
+
+    watch_parent(os.getppid() + 10_000_000, interval=0.01, stop=stop)  # no such parent: gone
+    assert stopped.wait(5.0) and codes == [1]
+    alive = threading.Event()
+    thread = watch_parent(os.getppid(), interval=0.05, stop=lambda code: alive.set())
+    assert not alive.wait(0.2) and thread.is_alive() and thread.daemon

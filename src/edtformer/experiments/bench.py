@@ -19,6 +19,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -169,11 +170,34 @@ def run_one(
     return run
 
 
+def watch_parent(
+    parent: int, interval: float = 5.0, stop: Callable[[int], Any] = os._exit
+) -> threading.Thread:
+    """A daemon thread that ends this process (``stop(1)``) once its parent ``parent`` is gone.
+
+    A worker of ``edt bench --jobs N`` otherwise outlives a killed bench (``kill`` of the bench
+    process, not of its group) and keeps training for an hour on cores the next bench needs; its
+    checkpoints are written atomically, so the next bench resumes from the last one.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        logger.warning("bench: the bench process %d is gone; this worker stops", parent)
+        stop(1)
+
+    thread = threading.Thread(target=watch, name="edt-bench-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def _run_in_child(
     variant: Variant, budget: Budget, seed: int, data_dir: str, run_dir: Path, llm: str | None
 ) -> RunResult:
-    """:func:`run_one` in a worker process with one torch thread (``jobs > 1``)."""
+    """:func:`run_one` in a worker process with one torch thread (``jobs > 1``); the worker
+    stops when the bench process is killed (:func:`watch_parent`)."""
     torch.set_num_threads(1)
+    watch_parent(os.getppid())
     return run_one(variant, budget, seed, data_dir, run_dir, llm)
 
 
@@ -378,5 +402,6 @@ __all__ = [
     "run_one",
     "score_model",
     "train_config",
+    "watch_parent",
     "write_outputs",
 ]
