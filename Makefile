@@ -80,6 +80,8 @@ MODEL_RUN ?= runs/default
 # the split the shipped bridge is scored on: test once per issue; `make model MODEL_SPLIT=valid`
 # rebuilds and times it without reading test
 MODEL_SPLIT ?= test
+# where the rebuilt bridge is copied: the package's shipped folder (MODEL_ASSETS=elsewhere to compare first)
+MODEL_ASSETS ?= src/edtformer/assets/bridge/default
 model: $(STAMP)
 	mkdir -p $(MODEL_RUN) && date +%s > $(MODEL_RUN)/make_started
 	$(VENV)/bin/edt data build --out data_out --size small
@@ -103,10 +105,10 @@ model: $(STAMP)
 	# the whole call's wall time, into training.json (and the model card)
 	$(PY) -m edtformer.training.record $(MODEL_RUN)/ship --started $$(cat $(MODEL_RUN)/make_started) \
 		--split $(MODEL_SPLIT) --command "make model MODEL_SPLIT=$(MODEL_SPLIT)"
-	rm -f src/edtformer/assets/bridge/default/test_eval.json src/edtformer/assets/bridge/default/valid_eval.json
+	mkdir -p $(MODEL_ASSETS) && rm -f $(MODEL_ASSETS)/test_eval.json $(MODEL_ASSETS)/valid_eval.json
 	cp $(MODEL_RUN)/ship/config.json $(MODEL_RUN)/ship/model.safetensors $(MODEL_RUN)/ship/training.json \
-		$(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval.json src/edtformer/assets/bridge/default/
-	$(PY) -m edtformer.model.card src/edtformer/assets/bridge/default --name "edtformer default bridge"
+		$(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval.json $(MODEL_ASSETS)/
+	$(PY) -m edtformer.model.card $(MODEL_ASSETS) --name "edtformer default bridge"
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache
