@@ -92,10 +92,11 @@ model: $(STAMP)
 		--out $(MODEL_RUN)
 	# the shipped weights are stored in bf16; that folder is what the evaluation scores
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/final $(MODEL_RUN)/ship --dtype bfloat16
-	# the scaffold-split evaluation, one process per core: held-out phrasings of every sheet fact, then
-	# the 14 rows of the previous targets
+	# the scaffold-split evaluation, one process per core: held-out phrasings of every sheet fact (8 per
+	# kind and form, 240 off-sheet: the README's item set), then the 14 rows of the previous targets
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split $(MODEL_SPLIT) \
-		--batch-size 16 --task sheet_qa --out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_a.json --no-progress & a=$$!; \
+		--batch-size 16 --task sheet_qa --per-kind 8 --off-sheet 240 --out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_a.json \
+		--no-progress & a=$$!; \
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split $(MODEL_SPLIT) \
 		--batch-size 16 --cloze --task struct_text,stereo,struct_mc,bbbp \
 		--out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_b.json --no-progress & b=$$!; \

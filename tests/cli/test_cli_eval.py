@@ -145,3 +145,24 @@ def test_sheet_qa_task(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert sheet["split"] == "valid" and sheet["n"] == 6 and "held-out" in sheet["notes"]
     assert any(k.endswith("/accuracy") for k in sheet["metrics"])
     assert main(_eval(workdir, "--task", "sheet_qa", "--input", str(out))) == 2
+
+
+def test_sheet_qa_item_counts_are_options(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--per-kind` / `--off-sheet` give the item set `benchmarks/sheet_qa.py` builds with the same
+    numbers (the README's: 8 and 240); a count below one per kind is one clear error."""
+    import argparse
+
+    from edtformer.cli.eval import _sheet_items
+    from edtformer.evaluation.sheet_qa import build_items, split_molecules
+
+    args = argparse.Namespace(
+        data=str(workdir / "data"), split="valid", seed=0, per_kind=1, off_sheet=3, limit=None
+    )
+    items = _sheet_items(args)
+    assert items == build_items(split_molecules(args.data, "valid"), 1, 0, n_off_sheet=3)
+    assert sum(i["form"] == "off_sheet" for i in items) == 3
+    assert len(items) < len(_sheet_items(argparse.Namespace(**{**vars(args), "per_kind": 2})))
+    assert main(_eval(workdir, "--task", "sheet_qa", "--split", "valid", "--per-kind", "0")) == 2
+    assert "--per-kind must be >= 1" in capsys.readouterr().err

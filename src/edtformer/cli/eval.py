@@ -52,6 +52,14 @@ def register(sub: Any) -> None:
         "--format", choices=["moleculeqa", "mol-instructions", "csv"], help="--input format"
     )
     p.add_argument("--limit", type=int, help="score the first N records after a seeded shuffle")
+    p.add_argument(
+        "--per-kind", type=int, default=20, metavar="N",
+        help="sheet_qa: questions per sheet fact kind and form (default 20; the README's: 8)",
+    )  # fmt: skip
+    p.add_argument(
+        "--off-sheet", type=int, default=240, metavar="N",
+        help="sheet_qa: off-sheet questions, answered by declining (default 240)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the --limit shuffle (default 0)")
     p.add_argument("--batch-size", type=int, default=8, help="prompts per forward (default 8)")
     p.add_argument("--max-new-tokens", type=int, help="generation length (default per answer type)")
@@ -116,9 +124,15 @@ def _task_names(args: argparse.Namespace) -> list[str]:
 
 def _sheet_items(args: argparse.Namespace) -> list[dict[str, Any]]:
     """The ``sheet_qa`` questions about the ``--data`` split's molecules (first ``--limit``)."""
+    from edtformer.errors import EdtError
     from edtformer.evaluation.sheet_qa import build_items, split_molecules
 
-    sheet_items = build_items(split_molecules(args.data, args.split), seed=args.seed)
+    if args.per_kind < 1 or args.off_sheet < 0:
+        raise EdtError(f"--per-kind must be >= 1 and --off-sheet >= 0, got {args.per_kind}, "
+                       f"{args.off_sheet}")  # fmt: skip
+    sheet_items = build_items(
+        split_molecules(args.data, args.split), args.per_kind, args.seed, n_off_sheet=args.off_sheet
+    )
     if args.limit is not None:
         sheet_items = sheet_items[: args.limit]
     return sheet_items
