@@ -61,8 +61,8 @@ ablation-budget: $(STAMP)
 ablations: $(STAMP)
 	$(VENV)/bin/edt data build --out data_out --size small
 	MALLOC_ARENA_MAX=2 $(VENV)/bin/edt bench --budget learn --jobs 2 --data data_out --out benchmarks/results \
-		--variants full,anchors_only,mlp,smiles_lora --seeds $(ABLATION_SEEDS) \
-		--seeds-of mlp=0,1 --seeds-of smiles_lora=0,1
+		--variants full,anchors_only,mlp,smiles_lora,brics_only --seeds $(ABLATION_SEEDS) \
+		--seeds-of mlp=0,1 --seeds-of smiles_lora=0,1 --seeds-of brics_only=0,1
 	$(PY) benchmarks/ablation_curve.py --bench benchmarks/results/runs/learn
 	$(PY) benchmarks/bridge_probe.py --setting learn --data data_out --seeds 0,1 --threads 1
 
