@@ -80,6 +80,9 @@ MODEL_RUN ?= runs/default
 # the split the shipped bridge is scored on: test once per issue; `make model MODEL_SPLIT=valid`
 # rebuilds and times it without reading test
 MODEL_SPLIT ?= test
+# questions per task for the 14 rows (a seeded subset: the whole valid split is ~7,000 questions, hours on
+# one core)
+ROWS_LIMIT ?= 250
 # where the rebuilt bridge is copied: the package's shipped folder (MODEL_ASSETS=elsewhere to compare first)
 MODEL_ASSETS ?= src/edtformer/assets/bridge/default
 model: $(STAMP)
@@ -94,11 +97,12 @@ model: $(STAMP)
 	$(PY) -m edtformer.model.checkpoint $(MODEL_RUN)/final $(MODEL_RUN)/ship --dtype bfloat16
 	# the scaffold-split evaluation, one process per core: held-out phrasings of every sheet fact (8 per
 	# kind and form, 240 off-sheet: the README's item set), then the 14 rows of the previous targets
+	# (ROWS_LIMIT questions per task)
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split $(MODEL_SPLIT) \
 		--batch-size 16 --task sheet_qa --per-kind 8 --off-sheet 240 --out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_a.json \
 		--no-progress & a=$$!; \
 	OMP_NUM_THREADS=1 $(VENV)/bin/edt eval --model $(MODEL_RUN)/ship --data data_out --split $(MODEL_SPLIT) \
-		--batch-size 16 --cloze --task struct_text,stereo,struct_mc,bbbp \
+		--batch-size 16 --cloze --task struct_text,stereo,struct_mc,bbbp --limit $(ROWS_LIMIT) \
 		--out $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_b.json --no-progress & b=$$!; \
 	wait $$a && wait $$b
 	$(PY) benchmarks/merge_reports.py $(MODEL_RUN)/ship/$(MODEL_SPLIT)_eval_a.json \
