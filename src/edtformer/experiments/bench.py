@@ -191,14 +191,11 @@ def watch_parent(
     return thread
 
 
-def _run_in_child(
-    variant: Variant, budget: Budget, seed: int, data_dir: str, run_dir: Path, llm: str | None
-) -> RunResult:
-    """:func:`run_one` in a worker process with one torch thread (``jobs > 1``); the worker
-    stops when the bench process is killed (:func:`watch_parent`)."""
+def _start_worker() -> None:
+    """Each worker process of ``jobs > 1``, once: one torch thread, and it stops when the bench
+    process is killed (:func:`watch_parent`)."""
     torch.set_num_threads(1)
     watch_parent(os.getppid())
-    return run_one(variant, budget, seed, data_dir, run_dir, llm)
 
 
 def _train_and_score(
@@ -220,9 +217,9 @@ def _train_and_score(
 
     ctx = mp.get_context("spawn")  # fork after torch has started threads can deadlock
     workers = min(jobs, len(todo))
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker) as pool:
         futures = {
-            pool.submit(_run_in_child, v, budget, seed, data_dir, run_dir, llm): (v, seed)
+            pool.submit(run_one, v, budget, seed, data_dir, run_dir, llm): (v, seed)
             for v, seed, run_dir in todo
         }
         logger.info("bench: %d runs, %d at a time", len(todo), workers)

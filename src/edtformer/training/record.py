@@ -7,10 +7,12 @@ card (:func:`edtformer.model.card.write_model_card`) is written from the record.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import platform
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +127,6 @@ def record_make_run(folder: str | Path, started: float, command: str, split: str
     """Add ``make_model`` (the whole ``make model`` call: seconds from ``started``, a Unix time,
     to now; the command; the split it scored; this CPU) to ``folder/training.json`` and rewrite
     the model card. Returns the entry."""
-    import time
-
     path = Path(folder) / "training.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (train the model first)")
@@ -145,8 +145,6 @@ def record_make_run(folder: str | Path, started: float, command: str, split: str
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m edtformer.training.record FOLDER --started UNIX_TIME --split test``."""
-    import argparse
-
     ap = argparse.ArgumentParser(description="record a whole `make model` call in training.json")
     ap.add_argument("folder", help="the model folder whose training.json gets the record")
     ap.add_argument("--started", type=float, required=True, help="Unix time the call began")
